@@ -1,0 +1,63 @@
+# The few verbs a person (and CI) types. Each one brings .venv up to date first; the
+# install reruns only when pyproject.toml is newer than the stamp file.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt worker beat clean
+
+help:
+	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/"
+	@echo "make test     pytest in parallel (PYTEST_ARGS='...' passes options through)"
+	@echo "make lint     ruff, ruff format --check, mypy, missing migrations"
+	@echo "make fmt      ruff format + ruff check --fix"
+	@echo "make worker   Celery worker (needs REDIS_URL)"
+	@echo "make beat     Celery beat (needs REDIS_URL)"
+	@echo "make clean    remove .venv and caches"
+
+# Created once; pip is upgraded only here.
+$(VENV)/pyvenv.cfg:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml $(VENV)/pyvenv.cfg
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "clozrems: http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	$(PY) manage.py runserver "$(HOST):$(PORT)"
+
+test: install
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) manage.py makemigrations --check --dry-run
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+worker: install
+	$(VENV)/bin/celery -A clozrems worker -l info
+
+beat: install
+	$(VENV)/bin/celery -A clozrems beat -l info
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,78 @@
+"""API plumbing shared by the apps: errors as api.md shapes them, role permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from patients.models import User
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RuleRefused):
+        return Response(exc.as_dict(), status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, StateConflict):
+        body = {"code": exc.code, "message": exc.message, "reasons": []}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, FieldInvalid):
+        return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "message_dict"):
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
+
+
+def user_of(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - IsAuthenticated runs first
+    return user
+
+
+class ActionRoles(BasePermission):
+    """Allows an action only to the roles the view lists for it in `action_roles`.
+
+    Administrators (role admin or superuser) may call everything (api.md). An action missing
+    from the table is refused: a new endpoint is closed until someone opens it on purpose.
+    """
+
+    message = "Your role may not do this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and isinstance(user, User)):
+            return False
+        if user.is_admin:
+            return True
+        table: dict[str, set[str]] = getattr(view, "action_roles", {})
+        action = getattr(view, "action", None) or request.method.lower()
+        return user.role in table.get(action, set())
+
+
+class PatientScoped:
+    """For views nested under /patients/{patient_pk}/: the patient, or 404 when the caller may
+    not see it (api.md: never reveal someone else's record)."""
+
+    kwargs: dict[str, Any]
+    request: Request
+
+    def get_patient(self) -> Any:
+        from django.shortcuts import get_object_or_404
+
+        from patients.selectors import patient_list_visible
+
+        cached = getattr(self, "_patient", None)
+        if cached is None:
+            cached = get_object_or_404(
+                patient_list_visible(user=user_of(self.request)), pk=self.kwargs["patient_pk"]
+            )
+            self._patient = cached
+        return cached

@@ -1,0 +1,34 @@
+"""/api/v1/ routes (api.md)."""
+
+from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from monitoring.api import AncResultViewSet
+from patients.api import (
+    AuthorizationViewSet,
+    PatientViewSet,
+    PrescriberViewSet,
+    TreatmentEventViewSet,
+    UserViewSet,
+)
+from pharmacy.api import DispenseViewSet, PharmacyViewSet
+
+router = DefaultRouter()
+router.register("prescribers", PrescriberViewSet, basename="prescriber")
+router.register("pharmacies", PharmacyViewSet, basename="pharmacy")
+router.register("users", UserViewSet, basename="user")
+router.register("patients", PatientViewSet, basename="patient")
+router.register("dispenses", DispenseViewSet, basename="dispense")
+
+patient_router = DefaultRouter()
+patient_router.include_root_view = False
+patient_router.register("anc-results", AncResultViewSet, basename="anc-result")
+patient_router.register("treatment-events", TreatmentEventViewSet, basename="treatment-event")
+patient_router.register("authorizations", AuthorizationViewSet, basename="authorization")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("patients/<int:patient_pk>/", include(patient_router.urls)),
+    path("", include(router.urls)),
+]

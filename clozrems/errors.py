@@ -1,0 +1,51 @@
+"""Domain errors that services raise and the API renders (api.md: 409 and 422)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitoring.engine.types import REASON_MESSAGES, Reason
+
+
+class RuleRefused(Exception):
+    """A well-formed request the rules refuse: HTTP 422 with every reason."""
+
+    def __init__(self, code: str, message: str, reasons: Iterable[Reason] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reasons = tuple(reasons)
+        self.decision: dict[str, object] | None = None
+
+    def with_decision(self, decision: dict[str, object]) -> RuleRefused:
+        """Attach the blocked decision, so a refused dispense says what would be allowed."""
+        self.decision = decision
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "reasons": [{"code": r.value, "message": REASON_MESSAGES[r]} for r in self.reasons],
+        }
+        if self.decision is not None:
+            body["decision"] = self.decision
+        return body
+
+
+class StateConflict(Exception):
+    """A state change that conflicts with the record's current state: HTTP 409."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class FieldInvalid(Exception):
+    """Bad input found by a service (not by a serializer): HTTP 400 naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

@@ -1,0 +1,1 @@
+"""Lab results, the protocol engine, monitoring state, schedules, reminders."""

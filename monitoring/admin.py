@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from monitoring.models import AncResult, MonitoringState
+
+
+@admin.register(AncResult)
+class AncResultAdmin(admin.ModelAdmin):
+    list_display = ("patient", "value_per_ul", "drawn_at", "status", "superseded", "source")
+    list_filter = ("status", "source")
+
+
+@admin.register(MonitoringState)
+class MonitoringStateAdmin(admin.ModelAdmin):
+    list_display = ("patient", "band", "monitoring_frequency", "next_draw_due", "enrollment_status")
+    readonly_fields = [f.name for f in MonitoringState._meta.fields]

@@ -1,0 +1,139 @@
+"""HTTP for ANC results: record (with unit conversion and plausibility checks), list, void."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clozrems.api import ActionRoles, PatientScoped, user_of
+from monitoring import services
+from monitoring.models import AncResult, ResultStatus
+from monitoring.presenters import monitoring_payload
+from patients.models import Patient, Role
+
+ENTERERS = {Role.PRESCRIBER, Role.DESIGNEE}
+
+
+class AncResultSerializer(serializers.ModelSerializer[AncResult]):
+    value = serializers.DecimalField(max_digits=14, decimal_places=4)
+    unit = serializers.CharField(max_length=20, allow_blank=True)
+    accession = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    status = serializers.ChoiceField(
+        choices=[ResultStatus.FINAL, ResultStatus.CORRECTED], required=False
+    )
+    corrects = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = AncResult
+        fields = [
+            "id",
+            "drawn_at",
+            "value",
+            "unit",
+            "value_per_ul",
+            "accession",
+            "source",
+            "status",
+            "superseded",
+            "corrects",
+            "void_reason",
+            "recorded_by",
+            "created_at",
+        ]
+        read_only_fields = [
+            "value_per_ul",
+            "source",
+            "superseded",
+            "void_reason",
+            "recorded_by",
+            "created_at",
+        ]
+
+    def validate_drawn_at(self, value: Any) -> Any:
+        raw = self.initial_data.get("drawn_at") if hasattr(self, "initial_data") else None
+        if isinstance(raw, str) and not _has_offset(raw):
+            raise ValidationError(
+                "Give the draw time with a UTC offset, e.g. 2026-03-04T08:15:00-05:00."
+            )
+        return value
+
+
+def _has_offset(text: str) -> bool:
+    tail = text.strip()[10:]
+    return tail.endswith(("Z", "z")) or "+" in tail or "-" in tail
+
+
+class VoidSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500)
+
+
+class AncResultViewSet(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[AncResult],
+):
+    serializer_class = AncResultSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {
+        "list": {Role.AUDITOR, *ENTERERS},
+        "retrieve": {Role.AUDITOR, *ENTERERS},
+        "create": ENTERERS,
+        "void": ENTERERS,
+    }
+
+    def get_queryset(self) -> QuerySet[AncResult]:
+        return AncResult.objects.filter(patient=self.get_patient()).order_by("-drawn_at", "-id")
+
+    def _monitoring(self, patient: Patient) -> dict[str, Any]:
+        from django.utils import timezone
+
+        fresh = Patient.objects.select_related("monitoring").get(pk=patient.pk)
+        return monitoring_payload(services.patient_assessment(patient=fresh, as_of=timezone.now()))
+
+    @extend_schema(
+        responses={
+            201: inline_serializer(
+                "RecordedAncResult",
+                {"monitoring": serializers.DictField()},
+            )
+        }
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        recorded = services.anc_result_record(
+            patient=patient,
+            actor=user_of(request),
+            drawn_at=data["drawn_at"],
+            value=data["value"],
+            unit=data["unit"],
+            accession=data.get("accession", ""),
+            status=data.get("status", ResultStatus.FINAL),
+        )
+        body = dict(self.get_serializer(recorded.result).data)
+        body["monitoring"] = self._monitoring(patient)
+        return Response(body, status=status.HTTP_201_CREATED if recorded.created else 200)
+
+    @extend_schema(request=VoidSerializer, responses={200: AncResultSerializer})
+    @action(detail=True, methods=["post"])
+    def void(self, request: Request, patient_pk: str, pk: str) -> Response:
+        result = self.get_object()
+        params = VoidSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        services.anc_result_void(
+            result=result, actor=user_of(request), reason=params.validated_data["reason"]
+        )
+        body = dict(self.get_serializer(result).data)
+        body["monitoring"] = self._monitoring(self.get_patient())
+        return Response(body)

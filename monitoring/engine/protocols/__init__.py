@@ -1,0 +1,26 @@
+"""The registry of protocols. A new protocol is a new module here and one line below."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import cast
+
+from monitoring.engine.protocols import us_label_2015
+from monitoring.engine.protocols.base import ProtocolRules
+
+_REGISTRY: dict[str, ModuleType] = {us_label_2015.name: us_label_2015}
+
+
+class UnknownProtocol(LookupError):
+    pass
+
+
+def get_protocol(name: str) -> ProtocolRules:
+    try:
+        return cast(ProtocolRules, _REGISTRY[name])
+    except KeyError:
+        raise UnknownProtocol(name) from None
+
+
+def protocol_names() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,65 @@
+"""What the engine asks of a protocol. A protocol is data plus small functions; the engine's
+replay and projection (monitoring/engine/core.py) are shared by every protocol."""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+from typing import Protocol
+
+from monitoring.engine.types import AncReading, Band, Frequency, Population
+
+
+class ProtocolRules(Protocol):
+    name: str
+    version: str
+    # How long the first low result waits for its repeat.
+    confirmation_hours: int
+    # An interruption (or no supply on hand) this many days old needs re-enrollment.
+    lapse_days: int
+    # Enrollment needs an acceptable result drawn this many days before the enrollment date.
+    enrollment_lab_days: int
+    # The longest a continuation or rechallenge authorization may run.
+    authorization_max_days: int
+    # How many baseline results a BEN patient needs before the first dose.
+    ben_baselines_required: int
+    # Per frequency: days from the last draw to the next due draw, days a result stays
+    # current, and the largest supply.
+    due_after_days: dict[Frequency, int]
+    current_window_days: dict[Frequency, int]
+    max_supply_days: dict[Frequency, int]
+    # Frequencies that may be dispensed to only under a continuation authorization.
+    needs_continuation: frozenset[Frequency]
+
+    def band_of(
+        self, reading: AncReading, population: Population, baseline: Fraction | None
+    ) -> Band: ...
+
+    def severity(self, band: Band) -> int: ...
+
+    def interrupts(self, band: Band) -> bool: ...
+
+    def consult(self, band: Band) -> bool: ...
+
+    def requires_rechallenge(self, band: Band) -> bool: ...
+
+    def recovered(
+        self, worst: Band, reading: AncReading, population: Population, baseline: Fraction | None
+    ) -> bool: ...
+
+    def episode_frequency(
+        self, worst: Band, latest: int, population: Population, baseline: Fraction | None
+    ) -> Frequency: ...
+
+    def weekly_after_episode_days(self, worst: Band) -> int: ...
+
+    def resume_allowed(
+        self,
+        worst: Band | None,
+        latest: int,
+        population: Population,
+        baseline: Fraction | None,
+        after_severe: bool,
+    ) -> bool: ...
+
+    def routine_frequency(self, clock_started_on: date | None, on: date) -> Frequency: ...

@@ -1,0 +1,190 @@
+"""`us-label-2015`: the US prescribing information's ANC tables, as the Clozapine REMS used them.
+
+Sources (rules.md): [L15] Clozaril PI §5.1 Tables 2-3; [L25] PI rev. 6/2025; [T6]/[T7] CNS Drugs
+2022;36:659 Tables 6-7; [PN19]/[APA19] REMS 2019 windows; [VistA PSOCLO1] 7/14/28-day caps.
+
+Readings of rules.md this module takes, each the safer one for the patient where the text
+leaves room (the closing note of the core issue lists them too):
+
+1. `band` reports the open episode's worst band (rules.md §1: "the episode's band is the worst
+   band seen in it"), so a general patient recovering from moderate at 1200/µL shows `moderate`
+   with a three-times-weekly frequency, exactly as the moderate row of the table reads. With no
+   episode open it is the latest result's band.
+2. A first low result whose repeat is not drawn within 24 hours is not refuted: the episode
+   stands as if confirmed (interruption, consult, and the "weekly for 4 weeks" step all apply).
+3. BEN recovery. The BEN-neutropenia row ends at "ANC >= 1000 or >= the patient's baseline"
+   (label wording, so the lower of the two). The severe row says "three times weekly until >= the
+   patient's baseline"; a baseline below 1000 would then end it inside the BEN-neutropenia range,
+   so it ends at the higher of 1000 and the baseline. The result that opened an episode cannot
+   close it. Without a baseline, 1000 is used.
+4. Resuming after severe needs the latest ANC in the normal range: >= 1500 (general), >= 1000
+   or >= the baseline (BEN). After moderate it needs >= 1000 (rules.md §5).
+5. Treatment may start (a `start` event or the first supply) only with the latest ANC in the
+   normal range and no episode open (label: normal band = "start or continue"; the other bands
+   only "continue"); otherwise `anc_below_threshold`.
+6. Supply on hand counts against the largest supply: a patient may hold at most the frequency's
+   largest supply beyond the decision date, so two dispenses at once cannot both pass. A 7-day
+   supply dispensed today leaves 6 days on hand after today.
+7. Interruption days: day N of an interruption that began on date S is S + N (a recorded
+   interruption "30 days old"); the lapse (re-enrollment required) happens on S + 30. With
+   dispenses on record, S is at the latest the day after the last supply ran out (the day the
+   dispense date + days' supply reaches). A continuation authorization counts as on treatment,
+   so an interruption is counted again from the day after it expires.
+8. A continuation authorization lifts a neutropenia interruption only, not one the prescriber
+   recorded; a rechallenge authorization alone does not lift an interruption (the prescriber
+   records `resume`, which restarts the clock).
+9. Enrollment needs the latest ANC on or before the enrollment date to be within 30 days and in
+   the normal range (a normal result followed by a low one does not qualify).
+10. "Weekly for 4 weeks" covers the 28 days after the draw that closed the episode, inclusive;
+    routine resumes on day 29.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+
+from dateutil.relativedelta import relativedelta
+
+from monitoring.engine.types import AncReading, Band, Frequency, Population
+
+name = "us-label-2015"
+version = "2015 tables, 2020/2025 label revisions"
+
+confirmation_hours = 24  # [T6][T7]: confirm the first low result with a repeat within 24 hours
+lapse_days = 30  # [L15][T6]: an interruption of 30 days or more restarts as a new patient
+enrollment_lab_days = 30  # [seed 002]: labs within the past 30 days at (re-)enrollment
+authorization_max_days = 30  # rules.md §6: default protocol maximum
+ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
+
+# Thresholds in cells/µL. [L15] Table 2 (general) and Table 3 (BEN).
+GENERAL_NORMAL = 1500  # normal >= 1500
+GENERAL_MILD = 1000  # mild 1000-1499: continue, three times weekly
+GENERAL_MODERATE = 500  # moderate 500-999: interrupt, daily until >= 1000; severe < 500
+BEN_NORMAL = 1000  # BEN normal >= 1000
+BEN_NEUTROPENIA = 500  # BEN neutropenia 500-999: continue, three times weekly; severe < 500
+
+due_after_days = {
+    Frequency.DAILY: 1,
+    Frequency.THREE_TIMES_WEEKLY: 3,  # derived: the longest gap of Mon/Wed/Fri
+    Frequency.WEEKLY: 7,
+    Frequency.EVERY_2_WEEKS: 14,
+    Frequency.MONTHLY: 28,  # derived: matches the 28-day supply
+}
+current_window_days = {
+    Frequency.DAILY: 2,  # derived
+    Frequency.THREE_TIMES_WEEKLY: 4,  # derived
+    Frequency.WEEKLY: 7,  # [PN19][APA19]
+    Frequency.EVERY_2_WEEKS: 15,  # [PN19][APA19]
+    Frequency.MONTHLY: 31,  # [PN19][APA19]
+}
+max_supply_days = {
+    Frequency.DAILY: 7,
+    Frequency.THREE_TIMES_WEEKLY: 7,
+    Frequency.WEEKLY: 7,
+    Frequency.EVERY_2_WEEKS: 14,
+    Frequency.MONTHLY: 28,  # [VistA PSOCLO1]
+}
+needs_continuation = frozenset({Frequency.DAILY})
+
+_SEVERITY = {
+    Band.NORMAL: 0,
+    Band.MILD: 1,
+    Band.BEN_NEUTROPENIA: 1,
+    Band.MODERATE: 2,
+    Band.SEVERE: 3,
+}
+
+
+def band_of(reading: AncReading, population: Population, baseline: Fraction | None) -> Band:
+    # Exact integers, inclusive lower bounds; never round up into a better band (rules.md §1).
+    value = reading.value_per_ul
+    if population == Population.BEN:
+        if value >= BEN_NORMAL:
+            return Band.NORMAL
+        if value >= BEN_NEUTROPENIA:
+            return Band.BEN_NEUTROPENIA
+        return Band.SEVERE
+    if value >= GENERAL_NORMAL:
+        return Band.NORMAL
+    if value >= GENERAL_MILD:
+        return Band.MILD
+    if value >= GENERAL_MODERATE:
+        return Band.MODERATE
+    return Band.SEVERE
+
+
+def severity(band: Band) -> int:
+    return _SEVERITY[band]
+
+
+def interrupts(band: Band) -> bool:
+    # general moderate and severe; BEN severe (BEN neutropenia continues)
+    return band in (Band.MODERATE, Band.SEVERE)
+
+
+def consult(band: Band) -> bool:
+    # hematology consult: general moderate and severe; BEN neutropenia and severe
+    return band in (Band.MODERATE, Band.SEVERE, Band.BEN_NEUTROPENIA)
+
+
+def requires_rechallenge(band: Band) -> bool:
+    return band == Band.SEVERE
+
+
+def _ben_floor(baseline: Fraction | None, *, higher: bool) -> Fraction:
+    if baseline is None:
+        return Fraction(BEN_NORMAL)
+    return max(Fraction(BEN_NORMAL), baseline) if higher else min(Fraction(BEN_NORMAL), baseline)
+
+
+def recovered(
+    worst: Band, reading: AncReading, population: Population, baseline: Fraction | None
+) -> bool:
+    value = reading.value_per_ul
+    if population == Population.BEN:
+        # reading 3 of the module docstring
+        return value >= _ben_floor(baseline, higher=worst == Band.SEVERE)
+    return value >= GENERAL_NORMAL
+
+
+def episode_frequency(
+    worst: Band, latest: int, population: Population, baseline: Fraction | None
+) -> Frequency:
+    if population == Population.BEN:
+        if worst == Band.SEVERE and latest < BEN_NEUTROPENIA:
+            return Frequency.DAILY  # BEN severe: daily until >= 500
+        return Frequency.THREE_TIMES_WEEKLY
+    if worst in (Band.MODERATE, Band.SEVERE) and latest < GENERAL_MILD:
+        return Frequency.DAILY  # moderate/severe: daily until >= 1000
+    return Frequency.THREE_TIMES_WEEKLY  # then three times weekly until >= 1500
+
+
+def weekly_after_episode_days(worst: Band) -> int:
+    # moderate (general) and BEN neutropenia: weekly for 4 weeks after the episode ends;
+    # severe goes through rechallenge and restarts as a new patient instead.
+    return 28 if worst in (Band.MODERATE, Band.BEN_NEUTROPENIA) else 0
+
+
+def resume_allowed(
+    worst: Band | None,
+    latest: int,
+    population: Population,
+    baseline: Fraction | None,
+    after_severe: bool,
+) -> bool:
+    if population == Population.BEN:
+        return latest >= _ben_floor(baseline, higher=False)
+    if after_severe:
+        return latest >= GENERAL_NORMAL
+    return latest >= GENERAL_MILD
+
+
+def routine_frequency(clock_started_on: date | None, on: date) -> Frequency:
+    # [T6][T7]: weekly for 6 months, every 2 weeks to 12 months, monthly after;
+    # calendar months from the treatment start (derived).
+    if clock_started_on is None or on < clock_started_on + relativedelta(months=6):
+        return Frequency.WEEKLY
+    if on < clock_started_on + relativedelta(months=12):
+        return Frequency.EVERY_2_WEEKS
+    return Frequency.MONTHLY

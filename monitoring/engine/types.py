@@ -1,0 +1,302 @@
+"""Plain data for the protocol engine: enums shared with models and serializers, inputs and outputs.
+
+Nothing here touches the ORM, the clock or settings. The string values are the ones rules.md
+and api.md use, so they go on the wire unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from enum import StrEnum
+from typing import Any
+
+
+class Population(StrEnum):
+    GENERAL = "general"
+    BEN = "ben"
+
+
+class Band(StrEnum):
+    NORMAL = "normal"
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+    BEN_NEUTROPENIA = "ben_neutropenia"
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    THREE_TIMES_WEEKLY = "three_times_weekly"
+    WEEKLY = "weekly"
+    EVERY_2_WEEKS = "every_2_weeks"
+    MONTHLY = "monthly"
+
+
+class EnrollmentStatus(StrEnum):
+    PENDING = "pending"
+    ENROLLED = "enrolled"
+    REENROLLMENT_REQUIRED = "reenrollment_required"
+    DISCONTINUED = "discontinued"
+
+
+class TreatmentStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    ACTIVE = "active"
+    INTERRUPTED = "interrupted"
+    DISCONTINUED = "discontinued"
+
+
+class TreatmentEventKind(StrEnum):
+    START = "start"
+    INTERRUPT = "interrupt"
+    RESUME = "resume"
+    DISCONTINUE = "discontinue"
+
+
+class AuthorizationKind(StrEnum):
+    CONTINUATION = "continuation"
+    RECHALLENGE = "rechallenge"
+
+
+class Decision(StrEnum):
+    ALLOWED = "allowed"
+    BLOCKED = "blocked"
+
+
+class Reason(StrEnum):
+    """Codes of rules.md §7 (in the table's order), then the enrollment refusals of api.md."""
+
+    PATIENT_NOT_ENROLLED = "patient_not_enrolled"
+    PRESCRIBER_NOT_CERTIFIED = "prescriber_not_certified"
+    PHARMACY_NOT_CERTIFIED = "pharmacy_not_certified"
+    NO_ANC_ON_FILE = "no_anc_on_file"
+    ANC_NOT_CURRENT = "anc_not_current"
+    BASELINE_INCOMPLETE = "baseline_incomplete"
+    TREATMENT_INTERRUPTED = "treatment_interrupted"
+    TREATMENT_DISCONTINUED = "treatment_discontinued"
+    RECHALLENGE_NOT_AUTHORIZED = "rechallenge_not_authorized"
+    DAYS_SUPPLY_EXCEEDS_LIMIT = "days_supply_exceeds_limit"
+    # Enrollment refusals (api.md), also used when treatment would start below the threshold.
+    ANC_NOT_RECENT = "anc_not_recent"
+    ANC_BELOW_THRESHOLD = "anc_below_threshold"
+
+
+REASON_MESSAGES: dict[Reason, str] = {
+    Reason.PATIENT_NOT_ENROLLED: "The patient is not enrolled (pending, or re-enrollment required).",
+    Reason.PRESCRIBER_NOT_CERTIFIED: "The responsible prescriber is not active and certified.",
+    Reason.PHARMACY_NOT_CERTIFIED: "The dispensing pharmacy is not active and certified.",
+    Reason.NO_ANC_ON_FILE: "There is no ANC result on file for this patient.",
+    Reason.ANC_NOT_CURRENT: "The latest ANC is older than the monitoring frequency allows.",
+    Reason.BASELINE_INCOMPLETE: "A BEN patient needs two baseline ANCs before the first dose.",
+    Reason.TREATMENT_INTERRUPTED: (
+        "Treatment is interrupted and no prescriber authorization is in force."
+    ),
+    Reason.TREATMENT_DISCONTINUED: "Treatment has been discontinued.",
+    Reason.RECHALLENGE_NOT_AUTHORIZED: (
+        "After severe neutropenia, treatment needs a prescriber's rechallenge authorization."
+    ),
+    Reason.DAYS_SUPPLY_EXCEEDS_LIMIT: (
+        "The requested supply is longer than the largest supply allowed now."
+    ),
+    Reason.ANC_NOT_RECENT: "No ANC was drawn in the 30 days before the enrollment date.",
+    Reason.ANC_BELOW_THRESHOLD: "The latest ANC is below the threshold this step requires.",
+}
+
+REASON_ORDER: dict[Reason, int] = {reason: index for index, reason in enumerate(Reason)}
+
+
+def choices(enum_cls: type[StrEnum]) -> list[tuple[str, str]]:
+    """(value, label) pairs for a model or serializer field."""
+    return [(member.value, member.value.replace("_", " ")) for member in enum_cls]
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AncReading:
+    """One usable result (final or corrected, not voided, not superseded)."""
+
+    result_id: int
+    value_per_ul: int
+    drawn_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRecord:
+    effective_date: date
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TreatmentEventRecord:
+    kind: TreatmentEventKind
+    effective_date: date
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRecord:
+    authorization_id: int
+    kind: AuthorizationKind
+    starts_on: date
+    expires_on: date
+
+    def in_force_on(self, day: date) -> bool:
+        return self.starts_on <= day <= self.expires_on
+
+
+@dataclass(frozen=True, slots=True)
+class DispenseRecord:
+    dispense_id: int
+    dispensed_at: datetime
+    days_supply: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatientHistory:
+    """Everything the engine may know of one patient. `zone` is the clinic's time zone."""
+
+    population: Population
+    protocol: str
+    zone: tzinfo
+    readings: tuple[AncReading, ...] = ()
+    enrollments: tuple[EnrollmentRecord, ...] = ()
+    treatment_events: tuple[TreatmentEventRecord, ...] = ()
+    authorizations: tuple[AuthorizationRecord, ...] = ()
+    dispenses: tuple[DispenseRecord, ...] = ()
+
+
+# --- the replayed state ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LatestAnc:
+    result_id: int
+    value_per_ul: int
+    drawn_at: datetime
+    drawn_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A run of results below the normal threshold, from the first low one to recovery."""
+
+    worst: Band
+    opened_at: datetime
+    confirmation_deadline: datetime
+    confirmation_pending: bool
+    caused_interruption: bool
+    rechallenge_flag_before: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The patient's state right after the last item of its history (`high_water`).
+
+    Projecting it to any `as_of` at or after `high_water` gives the same answer as replaying the
+    history up to `as_of`; this is what the stored monitoring state holds.
+    """
+
+    protocol: str
+    population: Population
+    high_water: datetime | None
+    enrollment_status: EnrollmentStatus
+    enrolled_on: date | None
+    treatment_status: TreatmentStatus
+    clock_started_on: date | None
+    first_dose_on: date | None
+    interrupted_by_prescriber_on: date | None
+    interrupted_by_neutropenia_on: date | None
+    lapsed_on: date | None
+    has_dispenses: bool
+    supply_until: date | None
+    latest: LatestAnc | None
+    baseline_sum: int
+    baseline_count: int
+    episode: Episode | None
+    weekly_until: date | None
+    needs_rechallenge: bool
+    authorizations: tuple[AuthorizationRecord, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def baseline_per_ul(self) -> float | None:
+        if self.baseline_count == 0:
+            return None
+        return self.baseline_sum / self.baseline_count
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonItem:
+    code: Reason
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code.value, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The monitoring picture (and, when asked, the dispensing decision) as of one instant."""
+
+    as_of: datetime
+    protocol: str
+    population: Population
+    enrollment_status: EnrollmentStatus
+    treatment_status: TreatmentStatus
+    band: Band | None
+    monitoring_frequency: Frequency | None
+    latest_anc: LatestAnc | None
+    next_draw_due: date | None
+    current_until: date | None
+    confirmation_due: datetime | None
+    hematology_consult: bool
+    authorizations: tuple[AuthorizationRecord, ...]
+    clock_started_on: date | None
+    interrupted_since: date | None
+    lapse_on: date | None
+    needs_rechallenge: bool
+    baseline_per_ul: float | None
+    baseline_count: int
+    supply_until: date | None
+    decision: Decision
+    max_days_supply: int
+    reasons: tuple[ReasonItem, ...]
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [item.code.value for item in self.reasons]
+
+    @property
+    def authorization(self) -> AuthorizationRecord | None:
+        """The authorization to show first: a continuation, else a rechallenge."""
+        ordered = sorted(
+            self.authorizations, key=lambda a: a.kind != AuthorizationKind.CONTINUATION
+        )
+        return ordered[0] if ordered else None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """Facts outside the patient's history that a dispensing decision needs."""
+
+    prescriber_certified: bool
+    pharmacy_certified: bool | None = None
+    days_supply: int | None = None
+
+
+def as_jsonable(value: Any) -> Any:
+    """A snapshot (or part of it) as JSON-ready data; see codec.snapshot_from_json."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [as_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: as_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value

@@ -1,0 +1,75 @@
+"""The engine's answers as the API shows them (api.md: the decision's fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring.engine.types import Assessment, AuthorizationRecord, LatestAnc
+
+
+def _latest(latest: LatestAnc | None) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    return {
+        "id": latest.result_id,
+        "value_per_ul": latest.value_per_ul,
+        "drawn_at": latest.drawn_at.isoformat(),
+    }
+
+
+def _authorization(a: AuthorizationRecord | None) -> dict[str, Any] | None:
+    if a is None:
+        return None
+    return {
+        "id": a.authorization_id,
+        "kind": a.kind.value,
+        "starts_on": a.starts_on.isoformat(),
+        "expires_on": a.expires_on.isoformat(),
+    }
+
+
+def _day(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def monitoring_payload(assessment: Assessment) -> dict[str, Any]:
+    """A decision's fields minus `decision` and `max_days_supply` (api.md, patient `monitoring`)."""
+    a = assessment
+    return {
+        "as_of": a.as_of.isoformat(),
+        "protocol": a.protocol,
+        "population": a.population.value,
+        "band": a.band.value if a.band else None,
+        "monitoring_frequency": a.monitoring_frequency.value if a.monitoring_frequency else None,
+        "latest_anc": _latest(a.latest_anc),
+        "next_draw_due": _day(a.next_draw_due),
+        "current_until": _day(a.current_until),
+        "confirmation_due": _day(a.confirmation_due),
+        "hematology_consult": a.hematology_consult,
+        "authorization": _authorization(a.authorization),
+        "authorizations": [_authorization(x) for x in a.authorizations],
+        "enrollment_status": a.enrollment_status.value,
+        "treatment_status": a.treatment_status.value,
+        "clock_started_on": _day(a.clock_started_on),
+        "interrupted_since": _day(a.interrupted_since),
+        "lapse_on": _day(a.lapse_on),
+        "rechallenge_required": a.needs_rechallenge,
+        "ben_baseline_per_ul": int(a.baseline_per_ul) if a.baseline_per_ul is not None else None,
+        "ben_baseline_count": a.baseline_count,
+        "supply_until": _day(a.supply_until),
+    }
+
+
+def decision_payload(
+    patient_id: int, assessment: Assessment, *, pharmacy_id: int | None = None
+) -> dict[str, Any]:
+    """The dispensing decision exactly as api.md shows it, plus a few added fields."""
+    body: dict[str, Any] = {
+        "patient": str(patient_id),
+        "pharmacy": pharmacy_id,
+        "decision": assessment.decision.value,
+        "max_days_supply": assessment.max_days_supply,
+        "reasons": [item.as_dict() for item in assessment.reasons],
+    }
+    body.update(monitoring_payload(assessment))
+    return body

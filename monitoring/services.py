@@ -1,0 +1,209 @@
+"""Writes for lab results and the stored monitoring state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clozrems.errors import FieldInvalid, StateConflict
+from monitoring.engine import assess, replay
+from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
+from monitoring.engine.core import local_date
+from monitoring.engine.types import Assessment, DecisionContext, Snapshot
+from monitoring.models import AncResult, MonitoringState, ResultSource, ResultStatus
+from monitoring.selectors import clinic_zone, is_future, patient_history
+from monitoring.units import UnitError, to_per_ul
+from patients.models import Patient, User
+
+
+def monitoring_state_compute(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
+    """The state row the history implies, unsaved: the replayed snapshot and its projection."""
+    now = now or timezone.now()
+    history = patient_history(patient=patient)
+    snapshot = replay(history)
+    assessment = assess(snapshot, max(now, snapshot.high_water or now), history.zone)
+    latest = assessment.latest_anc
+    return MonitoringState(
+        patient=patient,
+        snapshot=snapshot_to_json(snapshot),
+        high_water=snapshot.high_water,
+        computed_at=now,
+        protocol=snapshot.protocol,
+        enrollment_status=assessment.enrollment_status.value,
+        treatment_status=assessment.treatment_status.value,
+        band=assessment.band.value if assessment.band else None,
+        monitoring_frequency=assessment.monitoring_frequency.value
+        if assessment.monitoring_frequency
+        else None,
+        latest_anc_per_ul=latest.value_per_ul if latest else None,
+        latest_drawn_at=latest.drawn_at if latest else None,
+        next_draw_due=assessment.next_draw_due,
+        current_until=assessment.current_until,
+        confirmation_due=assessment.confirmation_due,
+        hematology_consult=assessment.hematology_consult,
+        lapse_on=assessment.lapse_on,
+    )
+
+
+STATE_COLUMNS = [
+    "snapshot",
+    "high_water",
+    "computed_at",
+    "protocol",
+    "enrollment_status",
+    "treatment_status",
+    "band",
+    "monitoring_frequency",
+    "latest_anc_per_ul",
+    "latest_drawn_at",
+    "next_draw_due",
+    "current_until",
+    "confirmation_due",
+    "hematology_consult",
+    "lapse_on",
+]
+
+
+def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
+    """Rewrite the patient's stored state from its history; call inside the writing transaction."""
+    state = monitoring_state_compute(patient=patient, now=now)
+    MonitoringState.objects.update_or_create(
+        patient=patient, defaults={name: getattr(state, name) for name in STATE_COLUMNS}
+    )
+    Patient.objects.filter(pk=patient.pk).update(
+        enrollment_status=state.enrollment_status, treatment_status=state.treatment_status
+    )
+    patient.enrollment_status = state.enrollment_status
+    patient.treatment_status = state.treatment_status
+    return state
+
+
+def stored_snapshot(patient: Patient) -> Snapshot | None:
+    """The stored snapshot, if the patient's monitoring row was loaded or exists."""
+    try:
+        state = patient.monitoring
+    except MonitoringState.DoesNotExist:
+        return None
+    return snapshot_from_json(state.snapshot)
+
+
+def patient_assessment(
+    *, patient: Patient, as_of: datetime, context: DecisionContext | None = None
+) -> Assessment:
+    """The patient's picture (and decision) as of `as_of`.
+
+    From the stored snapshot when nothing in it is later than `as_of` (a constant, small number
+    of queries); otherwise by replaying the history effective at `as_of`.
+    """
+    zone = clinic_zone()
+    snapshot = stored_snapshot(patient)
+    if snapshot is None or (snapshot.high_water is not None and snapshot.high_water > as_of):
+        snapshot = replay(patient_history(patient=patient), until=as_of)
+    return assess(snapshot, as_of, zone, context)
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    result: AncResult
+    created: bool
+
+
+def anc_result_record(
+    *,
+    patient: Patient,
+    actor: User,
+    drawn_at: datetime,
+    value: Decimal,
+    unit: str,
+    accession: str = "",
+    source: str = ResultSource.MANUAL,
+    status: str = ResultStatus.FINAL,
+    now: datetime | None = None,
+) -> RecordedResult:
+    """Store one ANC (rules.md §8) and re-run the rules; a repeat delivery is stored once, a
+    corrected result (same accession) replaces the one it corrects."""
+    now = now or timezone.now()
+    try:
+        per_ul = to_per_ul(value, unit)
+    except UnitError as error:
+        raise FieldInvalid(error.field, error.message) from None
+    if timezone.is_naive(drawn_at):
+        raise FieldInvalid("drawn_at", "Give the draw time with a UTC offset.")
+    if is_future(drawn_at, now):
+        raise FieldInvalid("drawn_at", "The draw time is in the future.")
+    if local_date(drawn_at, clinic_zone()) < patient.date_of_birth:
+        raise FieldInvalid("drawn_at", "The draw time is before the patient's date of birth.")
+    if status not in (ResultStatus.FINAL, ResultStatus.CORRECTED):
+        raise FieldInvalid("status", "A new result is final or corrected.")
+    accession = accession.strip()
+
+    with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        previous = None
+        if accession:
+            previous = (
+                AncResult.objects.select_for_update()
+                .filter(source=source, analyte="anc", accession=accession, superseded=False)
+                .first()
+            )
+        if previous is not None:
+            if previous.patient_id != patient.pk:
+                raise StateConflict(
+                    "This accession is already recorded for another patient.", "accession_in_use"
+                )
+            same = previous.value_per_ul == per_ul and previous.drawn_at == drawn_at
+            if same and status == previous.status:
+                return RecordedResult(previous, created=False)
+            if status != ResultStatus.CORRECTED:
+                raise StateConflict(
+                    "A result with this accession exists with other values; send it with "
+                    '"status": "corrected" to replace it.',
+                    "accession_conflict",
+                )
+        result = AncResult(
+            patient=patient,
+            value=value,
+            unit=unit.strip(),
+            value_per_ul=per_ul,
+            drawn_at=drawn_at,
+            accession=accession,
+            source=source,
+            status=status,
+            recorded_by=actor,
+            corrects=previous,
+        )
+        try:
+            with transaction.atomic():
+                if previous is not None:
+                    # Free the accession first: the unique constraint covers current results.
+                    AncResult.objects.filter(pk=previous.pk).update(superseded=True)
+                result.save()
+        except IntegrityError:
+            raise StateConflict(
+                "A result with this accession was recorded at the same moment; retry.",
+                "accession_conflict",
+            ) from None
+        monitoring_state_refresh(patient=patient, now=now)
+    return RecordedResult(result, created=True)
+
+
+def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult:
+    """Mark a result entered in error (never deleted) and re-run the rules."""
+    if not reason.strip():
+        raise FieldInvalid("reason", "Say why the result is void.")
+    with transaction.atomic():
+        Patient.objects.select_for_update().filter(pk=result.patient_id).first()
+        result.refresh_from_db()
+        if result.status == ResultStatus.ENTERED_IN_ERROR:
+            raise StateConflict("The result is already void.")
+        if result.superseded:
+            raise StateConflict("The result was replaced by a correction; void the correction.")
+        result.status = ResultStatus.ENTERED_IN_ERROR
+        result.void_reason = reason.strip()
+        result.save(update_fields=["status", "void_reason"])
+        monitoring_state_refresh(patient=result.patient)
+    return result

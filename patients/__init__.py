@@ -1,0 +1,1 @@
+"""Prescribers, patients, enrollment, BEN status, treatment events, authorizations."""

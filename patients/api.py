@@ -1,0 +1,459 @@
+"""HTTP for the directory (prescribers, users) and patients: serializers and views are thin;
+services hold the rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import django_filters
+from django.contrib.auth.password_validation import validate_password
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clozrems.api import ActionRoles, PatientScoped, user_of
+from monitoring.engine.types import (
+    AuthorizationKind,
+    EnrollmentStatus,
+    Population,
+    TreatmentEventKind,
+    choices,
+)
+from monitoring.presenters import decision_payload, monitoring_payload
+from monitoring.services import patient_assessment
+from patients import services
+from patients.models import (
+    Authorization,
+    Patient,
+    Prescriber,
+    Role,
+    Sex,
+    TreatmentEvent,
+    User,
+)
+from patients.selectors import patient_list_visible, prescriber_list_visible
+from pharmacy.models import Pharmacy
+from pharmacy.services import dispensing_decision
+
+READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
+
+
+# --- directory ------------------------------------------------------------------------------
+
+
+class PrescriberSerializer(serializers.ModelSerializer[Prescriber]):
+    class Meta:
+        model = Prescriber
+        fields = [
+            "id",
+            "name",
+            "npi",
+            "email",
+            "active",
+            "certified",
+            "certified_on",
+            "certification_expires_on",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("certified") and not attrs.get("certified_on"):
+            current = self.instance.certified_on if self.instance else None
+            attrs["certified_on"] = current or services.today()
+        return attrs
+
+
+class PrescriberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Prescriber],
+):
+    serializer_class = PrescriberSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"list": READERS, "retrieve": READERS}
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Prescriber]:
+        return prescriber_list_visible(user=user_of(self.request))
+
+
+class UserSerializer(serializers.ModelSerializer[User]):
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "password", "role", "prescriber", "pharmacy", "email"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        role = attrs["role"]
+        if role in (Role.PRESCRIBER, Role.DESIGNEE) and not attrs.get("prescriber"):
+            raise ValidationError(
+                {"prescriber": ["A prescriber or designee names its prescriber."]}
+            )
+        if role == Role.PHARMACIST and not attrs.get("pharmacy"):
+            raise ValidationError({"pharmacy": ["A pharmacist names its pharmacy."]})
+        if role not in (Role.PRESCRIBER, Role.DESIGNEE) and attrs.get("prescriber"):
+            raise ValidationError({"prescriber": ["Only prescribers and designees have one."]})
+        if role != Role.PHARMACIST and attrs.get("pharmacy"):
+            raise ValidationError({"pharmacy": ["Only pharmacists have a pharmacy."]})
+        candidate = User(username=attrs["username"], email=attrs.get("email", ""))
+        try:
+            validate_password(attrs["password"], candidate)
+        except Exception as error:  # django ValidationError
+            raise ValidationError({"password": list(getattr(error, "messages", [str(error)]))})
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> User:
+        password = validated_data.pop("password")
+        user = User(**validated_data)
+        user.set_password(password)
+        user.save()
+        return user
+
+
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[User],
+):
+    serializer_class = UserSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"list": {Role.AUDITOR}, "retrieve": {Role.AUDITOR}}
+    queryset = User.objects.order_by("id")
+
+
+# --- patients -------------------------------------------------------------------------------
+
+
+def _monitoring(patient: Patient) -> dict[str, Any]:
+    return monitoring_payload(patient_assessment(patient=patient, as_of=timezone.now()))
+
+
+class PatientSerializer(serializers.ModelSerializer[Patient]):
+    population = serializers.ChoiceField(choices=choices(Population))
+    sex = serializers.ChoiceField(choices=Sex.choices)
+    protocol = serializers.CharField(required=False)
+    enrollment_status = serializers.SerializerMethodField()
+    treatment_status = serializers.SerializerMethodField()
+    monitoring = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "sex",
+            "population",
+            "protocol",
+            "prescriber",
+            "enrollment_status",
+            "treatment_status",
+            "ben_documented_by",
+            "ben_documented_at",
+            "created_at",
+            "monitoring",
+        ]
+        read_only_fields = ["ben_documented_by", "ben_documented_at", "created_at"]
+
+    def _picture(self, patient: Patient) -> dict[str, Any]:
+        cache: dict[int, dict[str, Any]] = self.context.setdefault("_monitoring", {})
+        if patient.pk not in cache:
+            cache[patient.pk] = _monitoring(patient)
+        return cache[patient.pk]
+
+    def get_enrollment_status(self, patient: Patient) -> str:
+        return str(self._picture(patient)["enrollment_status"])
+
+    def get_treatment_status(self, patient: Patient) -> str:
+        return str(self._picture(patient)["treatment_status"])
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_monitoring(self, patient: Patient) -> dict[str, Any]:
+        return self._picture(patient)
+
+    def validate_prescriber(self, prescriber: Prescriber) -> Prescriber:
+        user = user_of(self.context["request"])
+        if not user.is_admin and user.prescriber_id != prescriber.pk:
+            raise ValidationError("You may create patients only for your own prescriber.")
+        return prescriber
+
+    def create(self, validated_data: dict[str, Any]) -> Patient:
+        return services.patient_create(actor=user_of(self.context["request"]), **validated_data)
+
+
+class PharmacistPatientSerializer(PatientSerializer):
+    """What a dispensing decision needs, and no more (api.md, Roles)."""
+
+    class Meta(PatientSerializer.Meta):
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "enrollment_status",
+            "treatment_status",
+            "monitoring",
+        ]
+
+
+class PatientFilter(django_filters.FilterSet):
+    last_name = django_filters.CharFilter(lookup_expr="iexact")
+    date_of_birth = django_filters.DateFilter()
+    enrollment_status = django_filters.ChoiceFilter(choices=choices(EnrollmentStatus))
+    prescriber = django_filters.NumberFilter(field_name="prescriber_id")
+
+    class Meta:
+        model = Patient
+        fields = ["last_name", "date_of_birth", "enrollment_status", "prescriber"]
+
+
+class EnrollSerializer(serializers.Serializer[Any]):
+    effective_date = serializers.DateField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class EligibilityQuerySerializer(serializers.Serializer[Any]):
+    pharmacy = serializers.IntegerField(required=False, min_value=1)
+    days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
+    as_of = serializers.DateTimeField(required=False)
+
+
+DECISION_SCHEMA = inline_serializer(
+    "Decision",
+    {
+        "patient": serializers.CharField(),
+        "pharmacy": serializers.IntegerField(allow_null=True),
+        "as_of": serializers.DateTimeField(),
+        "protocol": serializers.CharField(),
+        "decision": serializers.ChoiceField(choices=["allowed", "blocked"]),
+        "max_days_supply": serializers.IntegerField(),
+        "reasons": serializers.ListField(child=serializers.DictField()),
+        "population": serializers.CharField(),
+        "band": serializers.CharField(allow_null=True),
+        "monitoring_frequency": serializers.CharField(allow_null=True),
+        "latest_anc": serializers.DictField(allow_null=True),
+        "next_draw_due": serializers.DateField(allow_null=True),
+        "confirmation_due": serializers.DateTimeField(allow_null=True),
+        "hematology_consult": serializers.BooleanField(),
+        "authorization": serializers.DictField(allow_null=True),
+        "enrollment_status": serializers.CharField(),
+        "treatment_status": serializers.CharField(),
+    },
+)
+
+
+class PatientViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[Patient],
+):
+    permission_classes = [ActionRoles]
+    filterset_class = PatientFilter
+    everyone = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE, Role.PHARMACIST}
+    action_roles = {
+        "list": everyone,
+        "retrieve": everyone,
+        "eligibility": everyone,
+        "create": {Role.PRESCRIBER, Role.DESIGNEE},
+        "enroll": {Role.PRESCRIBER, Role.DESIGNEE},
+    }
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        return patient_list_visible(user=user_of(self.request))
+
+    def get_serializer_class(self) -> type[PatientSerializer]:
+        if (
+            self.request
+            and getattr(self.request, "user", None)
+            and (
+                getattr(self.request.user, "role", None) == Role.PHARMACIST
+                and not getattr(self.request.user, "is_admin", False)
+            )
+        ):
+            return PharmacistPatientSerializer
+        return PatientSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = user_of(request)
+        if user.role == Role.PHARMACIST and not user.is_admin:
+            missing = [f for f in ("last_name", "date_of_birth") if not request.query_params.get(f)]
+            if missing:
+                raise ValidationError(
+                    {
+                        f: ["Pharmacists look patients up by last name and date of birth."]
+                        for f in missing
+                    }
+                )
+        return super().list(request, *args, **kwargs)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = PatientSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        patient = serializer.save()
+        patient = self.get_queryset().get(pk=patient.pk)
+        body = PatientSerializer(patient, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EnrollSerializer, responses={200: PatientSerializer})
+    @action(detail=True, methods=["post"])
+    def enroll(self, request: Request, pk: str | None = None) -> Response:
+        patient = self.get_object()
+        params = EnrollSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        services.patient_enroll(
+            patient=patient,
+            actor=user_of(request),
+            effective_date=params.validated_data.get("effective_date"),
+            reason=params.validated_data.get("reason", ""),
+        )
+        patient = self.get_queryset().get(pk=patient.pk)
+        return Response(PatientSerializer(patient, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "pharmacy",
+                OpenApiTypes.INT,
+                description="required but for pharmacists, whose own pharmacy is the default",
+            ),
+            OpenApiParameter("days_supply", OpenApiTypes.INT),
+            OpenApiParameter("as_of", OpenApiTypes.DATETIME),
+        ],
+        responses={200: DECISION_SCHEMA},
+    )
+    @action(detail=True, methods=["get"])
+    def eligibility(self, request: Request, pk: str | None = None) -> Response:
+        patient = self.get_object()
+        params = EligibilityQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
+        as_of: datetime = params.validated_data.get("as_of") or timezone.now()
+        assessment = dispensing_decision(
+            patient=patient,
+            pharmacy=pharmacy,
+            as_of=as_of,
+            days_supply=params.validated_data.get("days_supply"),
+        )
+        return Response(decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk))
+
+
+def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
+    if user.role == Role.PHARMACIST and not user.is_admin:
+        if pharmacy_id is not None and pharmacy_id != user.pharmacy_id:
+            raise ValidationError({"pharmacy": ["Pharmacists decide for their own pharmacy."]})
+        pharmacy_id = user.pharmacy_id
+    if pharmacy_id is None:
+        raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
+    pharmacy = Pharmacy.objects.filter(pk=pharmacy_id).first()
+    if pharmacy is None:
+        raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
+    return pharmacy
+
+
+# --- treatment events and authorizations ----------------------------------------------------
+
+
+class TreatmentEventSerializer(serializers.ModelSerializer[TreatmentEvent]):
+    kind = serializers.ChoiceField(choices=choices(TreatmentEventKind))
+
+    class Meta:
+        model = TreatmentEvent
+        fields = ["id", "kind", "effective_date", "reason", "actor", "created_at"]
+        read_only_fields = ["actor", "created_at"]
+
+
+class TreatmentEventViewSet(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[TreatmentEvent],
+):
+    serializer_class = TreatmentEventSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
+
+    def get_queryset(self) -> QuerySet[TreatmentEvent]:
+        return TreatmentEvent.objects.filter(patient=self.get_patient()).order_by(
+            "-effective_date", "-id"
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event = services.treatment_event_record(
+            patient=patient, actor=user_of(request), **serializer.validated_data
+        )
+        body = dict(self.get_serializer(event).data)
+        body["monitoring"] = _monitoring(
+            Patient.objects.select_related("monitoring").get(pk=patient.pk)
+        )
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AuthorizationSerializer(serializers.ModelSerializer[Authorization]):
+    kind = serializers.ChoiceField(choices=choices(AuthorizationKind))
+    starts_on = serializers.DateField(required=False)
+
+    class Meta:
+        model = Authorization
+        fields = [
+            "id",
+            "kind",
+            "rationale",
+            "starts_on",
+            "expires_on",
+            "prescriber",
+            "recorded_by",
+            "created_at",
+        ]
+        read_only_fields = ["prescriber", "recorded_by", "created_at"]
+
+
+class AuthorizationViewSet(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[Authorization],
+):
+    serializer_class = AuthorizationSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
+
+    def get_queryset(self) -> QuerySet[Authorization]:
+        return Authorization.objects.filter(patient=self.get_patient()).order_by(
+            "-starts_on", "-id"
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        authorization = services.authorization_record(
+            patient=patient, actor=user_of(request), **serializer.validated_data
+        )
+        body = dict(self.get_serializer(authorization).data)
+        body["monitoring"] = _monitoring(
+            Patient.objects.select_related("monitoring").get(pk=patient.pk)
+        )
+        return Response(body, status=status.HTTP_201_CREATED)

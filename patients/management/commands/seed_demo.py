@@ -1,0 +1,164 @@
+"""Demo data so a newcomer sees the product working: a prescriber, a pharmacy, one user per
+role and patients in every band and frequency. Safe to run twice (it does nothing the second
+time). Histories go through the same services as the API, with past effective dates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from monitoring.selectors import clinic_zone
+from monitoring.services import anc_result_record
+from patients.models import Patient, Prescriber, Role, User
+from patients.services import patient_create, patient_enroll, today, treatment_event_record
+from pharmacy.models import Pharmacy
+from pharmacy.services import dispense_record
+
+DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed for the newcomer on purpose
+DEMO_NPI = "1234567893"  # passes the Luhn check over 80840
+
+
+class Command(BaseCommand):
+    help = "Load demo prescribers, pharmacy, users and patients (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if Prescriber.objects.filter(npi=DEMO_NPI).exists():
+            self.stdout.write("Demo data already loaded.")
+        else:
+            with transaction.atomic():
+                self._load()
+            self.stdout.write("Demo data loaded.")
+        self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
+        for user in User.objects.filter(username__startswith="demo-").order_by("username"):
+            self.stdout.write(f"  {user.username:18} {user.role}")
+
+    def _load(self) -> None:
+        t = today()
+        prescriber = Prescriber.objects.create(
+            name="Dr Demo Okafor",
+            npi=DEMO_NPI,
+            email="okafor@example.org",
+            certified=True,
+            certified_on=t - timedelta(days=400),
+        )
+        pharmacy = Pharmacy.objects.create(
+            name="Demo Community Pharmacy", ncpdp_id="1234567", certified=True, certified_on=t
+        )
+        users = {}
+        for role, link in (
+            (Role.ADMIN, {}),
+            (Role.PRESCRIBER, {"prescriber": prescriber}),
+            (Role.DESIGNEE, {"prescriber": prescriber}),
+            (Role.PHARMACIST, {"pharmacy": pharmacy}),
+            (Role.AUDITOR, {}),
+        ):
+            user = User(username=f"demo-{role}", role=role, **link)
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            users[role] = user
+        self.actor = users[Role.PRESCRIBER]
+        self.prescriber = prescriber
+
+        weekly = self._patient("Ana", "Weekly", t - timedelta(days=40))
+        self._draws(weekly, t - timedelta(days=40), 2300, every=7, until=t - timedelta(days=2))
+        dispense_record(
+            patient=weekly,
+            pharmacy=pharmacy,
+            actor=users[Role.ADMIN],
+            days_supply=7,
+            dispensed_at=self._at(t - timedelta(days=2), 15),
+        )
+
+        biweekly = self._patient("Ben", "Fortnight", t - relativedelta(months=8))
+        self._draws(
+            biweekly, t - relativedelta(months=8), 2600, every=14, until=t - timedelta(days=5)
+        )
+
+        monthly = self._patient("Cara", "Monthly", t - relativedelta(months=14))
+        self._draws(
+            monthly, t - relativedelta(months=14), 2800, every=28, until=t - timedelta(days=10)
+        )
+
+        mild = self._patient("Dev", "Mild", t - timedelta(days=50))
+        self._draws(mild, t - timedelta(days=50), 1900, every=7, until=t - timedelta(days=8))
+        self._draw(mild, t - timedelta(days=1), 1250)
+
+        moderate = self._patient("Eve", "Moderate", t - timedelta(days=60))
+        self._draws(moderate, t - timedelta(days=60), 1800, every=7, until=t - timedelta(days=6))
+        self._draw(moderate, t - timedelta(days=1), 820)
+
+        severe = self._patient("Finn", "Severe", t - timedelta(days=90))
+        self._draws(severe, t - timedelta(days=90), 1700, every=7, until=t - timedelta(days=6))
+        self._draw(severe, t - timedelta(days=2), 420)
+        self._draw(severe, t - timedelta(days=1), 380)
+
+        ben = self._patient(
+            "Gia", "Benign", t - timedelta(days=30), population="ben", baselines=(1100, 1200)
+        )
+        self._draws(ben, t - timedelta(days=30), 1050, every=7, until=t - timedelta(days=3))
+
+        overdue = self._patient("Hal", "Overdue", t - timedelta(days=60))
+        self._draws(overdue, t - timedelta(days=60), 2100, every=7, until=t - timedelta(days=12))
+
+        lapsed = self._patient("Ines", "Lapsed", t - timedelta(days=100))
+        self._draws(lapsed, t - timedelta(days=100), 2000, every=7, until=t - timedelta(days=44))
+        treatment_event_record(
+            patient=lapsed,
+            actor=self.actor,
+            kind="interrupt",
+            effective_date=t - timedelta(days=40),
+            reason="patient stopped taking clozapine",
+        )
+
+    def _at(self, day: date, hour: int = 9) -> datetime:
+        return datetime.combine(day, time(hour), tzinfo=clinic_zone())
+
+    def _draw(self, patient: Patient, day: date, value: int) -> None:
+        anc_result_record(
+            patient=patient,
+            actor=self.actor,
+            drawn_at=self._at(day),
+            value=Decimal(value),
+            unit="/uL",
+        )
+
+    def _draws(self, patient: Patient, start: date, value: int, *, every: int, until: date) -> None:
+        day = start + timedelta(days=every)
+        while day <= until:
+            self._draw(patient, day, value)
+            day += timedelta(days=every)
+
+    def _patient(
+        self,
+        first: str,
+        last: str,
+        start: date,
+        *,
+        population: str = "general",
+        baselines: tuple[int, ...] = (2400,),
+    ) -> Patient:
+        patient = patient_create(
+            actor=self.actor,
+            first_name=first,
+            last_name=last,
+            date_of_birth=date(1988, 4, 12),
+            sex="unknown",
+            population=population,
+            prescriber=self.prescriber,
+        )
+        for offset, value in enumerate(reversed(baselines), start=1):
+            self._draw(patient, start - timedelta(days=offset * 2), value)
+        patient_enroll(patient=patient, actor=self.actor, effective_date=start)
+        treatment_event_record(
+            patient=patient,
+            actor=self.actor,
+            kind="start",
+            effective_date=start,
+            reason="first dose",
+        )
+        return patient

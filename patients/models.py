@@ -1,0 +1,172 @@
+"""Prescribers, users and their roles, patients, enrollment, treatment events, authorizations."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from monitoring.engine.types import (
+    AuthorizationKind,
+    EnrollmentStatus,
+    Population,
+    TreatmentEventKind,
+    TreatmentStatus,
+    choices,
+)
+from patients.validators import validate_npi
+
+if TYPE_CHECKING:
+    from pharmacy.models import Pharmacy
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin"
+    PRESCRIBER = "prescriber"
+    DESIGNEE = "designee"
+    PHARMACIST = "pharmacist"
+    AUDITOR = "auditor"
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Prescriber(models.Model):
+    name = models.CharField(max_length=200)
+    npi = models.CharField("NPI", max_length=10, unique=True, validators=[validate_npi])
+    email = models.EmailField()
+    active = models.BooleanField(default=True)
+    certified = models.BooleanField(default=False)
+    certified_on = models.DateField(null=True, blank=True)
+    certification_expires_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (NPI {self.npi})"
+
+    def is_certified_on(self, day: date) -> bool:
+        if not (self.active and self.certified):
+            return False
+        return self.certification_expires_on is None or day <= self.certification_expires_on
+
+
+class User(AbstractUser):
+    """A person who signs in. Superusers act as administrators whatever their role."""
+
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    prescriber = models.ForeignKey(
+        Prescriber, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    pharmacy = models.ForeignKey(
+        "pharmacy.Pharmacy", null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+
+    if TYPE_CHECKING:
+        pharmacy_id: int | None
+        prescriber_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_admin if Role.ADMIN in roles and self.is_admin else self.role in roles
+
+    def linked_pharmacy(self) -> Pharmacy | None:
+        return self.pharmacy
+
+
+class Patient(models.Model):
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=10, choices=Sex.choices)
+    population = models.CharField(max_length=10, choices=choices(Population))
+    ben_documented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ben_documented_at = models.DateTimeField(null=True, blank=True)
+    protocol = models.CharField(max_length=40)
+    prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="patients")
+    # Cached from the monitoring state for filters and lists; the engine derives the truth.
+    enrollment_status = models.CharField(
+        max_length=30, choices=choices(EnrollmentStatus), default=EnrollmentStatus.PENDING
+    )
+    treatment_status = models.CharField(
+        max_length=20, choices=choices(TreatmentStatus), default=TreatmentStatus.NOT_STARTED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [models.Index(fields=["last_name", "date_of_birth"])]
+
+    def __str__(self) -> str:
+        return f"{self.last_name}, {self.first_name} ({self.date_of_birth})"
+
+
+class EnrollmentEvent(models.Model):
+    """An enrollment or re-enrollment, effective on a date (rules.md §4)."""
+
+    class Kind(models.TextChoices):
+        ENROLL = "enroll"
+        REENROLL = "reenroll"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="enrollments")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    effective_date = models.DateField()
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["effective_date", "id"]
+
+
+class TreatmentEvent(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatment_events")
+    kind = models.CharField(max_length=12, choices=choices(TreatmentEventKind))
+    effective_date = models.DateField()
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["effective_date", "id"]
+
+
+class Authorization(models.Model):
+    """A prescriber's continuation or rechallenge authorization (rules.md §6)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="authorizations")
+    kind = models.CharField(max_length=12, choices=choices(AuthorizationKind))
+    rationale = models.TextField()
+    starts_on = models.DateField()
+    expires_on = models.DateField()
+    prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_on", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_on__gte=models.F("starts_on")),
+                name="authorization_expires_after_start",
+            )
+        ]

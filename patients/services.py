@@ -1,0 +1,198 @@
+"""Writes for patients: creation, (re-)enrollment, treatment events, authorizations.
+
+Each service owns its transaction, locks the patient row, asks the engine whether the change is
+allowed as of its effective date, writes, and rewrites the stored monitoring state.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from monitoring.engine import (
+    Refusal,
+    authorization_refusal,
+    enrollment_refusal,
+    get_protocol,
+    protocol_names,
+    treatment_event_refusal,
+)
+from monitoring.engine.core import local_date
+from monitoring.engine.types import (
+    AuthorizationKind,
+    EnrollmentStatus,
+    Population,
+    Reason,
+    TreatmentEventKind,
+)
+from monitoring.selectors import clinic_zone, patient_history
+from monitoring.services import monitoring_state_refresh
+from patients.models import (
+    Authorization,
+    EnrollmentEvent,
+    Patient,
+    Prescriber,
+    TreatmentEvent,
+    User,
+)
+
+
+def today() -> date:
+    return local_date(timezone.now(), clinic_zone())
+
+
+def _raise(refusal: Refusal, code: str) -> None:
+    if refusal.kind == "conflict":
+        raise StateConflict(refusal.message)
+    raise RuleRefused(code, refusal.message, refusal.reasons)
+
+
+def _not_future(field: str, day: date) -> None:
+    if day > today():
+        raise FieldInvalid(field, "The date may not be in the future.")
+
+
+def _locked(patient: Patient) -> Patient:
+    return Patient.objects.select_for_update().select_related("prescriber").get(pk=patient.pk)
+
+
+def patient_create(
+    *,
+    actor: User,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    sex: str,
+    population: str,
+    prescriber: Prescriber,
+    protocol: str | None = None,
+) -> Patient:
+    protocol = protocol or settings.CLOZREMS_DEFAULT_PROTOCOL
+    if protocol not in protocol_names():
+        raise FieldInvalid("protocol", f"Unknown protocol; known: {', '.join(protocol_names())}.")
+    if date_of_birth > today():
+        raise FieldInvalid("date_of_birth", "The date of birth may not be in the future.")
+    with transaction.atomic():
+        patient = Patient.objects.create(
+            first_name=first_name,
+            last_name=last_name,
+            date_of_birth=date_of_birth,
+            sex=sex,
+            population=population,
+            # rules.md §4: who documented BEN, and when.
+            ben_documented_by=actor if population == Population.BEN else None,
+            ben_documented_at=timezone.now() if population == Population.BEN else None,
+            protocol=protocol,
+            prescriber=prescriber,
+            created_by=actor,
+        )
+        monitoring_state_refresh(patient=patient)
+    return patient
+
+
+def patient_enroll(
+    *, patient: Patient, actor: User, effective_date: date | None = None, reason: str = ""
+) -> Patient:
+    """rules.md §4: enroll or re-enroll, checked against the effective date's labs."""
+    effective_date = effective_date or today()
+    _not_future("effective_date", effective_date)
+    with transaction.atomic():
+        patient = _locked(patient)
+        history = patient_history(patient=patient)
+        refusal = enrollment_refusal(
+            history,
+            effective_date,
+            prescriber_certified=patient.prescriber.is_certified_on(effective_date),
+        )
+        if refusal is not None:
+            _raise(refusal, "enrollment_refused")
+        kind = EnrollmentEvent.Kind.REENROLL if history.enrollments else EnrollmentEvent.Kind.ENROLL
+        EnrollmentEvent.objects.create(
+            patient=patient, kind=kind, effective_date=effective_date, reason=reason, actor=actor
+        )
+        monitoring_state_refresh(patient=patient)
+    return patient
+
+
+def treatment_event_record(
+    *, patient: Patient, actor: User, kind: str, effective_date: date, reason: str
+) -> TreatmentEvent:
+    """rules.md §5: start, interrupt, resume or discontinue, as of the effective date."""
+    _not_future("effective_date", effective_date)
+    if not reason.strip():
+        raise FieldInvalid("reason", "Say why (rules.md §4: no change without a reason).")
+    with transaction.atomic():
+        patient = _locked(patient)
+        refusal = treatment_event_refusal(
+            patient_history(patient=patient), TreatmentEventKind(kind), effective_date
+        )
+        if refusal is not None:
+            _raise(refusal, "treatment_event_refused")
+        event = TreatmentEvent.objects.create(
+            patient=patient,
+            kind=kind,
+            effective_date=effective_date,
+            reason=reason.strip(),
+            actor=actor,
+        )
+        monitoring_state_refresh(patient=patient)
+    return event
+
+
+def authorization_record(
+    *,
+    patient: Patient,
+    actor: User,
+    kind: str,
+    rationale: str,
+    expires_on: date,
+    starts_on: date | None = None,
+) -> Authorization:
+    """rules.md §6: a continuation or rechallenge authorization by a certified prescriber."""
+    starts_on = starts_on or today()
+    if not rationale.strip():
+        raise FieldInvalid("rationale", "Give the clinical rationale.")
+    if expires_on < starts_on:
+        raise FieldInvalid("expires_on", "The expiry is before the start.")
+    rules = get_protocol(patient.protocol)
+    longest = starts_on + timedelta(days=rules.authorization_max_days)
+    if expires_on > longest:
+        raise FieldInvalid(
+            "expires_on",
+            f"An authorization runs at most {rules.authorization_max_days} days "
+            f"(until {longest.isoformat()}).",
+        )
+    with transaction.atomic():
+        patient = _locked(patient)
+        if not patient.prescriber.is_certified_on(starts_on):
+            raise RuleRefused(
+                "authorization_refused",
+                "Only an active, certified prescriber may authorize.",
+                (Reason.PRESCRIBER_NOT_CERTIFIED,),
+            )
+        if patient.enrollment_status == EnrollmentStatus.PENDING:
+            raise StateConflict("The patient is not enrolled.")
+        refusal = authorization_refusal(
+            patient_history(patient=patient), AuthorizationKind(kind), starts_on, timezone.now()
+        )
+        if refusal is not None:
+            _raise(refusal, "authorization_refused")
+        authorization = Authorization.objects.create(
+            patient=patient,
+            kind=kind,
+            rationale=rationale.strip(),
+            starts_on=starts_on,
+            expires_on=expires_on,
+            prescriber=patient.prescriber,
+            recorded_by=actor,
+        )
+        monitoring_state_refresh(patient=patient)
+    return authorization
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, clinic_zone())

@@ -1,0 +1,1 @@
+"""Pharmacies, pharmacists, dispensing decisions, dispenses."""

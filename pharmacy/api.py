@@ -1,0 +1,159 @@
+"""HTTP for pharmacies and dispenses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clozrems.api import ActionRoles, user_of
+from patients.models import Role, User
+from patients.selectors import patient_list_visible
+from patients.services import today
+from pharmacy.models import Dispense, Pharmacy
+from pharmacy.services import dispense_payload, dispense_record
+
+
+class PharmacySerializer(serializers.ModelSerializer[Pharmacy]):
+    class Meta:
+        model = Pharmacy
+        fields = [
+            "id",
+            "name",
+            "ncpdp_id",
+            "active",
+            "certified",
+            "certified_on",
+            "certification_expires_on",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("certified") and not attrs.get("certified_on"):
+            current = self.instance.certified_on if self.instance else None
+            attrs["certified_on"] = current or today()
+        return attrs
+
+
+class PharmacyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Pharmacy],
+):
+    serializer_class = PharmacySerializer
+    permission_classes = [ActionRoles]
+    action_roles = {
+        "list": {Role.AUDITOR, Role.PHARMACIST},
+        "retrieve": {Role.AUDITOR, Role.PHARMACIST},
+    }
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Pharmacy]:
+        user = user_of(self.request)
+        if user.is_admin or user.role == Role.AUDITOR:
+            return Pharmacy.objects.all()
+        return Pharmacy.objects.filter(pk=user.pharmacy_id)
+
+
+class DispenseRequestSerializer(serializers.Serializer[Any]):
+    patient = serializers.IntegerField(min_value=1)
+    pharmacy = serializers.IntegerField(min_value=1)
+    days_supply = serializers.IntegerField(min_value=1, max_value=90)
+    dispensed_at = serializers.DateTimeField(required=False)
+
+
+class DispenseSerializer(serializers.ModelSerializer[Dispense]):
+    class Meta:
+        model = Dispense
+        fields = [
+            "id",
+            "patient",
+            "pharmacy",
+            "days_supply",
+            "dispensed_at",
+            "authorization_code",
+            "decision",
+            "recorded_by",
+            "created_at",
+        ]
+
+
+def dispenses_visible(user: User) -> QuerySet[Dispense]:
+    dispenses = Dispense.objects.select_related("patient", "pharmacy")
+    if user.is_admin or user.role == Role.AUDITOR:
+        return dispenses
+    if user.role == Role.PHARMACIST:
+        return dispenses.filter(pharmacy_id=user.pharmacy_id)
+    if user.role in (Role.PRESCRIBER, Role.DESIGNEE):
+        return dispenses.filter(patient__prescriber_id=user.prescriber_id)
+    return dispenses.none()
+
+
+class DispenseViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[Dispense],
+):
+    serializer_class = DispenseSerializer
+    permission_classes = [ActionRoles]
+    readers = {Role.AUDITOR, Role.PHARMACIST, Role.PRESCRIBER, Role.DESIGNEE}
+    action_roles = {"list": readers, "retrieve": readers, "create": {Role.PHARMACIST}}
+
+    def get_queryset(self) -> QuerySet[Dispense]:
+        return dispenses_visible(user_of(self.request)).order_by("-dispensed_at", "-id")
+
+    @extend_schema(
+        request=DispenseRequestSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, "header")],
+        responses={
+            201: inline_serializer(
+                "DispenseRecorded",
+                {
+                    "id": serializers.IntegerField(),
+                    "authorization_code": serializers.CharField(),
+                    "decision": serializers.DictField(),
+                },
+            )
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = user_of(request)
+        params = DispenseRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        if data.get("dispensed_at") is not None and not user.is_admin:
+            raise ValidationError({"dispensed_at": ["Only an administrator may import history."]})
+        pharmacy = Pharmacy.objects.filter(pk=data["pharmacy"]).first()
+        if pharmacy is None:
+            raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
+        if not user.is_admin and pharmacy.pk != user.pharmacy_id:
+            raise PermissionDenied("Pharmacists record dispenses for their own pharmacy.")
+        patient = patient_list_visible(user=user).filter(pk=data["patient"]).first()
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        outcome = dispense_record(
+            patient=patient,
+            pharmacy=pharmacy,
+            actor=user,
+            days_supply=data["days_supply"],
+            idempotency_key=key,
+            dispensed_at=data.get("dispensed_at"),
+        )
+        response = Response(outcome.payload, status=status.HTTP_201_CREATED)
+        if outcome.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+__all__ = ["DispenseViewSet", "PharmacyViewSet", "dispense_payload"]

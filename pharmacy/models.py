@@ -1,0 +1,62 @@
+"""Pharmacies and the dispenses they record."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+
+from patients.validators import validate_ncpdp_id
+
+
+class Pharmacy(models.Model):
+    name = models.CharField(max_length=200)
+    ncpdp_id = models.CharField(
+        "NCPDP id", max_length=7, unique=True, validators=[validate_ncpdp_id]
+    )
+    active = models.BooleanField(default=True)
+    certified = models.BooleanField(default=False)
+    certified_on = models.DateField(null=True, blank=True)
+    certification_expires_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "pharmacies"
+
+    def __str__(self) -> str:
+        return f"{self.name} (NCPDP {self.ncpdp_id})"
+
+    def is_certified_on(self, day: date) -> bool:
+        if not (self.active and self.certified):
+            return False
+        return self.certification_expires_on is None or day <= self.certification_expires_on
+
+
+class Dispense(models.Model):
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="dispenses"
+    )
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="dispenses")
+    days_supply = models.PositiveSmallIntegerField()
+    dispensed_at = models.DateTimeField()
+    authorization_code = models.CharField(max_length=20, unique=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    # The decision in force when the dispense was recorded, as the API returned it.
+    decision = models.JSONField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-dispensed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pharmacy", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="dispense_idempotency_key_once_per_pharmacy",
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "dispensed_at"])]
