@@ -53,7 +53,7 @@ class ActionRoles(BasePermission):
         if user.is_admin:
             return True
         table: dict[str, set[str]] = getattr(view, "action_roles", {})
-        action = getattr(view, "action", None) or request.method.lower()
+        action = getattr(view, "action", None) or (request.method or "").lower()
         return user.role in table.get(action, set())
 
 
@@ -62,7 +62,6 @@ class PatientScoped:
     not see it (api.md: never reveal someone else's record)."""
 
     kwargs: dict[str, Any]
-    request: Request
 
     def get_patient(self) -> Any:
         from django.shortcuts import get_object_or_404
@@ -72,7 +71,8 @@ class PatientScoped:
         cached = getattr(self, "_patient", None)
         if cached is None:
             cached = get_object_or_404(
-                patient_list_visible(user=user_of(self.request)), pk=self.kwargs["patient_pk"]
+                patient_list_visible(user=user_of(self.request)),  # type: ignore[attr-defined]
+                pk=self.kwargs["patient_pk"],
             )
             self._patient = cached
         return cached

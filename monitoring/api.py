@@ -28,7 +28,9 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     status = serializers.ChoiceField(
         choices=[ResultStatus.FINAL, ResultStatus.CORRECTED], required=False
     )
-    corrects = serializers.PrimaryKeyRelatedField(read_only=True)
+    corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
     class Meta:
         model = AncResult

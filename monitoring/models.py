@@ -58,6 +58,9 @@ class AncResult(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"ANC {self.value_per_ul}/µL drawn {self.drawn_at:%Y-%m-%d %H:%M}"
+
     @property
     def usable(self) -> bool:
         return self.status != ResultStatus.ENTERED_IN_ERROR and not self.superseded
@@ -77,8 +80,11 @@ class MonitoringState(models.Model):
     protocol = models.CharField(max_length=40)
     enrollment_status = models.CharField(max_length=30, choices=choices(EnrollmentStatus))
     treatment_status = models.CharField(max_length=20, choices=choices(TreatmentStatus))
-    band = models.CharField(max_length=20, choices=choices(Band), null=True)
-    monitoring_frequency = models.CharField(max_length=20, choices=choices(Frequency), null=True)
+    # None (no band, no frequency) is a real state here (rules.md §3), kept distinct from "".
+    band = models.CharField(max_length=20, choices=choices(Band), null=True)  # noqa: DJ001
+    monitoring_frequency = models.CharField(  # noqa: DJ001
+        max_length=20, choices=choices(Frequency), null=True
+    )
     latest_anc_per_ul = models.PositiveIntegerField(null=True)
     latest_drawn_at = models.DateTimeField(null=True)
     next_draw_due = models.DateField(null=True, db_index=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -115,8 +116,8 @@ class UserSerializer(serializers.ModelSerializer[User]):
         candidate = User(username=attrs["username"], email=attrs.get("email", ""))
         try:
             validate_password(attrs["password"], candidate)
-        except Exception as error:  # django ValidationError
-            raise ValidationError({"password": list(getattr(error, "messages", [str(error)]))})
+        except DjangoValidationError as error:
+            raise ValidationError({"password": list(error.messages)}) from None
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> User:
@@ -174,8 +175,15 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         ]
         read_only_fields = ["ben_documented_by", "ben_documented_at", "created_at"]
 
+    @property
+    def _cache(self) -> dict[int, dict[str, Any]]:
+        # One projection per patient per response, shared by the three fields that use it.
+        if not hasattr(self, "_monitoring_cache"):
+            self._monitoring_cache: dict[int, dict[str, Any]] = {}
+        return self._monitoring_cache
+
     def _picture(self, patient: Patient) -> dict[str, Any]:
-        cache: dict[int, dict[str, Any]] = self.context.setdefault("_monitoring", {})
+        cache = self._cache
         if patient.pk not in cache:
             cache[patient.pk] = _monitoring(patient)
         return cache[patient.pk]

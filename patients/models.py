@@ -135,6 +135,9 @@ class EnrollmentEvent(models.Model):
     class Meta:
         ordering = ["effective_date", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.effective_date}"
+
 
 class TreatmentEvent(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatment_events")
@@ -146,6 +149,9 @@ class TreatmentEvent(models.Model):
 
     class Meta:
         ordering = ["effective_date", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.effective_date}"
 
 
 class Authorization(models.Model):
@@ -170,3 +176,6 @@ class Authorization(models.Model):
                 name="authorization_expires_after_start",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.starts_on} to {self.expires_on}"

@@ -61,7 +61,7 @@ class PharmacyViewSet(
         user = user_of(self.request)
         if user.is_admin or user.role == Role.AUDITOR:
             return Pharmacy.objects.all()
-        return Pharmacy.objects.filter(pk=user.pharmacy_id)
+        return Pharmacy.objects.filter(pk=user.pharmacy_id or 0)
 
 
 class DispenseRequestSerializer(serializers.Serializer[Any]):
@@ -92,9 +92,9 @@ def dispenses_visible(user: User) -> QuerySet[Dispense]:
     if user.is_admin or user.role == Role.AUDITOR:
         return dispenses
     if user.role == Role.PHARMACIST:
-        return dispenses.filter(pharmacy_id=user.pharmacy_id)
+        return dispenses.filter(pharmacy_id=user.pharmacy_id or 0)
     if user.role in (Role.PRESCRIBER, Role.DESIGNEE):
-        return dispenses.filter(patient__prescriber_id=user.prescriber_id)
+        return dispenses.filter(patient__prescriber_id=user.prescriber_id or 0)
     return dispenses.none()
 
 

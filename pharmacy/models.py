@@ -60,3 +60,6 @@ class Dispense(models.Model):
             )
         ]
         indexes = [models.Index(fields=["patient", "dispensed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.days_supply} days on {self.dispensed_at:%Y-%m-%d}"

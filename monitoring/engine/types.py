@@ -83,7 +83,7 @@ class Reason(StrEnum):
 
 
 REASON_MESSAGES: dict[Reason, str] = {
-    Reason.PATIENT_NOT_ENROLLED: "The patient is not enrolled (pending, or re-enrollment required).",
+    Reason.PATIENT_NOT_ENROLLED: "The patient is not enrolled (pending, or re-enrollment needed).",
     Reason.PRESCRIBER_NOT_CERTIFIED: "The responsible prescriber is not active and certified.",
     Reason.PHARMACY_NOT_CERTIFIED: "The dispensing pharmacy is not active and certified.",
     Reason.NO_ANC_ON_FILE: "There is no ANC result on file for this patient.",
