@@ -13,10 +13,10 @@ from patients.models import (
 
 @admin.register(User)
 class ClozremsUserAdmin(UserAdmin):
-    fieldsets = (  # type: ignore[misc]
-        *(UserAdmin.fieldsets or ()),
+    fieldsets = [
+        *list(UserAdmin.fieldsets or []),
         ("clozrems", {"fields": ("role", "prescriber", "pharmacy")}),
-    )
+    ]
     list_display = ("username", "role", "prescriber", "pharmacy", "is_active")
 
 
