@@ -142,7 +142,7 @@ def anc_result_record(
     accession = accession.strip()
 
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
             previous = (
@@ -196,7 +196,7 @@ def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult
     if not reason.strip():
         raise FieldInvalid("reason", "Say why the result is void.")
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=result.patient_id).first()
+        Patient.objects.select_for_update(of=("self",)).filter(pk=result.patient_id).first()
         result.refresh_from_db()
         if result.status == ResultStatus.ENTERED_IN_ERROR:
             raise StateConflict("The result is already void.")

@@ -57,7 +57,11 @@ def _not_future(field: str, day: date) -> None:
 
 
 def _locked(patient: Patient) -> Patient:
-    return Patient.objects.select_for_update().select_related("prescriber").get(pk=patient.pk)
+    return (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("prescriber")
+        .get(pk=patient.pk)
+    )
 
 
 def patient_create(

@@ -96,7 +96,7 @@ def dispense_record(
     try:
         with transaction.atomic():
             locked = (
-                Patient.objects.select_for_update()
+                Patient.objects.select_for_update(of=("self",))
                 .select_related("prescriber", "monitoring")
                 .get(pk=patient.pk)
             )
