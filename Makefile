@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt worker beat clean
+.PHONY: help install run test lint fmt worker beat bench clean
 
 help:
 	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/"
@@ -20,6 +20,7 @@ help:
 	@echo "make fmt      ruff format + ruff check --fix"
 	@echo "make worker   Celery worker (needs REDIS_URL)"
 	@echo "make beat     Celery beat (needs REDIS_URL)"
+	@echo "make bench    decision benchmark (engine and endpoint), bench/results/"
 	@echo "make clean    remove .venv and caches"
 
 # Created once; pip is upgraded only here.
@@ -51,6 +52,9 @@ lint: install
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/decision_bench.py
 
 worker: install
 	$(VENV)/bin/celery -A clozrems worker -l info
