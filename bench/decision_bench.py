@@ -15,16 +15,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _timed(fn, repeat: int) -> tuple[float, float]:
+def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -34,7 +37,7 @@ def _timed(fn, repeat: int) -> tuple[float, float]:
     return median(samples) * 1e6, samples[int(len(samples) * 0.95) - 1] * 1e6
 
 
-def engine_rows() -> list[dict[str, object]]:
+def engine_rows() -> list[dict[str, Any]]:
     from monitoring.engine import assess, replay
     from monitoring.engine.types import (
         AncReading,
@@ -67,10 +70,8 @@ def engine_rows() -> list[dict[str, object]]:
         snapshot = replay(history)
         as_of = readings[-1].drawn_at + timedelta(days=1)
         context = DecisionContext(True, True, 7)
-        p50_assess, p95_assess = _timed(
-            lambda s=snapshot, a=as_of, c=context: assess(s, a, zone, c), 2000
-        )
-        p50_replay, p95_replay = _timed(lambda h=history: replay(h), 50 if n == 500 else 300)
+        p50_assess, p95_assess = _timed(partial(assess, snapshot, as_of, zone, context), 2000)
+        p50_replay, p95_replay = _timed(partial(replay, history), 50 if n == 500 else 300)
         rows.append(
             {
                 "results": n,
@@ -83,7 +84,7 @@ def engine_rows() -> list[dict[str, object]]:
     return rows
 
 
-def http_rows() -> list[dict[str, object]]:
+def http_rows() -> list[dict[str, Any]]:
     db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
     os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     os.environ.pop("REDIS_URL", None)
@@ -156,7 +157,7 @@ def http_rows() -> list[dict[str, object]]:
         connection.queries_log.clear()
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
-        p50, p95 = _timed(lambda u=url: client.get(u), 300)
+        p50, p95 = _timed(partial(client.get, url), 300)
         rows.append(
             {
                 "results": n,
