@@ -7,7 +7,7 @@ bands, schedules) come from a protocol module (monitoring/engine/protocols/).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
 from typing import Literal
 
@@ -37,6 +37,12 @@ from monitoring.engine.types import (
     TreatmentEventRecord,
     TreatmentStatus,
 )
+
+
+def utc(moment: datetime) -> datetime:
+    """Instants are handled in UTC: Python adds and compares datetimes that share a tzinfo by
+    wall-clock time, which is off by an hour across a daylight-saving change."""
+    return moment.astimezone(UTC)
 
 
 def local_date(moment: datetime, zone: tzinfo) -> date:
@@ -203,16 +209,19 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
     # Within one local date: results first, then enrollment, treatment events, dispenses.
     # A same-day resume is therefore judged against every result of that day, so a low result
     # entered after the resume still keeps the patient interrupted (rules.md §5).
+    until = utc(until) if until is not None else None
     for r in history.readings:
+        r = replace(r, drawn_at=utc(r.drawn_at))
         if until is None or r.drawn_at <= until:
             items.append((local_date(r.drawn_at, zone), 0, r.drawn_at, r.result_id, r))
     for e in history.enrollments:
         if until_day is None or e.effective_date <= until_day:
-            items.append((e.effective_date, 1, start_of_day(e.effective_date, zone), e.seq, e))
+            items.append((e.effective_date, 1, utc(start_of_day(e.effective_date, zone)), e.seq, e))
     for t in history.treatment_events:
         if until_day is None or t.effective_date <= until_day:
-            items.append((t.effective_date, 2, start_of_day(t.effective_date, zone), t.seq, t))
+            items.append((t.effective_date, 2, utc(start_of_day(t.effective_date, zone)), t.seq, t))
     for d in history.dispenses:
+        d = replace(d, dispensed_at=utc(d.dispensed_at))
         if until is None or d.dispensed_at <= until:
             items.append((local_date(d.dispensed_at, zone), 3, d.dispensed_at, d.dispense_id, d))
     items.sort(key=lambda item: item[:4])
@@ -457,7 +466,7 @@ def assess(
     """
     rules = get_protocol(state.protocol)
     day = local_date(as_of, zone)
-    state = project(state, as_of, zone)
+    state = project(state, utc(as_of), zone)
     frequency = frequency_on(state, rules, day)
     latest = state.latest
     in_force = tuple(a for a in state.authorizations if a.in_force_on(day))
@@ -564,7 +573,7 @@ def snapshot_for(
     history: PatientHistory, as_of: datetime, stored: Snapshot | None = None
 ) -> Snapshot:
     """The snapshot to project to `as_of`: the stored one when nothing in it is later."""
-    if stored is not None and (stored.high_water is None or stored.high_water <= as_of):
+    if stored is not None and (stored.high_water is None or stored.high_water <= utc(as_of)):
         return stored
     return replay(history, until=as_of)
 
