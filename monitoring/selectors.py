@@ -37,13 +37,17 @@ def patient_history(*, patient: Patient) -> PatientHistory:
         .values("id", "value_per_ul", "drawn_at")
     )
     enrollments = tuple(
-        EnrollmentRecord(e["effective_date"], e["id"])
-        for e in EnrollmentEvent.objects.filter(patient=patient).values("id", "effective_date")
+        EnrollmentRecord(e["effective_date"], e["id"], e["created_at"])
+        for e in EnrollmentEvent.objects.filter(patient=patient).values(
+            "id", "effective_date", "created_at"
+        )
     )
     events = tuple(
-        TreatmentEventRecord(TreatmentEventKind(t["kind"]), t["effective_date"], t["id"])
+        TreatmentEventRecord(
+            TreatmentEventKind(t["kind"]), t["effective_date"], t["id"], t["created_at"]
+        )
         for t in TreatmentEvent.objects.filter(patient=patient).values(
-            "id", "kind", "effective_date"
+            "id", "kind", "effective_date", "created_at"
         )
     )
     authorizations = tuple(

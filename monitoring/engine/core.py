@@ -199,32 +199,49 @@ def resume_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Rea
 
 # --- replay ----------------------------------------------------------------------------------
 
-_Item = tuple[date, int, datetime, int, object]
+_Item = tuple[date, int, datetime, datetime, int, int, object]
+
+# Same date, same recorded instant (a frozen clock, an import): stop before a new enrollment,
+# enroll before starting, and a resume last so it sees the day's interruptions.
+_PRECEDENCE = {
+    TreatmentEventKind.DISCONTINUE: 0,
+    None: 1,  # an enrollment
+    TreatmentEventKind.START: 2,
+    TreatmentEventKind.INTERRUPT: 3,
+    TreatmentEventKind.RESUME: 4,
+}
 
 
 def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
     zone = history.zone
     until_day = local_date(until, zone) if until is not None else None
-    items: list[_Item] = []
-    # Within one local date: results first, then enrollment, treatment events, dispenses.
-    # A same-day resume is therefore judged against every result of that day, so a low result
-    # entered after the resume still keeps the patient interrupted (rules.md §5).
     until = utc(until) if until is not None else None
+    items: list[_Item] = []
+    # Within one local date: results first, then enrollments and treatment events in the order
+    # they were recorded, then dispenses. A same-day resume is therefore judged against every
+    # result of that day, so a low result entered after the resume still keeps the patient
+    # interrupted (rules.md §5); a discontinue and a re-enrollment on one day keep their order.
     for r in history.readings:
         r = replace(r, drawn_at=utc(r.drawn_at))
         if until is None or r.drawn_at <= until:
-            items.append((local_date(r.drawn_at, zone), 0, r.drawn_at, r.result_id, r))
-    for e in history.enrollments:
+            day = local_date(r.drawn_at, zone)
+            items.append((day, 0, r.drawn_at, r.drawn_at, 0, r.result_id, r))
+    dated: list[EnrollmentRecord | TreatmentEventRecord] = [
+        *history.enrollments,
+        *history.treatment_events,
+    ]
+    for e in dated:
         if until_day is None or e.effective_date <= until_day:
-            items.append((e.effective_date, 1, utc(start_of_day(e.effective_date, zone)), e.seq, e))
-    for t in history.treatment_events:
-        if until_day is None or t.effective_date <= until_day:
-            items.append((t.effective_date, 2, utc(start_of_day(t.effective_date, zone)), t.seq, t))
+            midnight = utc(start_of_day(e.effective_date, zone))
+            recorded = utc(e.recorded_at) if e.recorded_at is not None else midnight
+            kind = e.kind if isinstance(e, TreatmentEventRecord) else None
+            items.append((e.effective_date, 1, midnight, recorded, _PRECEDENCE[kind], e.seq, e))
     for d in history.dispenses:
         d = replace(d, dispensed_at=utc(d.dispensed_at))
         if until is None or d.dispensed_at <= until:
-            items.append((local_date(d.dispensed_at, zone), 3, d.dispensed_at, d.dispense_id, d))
-    items.sort(key=lambda item: item[:4])
+            day = local_date(d.dispensed_at, zone)
+            items.append((day, 3, d.dispensed_at, d.dispensed_at, 0, d.dispense_id, d))
+    items.sort(key=lambda item: item[:6])
     return items
 
 
@@ -236,7 +253,7 @@ def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapsho
         authorizations=tuple(sorted(history.authorizations, key=lambda a: a.authorization_id)),
     )
     high_water: datetime | None = None
-    for day, _rank, effective_at, _seq, item in _timeline(history, until):
+    for day, _rank, effective_at, _order, _precedence, _seq, item in _timeline(history, until):
         state = _apply_lapse(state, rules, day)
         if isinstance(item, AncReading):
             state = _on_reading(state, rules, item, day)

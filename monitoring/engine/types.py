@@ -127,6 +127,8 @@ class AncReading:
 class EnrollmentRecord:
     effective_date: date
     seq: int = 0
+    # When it was recorded: orders same-date enrollments and treatment events.
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class TreatmentEventRecord:
     kind: TreatmentEventKind
     effective_date: date
     seq: int = 0
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
