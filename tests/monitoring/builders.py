@@ -1,0 +1,182 @@
+"""A fluent, immutable builder of engine histories, and the few helpers every engine test uses.
+
+Every call returns a new builder, so a test can branch one history into two. Dates given where a
+datetime is needed mean that local date at 09:00 (readings, dispenses) in the clinic's zone;
+decisions given a date are made at 12:00 local time. Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+from monitoring.engine import Refusal, enrollment_refusal, evaluate
+from monitoring.engine.types import (
+    AncReading,
+    Assessment,
+    AuthorizationKind,
+    AuthorizationRecord,
+    DecisionContext,
+    DispenseRecord,
+    EnrollmentRecord,
+    PatientHistory,
+    Population,
+    TreatmentEventKind,
+    TreatmentEventRecord,
+)
+
+ZONE = ZoneInfo("America/New_York")
+UTC = ZoneInfo("UTC")
+PROTOCOL = "us-label-2015"
+
+# A Monday well away from any DST change; most scenarios count days from it.
+START = date(2024, 1, 8)
+
+Moment = date | datetime
+
+
+def day(offset: int, base: date = START) -> date:
+    """The local date `offset` days after `base`."""
+    return base + timedelta(days=offset)
+
+
+def months(count: int, base: date = START) -> date:
+    """The local date `count` calendar months after `base`."""
+    return base + relativedelta(months=count)
+
+
+def at(on: date, hour: int = 9, minute: int = 0) -> datetime:
+    """A timezone-aware local time on `on` in the clinic's zone."""
+    return datetime(on.year, on.month, on.day, hour, minute, tzinfo=ZONE)
+
+
+def _moment(when: Moment, hour: int) -> datetime:
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError("datetimes given to the engine must be timezone-aware")
+        return when
+    return at(when, hour)
+
+
+@dataclass(frozen=True)
+class HistoryBuilder:
+    population: Population = Population.GENERAL
+    readings: tuple[AncReading, ...] = ()
+    enrollments: tuple[EnrollmentRecord, ...] = ()
+    treatment_events: tuple[TreatmentEventRecord, ...] = ()
+    authorizations: tuple[AuthorizationRecord, ...] = ()
+    dispenses: tuple[DispenseRecord, ...] = ()
+
+    # --- results ---------------------------------------------------------------------------
+
+    def anc(self, value: int, when: Moment, hour: int = 9) -> HistoryBuilder:
+        reading = AncReading(len(self.readings) + 1, value, _moment(when, hour))
+        return replace(self, readings=(*self.readings, reading))
+
+    # --- enrollment and treatment events -----------------------------------------------------
+
+    def enroll(self, on: date) -> HistoryBuilder:
+        record = EnrollmentRecord(on, seq=len(self.enrollments) + 1)
+        return replace(self, enrollments=(*self.enrollments, record))
+
+    def _event(self, kind: TreatmentEventKind, on: date) -> HistoryBuilder:
+        record = TreatmentEventRecord(kind, on, seq=len(self.treatment_events) + 1)
+        return replace(self, treatment_events=(*self.treatment_events, record))
+
+    def start(self, on: date) -> HistoryBuilder:
+        return self._event(TreatmentEventKind.START, on)
+
+    def interrupt(self, on: date) -> HistoryBuilder:
+        return self._event(TreatmentEventKind.INTERRUPT, on)
+
+    def resume(self, on: date) -> HistoryBuilder:
+        return self._event(TreatmentEventKind.RESUME, on)
+
+    def discontinue(self, on: date) -> HistoryBuilder:
+        return self._event(TreatmentEventKind.DISCONTINUE, on)
+
+    # --- authorizations and dispenses -------------------------------------------------------
+
+    def _authorization(
+        self, kind: AuthorizationKind, starts_on: date, expires_on: date
+    ) -> HistoryBuilder:
+        record = AuthorizationRecord(len(self.authorizations) + 1, kind, starts_on, expires_on)
+        return replace(self, authorizations=(*self.authorizations, record))
+
+    def continuation(self, starts_on: date, expires_on: date) -> HistoryBuilder:
+        return self._authorization(AuthorizationKind.CONTINUATION, starts_on, expires_on)
+
+    def rechallenge(self, starts_on: date, expires_on: date) -> HistoryBuilder:
+        return self._authorization(AuthorizationKind.RECHALLENGE, starts_on, expires_on)
+
+    def dispense(self, when: Moment, days_supply: int, hour: int = 9) -> HistoryBuilder:
+        record = DispenseRecord(len(self.dispenses) + 1, _moment(when, hour), days_supply)
+        return replace(self, dispenses=(*self.dispenses, record))
+
+    # --- output -------------------------------------------------------------------------------
+
+    def build(self) -> PatientHistory:
+        return PatientHistory(
+            population=self.population,
+            protocol=PROTOCOL,
+            zone=ZONE,
+            readings=self.readings,
+            enrollments=self.enrollments,
+            treatment_events=self.treatment_events,
+            authorizations=self.authorizations,
+            dispenses=self.dispenses,
+        )
+
+
+def general() -> HistoryBuilder:
+    return HistoryBuilder(Population.GENERAL)
+
+
+def ben() -> HistoryBuilder:
+    return HistoryBuilder(Population.BEN)
+
+
+def started_patient(
+    population: Population = Population.GENERAL, on: date = START, anc: int = 2000
+) -> HistoryBuilder:
+    """Enrolled and started on `on` with a normal ANC drawn that morning (BEN: two baselines,
+    the first a week earlier)."""
+    builder = HistoryBuilder(population)
+    if population == Population.BEN:
+        builder = builder.anc(anc, day(-7, on))
+    return builder.anc(anc, on, hour=8).enroll(on).start(on)
+
+
+def monthly_patient(population: Population = Population.GENERAL) -> HistoryBuilder:
+    """Started on START, so from months(12) (day 366) on its routine interval is monthly; the
+    tests put its episodes around day 420."""
+    return started_patient(population)
+
+
+def decide(
+    history: HistoryBuilder | PatientHistory,
+    when: Moment,
+    *,
+    days_supply: int | None = None,
+    prescriber_certified: bool = True,
+    pharmacy_certified: bool | None = True,
+) -> Assessment:
+    """The engine's reference path, `evaluate`, with a full decision context."""
+    built = history.build() if isinstance(history, HistoryBuilder) else history
+    context = DecisionContext(
+        prescriber_certified=prescriber_certified,
+        pharmacy_certified=pharmacy_certified,
+        days_supply=days_supply,
+    )
+    return evaluate(built, _moment(when, 12), context)
+
+
+def enrollment_refusal_for(
+    history: HistoryBuilder | PatientHistory, on: date, *, prescriber_certified: bool = True
+) -> Refusal | None:
+    """`enrollment_refusal` for a builder or a history."""
+    built = history.build() if isinstance(history, HistoryBuilder) else history
+    return enrollment_refusal(built, on, prescriber_certified=prescriber_certified)
