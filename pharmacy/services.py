@@ -95,11 +95,12 @@ def dispense_record(
             return _replay(existing, patient.pk, days_supply)
     try:
         with transaction.atomic():
-            locked = (
-                Patient.objects.select_for_update(of=("self",))
-                .select_related("prescriber", "monitoring")
-                .get(pk=patient.pk)
-            )
+            # Lock the patient row first, then read its state in a query of its own: under READ
+            # COMMITTED a locking read that joins the state would see the state as it was before
+            # a concurrent dispense committed, and both would pass.
+            lock = Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk)
+            list(lock.values_list("pk", flat=True))
+            locked = Patient.objects.select_related("prescriber", "monitoring").get(pk=patient.pk)
             if key:
                 existing = Dispense.objects.filter(pharmacy=pharmacy, idempotency_key=key).first()
                 if existing is not None:

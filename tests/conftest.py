@@ -1,8 +1,26 @@
-"""Project-wide pytest configuration."""
+"""Project-wide pytest configuration and the personas shared by the tests.
+
+Personas, in the manner of healthchecks' BaseTestCase: `alice` is a certified prescriber's user
+and `designee` acts for the same prescriber; `bob` is another prescriber; `phil` is a pharmacist
+at `pharmacy`; `aud` is an auditor; `admin` has the admin role and `root` is a superuser with no
+role. `api(user)` is a DRF client authenticated by token (`api()` is anonymous).
+"""
 
 import os
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests import factories
+
+# The clock every date-sensitive test runs at: a Wednesday noon in the clinic's zone
+# (settings.TIME_ZONE is America/New_York), well away from a DST change.
+NOW = datetime(2026, 5, 20, 12, 0, tzinfo=ZoneInfo("America/New_York"))
+TODAY = NOW.date()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -17,3 +35,89 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         database = engine
     redis = "set" if os.environ.get("REDIS_URL") else "not set (Celery eager)"
     return [f"clozrems: database={database}, REDIS_URL {redis}"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 costs ~0.1 s a user; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def clock(time_machine):
+    """Time frozen at NOW; `clock.shift(timedelta)` / `clock.move_to(dt)` move it."""
+    time_machine.move_to(NOW, tick=False)
+    return time_machine
+
+
+# --- personas -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice_prescriber(db):
+    return factories.PrescriberFactory(name="Dr Alice Adams")
+
+
+@pytest.fixture
+def alice(alice_prescriber):
+    return factories.PrescriberUserFactory(username="alice", prescriber=alice_prescriber)
+
+
+@pytest.fixture
+def designee(alice_prescriber):
+    return factories.DesigneeUserFactory(username="alice-designee", prescriber=alice_prescriber)
+
+
+@pytest.fixture
+def bob_prescriber(db):
+    return factories.PrescriberFactory(name="Dr Bob Brown")
+
+
+@pytest.fixture
+def bob(bob_prescriber):
+    return factories.PrescriberUserFactory(username="bob", prescriber=bob_prescriber)
+
+
+@pytest.fixture
+def pharmacy(db):
+    return factories.PharmacyFactory(name="Main Street Pharmacy")
+
+
+@pytest.fixture
+def other_pharmacy(db):
+    return factories.PharmacyFactory(name="Other Pharmacy")
+
+
+@pytest.fixture
+def phil(pharmacy):
+    return factories.PharmacistUserFactory(username="phil", pharmacy=pharmacy)
+
+
+@pytest.fixture
+def aud(db):
+    return factories.AuditorUserFactory(username="aud")
+
+
+@pytest.fixture
+def admin(db):
+    return factories.AdminUserFactory(username="admin")
+
+
+@pytest.fixture
+def root(db):
+    return factories.SuperuserFactory(username="root")
+
+
+@pytest.fixture
+def api(db) -> Callable[..., APIClient]:
+    """`api(user)`: an APIClient sending `Authorization: Token ...` for `user`; `api()` is
+    anonymous."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
