@@ -55,57 +55,59 @@ def clock(time_machine):
 
 @pytest.fixture
 def alice_prescriber(db):
-    return factories.PrescriberFactory(name="Dr Alice Adams")
+    return factories.PrescriberFactory.create(name="Dr Alice Adams")
 
 
 @pytest.fixture
 def alice(alice_prescriber):
-    return factories.PrescriberUserFactory(username="alice", prescriber=alice_prescriber)
+    return factories.PrescriberUserFactory.create(username="alice", prescriber=alice_prescriber)
 
 
 @pytest.fixture
 def designee(alice_prescriber):
-    return factories.DesigneeUserFactory(username="alice-designee", prescriber=alice_prescriber)
+    return factories.DesigneeUserFactory.create(
+        username="alice-designee", prescriber=alice_prescriber
+    )
 
 
 @pytest.fixture
 def bob_prescriber(db):
-    return factories.PrescriberFactory(name="Dr Bob Brown")
+    return factories.PrescriberFactory.create(name="Dr Bob Brown")
 
 
 @pytest.fixture
 def bob(bob_prescriber):
-    return factories.PrescriberUserFactory(username="bob", prescriber=bob_prescriber)
+    return factories.PrescriberUserFactory.create(username="bob", prescriber=bob_prescriber)
 
 
 @pytest.fixture
 def pharmacy(db):
-    return factories.PharmacyFactory(name="Main Street Pharmacy")
+    return factories.PharmacyFactory.create(name="Main Street Pharmacy")
 
 
 @pytest.fixture
 def other_pharmacy(db):
-    return factories.PharmacyFactory(name="Other Pharmacy")
+    return factories.PharmacyFactory.create(name="Other Pharmacy")
 
 
 @pytest.fixture
 def phil(pharmacy):
-    return factories.PharmacistUserFactory(username="phil", pharmacy=pharmacy)
+    return factories.PharmacistUserFactory.create(username="phil", pharmacy=pharmacy)
 
 
 @pytest.fixture
 def aud(db):
-    return factories.AuditorUserFactory(username="aud")
+    return factories.AuditorUserFactory.create(username="aud")
 
 
 @pytest.fixture
 def admin(db):
-    return factories.AdminUserFactory(username="admin")
+    return factories.AdminUserFactory.create(username="admin")
 
 
 @pytest.fixture
 def root(db):
-    return factories.SuperuserFactory(username="root")
+    return factories.SuperuserFactory.create(username="root")
 
 
 @pytest.fixture

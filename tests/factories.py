@@ -53,7 +53,7 @@ def bad_npi(npi: str) -> str:
 # --- directory ------------------------------------------------------------------------------
 
 
-class PrescriberFactory(DjangoModelFactory):
+class PrescriberFactory(DjangoModelFactory[Prescriber]):
     class Meta:
         model = Prescriber
 
@@ -65,7 +65,7 @@ class PrescriberFactory(DjangoModelFactory):
     certified_on = date(2020, 1, 1)
 
 
-class PharmacyFactory(DjangoModelFactory):
+class PharmacyFactory(DjangoModelFactory[Pharmacy]):
     class Meta:
         model = Pharmacy
 
@@ -76,7 +76,7 @@ class PharmacyFactory(DjangoModelFactory):
     certified_on = date(2020, 1, 1)
 
 
-class UserFactory(DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
     """A user with no role; the per-role factories below set role and the link it needs."""
 
     class Meta:
@@ -120,7 +120,7 @@ class SuperuserFactory(UserFactory):
 # --- patients -------------------------------------------------------------------------------
 
 
-class PatientFactory(factory.Factory):
+class PatientFactory(factory.Factory[Patient]):
     """A pending patient, created through `patient_create` (which stores its monitoring row).
 
     `actor` defaults to a new prescriber user of the patient's prescriber.
@@ -136,7 +136,7 @@ class PatientFactory(factory.Factory):
     population = "general"
     prescriber = factory.SubFactory(PrescriberFactory)
     protocol = None
-    actor = factory.LazyAttribute(lambda o: PrescriberUserFactory(prescriber=o.prescriber))
+    actor = factory.LazyAttribute(lambda o: PrescriberUserFactory.create(prescriber=o.prescriber))
 
     @classmethod
     def _create(cls, model_class: type[Patient], *args: Any, **kwargs: Any) -> Patient:
@@ -207,7 +207,7 @@ def enrolled_patient(
     goes through the services, one call per item, as the API would.
     """
     prescriber = prescriber or actor.prescriber
-    patient = PatientFactory(
+    patient = PatientFactory.create(
         actor=actor, prescriber=prescriber, population=population, **patient_fields
     )
     baseline_days = [
@@ -255,7 +255,7 @@ def weekly_draws(start: date, until: date, value: int = 2100, every: int = 7) ->
 def bulk_history(*, actor: User, prescriber: Prescriber, results: int, today: date) -> Patient:
     """An enrolled, started patient with `results` daily normal ANCs ending yesterday, written
     with bulk_create; the monitoring state is then rebuilt from the history."""
-    patient = PatientFactory(actor=actor, prescriber=prescriber)
+    patient = PatientFactory.create(actor=actor, prescriber=prescriber)
     first = today - timedelta(days=results)
     AncResult.objects.bulk_create(
         _result(patient, actor, first + timedelta(days=i), 2000 + i % 7) for i in range(results)

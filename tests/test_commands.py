@@ -35,7 +35,7 @@ def patients(clock, alice):
         factories.enrolled_patient(
             actor=alice, start=start, draws=[(TODAY - timedelta(days=1), 800)]
         ),
-        factories.PatientFactory(actor=alice, prescriber=alice.prescriber),
+        factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber),
     ]
 
 

@@ -29,7 +29,7 @@ def active_patient(alice):
 @pytest.fixture
 def pending_patient(alice):
     """Alice's patient, not yet enrolled, with a normal ANC drawn 5 days ago."""
-    patient = factories.PatientFactory(
+    patient = factories.PatientFactory.create(
         actor=alice, prescriber=alice.prescriber, last_name="Waiting"
     )
     factories.record_anc(patient, alice, TODAY - timedelta(days=5), 2300)

@@ -179,7 +179,7 @@ def test_another_prescribers_patients_are_not_in_the_list(api, bob, active_patie
 def test_the_designee_of_another_prescriber_sees_nothing_of_alices(api, bob, active_patient):
     from tests.factories import DesigneeUserFactory
 
-    bobs_designee = DesigneeUserFactory(prescriber=bob.prescriber)
+    bobs_designee = DesigneeUserFactory.create(prescriber=bob.prescriber)
     client = api(bobs_designee)
 
     assert client.get(f"/api/v1/patients/{active_patient.pk}/").status_code == 404
@@ -189,7 +189,7 @@ def test_the_designee_of_another_prescriber_sees_nothing_of_alices(api, bob, act
 def test_a_user_without_a_role_may_do_nothing(api, db, active_patient):
     from tests.factories import UserFactory
 
-    nobody = UserFactory(role="")
+    nobody = UserFactory.create(role="")
     client = api(nobody)
 
     assert client.get("/api/v1/patients/").status_code == 403
@@ -200,7 +200,7 @@ def test_a_user_without_a_role_may_do_nothing(api, db, active_patient):
 def test_a_pharmacist_without_a_pharmacy_sees_no_patient(api, db, active_patient):
     from tests.factories import UserFactory
 
-    orphan = UserFactory(role="pharmacist")
+    orphan = UserFactory.create(role="pharmacist")
     response = api(orphan).get(
         "/api/v1/patients/", {"last_name": "Active", "date_of_birth": "1985-06-15"}
     )

@@ -289,7 +289,7 @@ def test_a_correction_changes_the_decision(api, alice, phil, active_patient):
 
 
 def test_an_accession_of_another_patient_is_a_409(api, alice, active_patient):
-    other = factories.PatientFactory(actor=alice, prescriber=alice.prescriber)
+    other = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
     client = api(alice)
     client.post(_url(active_patient), _body(accession="SHARED"), format="json")
 
@@ -362,7 +362,7 @@ def test_a_superseded_result_cannot_be_voided(api, alice, active_patient):
 
 
 def test_voiding_a_result_of_another_patient_is_404(api, alice, active_patient):
-    other = factories.PatientFactory(actor=alice, prescriber=alice.prescriber)
+    other = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
     result = api(alice).post(_url(active_patient), _body(), format="json").json()
 
     response = api(alice).post(f"{_url(other)}{result['id']}/void/", {"reason": "x"})

@@ -275,9 +275,9 @@ def test_dispenses_are_listed_for_the_pharmacy_and_the_prescriber(
 def test_a_pharmacist_does_not_see_another_pharmacys_dispenses(
     api, admin, other_pharmacy, active_patient
 ):
-    other_rph = factories.PharmacistUserFactory(pharmacy=other_pharmacy)
+    other_rph = factories.PharmacistUserFactory.create(pharmacy=other_pharmacy)
     _dispense(api(other_rph), active_patient, other_pharmacy)
-    phil_view = factories.PharmacistUserFactory()
+    phil_view = factories.PharmacistUserFactory.create()
 
     assert api(other_rph).get(URL).json()["count"] == 1
     assert api(phil_view).get(URL).json()["count"] == 0

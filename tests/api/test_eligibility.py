@@ -250,7 +250,9 @@ def test_a_pending_patient_is_not_enrolled(api, alice, pharmacy, pending_patient
 
 
 def test_a_pending_ben_patient_without_labs(api, alice, pharmacy):
-    patient = factories.PatientFactory(actor=alice, prescriber=alice.prescriber, population="ben")
+    patient = factories.PatientFactory.create(
+        actor=alice, prescriber=alice.prescriber, population="ben"
+    )
 
     decision = _decide(api(alice), patient, pharmacy=pharmacy.pk).json()
 

@@ -14,7 +14,7 @@ def _enroll(client, patient, body=None):
 
 
 def _patient_with_anc(alice, days_ago, value=2000, population="general"):
-    patient = factories.PatientFactory(
+    patient = factories.PatientFactory.create(
         actor=alice, prescriber=alice.prescriber, population=population
     )
     factories.record_anc(patient, alice, TODAY - timedelta(days=days_ago), value)
@@ -61,7 +61,7 @@ def test_an_anc_drawn_31_days_before_enrollment_is_not_recent(api, alice):
 
 
 def test_no_anc_at_all_is_not_recent(api, alice):
-    patient = factories.PatientFactory(actor=alice, prescriber=alice.prescriber)
+    patient = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
 
     _assert_refused(_enroll(api(alice), patient), patient, "anc_not_recent")
 
@@ -102,24 +102,24 @@ def test_a_ben_patient_with_two_baselines_at_1000_is_enrolled(api, alice):
 
 
 def test_an_uncertified_prescriber_may_not_enroll(api, db):
-    uncertified = factories.PrescriberFactory(certified=False, certified_on=None)
-    user = factories.PrescriberUserFactory(prescriber=uncertified)
+    uncertified = factories.PrescriberFactory.create(certified=False, certified_on=None)
+    user = factories.PrescriberUserFactory.create(prescriber=uncertified)
     patient = _patient_with_anc(user, days_ago=2)
 
     _assert_refused(_enroll(api(user), patient), patient, "prescriber_not_certified")
 
 
 def test_an_expired_certification_counts_as_not_certified(api, db):
-    expired = factories.PrescriberFactory(certification_expires_on=TODAY - timedelta(days=1))
-    user = factories.PrescriberUserFactory(prescriber=expired)
+    expired = factories.PrescriberFactory.create(certification_expires_on=TODAY - timedelta(days=1))
+    user = factories.PrescriberUserFactory.create(prescriber=expired)
     patient = _patient_with_anc(user, days_ago=2)
 
     _assert_refused(_enroll(api(user), patient), patient, "prescriber_not_certified")
 
 
 def test_every_refusal_reason_is_given_at_once(api, db):
-    uncertified = factories.PrescriberFactory(certified=False, certified_on=None)
-    user = factories.PrescriberUserFactory(prescriber=uncertified)
+    uncertified = factories.PrescriberFactory.create(certified=False, certified_on=None)
+    user = factories.PrescriberUserFactory.create(prescriber=uncertified)
     patient = _patient_with_anc(user, days_ago=40, value=1200, population="ben")
 
     _assert_refused(

@@ -170,7 +170,7 @@ def test_a_pharmacist_does_not_see_a_pending_patient(api, phil, pending_patient)
 
 
 def test_a_prescriber_lists_only_its_own_patients(api, alice, bob, active_patient):
-    factories.PatientFactory(actor=bob, prescriber=bob.prescriber)
+    factories.PatientFactory.create(actor=bob, prescriber=bob.prescriber)
 
     response = api(alice).get("/api/v1/patients/")
 
@@ -182,7 +182,7 @@ def test_a_prescriber_lists_only_its_own_patients(api, alice, bob, active_patien
 
 
 def test_an_auditor_lists_every_patient(api, aud, alice, bob, active_patient):
-    factories.PatientFactory(actor=bob, prescriber=bob.prescriber)
+    factories.PatientFactory.create(actor=bob, prescriber=bob.prescriber)
 
     assert api(aud).get("/api/v1/patients/").json()["count"] == 2
 

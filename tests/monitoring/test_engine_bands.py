@@ -114,5 +114,6 @@ def test_with_no_episode_open_the_band_is_the_latest_results_band():
     assessment = decide(history, day(10))
 
     assert assessment.band == Band.NORMAL
+    assert assessment.latest_anc is not None
     assert assessment.latest_anc.value_per_ul == 1700
     assert assessment.hematology_consult is False

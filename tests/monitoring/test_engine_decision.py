@@ -265,6 +265,7 @@ def test_the_decision_returns_the_monitoring_picture_with_it():
     assert assessment.protocol == PROTOCOL
     assert assessment.band == Band.NORMAL
     assert assessment.monitoring_frequency == Frequency.WEEKLY
+    assert assessment.latest_anc is not None
     assert assessment.latest_anc.value_per_ul == 2000
     assert assessment.latest_anc.drawn_on == DRAWN_ON
     assert assessment.next_draw_due == day(7, DRAWN_ON)
