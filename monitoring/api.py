@@ -98,10 +98,7 @@ class AncResultViewSet(
         return AncResult.objects.filter(patient=self.get_patient()).order_by("-drawn_at", "-id")
 
     def _monitoring(self, patient: Patient) -> dict[str, Any]:
-        from django.utils import timezone
-
-        fresh = Patient.objects.select_related("monitoring").get(pk=patient.pk)
-        return monitoring_payload(services.patient_assessment(patient=fresh, as_of=timezone.now()))
+        return monitoring_payload(patient.pk, services.patient_monitoring_reload(patient.pk))
 
     @extend_schema(
         responses={

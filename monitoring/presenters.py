@@ -32,10 +32,12 @@ def _day(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def monitoring_payload(assessment: Assessment) -> dict[str, Any]:
+def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any]:
     """A decision's fields minus `decision` and `max_days_supply` (api.md, patient `monitoring`)."""
     a = assessment
     return {
+        "patient": str(patient_id),
+        "reasons": [item.as_dict() for item in a.reasons],
         "as_of": a.as_of.isoformat(),
         "protocol": a.protocol,
         "population": a.population.value,
@@ -69,7 +71,6 @@ def decision_payload(
         "pharmacy": pharmacy_id,
         "decision": assessment.decision.value,
         "max_days_supply": assessment.max_days_supply,
-        "reasons": [item.as_dict() for item in assessment.reasons],
     }
-    body.update(monitoring_payload(assessment))
+    body.update(monitoring_payload(patient_id, assessment))
     return body

@@ -106,6 +106,21 @@ def patient_assessment(
     return assess(snapshot, as_of, zone, context)
 
 
+def patient_monitoring(*, patient: Patient, as_of: datetime | None = None) -> Assessment:
+    """The patient's picture for its record (api.md `monitoring`): the decision's fields with
+    the rules' reasons, judged without a pharmacy or a requested supply. Needs `prescriber`."""
+    as_of = as_of or timezone.now()
+    day = local_date(as_of, clinic_zone())
+    context = DecisionContext(prescriber_certified=patient.prescriber.is_certified_on(day))
+    return patient_assessment(patient=patient, as_of=as_of, context=context)
+
+
+def patient_monitoring_reload(patient_pk: int) -> Assessment:
+    """`patient_monitoring` for a patient just written, read afresh."""
+    fresh = Patient.objects.select_related("prescriber", "monitoring").get(pk=patient_pk)
+    return patient_monitoring(patient=fresh)
+
+
 @dataclass(frozen=True)
 class RecordedResult:
     result: AncResult

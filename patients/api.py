@@ -33,7 +33,7 @@ from monitoring.engine.types import (
     choices,
 )
 from monitoring.presenters import decision_payload, monitoring_payload
-from monitoring.services import patient_assessment
+from monitoring.services import patient_monitoring, patient_monitoring_reload
 from patients import services
 from patients.models import (
     Authorization,
@@ -146,7 +146,7 @@ class UserViewSet(
 
 
 def _monitoring(patient: Patient) -> dict[str, Any]:
-    return monitoring_payload(patient_assessment(patient=patient, as_of=timezone.now()))
+    return monitoring_payload(patient.pk, patient_monitoring(patient=patient))
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
@@ -419,9 +419,7 @@ class TreatmentEventViewSet(
             patient=patient, actor=user_of(request), **serializer.validated_data
         )
         body = dict(self.get_serializer(event).data)
-        body["monitoring"] = _monitoring(
-            Patient.objects.select_related("monitoring").get(pk=patient.pk)
-        )
+        body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -469,7 +467,5 @@ class AuthorizationViewSet(
             patient=patient, actor=user_of(request), **serializer.validated_data
         )
         body = dict(self.get_serializer(authorization).data)
-        body["monitoring"] = _monitoring(
-            Patient.objects.select_related("monitoring").get(pk=patient.pk)
-        )
+        body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
         return Response(body, status=status.HTTP_201_CREATED)

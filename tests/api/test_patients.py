@@ -13,6 +13,8 @@ from tests.conftest import TODAY
 PAGE_KEYS = {"count", "next", "previous", "results"}
 # api.md: the patient's `monitoring` is the decision's fields minus decision/max_days_supply.
 MONITORING_KEYS = {
+    "patient",
+    "reasons",
     "as_of",
     "protocol",
     "population",
@@ -316,3 +318,13 @@ def test_the_pharmacist_lookup_has_no_n_plus_1(api, alice, phil):
 
     assert (few_body["count"], many_body["count"]) == (2, 20)
     assert few == many
+
+
+def test_the_patient_record_carries_the_rules_reasons_in_its_monitoring(api, alice, active_patient):
+    factories.record_anc(active_patient, alice, TODAY, 800)
+
+    monitoring = api(alice).get(f"/api/v1/patients/{active_patient.pk}/").json()["monitoring"]
+
+    assert monitoring["patient"] == str(active_patient.pk)
+    assert monitoring["band"] == "moderate"
+    assert [r["code"] for r in monitoring["reasons"]] == ["treatment_interrupted"]
