@@ -37,6 +37,13 @@ leaves room (the closing note of the core issue lists them too):
    the normal range (a normal result followed by a low one does not qualify).
 10. "Weekly for 4 weeks" covers the 28 days after the draw that closed the episode, inclusive;
     routine resumes on day 29.
+11. `confirmation_due` keeps showing the deadline of a pending repeat after it has passed, until
+    a repeat arrives: an overdue confirmation stays visible rather than silently disappearing.
+12. Items dated the same day replay as: results, then enrollments and treatment events in the
+    order they were recorded (discontinue, enroll, start, interrupt, resume when recorded at the
+    same instant), then dispenses. So a resume is judged against every result of its day.
+13. The 24-hour window is 24 elapsed hours (instants are compared in UTC), so it is not 23 or
+    25 hours across a daylight-saving change; calendar rules use the clinic's local dates.
 """
 
 from __future__ import annotations
