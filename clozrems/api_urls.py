@@ -5,6 +5,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from monitoring.api import AncResultViewSet
+from notifications.api import NotificationViewSet
 from patients.api import (
     AuthorizationViewSet,
     PatientViewSet,
@@ -20,6 +21,7 @@ router.register("pharmacies", PharmacyViewSet, basename="pharmacy")
 router.register("users", UserViewSet, basename="user")
 router.register("patients", PatientViewSet, basename="patient")
 router.register("dispenses", DispenseViewSet, basename="dispense")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 patient_router = DefaultRouter()
 patient_router.include_root_view = False

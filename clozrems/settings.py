@@ -50,9 +50,11 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "django_celery_beat",
     "patients",
     "monitoring",
     "pharmacy",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -201,3 +203,31 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
         # Only behind a proxy that sets X-Forwarded-Proto itself and strips it from clients.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- the scheduler (issue #3) -------------------------------------------------------------
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A task's message is acknowledged only when it finishes: a worker killed mid-task leaves it
+# to be delivered again (every task is safe to run twice).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# Overdue draws: a reminder on the first overdue day and every N days after; the clinic's
+# administrators are told once a draw is this many days overdue.
+CLOZREMS_OVERDUE_REPEAT_DAYS = env_int("CLOZREMS_OVERDUE_REPEAT_DAYS", 2)
+CLOZREMS_OVERDUE_ESCALATE_AFTER_DAYS = env_int("CLOZREMS_OVERDUE_ESCALATE_AFTER_DAYS", 3)
+# Day 23 of a 30-day interruption: a week's warning before re-enrollment becomes necessary.
+CLOZREMS_LAPSE_WARNING_DAYS = env_int("CLOZREMS_LAPSE_WARNING_DAYS", 7)
+CLOZREMS_EXPIRY_WARNING_DAYS = env_int("CLOZREMS_EXPIRY_WARNING_DAYS", 14)
+# Patients per scan chunk (one task each).
+CLOZREMS_SCAN_CHUNK = env_int("CLOZREMS_SCAN_CHUNK", 5000)
+CLOZREMS_NOTIFICATION_MAX_ATTEMPTS = env_int("CLOZREMS_NOTIFICATION_MAX_ATTEMPTS", 6)
+# A send claimed longer ago than this belongs to a worker that died: another may take it.
+CLOZREMS_NOTIFICATION_LEASE_SECONDS = env_int("CLOZREMS_NOTIFICATION_LEASE_SECONDS", 600)

@@ -91,7 +91,35 @@ class MonitoringState(models.Model):
     current_until = models.DateField(null=True)
     confirmation_due = models.DateTimeField(null=True, db_index=True)
     hematology_consult = models.BooleanField(default=False)
+    # The open episode (its first low draw), so a consult acknowledgement can name it.
+    episode_opened_at = models.DateTimeField(null=True)
     lapse_on = models.DateField(null=True, db_index=True)
+    lapsed_on = models.DateField(null=True, db_index=True)
 
     def __str__(self) -> str:
         return f"monitoring state of patient {self.patient_id}"
+
+
+class ConsultAcknowledgement(models.Model):
+    """The prescriber has arranged (or decided on) the recommended hematology consult for one
+    episode; the daily reminder stops for that episode."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="consult_acknowledgements"
+    )
+    episode_opened_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "episode_opened_at"], name="consult_acknowledged_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"consult acknowledged for patient {self.patient_id}"

@@ -14,7 +14,13 @@ from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import local_date
 from monitoring.engine.types import Assessment, DecisionContext, Snapshot
-from monitoring.models import AncResult, MonitoringState, ResultSource, ResultStatus
+from monitoring.models import (
+    AncResult,
+    ConsultAcknowledgement,
+    MonitoringState,
+    ResultSource,
+    ResultStatus,
+)
 from monitoring.selectors import clinic_zone, is_future, patient_history
 from monitoring.units import UnitError, to_per_ul
 from patients.models import Patient, User
@@ -45,7 +51,9 @@ def monitoring_state_compute(*, patient: Patient, now: datetime | None = None) -
         current_until=assessment.current_until,
         confirmation_due=assessment.confirmation_due,
         hematology_consult=assessment.hematology_consult,
+        episode_opened_at=snapshot.episode.opened_at if snapshot.episode else None,
         lapse_on=assessment.lapse_on,
+        lapsed_on=assessment.lapsed_on,
     )
 
 
@@ -64,7 +72,9 @@ STATE_COLUMNS = [
     "current_until",
     "confirmation_due",
     "hematology_consult",
+    "episode_opened_at",
     "lapse_on",
+    "lapsed_on",
 ]
 
 
@@ -202,7 +212,18 @@ def anc_result_record(
                 "A result with this accession was recorded at the same moment; retry.",
                 "accession_conflict",
             ) from None
-        monitoring_state_refresh(patient=patient, now=now)
+        before = (
+            MonitoringState.objects.filter(patient=patient)
+            .values_list("confirmation_due", flat=True)
+            .first()
+        )
+        state = monitoring_state_refresh(patient=patient, now=now)
+        if state.confirmation_due is not None and state.confirmation_due != before:
+            # rules.md §1: a first low result asks for a repeat within 24 hours, at once.
+            from monitoring.tasks import confirmation_requested
+
+            patient_pk = patient.pk
+            transaction.on_commit(lambda: confirmation_requested.delay(patient_pk))
     return RecordedResult(result, created=True)
 
 
@@ -222,3 +243,20 @@ def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult
         result.save(update_fields=["status", "void_reason"])
         monitoring_state_refresh(patient=result.patient)
     return result
+
+
+def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> ConsultAcknowledgement:
+    """Stop the daily consult reminder for the patient's open episode."""
+    with transaction.atomic():
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+        state = MonitoringState.objects.filter(patient=patient).first()
+        if state is None or not state.hematology_consult or state.episode_opened_at is None:
+            raise StateConflict("No hematology consult is flagged for this patient.")
+        acknowledgement, created = ConsultAcknowledgement.objects.get_or_create(
+            patient=patient,
+            episode_opened_at=state.episode_opened_at,
+            defaults={"acknowledged_by": actor, "note": note.strip()},
+        )
+        if not created:
+            raise StateConflict("The consult for this episode is already acknowledged.")
+    return acknowledgement

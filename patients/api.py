@@ -33,7 +33,11 @@ from monitoring.engine.types import (
     choices,
 )
 from monitoring.presenters import decision_payload, monitoring_payload
-from monitoring.services import patient_monitoring, patient_monitoring_reload
+from monitoring.services import (
+    consult_acknowledge,
+    patient_monitoring,
+    patient_monitoring_reload,
+)
 from patients import services
 from patients.models import (
     Authorization,
@@ -241,6 +245,10 @@ class EnrollSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+class ConsultAcknowledgementSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
 class EligibilityQuerySerializer(serializers.Serializer[Any]):
     pharmacy = serializers.IntegerField(required=False, min_value=1)
     days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
@@ -286,6 +294,7 @@ class PatientViewSet(
         "eligibility": everyone,
         "create": {Role.PRESCRIBER, Role.DESIGNEE},
         "enroll": {Role.PRESCRIBER, Role.DESIGNEE},
+        "consult_acknowledgement": {Role.PRESCRIBER},
     }
 
     def get_queryset(self) -> QuerySet[Patient]:
@@ -340,6 +349,19 @@ class PatientViewSet(
         )
         patient = self.get_queryset().get(pk=patient.pk)
         return Response(PatientSerializer(patient, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=ConsultAcknowledgementSerializer, responses={201: PatientSerializer})
+    @action(detail=True, methods=["post"], url_path="consult-acknowledgement")
+    def consult_acknowledgement(self, request: Request, pk: str | None = None) -> Response:
+        """The prescriber acknowledges the recommended hematology consult for the open episode;
+        its daily reminder stops."""
+        patient = self.get_object()
+        params = ConsultAcknowledgementSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        consult_acknowledge(patient=patient, actor=user_of(request), **params.validated_data)
+        patient = self.get_queryset().get(pk=patient.pk)
+        body = PatientSerializer(patient, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         parameters=[

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +19,7 @@ from patients.models import Role, User
 from patients.selectors import patient_list_visible
 from patients.services import today
 from pharmacy.models import Dispense, Pharmacy
+from pharmacy.selectors import pharmacy_worklist
 from pharmacy.services import dispense_payload, dispense_record
 
 
@@ -42,6 +45,23 @@ class PharmacySerializer(serializers.ModelSerializer[Pharmacy]):
         return attrs
 
 
+class WorklistQuerySerializer(serializers.Serializer[Any]):
+    recent_days = serializers.IntegerField(required=False, default=60, min_value=1, max_value=365)
+    due_within_days = serializers.IntegerField(required=False, default=0, min_value=0, max_value=14)
+
+
+class WorklistEntrySerializer(serializers.Serializer[Any]):
+    patient = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    date_of_birth = serializers.DateField()
+    next_draw_due = serializers.DateField()
+    days_overdue = serializers.IntegerField()
+    monitoring_frequency = serializers.CharField(allow_null=True)
+    latest_anc_drawn_at = serializers.DateTimeField(allow_null=True)
+    last_dispensed_at = serializers.DateTimeField()
+
+
 class PharmacyViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -54,6 +74,7 @@ class PharmacyViewSet(
     action_roles = {
         "list": {Role.AUDITOR, Role.PHARMACIST},
         "retrieve": {Role.AUDITOR, Role.PHARMACIST},
+        "worklist": {Role.AUDITOR, Role.PHARMACIST},
     }
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -64,6 +85,29 @@ class PharmacyViewSet(
         if user.is_admin or user.role == Role.AUDITOR:
             return Pharmacy.objects.all()
         return Pharmacy.objects.filter(pk=user.pharmacy_id or 0)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("recent_days", OpenApiTypes.INT, description="default 60"),
+            OpenApiParameter("due_within_days", OpenApiTypes.INT, description="default 0"),
+        ],
+        responses={200: WorklistEntrySerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def worklist(self, request: Request, pk: str | None = None) -> Response:
+        """Patients dispensed here recently whose ANC draw is due or overdue, most overdue
+        first, so the pharmacy can chase a missing result before the next pickup."""
+        pharmacy = self.get_object()
+        params = WorklistQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = pharmacy_worklist(
+            pharmacy=pharmacy,
+            now=timezone.now(),
+            recent_days=params.validated_data["recent_days"],
+            due_within_days=params.validated_data["due_within_days"],
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(WorklistEntrySerializer(page, many=True).data)
 
 
 class DispenseRequestSerializer(serializers.Serializer[Any]):

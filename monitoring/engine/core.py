@@ -576,6 +576,7 @@ def assess(
         if treatment == TreatmentStatus.INTERRUPTED
         else None,
         lapse_on=lapse_on(state, rules, day),
+        lapsed_on=state.lapsed_on,
         needs_rechallenge=state.needs_rechallenge,
         baseline_per_ul=state.baseline_per_ul(),
         baseline_count=state.baseline_count,

@@ -262,6 +262,8 @@ class Assessment:
     clock_started_on: date | None
     interrupted_since: date | None
     lapse_on: date | None
+    # The date a 30-day interruption made re-enrollment necessary, when it has.
+    lapsed_on: date | None
     needs_rechallenge: bool
     baseline_per_ul: float | None
     baseline_count: int

@@ -1,0 +1,304 @@
+"""The scheduler's scans: set-based, chunked by patient id range, safe to run twice.
+
+Each chunk selects its candidates with one query on indexed columns of the stored monitoring
+state, re-projects each candidate's stored snapshot to now (no further queries: time alone only
+ever moves a due date or a lapse later, so the stored columns select a superset), and stores the
+reminders in one insert. No query runs per patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, Max, Min, OuterRef, Q
+
+from monitoring.engine import assess
+from monitoring.engine.codec import snapshot_from_json
+from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
+from monitoring.models import ConsultAcknowledgement, MonitoringState
+from monitoring.selectors import clinic_zone
+from notifications import messages
+from notifications.models import Kind
+from notifications.services import (
+    Occasion,
+    Recipient,
+    notifications_create,
+    recipients_admins,
+    recipients_for_prescribers,
+)
+from patients.models import Patient
+
+SCAN_KINDS = ("draws", "confirmations", "consults", "lapses")
+
+_FIELDS = (
+    "patient_id",
+    "snapshot",
+    "patient__prescriber_id",
+    "patient__first_name",
+    "patient__last_name",
+)
+
+
+def scan_ranges(*, chunk: int) -> list[tuple[int, int]]:
+    """Half-open patient id ranges [lo, hi) covering every stored state, `chunk` ids wide."""
+    bounds = MonitoringState.objects.aggregate(lo=Min("patient_id"), hi=Max("patient_id"))
+    if bounds["lo"] is None:
+        return []
+    return [(lo, lo + chunk) for lo in range(bounds["lo"], bounds["hi"] + 1, chunk)]
+
+
+def _candidates(lo: int, hi: int, condition: Q) -> Iterator[dict[str, Any]]:
+    states = MonitoringState.objects.filter(condition, patient_id__gte=lo, patient_id__lt=hi)
+    yield from states.values(*_FIELDS).iterator(chunk_size=2000)
+
+
+def _project(row: dict[str, Any], now: datetime) -> Assessment:
+    return assess(snapshot_from_json(row["snapshot"]), now, clinic_zone())
+
+
+def _label(row: dict[str, Any]) -> str:
+    return messages.patient_label(
+        row["patient_id"], row["patient__first_name"], row["patient__last_name"]
+    )
+
+
+def _store(found: list[tuple[int, Occasion]], *, admins: list[Occasion] | None = None) -> int:
+    recipients = recipients_for_prescribers(prescriber for prescriber, _ in found)
+    pairs: list[tuple[Occasion, list[Recipient]]] = [
+        (occasion, recipients.get(prescriber, [])) for prescriber, occasion in found
+    ]
+    if admins:
+        people = recipients_admins()
+        pairs.extend((occasion, people) for occasion in admins)
+    return notifications_create(occasions=pairs)
+
+
+def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
+    """Due today: one reminder. Overdue: on day 1 and every N days after, and to the
+    administrators once the draw is M days overdue (settings)."""
+    today = now.astimezone(clinic_zone()).date()
+    repeat = settings.CLOZREMS_OVERDUE_REPEAT_DAYS
+    escalate_after = settings.CLOZREMS_OVERDUE_ESCALATE_AFTER_DAYS
+    found: list[tuple[int, Occasion]] = []
+    escalations: list[Occasion] = []
+    condition = Q(enrollment_status=EnrollmentStatus.ENROLLED, next_draw_due__lte=today) & ~Q(
+        treatment_status=TreatmentStatus.NOT_STARTED
+    )
+    for row in _candidates(lo, hi, condition):
+        picture = _project(row, now)
+        due = picture.next_draw_due
+        if due is None or picture.enrollment_status != EnrollmentStatus.ENROLLED or due > today:
+            continue
+        key = f"patient:{row['patient_id']}"
+        label = _label(row)
+        prescriber = row["patient__prescriber_id"]
+        if due == today:
+            subject, body = messages.draw_due(label, due)
+            found.append(
+                (prescriber, Occasion(Kind.DRAW_DUE, key, due, subject, body, row["patient_id"]))
+            )
+            continue
+        days = (today - due).days
+        if (days - 1) % repeat == 0:
+            subject, body = messages.draw_overdue(label, due, days)
+            found.append(
+                (
+                    prescriber,
+                    Occasion(Kind.DRAW_OVERDUE, key, due, subject, body, row["patient_id"], days),
+                )
+            )
+        if days >= escalate_after:
+            subject, body = messages.draw_overdue(label, due, days)
+            escalations.append(
+                Occasion(Kind.DRAW_OVERDUE_ESCALATION, key, due, subject, body, row["patient_id"])
+            )
+    return _store(found, admins=escalations)
+
+
+def confirmations_scan(*, lo: int, hi: int, now: datetime) -> int:
+    """A 24-hour repeat whose deadline has passed with no repeat: one urgent reminder."""
+    found: list[tuple[int, Occasion]] = []
+    for row in _candidates(lo, hi, Q(confirmation_due__lte=now)):
+        deadline = _project(row, now).confirmation_due
+        if deadline is None or deadline > now:
+            continue
+        subject, body = messages.confirmation(_label(row), deadline, overdue=True)
+        occasion = Occasion(
+            Kind.CONFIRMATION_OVERDUE,
+            f"patient:{row['patient_id']}",
+            deadline.astimezone(clinic_zone()).date(),
+            subject,
+            body,
+            row["patient_id"],
+        )
+        found.append((row["patient__prescriber_id"], occasion))
+    return _store(found)
+
+
+def consults_scan(*, lo: int, hi: int, now: datetime) -> int:
+    """A hematology consult flag not yet acknowledged for its episode: daily reminder."""
+    today = now.astimezone(clinic_zone()).date()
+    acknowledged = ConsultAcknowledgement.objects.filter(
+        patient_id=OuterRef("patient_id"), episode_opened_at=OuterRef("episode_opened_at")
+    )
+    condition = Q(hematology_consult=True) & ~Q(Exists(acknowledged))
+    found: list[tuple[int, Occasion]] = []
+    for row in _candidates(lo, hi, condition):
+        if not _project(row, now).hematology_consult:
+            continue
+        subject, body = messages.consult(_label(row))
+        key = f"patient:{row['patient_id']}"
+        occasion = Occasion(Kind.CONSULT_NEEDED, key, today, subject, body, row["patient_id"])
+        found.append((row["patient__prescriber_id"], occasion))
+    return _store(found)
+
+
+def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
+    """rules.md §4: mark patients whose interruption reached 30 days as needing re-enrollment
+    and tell the prescriber; warn a week before (day 23)."""
+    today = now.astimezone(clinic_zone()).date()
+    warn_days = settings.CLOZREMS_LAPSE_WARNING_DAYS
+    horizon = today + timedelta(days=warn_days)
+    # Approaching lapses, and lapses found when the state was last written (within a month,
+    # so that one missed run still tells the prescriber; the unique key makes it once).
+    condition = Q(enrollment_status=EnrollmentStatus.ENROLLED, lapse_on__lte=horizon) | Q(
+        enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
+        lapsed_on__gte=today - timedelta(days=30),
+    )
+    found: list[tuple[int, Occasion]] = []
+    lapsed: dict[date, list[int]] = {}
+    for row in _candidates(lo, hi, condition):
+        picture = _project(row, now)
+        key = f"patient:{row['patient_id']}"
+        if picture.enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED:
+            if picture.lapsed_on is None:
+                continue  # re-enrollment needed for another reason than a lapse
+            lapse_on = picture.lapsed_on
+            lapsed.setdefault(lapse_on, []).append(row["patient_id"])
+            subject, body = messages.lapse(_label(row), lapse_on, lapsed=True)
+            kind = Kind.LAPSED
+        elif picture.lapse_on is not None and 0 < (picture.lapse_on - today).days <= warn_days:
+            lapse_on = picture.lapse_on
+            subject, body = messages.lapse(_label(row), lapse_on, lapsed=False)
+            kind = Kind.LAPSE_WARNING
+        else:
+            continue
+        found.append(
+            (
+                row["patient__prescriber_id"],
+                Occasion(kind, key, lapse_on, subject, body, row["patient_id"]),
+            )
+        )
+    for lapse_on, ids in lapsed.items():
+        # The lapse is a fact of the history; the stored columns now say so too.
+        MonitoringState.objects.filter(patient_id__in=ids).update(
+            enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
+            treatment_status=TreatmentStatus.INTERRUPTED,
+            lapsed_on=lapse_on,
+            monitoring_frequency=None,
+            next_draw_due=None,
+        )
+        Patient.objects.filter(pk__in=ids).update(
+            enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
+            treatment_status=TreatmentStatus.INTERRUPTED,
+        )
+    return _store(found)
+
+
+def expiries_scan(*, now: datetime) -> int:
+    """Certifications and continuation authorizations that expire within the warning window
+    (14 days): warn the people who can renew them, once per expiry date."""
+    from notifications.services import recipients_for_pharmacy
+    from patients.models import Authorization, Prescriber
+    from pharmacy.models import Pharmacy
+
+    today = now.astimezone(clinic_zone()).date()
+    until = today + timedelta(days=settings.CLOZREMS_EXPIRY_WARNING_DAYS)
+    admins = recipients_admins()
+    pairs: list[tuple[Occasion, list[Recipient]]] = []
+    prescribers = Prescriber.objects.filter(
+        active=True, certified=True, certification_expires_on__range=(today, until)
+    )
+    people = recipients_for_prescribers(prescribers.values_list("pk", flat=True))
+    for prescriber in prescribers:
+        expires = prescriber.certification_expires_on
+        assert expires is not None  # noqa: S101 - filtered above
+        subject, body = messages.expiring(f"The certification of {prescriber.name}", expires)
+        occasion = Occasion(
+            Kind.PRESCRIBER_CERTIFICATION_EXPIRING,
+            f"prescriber:{prescriber.pk}",
+            expires,
+            subject,
+            body,
+        )
+        pairs.append((occasion, [*admins, *people.get(prescriber.pk, [])]))
+    pharmacies = Pharmacy.objects.filter(
+        active=True, certified=True, certification_expires_on__range=(today, until)
+    )
+    for pharmacy in pharmacies:
+        expires = pharmacy.certification_expires_on
+        assert expires is not None  # noqa: S101 - filtered above
+        subject, body = messages.expiring(f"The certification of {pharmacy.name}", expires)
+        occasion = Occasion(
+            Kind.PHARMACY_CERTIFICATION_EXPIRING,
+            f"pharmacy:{pharmacy.pk}",
+            expires,
+            subject,
+            body,
+        )
+        pairs.append((occasion, [*admins, *recipients_for_pharmacy(pharmacy.pk)]))
+    authorizations = Authorization.objects.filter(
+        kind="continuation", expires_on__range=(today, until), starts_on__lte=today
+    ).select_related("patient")
+    by_prescriber = recipients_for_prescribers(a.patient.prescriber_id for a in authorizations)
+    for authorization in authorizations:
+        patient = authorization.patient
+        label = messages.patient_label(patient.pk, patient.first_name, patient.last_name)
+        subject, body = messages.expiring(
+            f"The continuation authorization for {label}", authorization.expires_on
+        )
+        occasion = Occasion(
+            Kind.AUTHORIZATION_EXPIRING,
+            f"authorization:{authorization.pk}",
+            authorization.expires_on,
+            subject,
+            body,
+            patient.pk,
+        )
+        pairs.append((occasion, by_prescriber.get(patient.prescriber_id, [])))
+    return notifications_create(occasions=pairs)
+
+
+def confirmation_requested(*, patient_id: int, now: datetime) -> int:
+    """Tell the prescriber at once that a first low ANC needs a repeat within 24 hours."""
+    row = (
+        MonitoringState.objects.filter(patient_id=patient_id, confirmation_due__isnull=False)
+        .values(*_FIELDS)
+        .first()
+    )
+    if row is None:
+        return 0
+    deadline = _project(row, now).confirmation_due
+    if deadline is None:
+        return 0
+    subject, body = messages.confirmation(_label(row), deadline, overdue=False)
+    occasion = Occasion(
+        Kind.CONFIRMATION_REQUESTED,
+        f"patient:{patient_id}",
+        deadline.astimezone(clinic_zone()).date(),
+        subject,
+        body,
+        patient_id,
+    )
+    return _store([(row["patient__prescriber_id"], occasion)])
+
+
+SCANS = {
+    "draws": draws_scan,
+    "confirmations": confirmations_scan,
+    "consults": consults_scan,
+    "lapses": lapses_scan,
+}

@@ -1,0 +1,75 @@
+"""What each reminder says. Patients are named by id and initials only: e-mail leaves the
+system, so it carries the least that lets a prescriber find the record."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from notifications.models import Kind
+
+
+def patient_label(patient_id: int, first_name: str, last_name: str) -> str:
+    initials = f"{first_name[:1]}.{last_name[:1]}.".upper()
+    return f"patient #{patient_id} ({initials})"
+
+
+def draw_due(label: str, due: date) -> tuple[str, str]:
+    return (
+        f"ANC draw due today for {label}",
+        f"The next ANC draw for {label} is due today ({due.isoformat()}).",
+    )
+
+
+def draw_overdue(label: str, due: date, days: int) -> tuple[str, str]:
+    return (
+        f"ANC draw overdue {days} day(s) for {label}",
+        f"The ANC draw for {label} was due on {due.isoformat()} and no result has arrived. "
+        "Without a current ANC the pharmacy cannot dispense.",
+    )
+
+
+def confirmation(label: str, deadline: datetime, *, overdue: bool) -> tuple[str, str]:
+    if overdue:
+        return (
+            f"URGENT: 24-hour repeat ANC missed for {label}",
+            f"A low ANC for {label} needed a confirming repeat by {deadline.isoformat()}; none "
+            "has been recorded. Draw a repeat ANC now.",
+        )
+    return (
+        f"Repeat ANC within 24 hours for {label}",
+        f"A first low ANC was recorded for {label}. Confirm it with a repeat draw by "
+        f"{deadline.isoformat()}.",
+    )
+
+
+def consult(label: str) -> tuple[str, str]:
+    return (
+        f"Hematology consult recommended for {label}",
+        f"{label} is in a band where a hematology consult is recommended. Acknowledge it in "
+        "clozrems once arranged; this reminder repeats daily until then.",
+    )
+
+
+def lapse(label: str, lapse_on: date, *, lapsed: bool) -> tuple[str, str]:
+    if lapsed:
+        return (
+            f"Re-enrollment required for {label}",
+            f"Treatment for {label} has been interrupted for 30 days (since "
+            f"{lapse_on.isoformat()} the patient needs re-enrollment, with an ANC drawn in the "
+            "30 days before it).",
+        )
+    return (
+        f"Treatment interruption nearing 30 days for {label}",
+        f"Unless treatment resumes, {label} will need re-enrollment on {lapse_on.isoformat()}.",
+    )
+
+
+def expiring(what: str, expires_on: date) -> tuple[str, str]:
+    return (
+        f"{what} expires on {expires_on.isoformat()}",
+        f"{what} expires on {expires_on.isoformat()}. Renew it before then so that no patient "
+        "is blocked at the pharmacy counter.",
+    )
+
+
+KIND_IS_URGENT = {Kind.CONFIRMATION_OVERDUE, Kind.DRAW_OVERDUE_ESCALATION, Kind.LAPSED}
