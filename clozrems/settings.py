@@ -229,5 +229,7 @@ CLOZREMS_EXPIRY_WARNING_DAYS = env_int("CLOZREMS_EXPIRY_WARNING_DAYS", 14)
 # Patients per scan chunk (one task each).
 CLOZREMS_SCAN_CHUNK = env_int("CLOZREMS_SCAN_CHUNK", 5000)
 CLOZREMS_NOTIFICATION_MAX_ATTEMPTS = env_int("CLOZREMS_NOTIFICATION_MAX_ATTEMPTS", 6)
+# Retry backoff: this many seconds after the first failure, doubling, at most an hour.
+CLOZREMS_NOTIFICATION_BACKOFF_SECONDS = env_int("CLOZREMS_NOTIFICATION_BACKOFF_SECONDS", 30)
 # A send claimed longer ago than this belongs to a worker that died: another may take it.
 CLOZREMS_NOTIFICATION_LEASE_SECONDS = env_int("CLOZREMS_NOTIFICATION_LEASE_SECONDS", 600)

@@ -125,8 +125,10 @@ class DeliveryFailed(Exception):
     pass
 
 
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure: base, 2 x base, 4 x base... at most an hour."""
+    base = settings.CLOZREMS_NOTIFICATION_BACKOFF_SECONDS
+    return timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
 
 
 def _claimable(now: datetime) -> Q:
@@ -164,7 +166,7 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
             status=Status.FAILED if exhausted else Status.PENDING,
             attempts=attempts,
             last_error=f"{error.__class__.__name__}: {error}"[:2000],
-            next_attempt_at=None if exhausted else now + _backoff(attempts),
+            next_attempt_at=None if exhausted else now + backoff(attempts),
             claimed_at=None,
         )
         raise DeliveryFailed(str(error)) from error

@@ -38,6 +38,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run in the test's own process and transaction, whether or not REDIS_URL is set
+    (the PostgreSQL + Redis CI run too); only tests/scheduler/test_live_worker.py uses a real
+    worker, and it says so."""
+    from clozrems.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 costs ~0.1 s a user; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
