@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -33,6 +34,9 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self._load()
             self.stdout.write("Demo data loaded.")
+            # So the demo's overdue and low-ANC patients have their reminders at once, rather
+            # than at the scans' next scheduled hour.
+            call_command("scan_now", stdout=self.stdout)
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
         for user in User.objects.filter(username__startswith="demo-").order_by("username"):
             self.stdout.write(f"  {user.username:18} {user.role}")
