@@ -12,6 +12,11 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint fmt worker beat bench clean
+.PHONY: up down
+
+# The docker stack (docker/compose.yaml). COMPOSE=docker-compose for Compose v1.
+COMPOSE ?= docker compose
+COMPOSE_FILE_ARGS := -f docker/compose.yaml
 
 help:
 	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/"
@@ -22,6 +27,8 @@ help:
 	@echo "make beat     Celery beat (needs REDIS_URL)"
 	@echo "make bench    decision benchmark (engine and endpoint), bench/results/"
 	@echo "make clean    remove .venv and caches"
+	@echo "make up       docker stack (postgres, redis, web, worker, beat) on http://localhost:8000/"
+	@echo "make down     stop the docker stack (its data volumes stay)"
 
 # Created once; pip is upgraded only here.
 $(VENV)/pyvenv.cfg:
@@ -65,3 +72,10 @@ beat: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+up:
+	@test -f docker/.env || { echo "docker/.env is missing: cp docker/.env.example docker/.env, then fill in SECRET_KEY and POSTGRES_PASSWORD" >&2; exit 1; }
+	$(COMPOSE) $(COMPOSE_FILE_ARGS) up -d --build
+
+down:
+	$(COMPOSE) $(COMPOSE_FILE_ARGS) down
