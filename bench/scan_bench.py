@@ -16,7 +16,7 @@ import os
 import random
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,7 @@ def load(patients: int) -> float:
     from monitoring.engine import assess, replay
     from monitoring.engine.codec import snapshot_to_json
     from monitoring.models import MonitoringState
+    from monitoring.selectors import clinic_zone
     from patients.models import Patient, Prescriber, Role, User
 
     started = time.perf_counter()
@@ -148,7 +149,7 @@ def load(patients: int) -> float:
         states = []
         for patient in rows:
             snapshot = replay(_history(patient.pk, today, rng))
-            a = assess(snapshot, now, snapshot.high_water.tzinfo if snapshot.high_water else UTC)
+            a = assess(snapshot, now, clinic_zone())
             states.append(
                 MonitoringState(
                     patient=patient,
