@@ -64,14 +64,17 @@ def _history(i: int, today: date, rng: random.Random) -> Any:
     every = 7 if age_days < 182 else 14 if age_days < 365 else 28
     overdue = rng.random() < 0.05
     last = today - timedelta(days=rng.randint(0, every - 1) + (every + 3 if overdue else 0))
-    readings = []
-    draw, n = start - timedelta(days=2), 0
-    while draw <= last and n < 60:
-        readings.append(
-            AncReading(n, 2200, datetime(draw.year, draw.month, draw.day, 9, tzinfo=zone))
-        )
-        draw += timedelta(days=every)
-        n += 1
+    # Draws every `every` days back from the last one, so only the chosen 5% are overdue.
+    days: list[date] = []
+    draw = last
+    while draw >= start - timedelta(days=2) and len(days) < 60:
+        days.append(draw)
+        draw -= timedelta(days=every)
+    readings = [
+        AncReading(n, 2200, datetime(d.year, d.month, d.day, 9, tzinfo=zone))
+        for n, d in enumerate(reversed(days))
+    ]
+    n = len(readings)
     if rng.random() < 0.03:
         value = rng.choice([1200, 800, 400])
         readings.append(
