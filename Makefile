@@ -25,7 +25,7 @@ help:
 	@echo "make fmt      ruff format + ruff check --fix"
 	@echo "make worker   Celery worker (needs REDIS_URL)"
 	@echo "make beat     Celery beat (needs REDIS_URL)"
-	@echo "make bench    decision benchmark (engine and endpoint), bench/results/"
+	@echo "make bench    decision and scan benchmarks (scans need PostgreSQL), bench/results/"
 	@echo "make clean    remove .venv and caches"
 	@echo "make up       docker stack (postgres, redis, web, worker, beat) on http://localhost:8000/"
 	@echo "make down     stop the docker stack (its data volumes stay)"
@@ -60,8 +60,16 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+BENCH_PATIENTS ?= 20000
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clozrems_bench
+
 bench: install
 	$(PY) bench/decision_bench.py
+	@if $(PY) -c "import psycopg; psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres').close()" 2>/dev/null; then \
+		$(PY) bench/scan_bench.py --patients $(BENCH_PATIENTS) --database $(BENCH_DATABASE_URL); \
+	else \
+		echo "SKIPPED scan benchmark: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
+	fi
 
 worker: install
 	$(VENV)/bin/celery -A clozrems worker -l info
