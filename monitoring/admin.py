@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState
 
 
 @admin.register(AncResult)
@@ -13,3 +13,8 @@ class AncResultAdmin(admin.ModelAdmin):
 class MonitoringStateAdmin(admin.ModelAdmin):
     list_display = ("patient", "band", "monitoring_frequency", "next_draw_due", "enrollment_status")
     readonly_fields = [f.name for f in MonitoringState._meta.fields]
+
+
+@admin.register(ConsultAcknowledgement)
+class ConsultAcknowledgementAdmin(admin.ModelAdmin):
+    list_display = ("patient", "episode_opened_at", "acknowledged_by", "acknowledged_at")
