@@ -76,6 +76,20 @@ def _store(found: list[tuple[int, Occasion]], *, admins: list[Occasion] | None =
     return notifications_create(occasions=pairs)
 
 
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(clinic_zone())
+
+
+def _confirmation_occasion(
+    kind: Kind, patient_id: int, deadline: datetime, subject: str, body: str
+) -> Occasion:
+    # One occasion per deadline: its local date, and its minute of that day as the repeat
+    # number, so a second episode on the same day gets a request of its own.
+    local = _local(deadline)
+    minute = local.hour * 60 + local.minute
+    return Occasion(kind, f"patient:{patient_id}", local.date(), subject, body, patient_id, minute)
+
+
 def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
     """Due today: one reminder. Overdue: on day 1 and every N days after, and to the
     administrators once the draw is M days overdue (settings)."""
@@ -125,14 +139,9 @@ def confirmations_scan(*, lo: int, hi: int, now: datetime) -> int:
         deadline = _project(row, now).confirmation_due
         if deadline is None or deadline > now:
             continue
-        subject, body = messages.confirmation(_label(row), deadline, overdue=True)
-        occasion = Occasion(
-            Kind.CONFIRMATION_OVERDUE,
-            f"patient:{row['patient_id']}",
-            deadline.astimezone(clinic_zone()).date(),
-            subject,
-            body,
-            row["patient_id"],
+        subject, body = messages.confirmation(_label(row), _local(deadline), overdue=True)
+        occasion = _confirmation_occasion(
+            Kind.CONFIRMATION_OVERDUE, row["patient_id"], deadline, subject, body
         )
         found.append((row["patient__prescriber_id"], occasion))
     return _store(found)
@@ -284,14 +293,9 @@ def confirmation_requested(*, patient_id: int, now: datetime) -> int:
     deadline = _project(row, now).confirmation_due
     if deadline is None:
         return 0
-    subject, body = messages.confirmation(_label(row), deadline, overdue=False)
-    occasion = Occasion(
-        Kind.CONFIRMATION_REQUESTED,
-        f"patient:{patient_id}",
-        deadline.astimezone(clinic_zone()).date(),
-        subject,
-        body,
-        patient_id,
+    subject, body = messages.confirmation(_label(row), _local(deadline), overdue=False)
+    occasion = _confirmation_occasion(
+        Kind.CONFIRMATION_REQUESTED, patient_id, deadline, subject, body
     )
     return _store([(row["patient__prescriber_id"], occasion)])
 

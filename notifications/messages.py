@@ -29,16 +29,18 @@ def draw_overdue(label: str, due: date, days: int) -> tuple[str, str]:
 
 
 def confirmation(label: str, deadline: datetime, *, overdue: bool) -> tuple[str, str]:
+    """`deadline` in the clinic's time zone: it is written as a reader there reads a clock."""
+    when = deadline.strftime("%Y-%m-%d %H:%M %Z (UTC%z)")
     if overdue:
         return (
             f"URGENT: 24-hour repeat ANC missed for {label}",
-            f"A low ANC for {label} needed a confirming repeat by {deadline.isoformat()}; none "
+            f"A low ANC for {label} needed a confirming repeat by {when}; none "
             "has been recorded. Draw a repeat ANC now.",
         )
     return (
         f"Repeat ANC within 24 hours for {label}",
         f"A first low ANC was recorded for {label}. Confirm it with a repeat draw by "
-        f"{deadline.isoformat()}.",
+        f"{when}.",
     )
 
 

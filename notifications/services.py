@@ -138,19 +138,39 @@ def _claimable(now: datetime) -> Q:
     return (Q(status=Status.PENDING) & due) | Q(status=Status.SENDING, claimed_at__lt=lease)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    status: str
+    sent_now: bool  # this call won the claim and sent it
+
+
 def notification_deliver(*, notification_id: int, now: datetime | None = None) -> str:
     """Send one e-mail notification if this caller wins the claim; returns its status after.
 
     The claim is a conditional UPDATE, so two workers never send the same row; a failure is
     recorded (attempts, last error, next attempt with backoff) and raises DeliveryFailed.
     """
-    now = now or timezone.now()
+    return _deliver(notification_id, now or timezone.now()).status
+
+
+def notifications_deliver_due(*, now: datetime, limit: int = 500) -> int:
+    """Send every claimable e-mail reminder; returns how many this caller sent itself."""
+    sent = 0
+    for notification_id in notifications_deliverable(now=now, limit=limit):
+        try:
+            sent += _deliver(notification_id, now).sent_now
+        except DeliveryFailed:
+            continue  # recorded on the row; retried after its backoff
+    return sent
+
+
+def _deliver(notification_id: int, now: datetime) -> Delivery:
     claimed = Notification.objects.filter(
         _claimable(now), pk=notification_id, channel=Channel.EMAIL
     ).update(status=Status.SENDING, claimed_at=now)
     notification = Notification.objects.get(pk=notification_id)
     if not claimed:
-        return notification.status
+        return Delivery(notification.status, sent_now=False)
     attempts = notification.attempts + 1
     try:
         send_mail(
@@ -173,7 +193,7 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
     Notification.objects.filter(pk=notification_id).update(
         status=Status.SENT, attempts=attempts, sent_at=now, claimed_at=None, last_error=""
     )
-    return Status.SENT
+    return Delivery(Status.SENT, sent_now=True)
 
 
 def notifications_deliverable(*, now: datetime, limit: int = 500) -> list[int]:

@@ -11,7 +11,7 @@ from notifications.services import (
     DeliveryFailed,
     backoff,
     notification_deliver,
-    notifications_deliverable,
+    notifications_deliver_due,
 )
 
 
@@ -37,11 +37,4 @@ def deliver(self: Task, notification_id: int) -> str:
 @shared_task(acks_late=True)
 def deliver_pending() -> int:
     """Send every claimable e-mail reminder (run by beat every minute and after new ones)."""
-    sent = 0
-    for notification_id in notifications_deliverable(now=timezone.now()):
-        try:
-            notification_deliver(notification_id=notification_id)
-            sent += 1
-        except DeliveryFailed:
-            continue  # recorded on the row; retried after its backoff
-    return sent
+    return notifications_deliver_due(now=timezone.now())
