@@ -39,8 +39,7 @@ def confirmation(label: str, deadline: datetime, *, overdue: bool) -> tuple[str,
         )
     return (
         f"Repeat ANC within 24 hours for {label}",
-        f"A first low ANC was recorded for {label}. Confirm it with a repeat draw by "
-        f"{when}.",
+        f"A first low ANC was recorded for {label}. Confirm it with a repeat draw by {when}.",
     )
 
 
