@@ -115,10 +115,9 @@ def load(patients: int) -> float:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from monitoring.engine import assess, replay
-    from monitoring.engine.codec import snapshot_to_json
+    from monitoring.engine import replay
     from monitoring.models import MonitoringState
-    from monitoring.selectors import clinic_zone
+    from monitoring.services import monitoring_state_from
     from patients.models import Patient, Prescriber, Role, User
 
     started = time.perf_counter()
@@ -149,32 +148,12 @@ def load(patients: int) -> float:
             for k in range(min(batch, patients - offset))
         ]
         Patient.objects.bulk_create(rows)
-        states = []
-        for patient in rows:
-            snapshot = replay(_history(patient.pk, today, rng))
-            a = assess(snapshot, now, clinic_zone())
-            states.append(
-                MonitoringState(
-                    patient=patient,
-                    snapshot=snapshot_to_json(snapshot),
-                    high_water=snapshot.high_water,
-                    computed_at=now,
-                    protocol=snapshot.protocol,
-                    enrollment_status=a.enrollment_status.value,
-                    treatment_status=a.treatment_status.value,
-                    band=a.band.value if a.band else None,
-                    monitoring_frequency=a.monitoring_frequency.value
-                    if a.monitoring_frequency
-                    else None,
-                    next_draw_due=a.next_draw_due,
-                    current_until=a.current_until,
-                    confirmation_due=a.confirmation_due,
-                    hematology_consult=a.hematology_consult,
-                    episode_opened_at=snapshot.episode.opened_at if snapshot.episode else None,
-                    lapse_on=a.lapse_on,
-                    lapsed_on=a.lapsed_on,
-                )
+        states = [
+            monitoring_state_from(
+                patient=patient, snapshot=replay(_history(patient.pk, today, rng)), now=now
             )
+            for patient in rows
+        ]
         MonitoringState.objects.bulk_create(states)
     return time.perf_counter() - started
 

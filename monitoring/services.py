@@ -29,9 +29,16 @@ from patients.models import Patient, User
 def monitoring_state_compute(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
     """The state row the history implies, unsaved: the replayed snapshot and its projection."""
     now = now or timezone.now()
-    history = patient_history(patient=patient)
-    snapshot = replay(history)
-    assessment = assess(snapshot, max(now, snapshot.high_water or now), history.zone)
+    return monitoring_state_from(
+        patient=patient, snapshot=replay(patient_history(patient=patient)), now=now
+    )
+
+
+def monitoring_state_from(
+    *, patient: Patient, snapshot: Snapshot, now: datetime
+) -> MonitoringState:
+    """The state row for a replayed snapshot, unsaved: the snapshot and its projection to now."""
+    assessment = assess(snapshot, max(now, snapshot.high_water or now), clinic_zone())
     latest = assessment.latest_anc
     return MonitoringState(
         patient=patient,
