@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,3 +77,12 @@ class PatientScoped:
             )
             self._patient = cached
         return cached
+
+
+class PingView(APIView):
+    """GET /api/v1/ping/: an authenticated constant. The framework's floor, against which the
+    benchmark measures the decision; also a cheap check that a token still works."""
+
+    @extend_schema(responses={200: inline_serializer("Pong", {"pong": serializers.BooleanField()})})
+    def get(self, request: Request) -> Response:
+        return Response({"pong": True})

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from clozrems.api import PingView
 from monitoring.api import AncResultViewSet
 from notifications.api import NotificationViewSet
 from patients.api import (
@@ -31,6 +32,7 @@ patient_router.register("authorizations", AuthorizationViewSet, basename="author
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("ping/", PingView.as_view(), name="ping"),
     path("patients/<int:patient_pk>/", include(patient_router.urls)),
     path("", include(router.urls)),
 ]

@@ -65,3 +65,8 @@ def test_an_invalid_token_is_401(api, db):
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
 
     assert client.get("/api/v1/patients/").status_code == 401
+
+
+def test_ping_answers_a_constant_to_any_signed_in_user_and_nothing_to_anyone_else(api, phil):
+    assert api(phil).get("/api/v1/ping/").json() == {"pong": True}
+    assert api().get("/api/v1/ping/").status_code == 401
