@@ -6,6 +6,7 @@ bands, schedules) come from a protocol module (monitoring/engine/protocols/).
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
@@ -42,7 +43,7 @@ from monitoring.engine.types import (
 def utc(moment: datetime) -> datetime:
     """Instants are handled in UTC: Python adds and compares datetimes that share a tzinfo by
     wall-clock time, which is off by an hour across a daylight-saving change."""
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def local_date(moment: datetime, zone: tzinfo) -> date:
@@ -144,22 +145,21 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
     return start + timedelta(days=rules.lapse_days)
 
 
-def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> Snapshot:
+def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> None:
+    """Mark a lapse reached by `on` (mutates `state`: only ever the engine's own copy)."""
     lapse = lapse_on(state, rules, on)
     if lapse is None or lapse > on:
-        return state
+        return
     gap_start = lapse - timedelta(days=rules.lapse_days)
     since = _interrupted_since(state)
-    return replace(
-        state,
-        enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
-        treatment_status=TreatmentStatus.INTERRUPTED,
-        # A run without supply is an interruption too; keep the earliest start for display.
-        interrupted_by_prescriber_on=state.interrupted_by_prescriber_on
-        or (min(since, gap_start) if since else gap_start),
-        clock_started_on=None,
-        lapsed_on=lapse,
+    state.enrollment_status = EnrollmentStatus.REENROLLMENT_REQUIRED
+    state.treatment_status = TreatmentStatus.INTERRUPTED
+    # A run without supply is an interruption too; keep the earliest start for display.
+    state.interrupted_by_prescriber_on = state.interrupted_by_prescriber_on or (
+        min(since, gap_start) if since else gap_start
     )
+    state.clock_started_on = None
+    state.lapsed_on = lapse
 
 
 def band_now(state: Snapshot, rules: ProtocolRules) -> Band | None:
@@ -222,7 +222,8 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
     # result of that day, so a low result entered after the resume still keeps the patient
     # interrupted (rules.md §5); a discontinue and a re-enrollment on one day keep their order.
     for r in history.readings:
-        r = replace(r, drawn_at=utc(r.drawn_at))
+        if r.drawn_at.tzinfo is not UTC:
+            r = replace(r, drawn_at=utc(r.drawn_at))
         if until is None or r.drawn_at <= until:
             day = local_date(r.drawn_at, zone)
             items.append((day, 0, r.drawn_at, r.drawn_at, 0, r.result_id, r))
@@ -237,7 +238,8 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
             kind = e.kind if isinstance(e, TreatmentEventRecord) else None
             items.append((e.effective_date, 1, midnight, recorded, _PRECEDENCE[kind], e.seq, e))
     for d in history.dispenses:
-        d = replace(d, dispensed_at=utc(d.dispensed_at))
+        if d.dispensed_at.tzinfo is not UTC:
+            d = replace(d, dispensed_at=utc(d.dispensed_at))
         if until is None or d.dispensed_at <= until:
             day = local_date(d.dispensed_at, zone)
             items.append((day, 3, d.dispensed_at, d.dispensed_at, 0, d.dispense_id, d))
@@ -248,46 +250,43 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
 def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapshot:
     """The state after every item of `history` effective at `until` (all of it when None)."""
     rules = get_protocol(history.protocol)
-    state = replace(
-        empty_snapshot(history.population, history.protocol),
-        authorizations=tuple(sorted(history.authorizations, key=lambda a: a.authorization_id)),
-    )
+    state = empty_snapshot(history.population, history.protocol)
+    state.authorizations = tuple(sorted(history.authorizations, key=lambda a: a.authorization_id))
     high_water: datetime | None = None
+    # The handlers below change `state` in place: it is this replay's own object, and copying
+    # a snapshot per event was most of the cost of a replay.
     for day, _rank, effective_at, _order, _precedence, _seq, item in _timeline(history, until):
-        state = _apply_lapse(state, rules, day)
+        _apply_lapse(state, rules, day)
         if isinstance(item, AncReading):
-            state = _on_reading(state, rules, item, day)
+            _on_reading(state, rules, item, day)
         elif isinstance(item, EnrollmentRecord):
-            state = _on_enrollment(state, item)
+            _on_enrollment(state, item)
         elif isinstance(item, TreatmentEventRecord):
-            state = _on_treatment_event(state, rules, item)
+            _on_treatment_event(state, rules, item)
         elif isinstance(item, DispenseRecord):
-            state = _on_dispense(state, rules, item, day)
+            _on_dispense(state, rules, item, day)
         high_water = effective_at if high_water is None else max(high_water, effective_at)
-    return replace(state, high_water=high_water)
+    state.high_water = high_water
+    return state
 
 
-def _note(state: Snapshot, text: str) -> Snapshot:
-    return replace(state, notes=(*state.notes, text))
+def _note(state: Snapshot, text: str) -> None:
+    state.notes = (*state.notes, text)
 
 
-def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date) -> Snapshot:
+def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date) -> None:
     baseline = _baseline(state)
     band = rules.band_of(r, state.population, baseline)
-    latest = LatestAnc(r.result_id, r.value_per_ul, r.drawn_at, day)
-    new = replace(state, latest=latest)
+    state.latest = LatestAnc(r.result_id, r.value_per_ul, r.drawn_at, day)
     if state.first_dose_on is None:
         # rules.md §1: the BEN baseline is the mean of the results before the first dose.
-        new = replace(
-            new,
-            baseline_sum=state.baseline_sum + r.value_per_ul,
-            baseline_count=state.baseline_count + 1,
-        )
+        state.baseline_sum += r.value_per_ul
+        state.baseline_count += 1
     episode = state.episode
     if episode is None:
         if band == Band.NORMAL:
-            return new
-        episode = Episode(
+            return
+        state.episode = Episode(
             worst=band,
             opened_at=r.drawn_at,
             confirmation_deadline=r.drawn_at + timedelta(hours=rules.confirmation_hours),
@@ -295,159 +294,153 @@ def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date)
             caused_interruption=False,
             rechallenge_flag_before=state.needs_rechallenge,
         )
-        new = replace(new, episode=episode)
-        return _apply_band_consequences(new, rules, band, day)
+        _apply_band_consequences(state, rules, band, day)
+        return
 
     within_window = r.drawn_at <= episode.confirmation_deadline
     if episode.confirmation_pending and within_window and band == Band.NORMAL:
         # rules.md §1: the repeat within 24 h is normal, so the episode was never confirmed:
         # lift the interruption it caused, forget its rechallenge flag, no weekly step.
-        lifted = new
         if episode.caused_interruption:
-            lifted = replace(lifted, interrupted_by_neutropenia_on=None)
-            if lifted.interrupted_by_prescriber_on is None and lifted.treatment_status == (
-                TreatmentStatus.INTERRUPTED
+            state.interrupted_by_neutropenia_on = None
+            if (
+                state.interrupted_by_prescriber_on is None
+                and state.treatment_status == TreatmentStatus.INTERRUPTED
             ):
-                lifted = replace(lifted, treatment_status=TreatmentStatus.ACTIVE)
-        return replace(lifted, episode=None, needs_rechallenge=episode.rechallenge_flag_before)
+                state.treatment_status = TreatmentStatus.ACTIVE
+        state.episode = None
+        state.needs_rechallenge = episode.rechallenge_flag_before
+        return
 
     # Confirmed now: by a low repeat within 24 h, or because no repeat came in time
     # (protocol reading 2).
     worst = band if rules.severity(band) > rules.severity(episode.worst) else episode.worst
-    episode = replace(episode, worst=worst, confirmation_pending=False)
-    new = replace(new, episode=episode)
-    new = _apply_band_consequences(new, rules, band, day)
+    state.episode = replace(episode, worst=worst, confirmation_pending=False)
+    _apply_band_consequences(state, rules, band, day)
     if not rules.recovered(worst, r, state.population, baseline):
-        return new
+        return
     weekly_days = rules.weekly_after_episode_days(worst)
-    weekly_until = day + timedelta(days=weekly_days) if weekly_days else new.weekly_until
-    return replace(new, episode=None, weekly_until=weekly_until)
+    if weekly_days:
+        state.weekly_until = day + timedelta(days=weekly_days)
+    state.episode = None
 
 
-def _apply_band_consequences(
-    state: Snapshot, rules: ProtocolRules, band: Band, day: date
-) -> Snapshot:
-    new = state
+def _apply_band_consequences(state: Snapshot, rules: ProtocolRules, band: Band, day: date) -> None:
     if rules.requires_rechallenge(band):
-        new = replace(new, needs_rechallenge=True)
-    if rules.interrupts(band) and new.treatment_status == TreatmentStatus.ACTIVE:
+        state.needs_rechallenge = True
+    if not rules.interrupts(band):
+        return
+    if state.treatment_status == TreatmentStatus.ACTIVE:
         # rules.md §5: moderate/severe interrupt automatically, and again after a resume.
-        new = replace(
-            new,
-            treatment_status=TreatmentStatus.INTERRUPTED,
-            interrupted_by_neutropenia_on=day,
-        )
-        if new.episode is not None:
-            new = replace(new, episode=replace(new.episode, caused_interruption=True))
-    elif rules.interrupts(band) and new.treatment_status == TreatmentStatus.INTERRUPTED:
-        if new.interrupted_by_neutropenia_on is None:
-            new = replace(new, interrupted_by_neutropenia_on=day)
-            if new.episode is not None:
-                new = replace(new, episode=replace(new.episode, caused_interruption=True))
-    return new
+        state.treatment_status = TreatmentStatus.INTERRUPTED
+        state.interrupted_by_neutropenia_on = day
+    elif state.treatment_status == TreatmentStatus.INTERRUPTED:
+        if state.interrupted_by_neutropenia_on is not None:
+            return
+        state.interrupted_by_neutropenia_on = day
+    else:
+        return
+    if state.episode is not None:
+        state.episode = replace(state.episode, caused_interruption=True)
 
 
-def _on_enrollment(state: Snapshot, e: EnrollmentRecord) -> Snapshot:
+def _on_enrollment(state: Snapshot, e: EnrollmentRecord) -> None:
     if state.enrollment_status == EnrollmentStatus.ENROLLED:
-        return _note(state, f"{e.effective_date}: enrollment while enrolled, ignored")
-    new = replace(state, enrollment_status=EnrollmentStatus.ENROLLED, enrolled_on=e.effective_date)
-    if state.enrollment_status == EnrollmentStatus.PENDING:
-        return new
+        _note(state, f"{e.effective_date}: enrollment while enrolled, ignored")
+        return
+    was = state.enrollment_status
+    state.enrollment_status = EnrollmentStatus.ENROLLED
+    state.enrolled_on = e.effective_date
+    if was == EnrollmentStatus.PENDING:
+        return
     # Re-enrollment after discontinuation or a lapse: a new patient (rules.md §2, §4). The
     # neutropenia history (episode, rechallenge flag) stays.
-    return replace(
-        new,
-        treatment_status=TreatmentStatus.NOT_STARTED,
-        clock_started_on=None,
-        interrupted_by_prescriber_on=None,
-        interrupted_by_neutropenia_on=None,
-        supply_until=None,
-        has_dispenses=False,
-        lapsed_on=None,
-    )
+    state.treatment_status = TreatmentStatus.NOT_STARTED
+    state.clock_started_on = None
+    state.interrupted_by_prescriber_on = None
+    state.interrupted_by_neutropenia_on = None
+    state.supply_until = None
+    state.has_dispenses = False
+    state.lapsed_on = None
 
 
-def _start_clock(state: Snapshot, rules: ProtocolRules, day: date) -> Snapshot:
+def _start_clock(state: Snapshot, rules: ProtocolRules, day: date) -> None:
     rechallenged = state.needs_rechallenge and _in_force(state, AuthorizationKind.RECHALLENGE, day)
-    return replace(
-        state,
-        treatment_status=TreatmentStatus.ACTIVE,
-        clock_started_on=day,
-        first_dose_on=state.first_dose_on or day,
-        needs_rechallenge=state.needs_rechallenge and not rechallenged,
-    )
+    state.treatment_status = TreatmentStatus.ACTIVE
+    state.clock_started_on = day
+    state.first_dose_on = state.first_dose_on or day
+    state.needs_rechallenge = state.needs_rechallenge and not rechallenged
 
 
-def _on_treatment_event(state: Snapshot, rules: ProtocolRules, t: TreatmentEventRecord) -> Snapshot:
+def _on_treatment_event(state: Snapshot, rules: ProtocolRules, t: TreatmentEventRecord) -> None:
     day = t.effective_date
     status = state.treatment_status
-    enrolled = state.enrollment_status == EnrollmentStatus.ENROLLED
     if t.kind == TreatmentEventKind.DISCONTINUE:
         if status == TreatmentStatus.DISCONTINUED:
-            return _note(state, f"{day}: discontinue while discontinued, ignored")
-        return replace(
-            state,
-            treatment_status=TreatmentStatus.DISCONTINUED,
-            enrollment_status=EnrollmentStatus.DISCONTINUED,
-            clock_started_on=None,
-            interrupted_by_prescriber_on=None,
-            interrupted_by_neutropenia_on=None,
-            supply_until=None,
-            has_dispenses=False,
-        )
-    if not enrolled:
-        return _note(state, f"{day}: {t.kind} while not enrolled, ignored")
+            _note(state, f"{day}: discontinue while discontinued, ignored")
+            return
+        state.treatment_status = TreatmentStatus.DISCONTINUED
+        state.enrollment_status = EnrollmentStatus.DISCONTINUED
+        state.clock_started_on = None
+        state.interrupted_by_prescriber_on = None
+        state.interrupted_by_neutropenia_on = None
+        state.supply_until = None
+        state.has_dispenses = False
+        return
+    if state.enrollment_status != EnrollmentStatus.ENROLLED:
+        _note(state, f"{day}: {t.kind} while not enrolled, ignored")
+        return
     if t.kind == TreatmentEventKind.START:
         if status == TreatmentStatus.NOT_STARTED and not start_refusals(state, rules, day):
-            return _start_clock(state, rules, day)
-        if status == TreatmentStatus.ACTIVE and state.clock_started_on is not None:
+            _start_clock(state, rules, day)
+        elif status == TreatmentStatus.ACTIVE and state.clock_started_on is not None:
             # The first supply started the clock already; a later-recorded start dated
             # earlier moves the clock back to it.
-            return replace(state, clock_started_on=min(state.clock_started_on, day))
-        return _note(state, f"{day}: start refused in state {status}, ignored")
+            state.clock_started_on = min(state.clock_started_on, day)
+        else:
+            _note(state, f"{day}: start refused in state {status}, ignored")
+        return
     if t.kind == TreatmentEventKind.INTERRUPT:
         if status != TreatmentStatus.ACTIVE:
-            return _note(state, f"{day}: interrupt while {status}, ignored")
-        return replace(
-            state, treatment_status=TreatmentStatus.INTERRUPTED, interrupted_by_prescriber_on=day
-        )
+            _note(state, f"{day}: interrupt while {status}, ignored")
+            return
+        state.treatment_status = TreatmentStatus.INTERRUPTED
+        state.interrupted_by_prescriber_on = day
+        return
     # resume
     if status != TreatmentStatus.INTERRUPTED or resume_refusals(state, rules, day):
-        return _note(state, f"{day}: resume refused in state {status}, ignored")
-    new = replace(
-        state,
-        treatment_status=TreatmentStatus.ACTIVE,
-        interrupted_by_prescriber_on=None,
-        interrupted_by_neutropenia_on=None,
-    )
-    if state.interrupted_by_neutropenia_on is not None and state.needs_rechallenge:
+        _note(state, f"{day}: resume refused in state {status}, ignored")
+        return
+    rechallenge = state.interrupted_by_neutropenia_on is not None and state.needs_rechallenge
+    state.treatment_status = TreatmentStatus.ACTIVE
+    state.interrupted_by_prescriber_on = None
+    state.interrupted_by_neutropenia_on = None
+    if rechallenge:
         # rules.md §2, §6: a rechallenge restarts the clock as a new patient.
-        new = replace(new, clock_started_on=day, needs_rechallenge=False)
-    return new
+        state.clock_started_on = day
+        state.needs_rechallenge = False
 
 
-def _on_dispense(state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: date) -> Snapshot:
+def _on_dispense(state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: date) -> None:
     supply_end = day + timedelta(days=d.days_supply)
-    new = replace(
-        state,
-        has_dispenses=True,
-        supply_until=max(state.supply_until, supply_end) if state.supply_until else supply_end,
-    )
+    state.has_dispenses = True
+    state.supply_until = max(state.supply_until, supply_end) if state.supply_until else supply_end
     if (
         state.enrollment_status == EnrollmentStatus.ENROLLED
         and state.treatment_status == TreatmentStatus.NOT_STARTED
     ):
         # rules.md §2: a first supply before any `start` starts the clock.
-        new = _start_clock(new, rules, day)
-    return new
+        _start_clock(state, rules, day)
 
 
 # --- projection -------------------------------------------------------------------------------
 
 
 def project(state: Snapshot, as_of: datetime, zone: tzinfo) -> Snapshot:
-    """The snapshot with what time alone changes by `as_of` (the lapse) applied."""
-    return _apply_lapse(state, get_protocol(state.protocol), local_date(as_of, zone))
+    """A copy of the snapshot with what time alone changes by `as_of` (the lapse) applied."""
+    projected = copy(state)
+    _apply_lapse(projected, get_protocol(state.protocol), local_date(as_of, zone))
+    return projected
 
 
 def frequency_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency | None:

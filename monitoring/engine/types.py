@@ -194,12 +194,13 @@ class Episode:
     rechallenge_flag_before: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Snapshot:
     """The patient's state right after the last item of its history (`high_water`).
 
     Projecting it to any `as_of` at or after `high_water` gives the same answer as replaying the
-    history up to `as_of`; this is what the stored monitoring state holds.
+    history up to `as_of`; this is what the stored monitoring state holds. A value: the engine
+    changes only the snapshots it is building (replay) or has copied (projection).
     """
 
     protocol: str
