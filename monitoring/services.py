@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from monitoring.models import (
     ResultSource,
     ResultStatus,
 )
-from monitoring.selectors import clinic_zone, is_future, patient_history
+from monitoring.selectors import clinic_zone, is_future, patient_histories, patient_history
 from monitoring.units import UnitError, to_per_ul
 from patients.models import Patient, User
 
@@ -97,6 +98,58 @@ def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -
     patient.enrollment_status = state.enrollment_status
     patient.treatment_status = state.treatment_status
     return state
+
+
+REBUILD_COMPARED = ("snapshot", "high_water", "protocol")
+
+
+def monitoring_states_rebuild(
+    *, patients: Sequence[Patient], now: datetime, check: bool = False
+) -> dict[int, list[str]]:
+    """Replay these patients' histories (five queries for all of them) and, unless `check`,
+    write their states in one upsert. Returns, per patient whose stored state differed from
+    its history, the columns that differed ("missing" when there was no row)."""
+    histories = patient_histories(patients=patients)
+    fresh = [
+        monitoring_state_from(patient=p, snapshot=replay(histories[p.pk]), now=now)
+        for p in patients
+    ]
+    stored = {
+        row[0]: row[1:]
+        for row in MonitoringState.objects.filter(patient__in=patients).values_list(
+            "patient_id", "snapshot", "high_water", "protocol"
+        )
+    }
+    differing: dict[int, list[str]] = {}
+    for state in fresh:
+        old = stored.get(state.patient_id)
+        new = (state.snapshot, state.high_water, state.protocol)
+        if old is None:
+            differing[state.patient_id] = ["missing"]
+        elif old != new:
+            differing[state.patient_id] = [
+                name for name, a, b in zip(REBUILD_COMPARED, old, new, strict=True) if a != b
+            ]
+    if check:
+        return differing
+    MonitoringState.objects.bulk_create(
+        fresh,
+        update_conflicts=True,
+        unique_fields=["patient"],
+        update_fields=STATE_COLUMNS,
+        batch_size=1000,
+    )
+    moved = []
+    for patient, state in zip(patients, fresh, strict=True):
+        if (patient.enrollment_status, patient.treatment_status) != (
+            state.enrollment_status,
+            state.treatment_status,
+        ):
+            patient.enrollment_status = state.enrollment_status
+            patient.treatment_status = state.treatment_status
+            moved.append(patient)
+    Patient.objects.bulk_update(moved, ["enrollment_status", "treatment_status"], batch_size=1000)
+    return differing
 
 
 def stored_snapshot(patient: Patient) -> Snapshot | None:

@@ -1,5 +1,6 @@
 """Management commands: monitoring_rebuild (--check) and seed_demo."""
 
+import re
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
@@ -14,6 +15,13 @@ from patients.models import Patient, Prescriber, User
 from pharmacy.models import Dispense, Pharmacy
 from tests import factories
 from tests.conftest import TODAY
+
+
+def summary(output: str) -> tuple[str, int, int]:
+    """(verb, patients, differences) from the command's last line."""
+    found = re.search(r"(checked|rebuilt) (\d+) patients .* (\d+) with differences", output)
+    assert found, output
+    return found.group(1), int(found.group(2)), int(found.group(3))
 
 
 def _run(*args):
@@ -45,11 +53,11 @@ def patients(clock, alice):
 def test_check_passes_on_consistent_data(patients):
     output = _run("monitoring_rebuild", "--check")
 
-    assert "checked 3 patients, 0 with differences" in output
+    assert summary(output) == ("checked", 3, 0)
 
 
 def test_check_passes_on_an_empty_database(db):
-    assert "checked 0 patients, 0 with differences" in _run("monitoring_rebuild", "--check")
+    assert summary(_run("monitoring_rebuild", "--check")) == ("checked", 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +107,7 @@ def test_rebuild_repairs_what_check_reported(patients):
 
     output = _run("monitoring_rebuild")
 
-    assert "rebuilt 3 patients, 2 with differences" in output
+    assert summary(output) == ("rebuilt", 3, 2)
     assert MonitoringState.objects.get(patient=victim).snapshot == good
     assert MonitoringState.objects.filter(patient=patients[2]).exists()
     assert "0 with differences" in _run("monitoring_rebuild", "--check")
@@ -118,7 +126,7 @@ def test_rebuild_also_repairs_the_cached_patient_columns(patients):
 def test_rebuild_in_small_chunks(patients):
     output = _run("monitoring_rebuild", "--chunk", "1")
 
-    assert "rebuilt 3 patients, 0 with differences" in output
+    assert summary(output) == ("rebuilt", 3, 0)
 
 
 def test_check_sees_history_written_behind_the_services_back(patients, alice):
@@ -204,3 +212,38 @@ def test_seed_demo_users_can_sign_in(clock, client, db):
             content_type="application/json",
         )
         assert response.status_code == 200, role
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_shared_by_two_processes_covers_every_patient_once(clock, alice):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: forked workers must share the database")
+    start = TODAY - timedelta(days=20)
+    made = [
+        factories.enrolled_patient(
+            actor=alice, start=start, draws=factories.weekly_draws(start, TODAY - timedelta(days=2))
+        )
+        for _ in range(5)
+    ]
+    MonitoringState.objects.filter(patient=made[0]).update(high_water=None)
+
+    with pytest.raises(CommandError):
+        _run("monitoring_rebuild", "--check", "--workers", "2", "--chunk", "1")
+    output = _run("monitoring_rebuild", "--workers", "2", "--chunk", "1")
+
+    assert summary(output) == ("rebuilt", 5, 1)
+    assert summary(_run("monitoring_rebuild", "--check", "--workers", "2")) == ("checked", 5, 0)
+
+
+def test_workers_fall_back_to_one_process_on_sqlite(patients):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the fallback is for SQLite")
+    output = _run("monitoring_rebuild", "--check", "--workers", "2")
+
+    assert "one process" in output
+    assert summary(output) == ("checked", 3, 0)
