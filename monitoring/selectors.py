@@ -8,6 +8,9 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import CharField, F
+from django.db.models.functions import Cast
 
 from monitoring.engine.types import (
     AncReading,
@@ -40,12 +43,13 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
     as the rebuild; each patient's items grouped in Python."""
     ids = [p.pk for p in patients]
     readings: dict[int, list[AncReading]] = defaultdict(list)
-    for r in (
-        AncResult.objects.filter(patient_id__in=ids, superseded=False)
-        .exclude(status=ResultStatus.ENTERED_IN_ERROR)
-        .values_list("patient_id", "id", "value_per_ul", "drawn_at")
+    results = AncResult.objects.filter(patient_id__in=ids, superseded=False).exclude(
+        status=ResultStatus.ENTERED_IN_ERROR
+    )
+    for r in results.annotate(_instant=_instant_of("drawn_at")).values_list(
+        "patient_id", "id", "value_per_ul", "_instant"
     ):
-        readings[r[0]].append(AncReading(r[1], r[2], r[3]))
+        readings[r[0]].append(AncReading(r[1], r[2], _instant(r[3])))
     enrollments: dict[int, list[EnrollmentRecord]] = defaultdict(list)
     for e in EnrollmentEvent.objects.filter(patient_id__in=ids).values_list(
         "patient_id", "effective_date", "id", "created_at"
@@ -62,10 +66,12 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
     ):
         authorizations[a[0]].append(AuthorizationRecord(a[1], AuthorizationKind(a[2]), a[3], a[4]))
     dispenses: dict[int, list[DispenseRecord]] = defaultdict(list)
-    for d in Dispense.objects.filter(patient_id__in=ids).values_list(
-        "patient_id", "id", "dispensed_at", "days_supply"
+    for d in (
+        Dispense.objects.filter(patient_id__in=ids)
+        .annotate(_instant=_instant_of("dispensed_at"))
+        .values_list("patient_id", "id", "_instant", "days_supply")
     ):
-        dispenses[d[0]].append(DispenseRecord(d[1], d[2], d[3]))
+        dispenses[d[0]].append(DispenseRecord(d[1], _instant(d[2]), d[3]))
     zone = clinic_zone()
     return {
         p.pk: PatientHistory(
@@ -80,6 +86,17 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
         )
         for p in patients
     }
+
+
+def _instant_of(field: str) -> Cast | F:
+    """`field` for `_instant`. On PostgreSQL as UTC text: Django parses timestamptz with
+    psycopg's pure-Python loader, a third of a rebuild's time; `datetime.fromisoformat` (C)
+    reads the text exactly."""
+    return Cast(field, CharField()) if connection.vendor == "postgresql" else F(field)
+
+
+def _instant(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def is_future(moment: datetime, now: datetime, *, skew_minutes: int = 5) -> bool:
