@@ -58,14 +58,15 @@ def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, clock_time(hour), tzinfo=UTC)
 
 
-def _interval_days(start: date, day: date) -> int:
+def _steps(start: date) -> tuple[date, date]:
+    """The dates the routine interval steps down (6 and 12 calendar months), computed once."""
     from dateutil.relativedelta import relativedelta
 
-    if day < start + relativedelta(months=6):
-        return 7
-    if day < start + relativedelta(months=12):
-        return 14
-    return 28
+    return start + relativedelta(months=6), start + relativedelta(months=12)
+
+
+def _interval_days(steps: tuple[date, date], day: date) -> int:
+    return 7 if day < steps[0] else 14 if day < steps[1] else 28
 
 
 class Rows:
@@ -97,6 +98,7 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
         rng.randint(3, 10 * 365) if results is None else (results * 7 if results < 30 else 10 * 365)
     )
     start = today - timedelta(days=age)
+    steps = _steps(start)
     # The draw dates, backwards from the last one, at the interval of their own date.
     due_gap = 0
     if rng.random() < 0.05:
@@ -108,13 +110,13 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
     limit = results if results is not None else 10_000
     while draw >= start and (results is not None or draw >= horizon) and len(days) < limit:
         days.append(draw)
-        draw -= timedelta(days=_interval_days(start, draw))
+        draw -= timedelta(days=_interval_days(steps, draw))
     if results is not None:
         while len(days) < results:  # a long history: weekly before the start as well
             days.append(days[-1] - timedelta(days=7))
     days.reverse()
     if due_gap:
-        shift = _interval_days(start, last) + due_gap - (today - last).days
+        shift = _interval_days(steps, last) + due_gap - (today - last).days
         days = [d - timedelta(days=max(0, shift)) for d in days]
     values = [rng.randint(1800, 4500) for _ in days]
     low = rng.random()
@@ -153,7 +155,7 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
     for k, d in enumerate(days[-3:]):
         if d < start:
             continue
-        supply = min(28, _interval_days(start, d))
+        supply = min(28, _interval_days(steps, d))
         dispenses.append(DispenseRecord(pid * 100 + k + 1, _at(d, 20), supply))
     history = PatientHistory(
         Population.BEN if ben else Population.GENERAL,
