@@ -60,15 +60,18 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-BENCH_PATIENTS ?= 20000
+BENCH_PATIENTS ?= 100000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clozrems_bench
 
+# The engine and endpoint micro-benchmark, then the scale suite (bench/run.py) on PostgreSQL:
+# generated once per size and reused (BENCH_FRESH=1 regenerates); BENCH_PATIENTS=1000000 for
+# the full run.
 bench: install
 	$(PY) bench/decision_bench.py
 	@if $(PY) -c "import psycopg; psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres').close()" 2>/dev/null; then \
-		$(PY) bench/scan_bench.py --patients $(BENCH_PATIENTS) --database $(BENCH_DATABASE_URL); \
+		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --patients $(BENCH_PATIENTS) $(if $(BENCH_FRESH),,--reuse); \
 	else \
-		echo "SKIPPED scan benchmark: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
+		echo "SKIPPED scale suite: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
 	fi
 
 worker: install
