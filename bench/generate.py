@@ -189,6 +189,8 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
         built = build_patient(pid, today, rng, results)
         history = built["history"]
         prescriber = (pid % PRESCRIBERS) + 1
+        state = monitoring_state_from(patient=Patient(pk=pid), snapshot=replay(history), now=now)
+        # The patient row caches the state's statuses, as monitoring_state_refresh keeps them.
         tables["patient"].add(
             pid,
             "Pat",
@@ -200,8 +202,8 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
             None,
             "us-label-2015",
             prescriber,
-            "enrolled",
-            "active",
+            state.enrollment_status,
+            state.treatment_status,
             1,
             now.isoformat(),
         )
@@ -244,7 +246,6 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 1,
                 now.isoformat(),
             )
-        state = monitoring_state_from(patient=Patient(pk=pid), snapshot=replay(history), now=now)
         tables["state"].add(
             pid,
             json.dumps(state.snapshot),

@@ -10,6 +10,7 @@ import django_filters
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -302,6 +303,10 @@ class PatientViewSet(
             return Patient.objects.none()
         return patient_list_visible(user=user_of(self.request))
 
+    def filter_queryset(self, queryset: QuerySet[Patient, Any]) -> QuerySet[Patient, Any]:
+        # The lookup filters are the list's; a detail route names its patient by id.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def get_serializer_class(self) -> type[PatientSerializer]:
         if (
             self.request
@@ -377,7 +382,12 @@ class PatientViewSet(
     )
     @action(detail=True, methods=["get"])
     def eligibility(self, request: Request, pk: str | None = None) -> Response:
-        patient = self.get_object()
+        # The pharmacy counter's hot path: only the columns a decision reads (the stored
+        # snapshot, the prescriber's certification), looked up without the list's filters.
+        patient = get_object_or_404(
+            self.get_queryset().only(*DECISION_COLUMNS), pk=self.kwargs["pk"]
+        )
+        self.check_object_permissions(request, patient)
         params = EligibilityQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
@@ -391,6 +401,21 @@ class PatientViewSet(
         return Response(decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk))
 
 
+# What a dispensing decision reads of a patient (patient_assessment and the engine's inputs).
+DECISION_COLUMNS = (
+    "id",
+    "population",
+    "protocol",
+    "prescriber_id",
+    "enrollment_status",
+    "prescriber__active",
+    "prescriber__certified",
+    "prescriber__certification_expires_on",
+    "monitoring__snapshot",
+    "monitoring__high_water",
+)
+
+
 def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
     if user.role == Role.PHARMACIST and not user.is_admin:
         if pharmacy_id is not None and pharmacy_id != user.pharmacy_id:
@@ -398,7 +423,11 @@ def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
         pharmacy_id = user.pharmacy_id
     if pharmacy_id is None:
         raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
-    pharmacy = Pharmacy.objects.filter(pk=pharmacy_id).first()
+    pharmacy = (
+        Pharmacy.objects.filter(pk=pharmacy_id)
+        .only("id", "active", "certified", "certification_expires_on")
+        .first()
+    )
     if pharmacy is None:
         raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
     return pharmacy
