@@ -102,9 +102,26 @@ def _server_env(database_url: str, secret_key: str) -> dict[str, str]:
     return env
 
 
-def _setup(database_url: str, secret_key: str) -> None:
+def _setup(database_url: str) -> None:
+    """Django in this process, for the bench's own reads and writes: the database, DEBUG off
+    (no query log), no broker; not the production settings, so a caller (bench/run.py) can go on
+    using the test client. The server and the profile get those in processes of their own."""
+    from django.apps import apps
+
+    if apps.ready:
+        from django.conf import settings
+
+        wanted = database_url.rsplit("/", 1)[1].split("?")[0]
+        if settings.DATABASES["default"]["NAME"] != wanted:
+            raise RuntimeError(
+                f"Django is already set up for {settings.DATABASES['default']['NAME']}, "
+                f"not {wanted}"
+            )
+        return
+    os.environ["DATABASE_URL"] = database_url
     os.environ.pop("REDIS_URL", None)
-    os.environ.update(_server_env(database_url, secret_key))
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clozrems.settings")
     import django
 
     django.setup()
@@ -158,19 +175,19 @@ def prepare(
     sample: int = 5000,
     dispense_patients: int = 4000,
     seed: int = 7,
-    secret_key: str | None = None,
     max_prepare_s: float = 120.0,
 ) -> dict[str, Any]:
     """The bench pharmacy, its pharmacist and token, and the patients: a seeded sample of
     enrolled patients for the decision; up to `dispense_patients` whose 7-day supply is allowed
     now for the dispenses (checked in-process with the endpoint's own decision), not in the
     sample where the database has enough. Leaves no database connection open."""
-    _setup(database_url, secret_key or _secret_key())
+    _setup(database_url)
     from django.db import connections
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
     from monitoring.engine.types import EnrollmentStatus
+    from monitoring.models import MonitoringState
     from patients.models import Role, User
     from patients.selectors import patient_list_visible
     from pharmacy.models import Pharmacy
@@ -213,6 +230,11 @@ def prepare(
         rng.shuffle(ids)
         eligibility = ids[:sample]
         mix = Counter(decision for _, decision in _decisions(user, pharmacy, eligibility))
+        # A stored snapshot newer than now (a result dated ahead) makes the decision replay the
+        # whole history instead: a different, dearer path, so say how often it happens.
+        replaying = MonitoringState.objects.filter(
+            patient_id__in=eligibility, high_water__gt=timezone.now()
+        ).count()
         # Dispensing runs last, so on a small database the sample may be reused: outside it first.
         allowed: list[int] = []
         examined = 0
@@ -230,6 +252,7 @@ def prepare(
             "patient_rows_status_synced": synced,
             "eligibility_patients": eligibility,
             "eligibility_decisions": dict(mix),
+            "eligibility_replaying_history": replaying,
             "dispense_patients": allowed,
             "dispense_examined": examined,
             "prepare_s": round(time.perf_counter() - started, 2),
@@ -294,6 +317,23 @@ def _machine_busy_seconds() -> float:
     """CPU time all cores spent busy since boot (everything but idle and iowait)."""
     fields = [int(value) for value in _read("/proc/stat").splitlines()[0].split()[1:]]
     return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def _process_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's (name, CPU seconds): to say who else used the machine during a phase."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _read(f"/proc/{entry}/stat")
+            if stat:
+                fields = stat[stat.rfind(")") + 2 :].split()
+                name = stat[stat.find("(") + 1 : stat.rfind(")")]
+                found[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return found
+
+
+def _command(pid: int) -> str:
+    return _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()[:120]
 
 
 def _background_cores(seconds: float = 2.0) -> float:
@@ -603,7 +643,10 @@ class Server:
         return found
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.process.pid) + sum(_cpu_seconds(pid) for pid in self.workers())
+        return _cpu_seconds(self.process.pid) + sum(self.worker_cpu().values())
+
+    def worker_cpu(self) -> dict[int, float]:
+        return {pid: _cpu_seconds(pid) for pid in self.workers()}
 
     def memory(self) -> dict[str, Any]:
         workers = self.workers()
@@ -641,19 +684,29 @@ class Server:
 
 def _phase(server: Server, spec: dict[str, Any], phase: str, database_url: str) -> dict[str, Any]:
     """One load-generator run, with the CPU each side spent on it (a backend that started
-    during the run counts from zero; one that ended during it is lost)."""
-    busy, web = _machine_busy_seconds(), server.cpu_seconds()
-    before = _postgres_cpu(database_url)
+    during the run counts from zero; one that ended during it is lost) and what else ran."""
+    busy, web, split = _machine_busy_seconds(), server.cpu_seconds(), server.worker_cpu()
+    before, everyone = _postgres_cpu(database_url), _process_cpu()
     wall = time.perf_counter()
     result = _run_client(spec)
     wall = time.perf_counter() - wall
     web = server.cpu_seconds() - web
-    after = _postgres_cpu(database_url)
+    split = {pid: seconds - split.get(pid, 0.0) for pid, seconds in server.worker_cpu().items()}
+    after, everyone_after = _postgres_cpu(database_url), _process_cpu()
     db = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
     busy = _machine_busy_seconds() - busy
     client = result.pop("client_cpu_s")
     total = max(1, result["requests_all"])
     other = max(0.0, busy - web - db - client)
+    ours = {server.process.pid, os.getpid(), *server.workers_seen, *after}
+    others = sorted(
+        (
+            (seconds - everyone.get(pid, ("", 0.0))[1], pid)
+            for pid, (_, seconds) in everyone_after.items()
+            if pid not in ours and "--client" not in _command(pid)
+        ),
+        reverse=True,
+    )[:3]
     return {
         "phase": phase,
         **result,
@@ -662,7 +715,16 @@ def _phase(server: Server, spec: dict[str, Any], phase: str, database_url: str) 
             "postgres": round(db * 1000 / total, 3) if after else None,
             "client": round(client * 1000 / total, 3),
         },
+        # How evenly the workers shared the work (keep-alive connections stay with one worker).
+        "worker_cpu_shares": sorted(
+            (round(seconds / max(web, 1e-9), 2) for seconds in split.values()), reverse=True
+        ),
         "other_cpu_cores": round(other / wall, 2),
+        "other_processes": [
+            {"pid": pid, "cores": round(seconds / wall, 2), "command": _command(pid)}
+            for seconds, pid in others
+            if seconds / wall >= 0.05
+        ],
     }
 
 
@@ -697,9 +759,7 @@ def run(
     Server.database_url_checked(database_url)
     background = _background_cores()
     secret_key = _secret_key()
-    prepared = prepare(
-        database_url, sample=sample, dispense_patients=dispense_patients, secret_key=secret_key
-    )
+    prepared = prepare(database_url, sample=sample, dispense_patients=dispense_patients)
     if not prepared["eligibility_patients"]:
         raise RuntimeError("no enrolled patient visible to the bench pharmacist: fill the db")
     token = prepared["token"]
@@ -757,7 +817,9 @@ def run(
     results["background_cores_before"] = background
     if profile_requests:
         # Patients just dispensed to are left out: their decisions now differ (supply on hand).
-        results["profile"] = profile(prepared, requests=profile_requests, exclude=dispensed)
+        results["profile"] = _run_profile(
+            database_url, secret_key, prepared, profile_requests, exclude=dispensed
+        )
     return results
 
 
@@ -815,21 +877,16 @@ def _summary(
 # --- in-process breakdown -------------------------------------------------------------------
 
 
-def profile(
-    prepared: dict[str, Any],
-    requests: int = 300,
-    top: int = 25,
-    exclude: set[int] | None = None,
-) -> dict[str, Any]:
+def profile(token: str, patients: list[int], requests: int = 300, top: int = 25) -> dict[str, Any]:
     """The floor and the decision through Django's WSGI handler in this process, as gunicorn
     calls it (request signals, so connection reuse and its health check, included; gunicorn's
     HTTP parsing and the network not): per request, wall time, SQL queries and time in them;
-    and cProfile's top functions by own time over the decisions. Call after `prepare`."""
+    and cProfile's top functions by own time. Run by `_run_profile` in a process with the
+    server's settings."""
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection, connections
 
     handler = WSGIHandler()
-    token = prepared["token"]
     sql: list[float] = []
 
     def timed_sql(execute: Any, query: str, params: Any, many: bool, context: Any) -> Any:
@@ -874,9 +931,7 @@ def profile(
     paths = {
         "floor": ["/api/v1/ping/"],
         "decision": [
-            f"/api/v1/patients/{pk}/eligibility/?days_supply={DAYS_SUPPLY}"
-            for pk in prepared["eligibility_patients"]
-            if pk not in (exclude or set())
+            f"/api/v1/patients/{pk}/eligibility/?days_supply={DAYS_SUPPLY}" for pk in patients
         ],
     }
     out: dict[str, Any] = {"requests": requests}
@@ -913,6 +968,41 @@ def profile(
     return out
 
 
+def _profile_main() -> None:
+    spec = json.loads(sys.stdin.read())
+    import django
+
+    django.setup()
+    json.dump(profile(spec["token"], spec["patients"], spec["requests"]), sys.stdout)
+
+
+def _run_profile(
+    database_url: str,
+    secret_key: str,
+    prepared: dict[str, Any],
+    requests: int,
+    exclude: set[int],
+) -> dict[str, Any]:
+    """`profile` in a process of its own with the server's environment (production settings),
+    after the server has stopped, so nothing competes with it."""
+    patients = [pk for pk in prepared["eligibility_patients"] if pk not in exclude]
+    spec = {"token": prepared["token"], "patients": patients, "requests": requests}
+    done = subprocess.run(  # noqa: S603 - this very file, with our own arguments
+        [sys.executable, str(Path(__file__).resolve()), "--profile-child"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_server_env(database_url, secret_key),
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"profile failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -926,7 +1016,8 @@ def _table(results: dict[str, Any]) -> str:
         f"gunicorn {config}, production settings, loopback; "
         f"{results['seconds_per_level']:g} s per level after {results['warmup_s']:g} s warm-up",
         f"{prepared['enrolled_visible']} enrolled patients visible; decisions over "
-        f"{prepared['eligibility_sample']} ({prepared['eligibility_decisions']}); "
+        f"{prepared['eligibility_sample']} ({prepared['eligibility_decisions']}, "
+        f"{prepared['eligibility_replaying_history']} replaying history); "
         f"{prepared['dispense_pool']} allowed for dispensing",
     ]
     if prepared["patient_rows_status_synced"]:
@@ -937,18 +1028,19 @@ def _table(results: dict[str, Any]) -> str:
     lines += [
         "",
         "phase     conc   req/s   vs floor   p50 ms   p95 ms   p99 ms   non-2xx   "
-        "cpu ms/req web/db/client   other cores",
+        "cpu ms/req web/db/client   worker split   other cores",
     ]
     for p in results["phases"]:
         ratio = results["throughput_vs_floor"].get(f"{p['phase']}@{p['concurrency']}")
         cpu = p["cpu_ms_per_request"]
         db = "-" if cpu["postgres"] is None else f"{cpu['postgres']:.2f}"
+        cpu_text = f"{cpu['web']:.2f}/{db}/{cpu['client']:.2f}"
+        split = "/".join(f"{share * 100:.0f}" for share in p["worker_cpu_shares"])
         lines.append(
             f"{p['phase']:9} {p['concurrency']:4} {p['throughput_rps']:7.0f}   "
             f"{'' if ratio is None else f'{ratio:.0%}':>8} {p['p50_ms']:8.2f} {p['p95_ms']:8.2f} "
-            f"{p['p99_ms']:8.2f} {p['non_2xx']:9}   "
-            f"{cpu['web']:.2f}/{db}/{cpu['client']:.2f}".ljust(28)
-            + f"   {p['other_cpu_cores']:.2f}"
+            f"{p['p99_ms']:8.2f} {p['non_2xx']:9}   {cpu_text:26} {split:14} "
+            f"{p['other_cpu_cores']:.2f}"
         )
         if p["phase"] == "dispense":
             lines.append(
@@ -973,13 +1065,15 @@ def _table(results: dict[str, Any]) -> str:
         f"decision p99 at {TARGET_LEVEL} = {targets['decision_p99_ms_at_8']} ms "
         f"(<= {TARGET_P99_MS:g}): {'met' if targets['decision_p99_met_at_8'] else 'NOT met'}",
     ]
-    if results["background_cores_before"] > 0.2 or any(
-        p["other_cpu_cores"] > 0.2 for p in results["phases"]
-    ):
+    busy_phases = [p for p in results["phases"] if p["other_cpu_cores"] > 0.2]
+    if results["background_cores_before"] > 0.2 or busy_phases:
         lines.append(
-            f"WARNING: other processes kept {results['background_cores_before']} cores busy "
-            "before the run (see 'other cores' for during it): the figures are suspect"
+            f"WARNING: the machine was not quiet ({results['background_cores_before']} cores "
+            f"busy before the run; {len(busy_phases)} phases with 'other cores' > 0.2): the "
+            "figures are suspect"
         )
+        named = {o["command"] for p in busy_phases for o in p["other_processes"]}
+        lines += [f"  also running: {command}" for command in sorted(named)[:5]]
     for name in ("floor", "decision"):
         part = results.get("profile", {}).get(name)
         if part:
@@ -997,6 +1091,9 @@ def _levels(text: str) -> tuple[int, ...]:
 def main() -> None:
     if sys.argv[1:] == ["--client"]:
         _client_main()
+        return
+    if sys.argv[1:] == ["--profile-child"]:
+        _profile_main()
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
