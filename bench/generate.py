@@ -176,7 +176,7 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
     from django.utils import timezone
 
     from monitoring.engine import replay
-    from monitoring.services import monitoring_state_from
+    from monitoring.services import STATE_COLUMNS, monitoring_state_from
     from patients.models import Patient
 
     now = timezone.now()
@@ -246,26 +246,8 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 1,
                 now.isoformat(),
             )
-        tables["state"].add(
-            pid,
-            json.dumps(state.snapshot),
-            _iso(state.high_water),
-            now.isoformat(),
-            state.protocol,
-            state.enrollment_status,
-            state.treatment_status,
-            state.band,
-            state.monitoring_frequency,
-            state.latest_anc_per_ul,
-            _iso(state.latest_drawn_at),
-            state.next_draw_due,
-            state.current_until,
-            _iso(state.confirmation_due),
-            "t" if state.hematology_consult else "f",
-            _iso(state.episode_opened_at),
-            state.lapse_on,
-            state.lapsed_on,
-        )
+        # The stored state row exactly as the services write it (monitoring.services).
+        tables["state"].add(pid, *(_copy_value(getattr(state, c)) for c in STATE_COLUMNS))
     columns = {
         "patient": (
             "patients_patient",
@@ -345,29 +327,7 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 "created_at",
             ),
         ),
-        "state": (
-            "monitoring_monitoringstate",
-            (
-                "patient_id",
-                "snapshot",
-                "high_water",
-                "computed_at",
-                "protocol",
-                "enrollment_status",
-                "treatment_status",
-                "band",
-                "monitoring_frequency",
-                "latest_anc_per_ul",
-                "latest_drawn_at",
-                "next_draw_due",
-                "current_until",
-                "confirmation_due",
-                "hematology_consult",
-                "episode_opened_at",
-                "lapse_on",
-                "lapsed_on",
-            ),
-        ),
+        "state": ("monitoring_monitoringstate", ("patient_id", *STATE_COLUMNS)),
     }
     with psycopg.connect(database) as conn, conn.cursor() as cursor:
         # A bulk load: the rows are consistent by construction, so the per-row foreign-key
@@ -380,8 +340,15 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
     return hi - lo
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _copy_value(value: Any) -> Any:
+    """A model value as COPY's text format takes it."""
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _work(args: tuple[str, list[tuple[int, int]], int, int | None]) -> int:
