@@ -3,16 +3,16 @@ off) on loopback, driven by a small asyncio load generator in another process. P
 writes bench/results/http.json.
 
     python bench/http_bench.py [--database postgres://.../clozrems_bench] [--levels 1,8,32]
-        [--seconds 8] [--out bench/results/http.json] [--worker-class gthread --workers 2
-        --threads 4] [--profile 300]
+        [--seconds 8] [--out bench/results/http.json] [--worker-class sync --workers 4]
+        [--profile 300]
 
 The database must be migrated and filled (patients with monitoring states, e.g. by
 bench/scan_bench.py or bench/generate.py). `prepare` adds a certified bench pharmacy (NCPDP
 9999999), its pharmacist `bench-pharmacist` and a token, and picks the patients.
 
-Against one server and one client, at each concurrency level (HTTP/1.1 keep-alive
-connections, each sending its next request as soon as the previous answer is read; 1 s of
-warm-up left out of the figures):
+Against one server and one client, at each concurrency level (that many HTTP/1.1 clients,
+each sending its next request as soon as the previous answer is read, over a kept-alive
+connection where the server allows one; 1 s of warm-up left out of the figures):
 
 - floor: GET /api/v1/ping/, an authenticated DRF constant: what the framework costs;
 - decision: GET /api/v1/patients/{id}/eligibility/?days_supply=7 over a seeded sample of
@@ -20,6 +20,16 @@ warm-up left out of the figures):
 - dispense (levels 1 and 8 only, to limit data churn): POST /api/v1/dispenses/ with a fresh
   Idempotency-Key, each patient (allowed a 7-day supply when prepared) used once; the phase ends
   early when the patients run out. Every dispense is a real write: run it on a bench database.
+
+The server: gunicorn, 4 sync workers (2 per core, the Dockerfile's worker class). Measured
+against gthread (2 workers x 4 threads, and 4 x 1) on 2 cores, the decision's throughput was
+the same within run-to-run noise, but sync had the shorter tail (decision p99 at 8 clients
+about 100 ms against 120-140 ms) and spread the load evenly, whereas gthread's keep-alive
+connections stay with the worker that accepted them: in several runs one worker got every
+connection of a phase and throughput halved. Sync answers with Connection: close, so each
+request pays a connect, as it would from a proxy that does not keep upstream connections; the
+floor pays it too, so its throughput is lower than gthread's and the ratio a little kinder.
+`--worker-class gthread --workers 2 --threads 4` measures the other way.
 
 Also the CPU each request cost the web workers, PostgreSQL and the client (from /proc), the CPU
 anything else on the machine took meanwhile (a busy machine spoils the figures), and the peak
@@ -52,6 +62,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -148,8 +159,9 @@ def _sync_cached_status() -> int:
     )
 
 
-def _decisions(user: Any, pharmacy: Any, ids: list[int]) -> Iterator[tuple[int, str]]:
-    """(patient id, "allowed"|"blocked") for a 7-day supply now, as the endpoint decides it."""
+def _decisions(user: Any, pharmacy: Any, ids: list[int]) -> Iterator[tuple[int, str, list[str]]]:
+    """(patient id, "allowed"|"blocked", reason codes) for a 7-day supply now, as the endpoint
+    decides it."""
     from django.utils import timezone
 
     from patients.selectors import patient_list_visible
@@ -166,7 +178,8 @@ def _decisions(user: Any, pharmacy: Any, ids: list[int]) -> Iterator[tuple[int, 
                 assessment = dispensing_decision(
                     patient=patient, pharmacy=pharmacy, as_of=now, days_supply=DAYS_SUPPLY
                 )
-                yield pk, str(assessment.decision.value)
+                codes = [str(item.code.value) for item in assessment.reasons]
+                yield pk, str(assessment.decision.value), codes
 
 
 def prepare(
@@ -183,6 +196,8 @@ def prepare(
     sample where the database has enough. Leaves no database connection open."""
     _setup(database_url)
     from django.db import connections
+    from django.db.models import Q
+    from django.db.models.fields.json import KeyTextTransform
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
@@ -208,37 +223,52 @@ def prepare(
         if user is None:
             user = User(username=PHARMACIST)
             user.set_unusable_password()
-        if user.role != Role.PHARMACIST or user.pharmacy_id != pharmacy.pk or user.is_superuser:
-            user.role, user.pharmacy, user.is_superuser, user.is_staff = (
-                Role.PHARMACIST,
-                pharmacy,
-                False,
-                False,
-            )
+        # A plain pharmacist of the bench pharmacy, whatever an earlier run left.
+        user.role = Role.PHARMACIST
+        user.pharmacy = pharmacy
+        user.is_superuser = user.is_staff = False
         user.is_active = True
         user.save()
         token, _ = Token.objects.get_or_create(user=user)
         synced = _sync_cached_status()
 
-        ids = list(
-            patient_list_visible(user=user)
-            .filter(monitoring__enrollment_status=EnrollmentStatus.ENROLLED)
-            .order_by("pk")
-            .values_list("pk", flat=True)
+        enrolled = patient_list_visible(user=user).filter(
+            monitoring__enrollment_status=EnrollmentStatus.ENROLLED
         )
+        ids = list(enrolled.order_by("pk").values_list("pk", flat=True))
         rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not security
         rng.shuffle(ids)
         eligibility = ids[:sample]
-        mix = Counter(decision for _, decision in _decisions(user, pharmacy, eligibility))
+        mix: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        for _, decision, codes in _decisions(user, pharmacy, eligibility):
+            mix[decision] += 1
+            reasons.update(codes)
         # A stored snapshot newer than now (a result dated ahead) makes the decision replay the
         # whole history instead: a different, dearer path, so say how often it happens.
         replaying = MonitoringState.objects.filter(
             patient_id__in=eligibility, high_water__gt=timezone.now()
         ).count()
-        # Dispensing runs last, so on a small database the sample may be reused: outside it first.
+        # Dispensing runs last, so on a small database the sample may be reused: outside it first;
+        # and first the patients whose stored state looks dispensable (ANC current, no supply on
+        # hand after tomorrow): where most have supply on hand, trying everyone takes too long.
+        # The endpoint's own decision has the last word.
+        no_supply = Q(supply__isnull=True) | Q(supply__lte=(today + timedelta(days=1)).isoformat())
+        current = set(
+            enrolled.filter(
+                monitoring__current_until__gte=today, monitoring__lapsed_on__isnull=True
+            )
+            .annotate(supply=KeyTextTransform("supply_until", "monitoring__snapshot"))
+            .filter(no_supply)
+            .values_list("pk", flat=True)
+        )
+        order = ids[sample:] + ids[:sample]
+        candidates = [pk for pk in order if pk in current] + [
+            pk for pk in order if pk not in current
+        ]
         allowed: list[int] = []
         examined = 0
-        for pk, decision in _decisions(user, pharmacy, ids[sample:] + ids[:sample]):
+        for pk, decision, _ in _decisions(user, pharmacy, candidates):
             examined += 1
             if decision == "allowed":
                 allowed.append(pk)
@@ -252,6 +282,7 @@ def prepare(
             "patient_rows_status_synced": synced,
             "eligibility_patients": eligibility,
             "eligibility_decisions": dict(mix),
+            "eligibility_reasons": dict(reasons.most_common(8)),
             "eligibility_replaying_history": replaying,
             "dispense_patients": allowed,
             "dispense_examined": examined,
@@ -745,9 +776,9 @@ def run(
     levels: tuple[int, ...] = (1, 8, 32),
     seconds: float = 8.0,
     *,
-    worker_class: str = "gthread",
-    workers: int = 2,
-    threads: int = 4,
+    worker_class: str = "sync",
+    workers: int = 4,
+    threads: int = 1,
     dispense_levels: tuple[int, ...] = DISPENSE_LEVELS,
     dispense_patients: int = 4000,
     sample: int = 5000,
@@ -809,6 +840,10 @@ def run(
             dispensed.update(pool[: result["requests_all"]])
             pool = pool[result["requests_all"] :]
         memory = server.memory()
+    except Exception as error:
+        log_file.flush()
+        tail = Path(log_file.name).read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{error}\n--- gunicorn's log, last lines ---\n{tail}") from error
     finally:
         if server is not None:
             server.stop()
@@ -1020,6 +1055,8 @@ def _table(results: dict[str, Any]) -> str:
         f"{prepared['eligibility_replaying_history']} replaying history); "
         f"{prepared['dispense_pool']} allowed for dispensing",
     ]
+    if prepared.get("eligibility_reasons"):
+        lines.append(f"reasons among the sample's decisions: {prepared['eligibility_reasons']}")
     if prepared["patient_rows_status_synced"]:
         lines.append(
             f"NOTE: {prepared['patient_rows_status_synced']} patient rows had a cached status "
@@ -1105,9 +1142,9 @@ def main() -> None:
     parser.add_argument("--levels", type=_levels, default=(1, 8, 32))
     parser.add_argument("--dispense-levels", type=_levels, default=DISPENSE_LEVELS)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="gthread only")
     parser.add_argument("--sample", type=int, default=5000)
     parser.add_argument("--dispense-patients", type=int, default=4000)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
