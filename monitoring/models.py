@@ -12,6 +12,12 @@ class ResultStatus(models.TextChoices):
     FINAL = "final"
     CORRECTED = "corrected"
     ENTERED_IN_ERROR = "entered_in_error"
+    # Stored as the lab sent it, never used for a decision (issue 4: HL7 OBX-11 "P").
+    PRELIMINARY = "preliminary"
+
+
+# The statuses the rules read; a preliminary result waits for its final one.
+DECISIVE_STATUSES = (ResultStatus.FINAL, ResultStatus.CORRECTED)
 
 
 class ResultSource(models.TextChoices):
@@ -33,6 +39,10 @@ class AncResult(models.Model):
     value_per_ul = models.PositiveIntegerField()
     drawn_at = models.DateTimeField()
     accession = models.CharField(max_length=100, blank=True)
+    # The laboratory that produced the result (HL7 MSH-4, a FHIR identifier's assigner, a CSV
+    # column); with the accession and analyte it identifies one result whatever the channel.
+    lab = models.CharField(max_length=100, blank=True)
+    # The channel that brought it.
     source = models.CharField(max_length=10, choices=ResultSource.choices, default="manual")
     status = models.CharField(max_length=20, choices=ResultStatus.choices, default="final")
     # A correction points at the result it replaces; that one is kept, marked superseded.
@@ -40,6 +50,10 @@ class AncResult(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
     )
     superseded = models.BooleanField(default=False)
+    # ANC = WBC x neutrophil % / 100 when the lab sent no absolute count; `derivation` keeps
+    # the inputs as received.
+    derived = models.BooleanField(default=False)
+    derivation = models.JSONField(default=dict, blank=True)
     void_reason = models.CharField(max_length=500, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -52,7 +66,7 @@ class AncResult(models.Model):
         constraints = [
             # rules.md §8: the same result delivered twice is stored once.
             models.UniqueConstraint(
-                fields=["source", "analyte", "accession"],
+                fields=["lab", "analyte", "accession"],
                 condition=~models.Q(accession="") & models.Q(superseded=False),
                 name="anc_result_accession_once",
             )
@@ -63,7 +77,7 @@ class AncResult(models.Model):
 
     @property
     def usable(self) -> bool:
-        return self.status != ResultStatus.ENTERED_IN_ERROR and not self.superseded
+        return self.status in DECISIVE_STATUSES and not self.superseded
 
 
 class MonitoringState(models.Model):
@@ -123,3 +137,115 @@ class ConsultAcknowledgement(models.Model):
 
     def __str__(self) -> str:
         return f"consult acknowledged for patient {self.patient_id}"
+
+
+class LabCodeMapping(models.Model):
+    """A laboratory's own test code and the LOINC code it means, for labs that do not send
+    LOINC; `lab` empty applies to every lab. Administrators edit it in the admin."""
+
+    lab = models.CharField(max_length=100, blank=True)
+    local_code = models.CharField(max_length=50)
+    loinc = models.CharField(max_length=20)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["lab", "local_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["lab", "local_code"], name="lab_code_mapping_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lab or '*'}:{self.local_code} -> LOINC {self.loinc}"
+
+
+class FeedMessageOutcome(models.TextChoices):
+    ACCEPTED = "accepted"  # every result stored, a repeat, or nothing to store
+    QUARANTINED = "quarantined"  # read, but one or more results held for an administrator
+    REJECTED = "rejected"  # unreadable or not a result message
+    FAILED = "failed"  # processing broke; kept to be retried
+
+
+class FeedMessage(models.Model):
+    """Every message or file a feed received, kept as received, with what became of it."""
+
+    channel = models.CharField(max_length=10, choices=ResultSource.choices)
+    raw = models.TextField()
+    control_id = models.CharField(max_length=100, blank=True)
+    lab = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=20, choices=FeedMessageOutcome.choices)
+    ack_code = models.CharField(max_length=2, blank=True)
+    detail = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=1)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["outcome", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} message {self.control_id or self.pk}: {self.outcome}"
+
+
+class QuarantineReason(models.TextChoices):
+    UNMATCHED = "unmatched_patient"
+    AMBIGUOUS = "ambiguous_patient"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    UNKNOWN_UNIT = "unknown_unit"
+    IMPLAUSIBLE = "implausible_value"
+    BAD_DRAW_TIME = "bad_draw_time"
+    UNKNOWN_CODE = "unknown_code"
+    UNSUPPORTED_STATUS = "unsupported_status"
+    CONFLICT = "conflicting_result"
+
+
+class QuarantineStatus(models.TextChoices):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+class QuarantinedResult(models.Model):
+    """A result a feed could not apply, held with the raw message and the reason until an
+    administrator attaches it to a patient, fixes its unit, or dismisses it with a reason."""
+
+    message = models.ForeignKey(FeedMessage, on_delete=models.PROTECT, related_name="quarantined")
+    reason = models.CharField(max_length=30, choices=QuarantineReason.choices)
+    detail = models.CharField(max_length=500)
+    # What the feed read, as received; blank where the message did not say.
+    lab = models.CharField(max_length=100, blank=True)
+    accession = models.CharField(max_length=100, blank=True)
+    analyte = models.CharField(max_length=20, default="anc")
+    value = models.CharField(max_length=50, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
+    drawn_at = models.DateTimeField(null=True, blank=True)
+    result_status = models.CharField(max_length=20, blank=True)
+    derivation = models.JSONField(default=dict, blank=True)
+    patient_identifiers = models.JSONField(default=list, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    # Set when the identity matched but something else was wrong.
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=QuarantineStatus.choices, default=QuarantineStatus.OPEN
+    )
+    result = models.ForeignKey(
+        AncResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=500, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"quarantined {self.analyte} {self.value} {self.unit}: {self.reason}"

@@ -23,7 +23,7 @@ from monitoring.engine.types import (
     TreatmentEventKind,
     TreatmentEventRecord,
 )
-from monitoring.models import AncResult, ResultStatus
+from monitoring.models import DECISIVE_STATUSES, AncResult
 from patients.models import Authorization, EnrollmentEvent, Patient, TreatmentEvent
 from pharmacy.models import Dispense
 
@@ -43,8 +43,8 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
     as the rebuild; each patient's items grouped in Python."""
     ids = [p.pk for p in patients]
     readings: dict[int, list[AncReading]] = defaultdict(list)
-    results = AncResult.objects.filter(patient_id__in=ids, superseded=False).exclude(
-        status=ResultStatus.ENTERED_IN_ERROR
+    results = AncResult.objects.filter(
+        patient_id__in=ids, superseded=False, status__in=DECISIVE_STATUSES
     )
     for r in results.annotate(_instant=_instant_of("drawn_at")).values_list(
         "patient_id", "id", "value_per_ul", "_instant"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -195,6 +196,8 @@ def patient_monitoring_reload(patient_pk: int) -> Assessment:
 class RecordedResult:
     result: AncResult
     created: bool
+    # True when a preliminary result arrived after the final one it precedes: kept out.
+    stale: bool = False
 
 
 def anc_result_record(
@@ -205,12 +208,16 @@ def anc_result_record(
     value: Decimal,
     unit: str,
     accession: str = "",
+    lab: str = "",
     source: str = ResultSource.MANUAL,
     status: str = ResultStatus.FINAL,
+    derivation: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> RecordedResult:
-    """Store one ANC (rules.md §8) and re-run the rules; a repeat delivery is stored once, a
-    corrected result (same accession) replaces the one it corrects."""
+    """Store one ANC (rules.md §8) and re-run the rules. The same result delivered again (same
+    lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
+    final one after its preliminary, replaces the one before it, which stays in the history.
+    `derivation` holds the WBC and neutrophil percent an ANC was computed from."""
     now = now or timezone.now()
     try:
         per_ul = to_per_ul(value, unit)
@@ -222,9 +229,10 @@ def anc_result_record(
         raise FieldInvalid("drawn_at", "The draw time is in the future.")
     if local_date(drawn_at, clinic_zone()) < patient.date_of_birth:
         raise FieldInvalid("drawn_at", "The draw time is before the patient's date of birth.")
-    if status not in (ResultStatus.FINAL, ResultStatus.CORRECTED):
-        raise FieldInvalid("status", "A new result is final or corrected.")
+    if status not in (ResultStatus.FINAL, ResultStatus.CORRECTED, ResultStatus.PRELIMINARY):
+        raise FieldInvalid("status", "A new result is final, corrected or preliminary.")
     accession = accession.strip()
+    lab = lab.strip()
 
     with transaction.atomic():
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
@@ -232,7 +240,7 @@ def anc_result_record(
         if accession:
             previous = (
                 AncResult.objects.select_for_update()
-                .filter(source=source, analyte="anc", accession=accession, superseded=False)
+                .filter(lab=lab, analyte="anc", accession=accession, superseded=False)
                 .first()
             )
         if previous is not None:
@@ -243,7 +251,16 @@ def anc_result_record(
             same = previous.value_per_ul == per_ul and previous.drawn_at == drawn_at
             if same and status == previous.status:
                 return RecordedResult(previous, created=False)
-            if status != ResultStatus.CORRECTED:
+            if (
+                same
+                and previous.status == ResultStatus.ENTERED_IN_ERROR
+                and (status != ResultStatus.CORRECTED)
+            ):
+                # The lab sent again what was voided here: it stays void.
+                return RecordedResult(previous, created=False)
+            if status == ResultStatus.PRELIMINARY and previous.status != ResultStatus.PRELIMINARY:
+                return RecordedResult(previous, created=False, stale=True)
+            if status != ResultStatus.CORRECTED and previous.status != ResultStatus.PRELIMINARY:
                 raise StateConflict(
                     "A result with this accession exists with other values; send it with "
                     '"status": "corrected" to replace it.',
@@ -256,10 +273,13 @@ def anc_result_record(
             value_per_ul=per_ul,
             drawn_at=drawn_at,
             accession=accession,
+            lab=lab,
             source=source,
             status=status,
             recorded_by=actor,
             corrects=previous,
+            derived=bool(derivation),
+            derivation=derivation or {},
         )
         try:
             with transaction.atomic():
@@ -272,6 +292,11 @@ def anc_result_record(
                 "A result with this accession was recorded at the same moment; retry.",
                 "accession_conflict",
             ) from None
+        if status == ResultStatus.PRELIMINARY and (
+            previous is None or previous.status == ResultStatus.PRELIMINARY
+        ):
+            # Nothing the rules read has changed.
+            return RecordedResult(result, created=True)
         before = (
             MonitoringState.objects.filter(patient=patient)
             .values_list("confirmation_due", flat=True)

@@ -15,15 +15,38 @@ UNIT_FACTORS: dict[str, int] = {
     "10*9/L": 1000,
     "K/uL": 1000,
 }
-# Spellings that mean exactly the units above.
+# Spellings laboratories use for exactly the units above (UCUM's case-insensitive forms, the
+# micro sign, caret and "x10E" notations, "thou/uL"). Anything else is unknown: never guessed.
 _ALIASES = {
     "/µL": "/uL",
+    "/μL": "/uL",
+    "/UL": "/uL",
+    "/MM3": "/mm3",
+    "/cmm": "/mm3",
     "cells/µL": "cells/uL",
+    "cells/μL": "cells/uL",
     "10*3/µL": "10*3/uL",
+    "10*3/μL": "10*3/uL",
     "10^3/uL": "10*3/uL",
-    "10^9/L": "10*9/L",
+    "10^3/µL": "10*3/uL",
+    "x10^3/uL": "10*3/uL",
     "x10E3/uL": "10*3/uL",
+    "10E3/uL": "10*3/uL",
+    "10*3/UL": "10*3/uL",
+    "K/µL": "K/uL",
+    "K/UL": "K/uL",
+    "k/uL": "K/uL",
+    "thou/uL": "K/uL",
+    "thou/mm3": "10*3/mm3",
+    "10^9/L": "10*9/L",
+    "x10^9/L": "10*9/L",
+    "x10E9/L": "10*9/L",
+    "10E9/L": "10*9/L",
+    "10*9/l": "10*9/L",
+    "10^9/l": "10*9/L",
+    "G/L": "10*9/L",
 }
+PERCENT_UNITS = frozenset({"%", "percent", "/100{WBCs}", "/100 WBC", "%{WBCs}"})
 MAX_PER_UL = 100_000
 
 

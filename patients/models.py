@@ -29,6 +29,8 @@ class Role(models.TextChoices):
     DESIGNEE = "designee"
     PHARMACIST = "pharmacist"
     AUDITOR = "auditor"
+    # A laboratory interface account: posts results to the feeds, reads nothing else.
+    LAB = "lab"
 
 
 class Sex(models.TextChoices):
@@ -116,6 +118,29 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.last_name}, {self.first_name} ({self.date_of_birth})"
+
+
+class PatientIdentifier(models.Model):
+    """An identifier another system gives the patient (a lab's MRN), so that results sent with it
+    find the patient. `issuer` names that system as it names itself in its messages: the HL7
+    assigning authority (PID-3.4) or sending facility (MSH-4), a FHIR identifier system."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="identifiers")
+    issuer = models.CharField(max_length=200)
+    value = models.CharField(max_length=100)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["issuer", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "value"], name="patient_identifier_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer}|{self.value}"
 
 
 class EnrollmentEvent(models.Model):

@@ -108,6 +108,10 @@ class AuditorUserFactory(UserFactory):
     role = Role.AUDITOR
 
 
+class LabUserFactory(UserFactory):
+    role = Role.LAB
+
+
 class AdminUserFactory(UserFactory):
     role = Role.ADMIN
 

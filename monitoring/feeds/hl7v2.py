@@ -1,0 +1,326 @@
+"""HL7 v2 ORU^R01 results (ER7 text) into lab reports, and the ACK for each message.
+
+Parsed with python-hl7 (`hl7.parse`); fields are read through the message's own separators so
+repeated fields, components, subcomponents and escape sequences (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\)
+come out as the lab meant them. Where things are read:
+- the lab: MSH-4 (sending facility), else MSH-3; the message control id: MSH-10;
+- the patient: PID-3 (every repetition: id, assigning authority, which defaults to the lab),
+  PID-5.1 (family name), PID-7 (date of birth);
+- each order: OBR-3 (filler order number, the accession), else OBR-2, else MSH-10 + OBR-1;
+  OBR-7 the draw time when an OBX has no OBX-14;
+- each result: OBX-3 (code and coding system, and the alternate code), OBX-5 (value; NM, or SN
+  with no comparator), OBX-6 (unit), OBX-11 (status), OBX-14 (draw time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import hl7
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring.feeds.codes import CodeBook
+from monitoring.feeds.ingest import (
+    ACK_CODES,
+    CANCELLED,
+    CORRECTED,
+    FINAL,
+    PRELIMINARY,
+    LabObservation,
+    LabReport,
+    MessageOutcome,
+    PatientIdentity,
+    Unreadable,
+    feed_message_process,
+)
+from monitoring.models import FeedMessageOutcome, ResultSource
+from patients.models import User
+
+MLLP_START, MLLP_END = "\x0b", "\x1c"
+_SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_STATUSES = {"F": FINAL, "C": CORRECTED, "P": PRELIMINARY, "X": CANCELLED}
+# Batch and file envelopes around messages (FHS/BHS ... BTS/FTS) carry no results.
+_ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    er7: str
+    outcome: MessageOutcome
+    ack: str
+
+    @property
+    def code(self) -> str:
+        return ack_code(self.outcome.message.outcome)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "control_id": self.outcome.message.control_id,
+            "message": self.outcome.message.pk,
+            "ack_code": self.code,
+            "outcome": self.outcome.message.outcome,
+            "detail": ack_text(self.outcome),
+            "results": [item.as_dict() for item in self.outcome.items],
+            "ack": self.ack,
+        }
+
+
+def hl7_ingest(
+    *, text: str, actor: User, codes: CodeBook | None = None, channel: str = ResultSource.HL7
+) -> list[Acknowledged]:
+    """Apply every message in `text`, each in its own transaction, and acknowledge each."""
+    codes = codes or CodeBook.load()
+    answers = []
+    for er7 in split_messages(text):
+        outcome = feed_message_process(
+            channel=ResultSource(channel),
+            raw=er7,
+            actor=actor,
+            parse=lambda er7=er7: message_parse(er7),  # type: ignore[misc]
+            codes=codes,
+        )
+        answers.append(Acknowledged(er7, outcome, ack_build(er7, outcome)))
+    return answers
+
+
+def split_messages(text: str) -> list[str]:
+    """One ER7 text per message: segments end in CR (LF and CRLF are accepted too), each
+    message starts at an MSH segment; MLLP framing and batch envelopes are dropped. Text before
+    the first MSH is kept as a message of its own, so that it is answered (AR), not lost."""
+    text = text.replace(MLLP_START, "").replace(MLLP_END, "")
+    lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+    messages: list[list[str]] = []
+    for line in lines:
+        if line.startswith(_ENVELOPE):
+            continue
+        if line.startswith("MSH") or not messages:
+            messages.append([line])
+        else:
+            messages[-1].append(line)
+    return ["\r".join(segments) for segments in messages]
+
+
+@dataclass
+class _Separators:
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+
+
+class _Reader:
+    """Fields of one parsed message, split with its own separators and unescaped."""
+
+    def __init__(self, message: hl7.Message) -> None:
+        self.message = message
+        encoding = str(message.segment("MSH")[2])
+        chars = (encoding + "^~\\&")[:4]
+        self.sep = _Separators(
+            str(message.segment("MSH")[1]), chars[0], chars[1], chars[2], chars[3]
+        )
+
+    def field(self, segment: Any, number: int) -> str:
+        try:
+            return str(segment[number]) if len(segment) > number else ""
+        except (IndexError, TypeError):
+            return ""
+
+    def repetitions(self, segment: Any, number: int) -> list[str]:
+        return self.field(segment, number).split(self.sep.repetition)
+
+    def component(self, text: str, number: int, sub: int | None = None) -> str:
+        parts = text.split(self.sep.component)
+        value = parts[number - 1] if len(parts) >= number else ""
+        if sub is not None:
+            subs = value.split(self.sep.subcomponent)
+            value = subs[sub - 1] if len(subs) >= sub else ""
+        return self.unescape(value).strip()
+
+    def unescape(self, value: str) -> str:
+        if self.sep.escape not in value:
+            return value
+        return str(self.message.unescape(value))
+
+    def first(self, segment: Any, number: int, component: int = 1, sub: int | None = None) -> str:
+        return self.component(self.repetitions(segment, number)[0], component, sub)
+
+
+def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
+    """(control id, lab, reports) of one ORU^R01 message, or `Unreadable` saying why."""
+    if not er7.startswith("MSH") or len(er7) < 8:
+        raise Unreadable("not an HL7 v2 message: it must start with an MSH segment")
+    for line in er7.split("\r"):
+        if not _SEGMENT_ID.match(line[:3]) or (len(line) > 3 and line[3] != er7[3]):
+            raise Unreadable(f"malformed segment: {line[:40]!r}")
+    try:
+        message = hl7.parse(er7)
+        reader = _Reader(message)
+    except Exception as error:  # noqa: BLE001 - any parser failure means unreadable
+        raise Unreadable(f"unreadable HL7 message: {error}") from None
+    msh = message.segment("MSH")
+    kind = reader.first(msh, 9, 1), reader.first(msh, 9, 2)
+    control_id = reader.first(msh, 10)
+    if kind != ("ORU", "R01"):
+        shown = "^".join(k for k in kind if k) or "(none)"
+        raise Unreadable(f"message type {shown} is not supported; send ORU^R01", control_id)
+    lab = reader.first(msh, 4) or reader.first(msh, 3)
+    return control_id, lab, list(_reports(reader, message, lab, control_id))
+
+
+def _reports(
+    reader: _Reader, message: hl7.Message, lab: str, control_id: str
+) -> Iterable[LabReport]:
+    identity = PatientIdentity()
+    report: LabReport | None = None
+    orders = 0
+    for segment in message:
+        name = str(segment[0])
+        if name == "PID":
+            if report is not None:
+                yield report
+                report = None
+            identity = _identity(reader, segment, lab)
+        elif name == "OBR":
+            if report is not None:
+                yield report
+            orders += 1
+            accession = (
+                reader.first(segment, 3)
+                or reader.first(segment, 2)
+                or f"{control_id}:{reader.first(segment, 1) or orders}"
+            )
+            report = LabReport(
+                lab=lab,
+                accession=accession,
+                identity=identity,
+                observations=[],
+                drawn_at=hl7_instant(reader.first(segment, 7)),
+            )
+        elif name == "OBX":
+            if report is None:
+                report = LabReport(lab, f"{control_id}:0", identity, [], None)
+            report.observations.append(_observation(reader, segment))
+    if report is not None:
+        yield report
+
+
+def _identity(reader: _Reader, pid: Any, lab: str) -> PatientIdentity:
+    identifiers = []
+    for repetition in reader.repetitions(pid, 3):
+        value = reader.component(repetition, 1)
+        if not value:
+            continue
+        issuer = reader.component(repetition, 4, 1) or reader.component(repetition, 4, 2) or lab
+        identifiers.append((issuer, value))
+    return PatientIdentity(
+        identifiers=identifiers,
+        last_name=reader.first(pid, 5, 1, 1),
+        date_of_birth=_date(reader.first(pid, 7)),
+    )
+
+
+def _observation(reader: _Reader, obx: Any) -> LabObservation:
+    code = reader.field(obx, 3)
+    codes = [
+        (reader.component(code, 1), reader.component(code, 3)),
+        (reader.component(code, 4), reader.component(code, 6)),
+    ]
+    raw_status = reader.first(obx, 11).upper()
+    status = _STATUSES.get(raw_status, f"unsupported:{raw_status or '(none)'}")
+    return LabObservation(
+        codes=[pair for pair in codes if pair[0]],
+        value=_value(reader, obx),
+        unit=reader.first(obx, 6),
+        status=status,
+        reference=f"OBX {reader.first(obx, 1) or '?'}",
+        drawn_at=hl7_instant(reader.first(obx, 14)),
+    )
+
+
+def _value(reader: _Reader, obx: Any) -> str:
+    text = reader.repetitions(obx, 5)[0]
+    if reader.first(obx, 2) == "SN":
+        comparator, number, separator = (reader.component(text, i) for i in (1, 2, 3))
+        if comparator in ("", "=") and not separator:
+            return number
+        return "".join(reader.component(text, i) for i in (1, 2, 3, 4))
+    return reader.unescape(text).strip()
+
+
+_TS = re.compile(r"^(\d{8})(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
+
+
+def hl7_instant(text: str) -> datetime | None:
+    """An HL7 TS/DTM as an aware instant. No offset: the clinic's time zone; no time: 00:00
+    there (never later than the draw can have been)."""
+    match = _TS.match(text.strip())
+    if not match:
+        return None
+    day, hour, minute, second, offset = match.groups()
+    try:
+        moment = datetime.strptime(
+            f"{day}{hour or '00'}{minute or '00'}{second or '00'}", "%Y%m%d%H%M%S"
+        )
+    except ValueError:
+        return None
+    if offset:
+        try:
+            return datetime.strptime(moment.strftime("%Y%m%d%H%M%S") + offset, "%Y%m%d%H%M%S%z")
+        except ValueError:
+            return None
+    return timezone.make_aware(moment, ZoneInfo(settings.TIME_ZONE))
+
+
+def _date(text: str) -> date | None:
+    try:
+        return datetime.strptime(text.strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+# --- acknowledgements -----------------------------------------------------------------------
+
+
+def ack_code(outcome: str) -> str:
+    return ACK_CODES[FeedMessageOutcome(outcome)]
+
+
+def ack_text(outcome: MessageOutcome) -> str:
+    message = outcome.message
+    if message.outcome == FeedMessageOutcome.ACCEPTED:
+        stored = sum(1 for i in outcome.items if i.outcome in ("stored", "replaced"))
+        return f"accepted: {stored} result(s) stored, {len(outcome.items)} observation(s) read"
+    if message.outcome == FeedMessageOutcome.QUARANTINED:
+        return "held in quarantine for review: " + "; ".join(outcome.reasons())
+    return message.detail
+
+
+def ack_build(er7: str, outcome: MessageOutcome) -> str:
+    """The ACK for one message: MSH addressed back to its sender, MSA with the code, the
+    original control id and a text saying why."""
+    fields = er7.split("\r", 1)[0].split("|") if er7.startswith("MSH|") else []
+
+    def msh(n: int) -> str:
+        return fields[n - 1] if len(fields) >= n else ""
+
+    code = ack_code(outcome.message.outcome)
+    now = timezone.now().strftime("%Y%m%d%H%M%S+0000")
+    control = f"ACK{outcome.message.pk}"
+    header = "|".join(
+        ["MSH", "^~\\&", "CLOZREMS", "CLOZREMS", msh(3), msh(4), now, "", "ACK^R01^ACK"]
+        + [control, msh(11) or "P", msh(12) or "2.5.1"]
+    )
+    original = _escape(outcome.message.control_id or msh(10))
+    return f"{header}\rMSA|{code}|{original}|{_escape(ack_text(outcome))[:500]}"
+
+
+def _escape(text: str) -> str:
+    table = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
+    return "".join(table.get(ch, ch) for ch in text.replace("\r", " ").replace("\n", " "))

@@ -1,0 +1,56 @@
+"""A kept message whose processing failed is processed again, never dropped (issue 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clozrems.errors import FieldInvalid
+from monitoring.feeds import csv_batch, fhir_r4, hl7v2
+from monitoring.feeds.codes import CodeBook
+from monitoring.feeds.ingest import LabReport, Unreadable, feed_message_process
+from monitoring.models import FeedMessage, FeedMessageOutcome, ResultSource
+
+
+def _csv_parse(raw: str) -> tuple[str, str, list[LabReport]]:
+    try:
+        header = csv_batch.csv_header(raw)
+    except FieldInvalid as error:
+        raise Unreadable(error.message) from None
+    rows = [row for group in csv_batch._groups(raw, header) for row in group]
+    if not rows:
+        raise Unreadable("the kept CSV holds no rows")
+    report = csv_batch._report(rows)
+    return "", report.lab, [report]
+
+
+_PARSERS: dict[str, Callable[[str], tuple[str, str, list[LabReport]]]] = {
+    ResultSource.HL7: hl7v2.message_parse,
+    ResultSource.CSV: _csv_parse,
+    ResultSource.FHIR: fhir_r4.fhir_parse,
+}
+
+
+def message_retry(*, message: FeedMessage, codes: CodeBook | None = None) -> hl7v2.Acknowledged:
+    """Process a failed message again in its channel; the row keeps its id and counts tries."""
+    message.attempts += 1
+    parse = _PARSERS[message.channel]
+    outcome = feed_message_process(
+        channel=ResultSource(message.channel),
+        raw=message.raw,
+        actor=message.received_by,
+        parse=lambda: parse(message.raw),
+        codes=codes,
+        message=message,
+    )
+    return hl7v2.Acknowledged(message.raw, outcome, hl7v2.ack_build(message.raw, outcome))
+
+
+def messages_retry_failed(*, limit: int = 500) -> int:
+    """Retry the failed messages, oldest first; the number that no longer fail."""
+    codes = CodeBook.load()
+    fixed = 0
+    failed = FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).order_by("id")[:limit]
+    for message in failed:
+        answer = message_retry(message=message, codes=codes)
+        fixed += answer.outcome.message.outcome != FeedMessageOutcome.FAILED
+    return fixed
