@@ -301,6 +301,8 @@ class PatientIdentifierSerializer(serializers.ModelSerializer[PatientIdentifier]
         model = PatientIdentifier
         fields = ["id", "issuer", "value", "recorded_by", "created_at"]
         read_only_fields = ["recorded_by", "created_at"]
+        # The service answers a taken identifier with 409, as for other conflicts.
+        validators: list[Any] = []
 
 
 class PatientIdentifierViewSet(

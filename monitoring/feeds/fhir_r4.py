@@ -207,8 +207,17 @@ def bundle_ingest(
     transaction's entries share one outcome, and one invalid entry refuses them all)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise Invalid([issue("error", "invalid", "resourceType must be Bundle.", "Bundle")])
+    entries_raw = body.get("entry") or []
+    if not isinstance(entries_raw, list) or not all(isinstance(e, dict) for e in entries_raw):
+        raise Invalid([issue("error", "structure", "Bundle.entry must be a list.", "Bundle.entry")])
+    # The envelope is validated without its resources, each of which is validated on its own,
+    # so that one bad entry of a batch does not refuse the others.
+    shell = {
+        **body,
+        "entry": [{k: v for k, v in e.items() if k != "resource"} for e in entries_raw],
+    }
     try:
-        bundle = Bundle.model_validate(body)
+        bundle = Bundle.model_validate(shell)
     except ValidationError as error:
         raise Invalid(_issues(error, "Bundle")) from None
     if bundle.type not in ("batch", "transaction"):
@@ -221,7 +230,7 @@ def bundle_ingest(
     problems: list[dict[str, Any]] = []
     for index in range(len(entries)):
         where = f"Bundle.entry[{index}].resource"
-        resource = body["entry"][index].get("resource")
+        resource = entries_raw[index].get("resource")
         try:
             observations.append((observation_validate(resource, where), f"entry {index}"))
         except Invalid as invalid:

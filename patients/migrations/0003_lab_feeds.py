@@ -6,30 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0002_initial'),
+        ("patients", "0002_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='user',
-            name='role',
-            field=models.CharField(blank=True, choices=[('admin', 'Admin'), ('prescriber', 'Prescriber'), ('designee', 'Designee'), ('pharmacist', 'Pharmacist'), ('auditor', 'Auditor'), ('lab', 'Lab')], max_length=20),
+            model_name="user",
+            name="role",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("admin", "Admin"),
+                    ("prescriber", "Prescriber"),
+                    ("designee", "Designee"),
+                    ("pharmacist", "Pharmacist"),
+                    ("auditor", "Auditor"),
+                    ("lab", "Lab"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='PatientIdentifier',
+            name="PatientIdentifier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('issuer', models.CharField(max_length=200)),
-                ('value', models.CharField(max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='identifiers', to='patients.patient')),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("issuer", models.CharField(max_length=200)),
+                ("value", models.CharField(max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="identifiers",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['issuer', 'value'],
-                'constraints': [models.UniqueConstraint(fields=('issuer', 'value'), name='patient_identifier_once')],
+                "ordering": ["issuer", "value"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("issuer", "value"), name="patient_identifier_once"
+                    )
+                ],
             },
         ),
     ]

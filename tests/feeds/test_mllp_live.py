@@ -1,0 +1,92 @@
+"""A live MLLP listener on a loopback port: a sender frames messages, gets ACKs, and the results
+are in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import pytest
+
+from monitoring.feeds.mllp import feed_user, serve
+from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+from tests.feeds.conftest import message, msh, obr, obx, pid
+
+START, END = b"\x0b", b"\x1c\r"
+
+
+@pytest.fixture
+def listener(transactional_db):
+    """The listener in a thread of its own; yields its port."""
+    actor = feed_user("mllp-test")
+    ready = threading.Event()
+    port: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def started(bound: int) -> None:
+        port.append(bound)
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(
+            serve(host="127.0.0.1", port=0, actor=actor, started=started, stop=stop)
+        )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10), "the MLLP listener did not start"
+    yield port[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(10)
+    loop.close()
+
+
+def read_ack(conn: socket.socket) -> str:
+    data = b""
+    while not data.endswith(END):
+        chunk = conn.recv(65536)
+        assert chunk, "the listener closed the connection before answering"
+        data += chunk
+    assert data.startswith(START)
+    return data[1:-2].decode()
+
+
+def test_framed_messages_are_acked_and_stored(listener, ann):
+    with socket.create_connection(("127.0.0.1", listener), timeout=10) as conn:
+        conn.sendall(
+            START + message(msh("L1"), pid(), obr("LA1"), obx(1, value="2.2")).encode() + END
+        )
+        first = read_ack(conn)
+        # Two frames in one write, and one frame split over two writes.
+        second = message(msh("L2"), pid(), obr("LA2"), obx(1, value="2.3")).encode()
+        unknown = message(
+            msh("L3"), pid("Z1^^^ACMELAB", "NOBODY^N", "19700101"), obr("LA3"), obx(1)
+        )
+        conn.sendall(START + second + END + START + unknown.encode()[:20])
+        conn.sendall(unknown.encode()[20:] + END)
+        acks = [first, read_ack(conn), read_ack(conn)]
+        conn.sendall(START + b"MSH|^~\\&|LIS|ACMELAB|||20260520||ADT^A01|L4|P|2.5.1\r" + END)
+        acks.append(read_ack(conn))
+    msa = [ack.split("\r")[1].split("|")[:3] for ack in acks]
+    assert msa == [
+        ["MSA", "AA", "L1"],
+        ["MSA", "AA", "L2"],
+        ["MSA", "AE", "L3"],
+        ["MSA", "AR", "L4"],
+    ]
+    assert acks[0].startswith("MSH|^~\\&|CLOZREMS|CLOZREMS|LIS|ACMELAB")
+    stored = dict(AncResult.objects.filter(source="hl7").values_list("accession", "value_per_ul"))
+    assert stored == {"LA1": 2200, "LA2": 2300}
+    assert QuarantinedResult.objects.get().reason == "unmatched_patient"
+    assert FeedMessage.objects.count() == 4
+
+
+def test_a_sender_on_another_connection_is_served_too(listener, ann):
+    for n in range(2):
+        with socket.create_connection(("127.0.0.1", listener), timeout=10) as conn:
+            conn.sendall(START + message(msh(f"C{n}"), pid(), obr(f"CA{n}"), obx(1)).encode() + END)
+            assert read_ack(conn).split("\r")[1].startswith(f"MSA|AA|C{n}")
+    assert AncResult.objects.filter(source="hl7").count() == 2
