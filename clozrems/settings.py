@@ -162,6 +162,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "clozrems API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ResultSourceEnum": "monitoring.models.ResultSource",
+        "NotificationChannelEnum": "notifications.models.Channel",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -15,5 +15,4 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("fhir/Observation", FhirObservationView.as_view(), name="fhir-observation"),
     path("fhir", FhirBundleView.as_view(), name="fhir-bundle"),
-    path("fhir/", FhirBundleView.as_view()),
 ]

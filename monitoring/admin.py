@@ -18,3 +18,7 @@ class MonitoringStateAdmin(admin.ModelAdmin):
 @admin.register(ConsultAcknowledgement)
 class ConsultAcknowledgementAdmin(admin.ModelAdmin):
     list_display = ("patient", "episode_opened_at", "acknowledged_by", "acknowledged_at")
+
+
+# The feeds keep their admin pages beside their code.
+from monitoring.feeds import admin as feeds_admin  # noqa: E402, F401

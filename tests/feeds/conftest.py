@@ -49,7 +49,8 @@ DOB = date(1985, 6, 15)
 
 
 def msh(control: str = "MSG0001", kind: str = "ORU^R01^ORU_R01", lab: str = LAB) -> str:
-    return f"MSH|^~\\&|LIS|{lab}^2.16.840.1.113883.3.1^ISO|CLOZREMS|CLINIC|20260520110000-0400||{kind}|{control}|P|2.5.1"
+    facility = f"{lab}^2.16.840.1.113883.3.1^ISO"
+    return f"MSH|^~\\&|LIS|{facility}|CLOZREMS|CLINIC|20260520110000-0400||{kind}|{control}|P|2.5.1"
 
 
 def pid(mrn: str = "M1001^^^ACMELAB^MR", name: str = "O'BRIEN^ANN", dob: str = "19850615") -> str:

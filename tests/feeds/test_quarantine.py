@@ -190,3 +190,19 @@ def test_administrators_map_local_codes_to_the_loinc_codes_the_rules_read(api, a
     assert refused.status_code == 400 and "loinc" in refused.json()
     assert api(aud).get(url).status_code == 200
     assert api(aud).post(url, {"lab": "X", "local_code": "Y", "loinc": "751-8"}).status_code == 403
+
+
+def test_an_administrator_resolves_a_held_result_in_the_django_admin(client, root, send, ann):
+    send(message(msh(), pid("Z9^^^ACMELAB", "OBRIEN^A", "19850615"), obr(), obx(1, value="2.5")))
+    entry = QuarantinedResult.objects.get()
+    client.force_login(root)
+    url = f"/admin/monitoring/quarantinedresult/{entry.pk}/change/"
+    assert client.get(url).status_code == 200
+    refused = client.post(url, {"resolve_unit": "furlongs"})
+    assert refused.status_code == 200 and "Name the patient" in refused.content.decode()
+    response = client.post(url, {"resolve_patient": ann.pk})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.status == "resolved" and entry.resolved_by == root
+    assert AncResult.objects.get(accession="ACC1").patient == ann
+    assert client.get("/admin/monitoring/feedmessage/").status_code == 200

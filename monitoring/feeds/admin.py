@@ -1,0 +1,156 @@
+"""Admin pages for the feeds: the quarantine (resolve or dismiss through the services), the kept
+messages (read-only), and the local-code table administrators edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from monitoring.feeds.services import quarantine_dismiss, quarantine_resolve
+from monitoring.models import FeedMessage, LabCodeMapping, QuarantinedResult
+from patients.models import Patient
+
+
+class QuarantineForm(forms.ModelForm):  # type: ignore[type-arg]
+    """File the held result on a patient (optionally with the unit, draw time or status the lab
+    got wrong), or dismiss it with a reason. The service does the work; its refusal is shown."""
+
+    resolve_patient = forms.ModelChoiceField(
+        queryset=Patient.objects.all(), required=False, label="File on patient"
+    )
+    resolve_unit = forms.CharField(required=False, max_length=20, label="Unit (if wrong)")
+    resolve_drawn_at = forms.DateTimeField(required=False, label="Draw time (if missing)")
+    resolve_status = forms.ChoiceField(
+        required=False,
+        choices=[("", "-"), ("final", "final"), ("corrected", "corrected")],
+        label="Status (if unknown)",
+    )
+    dismiss_reason = forms.CharField(required=False, max_length=500, label="Or dismiss, because")
+
+    class Meta:
+        model = QuarantinedResult
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.request: HttpRequest | None = kwargs.pop("request", None)
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        entry = self.instance
+        actor = getattr(self.request, "user", None)
+        wants_resolution = any(
+            data.get(k) for k in ("resolve_patient", "resolve_unit", "resolve_drawn_at")
+        ) or (data.get("resolve_status") and not data.get("dismiss_reason"))
+        try:
+            if data.get("dismiss_reason"):
+                quarantine_dismiss(entry=entry, actor=actor, reason=data["dismiss_reason"])  # type: ignore[arg-type]
+            elif wants_resolution or entry.patient_id:
+                quarantine_resolve(
+                    entry=entry,
+                    actor=actor,  # type: ignore[arg-type]
+                    patient=data.get("resolve_patient"),
+                    unit=data.get("resolve_unit") or None,
+                    drawn_at=data.get("resolve_drawn_at"),
+                    result_status=data.get("resolve_status") or None,
+                    note="resolved in the admin",
+                )
+        except FieldInvalid as error:
+            raise forms.ValidationError(f"{error.field}: {error.message}") from None
+        except (StateConflict, RuleRefused) as error:
+            raise forms.ValidationError(error.message) from None
+        entry.refresh_from_db()
+        return data
+
+
+@admin.register(QuarantinedResult)
+class QuarantinedResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = QuarantineForm
+    list_display = ("created_at", "reason", "lab", "accession", "value", "unit", "status")
+    list_filter = ("status", "reason", "lab")
+    search_fields = ("accession", "last_name", "detail")
+    readonly_fields = [f.name for f in QuarantinedResult._meta.fields if f.name not in ("id",)]
+    fieldsets = [
+        (
+            "Held result",
+            {
+                "fields": [
+                    "reason",
+                    "detail",
+                    "status",
+                    "lab",
+                    "accession",
+                    "value",
+                    "unit",
+                    "drawn_at",
+                    "result_status",
+                    "derivation",
+                    "patient_identifiers",
+                    "last_name",
+                    "date_of_birth",
+                    "patient",
+                    "message",
+                ]
+            },
+        ),
+        (
+            "Resolve",
+            {
+                "fields": [
+                    "resolve_patient",
+                    "resolve_unit",
+                    "resolve_drawn_at",
+                    "resolve_status",
+                    "dismiss_reason",
+                ]
+            },
+        ),
+        ("Outcome", {"fields": ["result", "resolution_note", "resolved_by", "resolved_at"]}),
+    ]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+
+        class WithRequest(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, request=request, **inner)
+
+        return WithRequest
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """The form's clean() already called the service; nothing else is written."""
+
+
+@admin.register(FeedMessage)
+class FeedMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("received_at", "channel", "lab", "control_id", "outcome", "ack_code")
+    list_filter = ("channel", "outcome", "lab")
+    search_fields = ("control_id", "raw")
+    readonly_fields = [f.name for f in FeedMessage._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LabCodeMapping)
+class LabCodeMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("lab", "local_code", "loinc", "description")
+    search_fields = ("lab", "local_code", "loinc")
