@@ -15,7 +15,7 @@ from monitoring.models import FeedMessage, LabCodeMapping, QuarantinedResult
 from patients.models import Patient
 
 
-class QuarantineForm(forms.ModelForm):  # type: ignore[type-arg]
+class QuarantineForm(forms.ModelForm):
     """File the held result on a patient (optionally with the unit, draw time or status the lab
     got wrong), or dismiss it with a reason. The service does the work; its refusal is shown."""
 
@@ -42,17 +42,17 @@ class QuarantineForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         entry = self.instance
-        actor = getattr(self.request, "user", None)
+        actor: Any = getattr(self.request, "user", None)
         wants_resolution = any(
             data.get(k) for k in ("resolve_patient", "resolve_unit", "resolve_drawn_at")
         ) or (data.get("resolve_status") and not data.get("dismiss_reason"))
         try:
             if data.get("dismiss_reason"):
-                quarantine_dismiss(entry=entry, actor=actor, reason=data["dismiss_reason"])  # type: ignore[arg-type]
+                quarantine_dismiss(entry=entry, actor=actor, reason=data["dismiss_reason"])
             elif wants_resolution or entry.patient_id:
                 quarantine_resolve(
                     entry=entry,
-                    actor=actor,  # type: ignore[arg-type]
+                    actor=actor,
                     patient=data.get("resolve_patient"),
                     unit=data.get("resolve_unit") or None,
                     drawn_at=data.get("resolve_drawn_at"),
@@ -68,7 +68,7 @@ class QuarantineForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(QuarantinedResult)
-class QuarantinedResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class QuarantinedResultAdmin(admin.ModelAdmin):
     form = QuarantineForm
     list_display = ("created_at", "reason", "lab", "accession", "value", "unit", "status")
     list_filter = ("status", "reason", "lab")
@@ -134,7 +134,7 @@ class QuarantinedResultAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(FeedMessage)
-class FeedMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FeedMessageAdmin(admin.ModelAdmin):
     list_display = ("received_at", "channel", "lab", "control_id", "outcome", "ack_code")
     list_filter = ("channel", "outcome", "lab")
     search_fields = ("control_id", "raw")
@@ -151,6 +151,6 @@ class FeedMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(LabCodeMapping)
-class LabCodeMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class LabCodeMappingAdmin(admin.ModelAdmin):
     list_display = ("lab", "local_code", "loinc", "description")
     search_fields = ("lab", "local_code", "loinc")

@@ -45,7 +45,9 @@ class PlainTextParser(parsers.BaseParser):
 
     media_type = "text/plain"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> str:
+    def parse(  # type: ignore[override]
+        self, stream: Any, media_type: str | None = None, parser_context: Any = None
+    ) -> str:
         data = stream.read() if stream is not None else b""
         try:
             return str(data.decode("utf-8"))
@@ -133,7 +135,7 @@ class CsvFeedView(APIView):
         if isinstance(request.data, str):
             text = request.data
         else:
-            upload = request.data.get("file")
+            upload = request.data.get("file") if isinstance(request.data, dict) else None
             if upload is None or not hasattr(upload, "read"):
                 raise ValidationError({"file": ["Attach the CSV as `file`, or send text/csv."]})
             content = upload.read()

@@ -39,8 +39,6 @@ from monitoring.models import ResultSource
 from patients.models import User
 
 REQUIRED = ("code", "value", "unit", "drawn_at")
-KNOWN = (*REQUIRED, "mrn", "mrn_issuer", "last_name", "date_of_birth", "lab", "accession")
-KNOWN += ("status", "code_system")
 _STATUSES = {
     "f": FINAL,
     "final": FINAL,

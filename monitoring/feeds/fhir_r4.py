@@ -187,7 +187,7 @@ def reports_of(observations: Sequence[tuple[Observation, str]]) -> tuple[str, li
 
 
 def observation_ingest(
-    *, body: dict[str, Any], raw: str, actor: User, codes: CodeBook | None = None
+    *, body: Any, raw: str, actor: User, codes: CodeBook | None = None
 ) -> MessageOutcome:
     observation = observation_validate(body)
     lab, reports = reports_of([(observation, "Observation")])
@@ -295,7 +295,7 @@ def outcome_status(outcome: MessageOutcome) -> tuple[int, dict[str, Any]]:
         )
     stored = [i for i in outcome.items if i.result_id is not None]
     if stored:
-        result = AncResult.objects.get(pk=stored[-1].result_id)
+        result = AncResult.objects.get(pk=stored[-1].result_id or 0)
         created = any(i.outcome in ("stored", "replaced", "preliminary") for i in stored)
         return (201 if created else 200), result_observation(result)
     notes = [f"{i.reference}: {i.outcome}, {i.detail}" for i in outcome.items] or ["no result"]

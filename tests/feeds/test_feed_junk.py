@@ -19,7 +19,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 ANC = "751-8^Neutrophils^LN"
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
 fragment = st.one_of(text, st.sampled_from(["", "|", "^", "~", "\\", "&", "\\T\\", "\\X0D\\"]))
 units = st.one_of(st.sampled_from(["10*3/uL", "/uL", "%", "K/uL", "", "mg", "10*9/L"]), text)
 values = st.one_of(

@@ -18,6 +18,10 @@ from monitoring.feeds.mllp import feed_user
 HL7_STARTS = ("MSH", "FHS", "BHS", "\x0b")
 
 
+def _advance(bar: Any, rows: int) -> None:
+    bar.update(rows)
+
+
 class Command(BaseCommand):
     help = "Import lab results from a CSV file or a file of HL7 v2 messages, row by row."
 
@@ -66,7 +70,7 @@ class Command(BaseCommand):
         total = max(0, len(text.splitlines()) - 1)
         with tqdm(total=total, unit="row", disable=quiet) as bar:
             try:
-                outcome = csv_ingest(text=text, actor=actor, progress=bar.update)
+                outcome = csv_ingest(text=text, actor=actor, progress=lambda n: _advance(bar, n))
             except FieldInvalid as error:
                 raise CommandError(error.message) from None
         return [
