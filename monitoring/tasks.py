@@ -43,3 +43,11 @@ def scan_expiries(now_iso: str | None = None) -> int:
 @shared_task(acks_late=True)
 def confirmation_requested(patient_id: int) -> int:
     return reminders.confirmation_requested(patient_id=patient_id, now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def feeds_retry() -> int:
+    """Lab feed messages whose processing failed are processed again (never dropped)."""
+    from monitoring.feeds.retry import messages_retry_failed
+
+    return messages_retry_failed()

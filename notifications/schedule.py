@@ -53,6 +53,12 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Marks 30-day lapses (re-enrollment) and warns on day 23.",
     ),
     Periodic(
+        "feeds: retry failed lab messages",
+        "monitoring.tasks.feeds_retry",
+        every_minutes=10,
+        description="Lab feed messages whose processing failed are processed again.",
+    ),
+    Periodic(
         "expiries: certifications and authorizations",
         "monitoring.tasks.scan_expiries",
         at_hour=6,

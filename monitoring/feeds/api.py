@@ -380,7 +380,12 @@ class FhirView(APIView):
         return response
 
     def _raw(self, request: Request) -> str:
-        return json.dumps(request.data, sort_keys=True, default=str)
+        raw = json.dumps(request.data, sort_keys=True, default=str)
+        if "\\u0000" in raw:
+            raise fhir_r4.Invalid(
+                [fhir_r4.issue("error", "invalid", "NUL (\\u0000) characters are not allowed.")]
+            )
+        return raw
 
 
 class FhirObservationView(FhirView):

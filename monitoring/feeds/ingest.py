@@ -164,6 +164,13 @@ def feed_message_process(
     keeps it as `failed`, to be retried. Pass `message` to retry a kept one."""
     codes = codes or CodeBook.load()
     now = now or timezone.now()
+    if "\x00" in raw:
+        # No lab message holds NUL, and PostgreSQL text cannot: kept with U+FFFD in its place.
+        shown = raw.replace("\x00", "\ufffd")
+        detail = "the message contains NUL (0x00) characters; refused"
+        return MessageOutcome(
+            _keep(message, channel, shown, actor, FeedMessageOutcome.REJECTED, detail), []
+        )
     try:
         control_id, lab, reports = parse()
     except Unreadable as error:
@@ -193,6 +200,8 @@ def feed_message_process(
         logger.exception("feed message processing failed; kept for retry")
         detail = f"processing failed: {type(error).__name__}: {error}"[:2000]
         kept = _keep(message, channel, raw, actor, FeedMessageOutcome.FAILED, detail)
+        kept.control_id, kept.lab = control_id[:100], lab[:100]
+        FeedMessage.objects.filter(pk=kept.pk).update(control_id=kept.control_id, lab=kept.lab)
         return MessageOutcome(kept, [])
 
 

@@ -45,11 +45,18 @@ def message_retry(*, message: FeedMessage, codes: CodeBook | None = None) -> hl7
     return hl7v2.Acknowledged(message.raw, outcome, hl7v2.ack_build(message.raw, outcome))
 
 
+# A message that has failed this often stays failed (and listed) for an administrator to look
+# at, rather than being retried forever.
+MAX_ATTEMPTS = 50
+
+
 def messages_retry_failed(*, limit: int = 500) -> int:
     """Retry the failed messages, oldest first; the number that no longer fail."""
     codes = CodeBook.load()
     fixed = 0
-    failed = FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).order_by("id")[:limit]
+    failed = FeedMessage.objects.filter(
+        outcome=FeedMessageOutcome.FAILED, attempts__lt=MAX_ATTEMPTS
+    ).order_by("id")[:limit]
     for message in failed:
         answer = message_retry(message=message, codes=codes)
         fixed += answer.outcome.message.outcome != FeedMessageOutcome.FAILED

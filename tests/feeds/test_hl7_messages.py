@@ -358,3 +358,11 @@ def test_an_empty_body_is_a_400(api, lab_user):
     response = api(lab_user).post(URL, data=b"  ", content_type="text/plain")
     assert response.status_code == 400
     assert "body" in response.json()
+
+
+def test_a_message_with_nul_bytes_is_rejected_and_kept_readably(post, ann):
+    answer = only(post(message(msh(), pid(), obr(), obx(1, value="2\x001"))))
+    assert answer["ack_code"] == "AR"
+    kept = FeedMessage.objects.get()
+    assert "\x00" not in kept.raw and "\ufffd" in kept.raw
+    assert not AncResult.objects.filter(source="hl7").exists()

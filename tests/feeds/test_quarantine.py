@@ -206,3 +206,26 @@ def test_an_administrator_resolves_a_held_result_in_the_django_admin(client, roo
     assert entry.status == "resolved" and entry.resolved_by == root
     assert AncResult.objects.get(accession="ACC1").patient == ann
     assert client.get("/admin/monitoring/feedmessage/").status_code == 200
+
+
+def test_the_periodic_retry_task_processes_failed_messages_and_gives_up_after_max_attempts(
+    send, ann, monkeypatch
+):
+    from monitoring.feeds.retry import MAX_ATTEMPTS
+    from monitoring.tasks import feeds_retry
+
+    real = ingest.anc_result_record
+
+    def down(**kwargs):
+        raise RuntimeError("down")
+
+    monkeypatch.setattr(ingest, "anc_result_record", down)
+    send(message(msh("R1"), pid(), obr("R1"), obx(1)))
+    send(message(msh("R2"), pid(), obr("R2"), obx(1)))
+    FeedMessage.objects.filter(control_id="R2").update(attempts=MAX_ATTEMPTS)
+    assert feeds_retry.delay().get() == 0  # still failing: kept, counted
+    assert FeedMessage.objects.get(control_id="R1").attempts == 2
+    monkeypatch.setattr(ingest, "anc_result_record", real)
+    assert feeds_retry.delay().get() == 1
+    outcomes = dict(FeedMessage.objects.values_list("control_id", "outcome"))
+    assert outcomes == {"R1": "accepted", "R2": "failed"}
