@@ -90,9 +90,11 @@ STATE_COLUMNS = [
 def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
     """Rewrite the patient's stored state from its history; call inside the writing transaction."""
     state = monitoring_state_compute(patient=patient, now=now)
-    MonitoringState.objects.update_or_create(
-        patient=patient, defaults={name: getattr(state, name) for name in STATE_COLUMNS}
-    )
+    columns = {name: getattr(state, name) for name in STATE_COLUMNS}
+    # The caller holds the patient's row lock, so no other writer can create the row between
+    # the update and the insert (update_or_create would add a savepoint and a SELECT).
+    if not MonitoringState.objects.filter(patient=patient).update(**columns):
+        state.save(force_insert=True)
     Patient.objects.filter(pk=patient.pk).update(
         enrollment_status=state.enrollment_status, treatment_status=state.treatment_status
     )

@@ -600,15 +600,19 @@ def patient_match(*, identity: PatientIdentity) -> Patient:
         query = Q()
         for issuer, value in pairs:
             query |= Q(issuer=issuer, value=value)
-        ids = set(PatientIdentifier.objects.filter(query).values_list("patient_id", flat=True))
-        if len(ids) > 1:
+        named = list(
+            Patient.objects.filter(
+                identifiers__in=PatientIdentifier.objects.filter(query)
+            ).distinct()[:2]
+        )
+        if len(named) > 1:
             raise Refusal(
                 QuarantineReason.AMBIGUOUS,
                 "the identifiers sent name different patients: "
                 + ", ".join(f"{i}|{v}" for i, v in pairs),
             )
-        if ids:
-            return Patient.objects.get(pk=ids.pop())
+        if named:
+            return named[0]
     if identity.last_name.strip() and identity.date_of_birth is not None:
         found = list(
             Patient.objects.filter(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
 from monitoring.feeds.hl7v2 import Acknowledged, hl7_ingest
@@ -82,8 +82,12 @@ async def serve(
     logger.info("MLLP listening on %s:%s", host, bound)
     if started is not None:
         started(bound)
-    async with server:
-        if stop is None:
-            await server.serve_forever()
-        else:
-            await stop.wait()
+    try:
+        async with server:
+            if stop is None:
+                await server.serve_forever()
+            else:
+                await stop.wait()
+    finally:
+        # The worker thread's database connection goes with the listener.
+        await sync_to_async(connections.close_all, thread_sensitive=True)()

@@ -60,6 +60,7 @@ class Command(BaseCommand):
             (Role.DESIGNEE, {"prescriber": prescriber}),
             (Role.PHARMACIST, {"pharmacy": pharmacy}),
             (Role.AUDITOR, {}),
+            (Role.LAB, {}),
         ):
             user = User(username=f"demo-{role}", role=role, **link)
             user.set_password(DEMO_PASSWORD)
@@ -109,6 +110,8 @@ class Command(BaseCommand):
         overdue = self._patient("Hal", "Overdue", t - timedelta(days=60))
         self._draws(overdue, t - timedelta(days=60), 2100, every=7, until=t - timedelta(days=12))
 
+        self._lab_feed(weekly, users[Role.LAB])
+
         lapsed = self._patient("Ines", "Lapsed", t - timedelta(days=100))
         self._draws(lapsed, t - timedelta(days=100), 2000, every=7, until=t - timedelta(days=44))
         treatment_event_record(
@@ -117,6 +120,31 @@ class Command(BaseCommand):
             kind="interrupt",
             effective_date=t - timedelta(days=40),
             reason="patient stopped taking clozapine",
+        )
+
+    def _lab_feed(self, patient: Patient, lab: User) -> None:
+        """The demo lab knows Ana by an MRN; one result of hers arrived by HL7, and one result
+        for a patient nobody has enrolled waits in the quarantine."""
+        from monitoring.feeds.hl7v2 import hl7_ingest
+        from monitoring.feeds.services import patient_identifier_add
+
+        patient_identifier_add(patient=patient, actor=self.actor, issuer="DEMOLAB", value="D-0001")
+        drawn = self._at(today() - timedelta(days=1), 8).strftime("%Y%m%d%H%M%z")
+        header = f"MSH|^~\\&|LIS|DEMOLAB|CLOZREMS|CLINIC|{drawn}||ORU^R01^ORU_R01"
+        hl7_ingest(
+            text="\r".join(
+                [
+                    f"{header}|DEMO1|P|2.5.1",
+                    "PID|1||D-0001^^^DEMOLAB^MR||WEEKLY^ANA",
+                    f"OBR|1||DEMO-ACC-1|57021-8^CBC^LN|||{drawn}",
+                    "OBX|1|NM|751-8^Neutrophils^LN||2.4|10*3/uL|1.5-7.5|N|||F",
+                    f"{header}|DEMO2|P|2.5.1",
+                    "PID|1||D-0999^^^DEMOLAB^MR||UNKNOWN^PAT||19700101",
+                    f"OBR|1||DEMO-ACC-2|57021-8^CBC^LN|||{drawn}",
+                    "OBX|1|NM|751-8^Neutrophils^LN||2.0|10*3/uL|1.5-7.5|N|||F",
+                ]
+            ),
+            actor=lab,
         )
 
     def _at(self, day: date, hour: int = 9) -> datetime:
