@@ -2,7 +2,6 @@
 
 LOINC names, as published by Regenstrief (loinc.org), for each code mapped here:
 - 751-8   Neutrophils [#/volume] in Blood by Automated count
-- 753-4   Neutrophils [#/volume] in Blood by Manual count
 - 26499-4 Neutrophils [#/volume] in Blood
 - 6690-2  Leukocytes [#/volume] in Blood by Automated count
 - 804-5   Leukocytes [#/volume] in Blood by Manual count
@@ -11,6 +10,12 @@ LOINC names, as published by Regenstrief (loinc.org), for each code mapped here:
 - 26508-2 Neutrophils/100 leukocytes in Blood
 
 A lab that sends its own codes is mapped through `LabCodeMapping`, edited by administrators.
+
+753-4 (by its neighbours in LOINC, likely "Neutrophils [#/volume] in Blood by Manual count") is
+not mapped: we could not confirm it against a LOINC source here, and filing an unknown count as
+an ANC is the unsafe mistake. Results coded 753-4 are quarantined as `unknown_code`; once an
+administrator has checked the code, a mapping of 753-4 to 751-8 in the code table (for one lab
+or for all) makes them count.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ class Analyte(StrEnum):
 
 LOINC_ANALYTES: dict[str, Analyte] = {
     "751-8": Analyte.ANC,
-    "753-4": Analyte.ANC,
     "26499-4": Analyte.ANC,
     "6690-2": Analyte.WBC,
     "804-5": Analyte.WBC,
@@ -57,13 +61,13 @@ class CodeBook:
         code mapped for this lab, then one mapped for every lab."""
         pairs = [(code.strip(), system.strip()) for code, system in codes if code.strip()]
         for code, system in pairs:
-            if system in LOINC_SYSTEMS or (not system and code in LOINC_ANALYTES):
+            if code in LOINC_ANALYTES and (system in LOINC_SYSTEMS or not system):
                 return code
         for code, _ in pairs:
             for key in ((lab, code), ("", code)):
                 if key in self._local:
                     return self._local[key]
-        return None
+        return next((code for code, system in pairs if system in LOINC_SYSTEMS), None)
 
     def analyte_for(self, *, lab: str, codes: Iterable[tuple[str, str]]) -> Analyte | None:
         loinc = self.loinc_for(lab=lab, codes=codes)

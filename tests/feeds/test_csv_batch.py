@@ -136,3 +136,14 @@ def test_import_labs_refuses_a_bad_header_and_a_missing_file(tmp_path, db):
         call_command("import_labs", str(bad), "--no-progress")
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_labs", str(tmp_path / "missing.csv"), "--no-progress")
+
+
+def test_an_unconfirmed_loinc_is_held_until_an_administrator_maps_it(api, lab_user, ann):
+    row = "\nACMELAB,M1,M1001,,,2026-05-19T08:00:00-04:00,753-4,1.7,10*3/uL,F\n"
+    first = api(lab_user).post(URL, data=(HEADER + row).encode(), content_type="text/csv").json()
+    assert first["rows"][0]["reason"] == "unknown_code"
+    LabCodeMapping.objects.create(lab="", local_code="753-4", loinc="751-8")
+    again = row.replace("M1,", "M2,")
+    second = api(lab_user).post(URL, data=(HEADER + again).encode(), content_type="text/csv").json()
+    assert second["rows"][0]["outcome"] == "stored"
+    assert AncResult.objects.get(accession="M2").value_per_ul == 1700
