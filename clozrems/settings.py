@@ -51,10 +51,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "django_htmx",
     "patients",
     "monitoring",
     "pharmacy",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -121,6 +124,10 @@ USE_TZ = True
 # --- static files -----------------------------------------------------------
 
 STATIC_URL = "static/"
+# The web pages (web/): Django sessions, each role landing on its own page.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 if PRODUCTION:
     # Static files (the admin's) straight from gunicorn: hashed, compressed copies made by

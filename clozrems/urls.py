@@ -15,4 +15,5 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("fhir/Observation", FhirObservationView.as_view(), name="fhir-observation"),
     path("fhir", FhirBundleView.as_view(), name="fhir-bundle"),
+    path("", include("web.urls")),
 ]

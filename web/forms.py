@@ -1,0 +1,86 @@
+"""Forms of the pages. They check shapes (a date is a date); the services check the rules, and
+their refusals are shown in place by `apply`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django import forms
+
+from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from monitoring.engine.types import REASON_MESSAGES
+
+T = TypeVar("T")
+
+DATE = forms.DateInput(attrs={"type": "date"})
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
+    """Run a service; its refusal becomes the form's error (on the field it names, or on the
+    form with every reason), so the page shows the rule where the user typed."""
+    try:
+        return action()
+    except FieldInvalid as error:
+        target = error.field if error.field in form.fields else None
+        form.add_error(target, error.message)
+    except RuleRefused as error:
+        reasons = [REASON_MESSAGES[r] for r in error.reasons]
+        form.add_error(None, " ".join([error.message, *reasons]))
+    except StateConflict as error:
+        form.add_error(None, error.message)
+    return None
+
+
+class PatientSearchForm(forms.Form):
+    last_name = forms.CharField(required=False, max_length=100)
+    date_of_birth = forms.DateField(required=False, widget=DATE)
+    patient_id = forms.IntegerField(required=False, min_value=1, label="Or patient id")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        by_name = data.get("last_name") and data.get("date_of_birth")
+        if not by_name and not data.get("patient_id"):
+            raise forms.ValidationError("Give the last name and date of birth, or the patient id.")
+        return data
+
+
+class DispenseForm(forms.Form):
+    days_supply = forms.TypedChoiceField(coerce=int, label="Days' supply")
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(d, f"{d} days") for d in (7, 14, 28) if d <= max_days]
+        self.fields["days_supply"].choices = choices  # type: ignore[attr-defined]
+
+
+class EnrollForm(forms.Form):
+    effective_date = forms.DateField(required=False, widget=DATE, help_text="Default: today")
+
+
+class AncResultForm(forms.Form):
+    drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
+    value = forms.DecimalField(max_digits=14, decimal_places=4)
+    unit = forms.ChoiceField(
+        choices=[(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
+    )
+    accession = forms.CharField(required=False, max_length=100)
+
+
+class TreatmentEventForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[(k, k) for k in ("start", "interrupt", "resume", "discontinue")]
+    )
+    effective_date = forms.DateField(widget=DATE)
+    reason = forms.CharField(max_length=500)
+
+
+class AuthorizationForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("continuation", "continuation"), ("rechallenge", "rechallenge")]
+    )
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    starts_on = forms.DateField(required=False, widget=DATE, help_text="Default: today")
+    expires_on = forms.DateField(widget=DATE)

@@ -1,0 +1,109 @@
+"""Reads for the pages: the prescriber's worklist and the chart's bands. Both ask the engine and
+the protocol; no rule is repeated here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+
+from monitoring.engine import assess
+from monitoring.engine.codec import snapshot_from_json
+from monitoring.engine.protocols import get_protocol
+from monitoring.engine.types import AncReading, Assessment, Band, Population
+from monitoring.models import ConsultAcknowledgement
+from monitoring.selectors import clinic_zone
+from patients.models import Patient
+
+# The worklist's urgency order (issue 6): a missed 24-hour repeat or a consult first, then
+# overdue draws, today's, and this week's.
+URGENCY = (
+    ("confirmation", "Confirmation repeat due"),
+    ("consult", "Hematology consult needed"),
+    ("overdue", "Draw overdue"),
+    ("today", "Draw due today"),
+    ("week", "Draw due this week"),
+    ("later", "Up to date"),
+)
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    patient: Patient
+    assessment: Assessment
+    urgency: str
+    label: str
+    days_overdue: int
+
+
+def _urgency(a: Assessment, today: date, acknowledged: bool) -> tuple[str, int]:
+    due = a.next_draw_due
+    if a.confirmation_due is not None:
+        return "confirmation", 0
+    if a.hematology_consult and not acknowledged:
+        return "consult", 0
+    if due is not None and due < today:
+        return "overdue", (today - due).days
+    if due == today:
+        return "today", 0
+    if due is not None and due <= today + timedelta(days=7):
+        return "week", 0
+    return "later", 0
+
+
+def prescriber_worklist(
+    *, patients: QuerySet[Patient], now: datetime
+) -> tuple[list[WorklistRow], dict[str, int]]:
+    """The visible patients' stored states projected to now, most urgent first, with counts per
+    urgency. Two queries (patients with their states, acknowledged consults)."""
+    zone = clinic_zone()
+    today = now.astimezone(zone).date()
+    rows = list(patients.select_related("monitoring").exclude(monitoring__isnull=True))
+    acknowledged = set(
+        ConsultAcknowledgement.objects.filter(patient__in=[p.pk for p in rows]).values_list(
+            "patient_id", "episode_opened_at"
+        )
+    )
+    entries = []
+    for patient in rows:
+        snapshot = snapshot_from_json(patient.monitoring.snapshot)
+        a = assess(snapshot, now, zone)
+        episode = snapshot.episode.opened_at if snapshot.episode else None
+        urgency, overdue = _urgency(a, today, (patient.pk, episode) in acknowledged)
+        entries.append(WorklistRow(patient, a, urgency, dict(URGENCY)[urgency], overdue))
+    order = {key: index for index, (key, _) in enumerate(URGENCY)}
+    entries.sort(
+        key=lambda r: (
+            order[r.urgency],
+            -r.days_overdue,
+            r.assessment.next_draw_due or date.max,
+            r.patient.last_name,
+        )
+    )
+    counts = {key: sum(1 for r in entries if r.urgency == key) for key, _ in URGENCY}
+    return entries, counts
+
+
+def band_edges(protocol_name: str, population: str, baseline: Any = None) -> list[tuple[int, str]]:
+    """Where the protocol's band changes, found by asking it (not by repeating its table):
+    [(lowest value of the band, band), ...] from 0 upwards, for the chart's shading."""
+    protocol = get_protocol(protocol_name)
+    moment = datetime(2000, 1, 1, tzinfo=clinic_zone())
+    edges: list[tuple[int, str]] = []
+    previous: Band | None = None
+    for value in range(0, 4001, 10):
+        band = protocol.band_of(AncReading(0, value, moment), Population(population), baseline)
+        if band != previous:
+            low = value
+            if previous is not None:  # narrow the edge to the exact value
+                low = next(
+                    v
+                    for v in range(value - 9, value + 1)
+                    if protocol.band_of(AncReading(0, v, moment), Population(population), baseline)
+                    == band
+                )
+            edges.append((low, band.value))
+            previous = band
+    return edges

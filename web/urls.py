@@ -1,0 +1,31 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from web import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="web/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("counter/", views.counter, name="counter"),
+    path("counter/worklist/", views.counter_worklist, name="counter-worklist"),
+    path("counter/patients/<int:pk>/", views.counter_patient, name="counter-patient"),
+    path("counter/patients/<int:pk>/dispense/", views.counter_dispense, name="counter-dispense"),
+    path("clinic/", views.clinic, name="clinic"),
+    path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
+    path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),
+    path("clinic/patients/<int:pk>/results/", views.clinic_result, name="clinic-result"),
+    path("clinic/patients/<int:pk>/events/", views.clinic_event, name="clinic-event"),
+    path(
+        "clinic/patients/<int:pk>/authorizations/",
+        views.clinic_authorization,
+        name="clinic-authorization",
+    ),
+    path("oversight/", views.oversight, name="oversight"),
+]

@@ -1,0 +1,433 @@
+"""Server-rendered pages (issue 6): the pharmacist's counter, the prescriber's clinic and the
+administrators' oversight. Every decision and every write goes through the same services as the
+API; the views only gather what a page shows."""
+
+from __future__ import annotations
+
+import uuid
+from fractions import Fraction
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django_htmx.middleware import HtmxDetails
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.engine.core import local_date
+from monitoring.engine.protocols import get_protocol
+from monitoring.engine.types import REASON_MESSAGES, AncReading, Population, Reason
+from monitoring.models import (
+    AncResult,
+    FeedMessage,
+    FeedMessageOutcome,
+    MonitoringState,
+    QuarantinedResult,
+    QuarantineStatus,
+)
+from monitoring.presenters import decision_payload
+from monitoring.selectors import clinic_zone
+from monitoring.services import anc_result_record, patient_monitoring
+from patients.models import Patient, Prescriber, Role, User
+from patients.selectors import patient_list_visible
+from patients.services import authorization_record, patient_enroll, treatment_event_record
+from pharmacy.models import Dispense, Pharmacy
+from pharmacy.selectors import pharmacy_worklist
+from pharmacy.services import dispense_record, dispensing_decision
+from web import forms
+from web.charts import anc_chart
+from web.selectors import URGENCY, band_edges, prescriber_worklist
+
+# What would lift each block, in plain words for the counter (copy, not rules: the engine says
+# which reasons apply).
+REASON_REMEDIES: dict[str, str] = {
+    Reason.PATIENT_NOT_ENROLLED: "The prescriber must enroll (or re-enroll) the patient.",
+    Reason.PRESCRIBER_NOT_CERTIFIED: "The prescriber's certification must be renewed.",
+    Reason.PHARMACY_NOT_CERTIFIED: "Your pharmacy's certification must be renewed.",
+    Reason.NO_ANC_ON_FILE: "A blood draw (ANC) must be done and its result entered.",
+    Reason.ANC_NOT_CURRENT: "A new blood draw is needed; ask the prescriber or the lab.",
+    Reason.BASELINE_INCOMPLETE: "A second baseline ANC is needed before the first dose.",
+    Reason.TREATMENT_INTERRUPTED: (
+        "The prescriber must resume treatment or record a continuation authorization."
+    ),
+    Reason.TREATMENT_DISCONTINUED: "Treatment was stopped; the prescriber must re-enroll.",
+    Reason.RECHALLENGE_NOT_AUTHORIZED: "The prescriber must record a rechallenge authorization.",
+    Reason.DAYS_SUPPLY_EXCEEDS_LIMIT: "Dispense no more than the days shown as allowed.",
+}
+CLINICIANS: set[str] = {Role.PRESCRIBER, Role.DESIGNEE}
+OVERSEERS: set[str] = {Role.ADMIN, Role.AUDITOR}
+
+
+class HtmxHttpRequest(HttpRequest):
+    """What HtmxMiddleware adds to a request (django-htmx's typing recipe)."""
+
+    htmx: HtmxDetails
+
+
+def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], Any]:
+    """Logged in, with one of these roles (administrators may open every page)."""
+
+    def decorate(view: Callable[..., HttpResponseBase]) -> Any:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            user = request.user
+            if not isinstance(user, User) or not (user.is_admin or user.role in roles):
+                raise PermissionDenied("Your role may not open this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - role_required guarantees it
+    return request.user
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponseBase:
+    """Each role lands on its own page."""
+    user = _user(request)
+    if user.is_admin or user.role == Role.AUDITOR:
+        return redirect("oversight")
+    if user.role == Role.PHARMACIST:
+        return redirect("counter")
+    if user.role in CLINICIANS:
+        return redirect("clinic")
+    return render(request, "web/no_pages.html")
+
+
+# --- pharmacist -----------------------------------------------------------------------------
+
+
+def _pharmacy_of(user: User) -> Pharmacy | None:
+    if user.pharmacy_id is not None:
+        return Pharmacy.objects.filter(pk=user.pharmacy_id).first()
+    return None
+
+
+@role_required(Role.PHARMACIST)
+def counter(request: HtmxHttpRequest) -> HttpResponse:
+    """Find a patient by last name and date of birth, or by id."""
+    user = _user(request)
+    form = forms.PatientSearchForm(request.GET or None)
+    found = None
+    if form.is_bound and form.is_valid():
+        visible = patient_list_visible(user=user).select_related("monitoring")
+        data = form.cleaned_data
+        if data.get("patient_id"):
+            visible = visible.filter(pk=data["patient_id"])
+        else:
+            visible = visible.filter(
+                last_name__iexact=data["last_name"].strip(),
+                date_of_birth=data["date_of_birth"],
+            )
+        found = list(visible[:20])
+        if len(found) == 1 and not request.htmx:
+            return redirect("counter-patient", pk=found[0].pk)
+    template = "web/partials/search_results.html" if request.htmx else "web/counter.html"
+    return render(request, template, {"form": form, "found": found})
+
+
+def _decision_context(
+    request: HtmxHttpRequest, patient: Patient, pharmacy: Pharmacy | None
+) -> dict[str, Any]:
+    now = timezone.now()
+    if pharmacy is None:
+        raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
+    assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
+    decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
+    reasons = [
+        {
+            "code": item.code.value,
+            "message": REASON_MESSAGES[item.code],
+            "remedy": REASON_REMEDIES.get(item.code, ""),
+        }
+        for item in assessment.reasons
+    ]
+    latest = assessment.latest_anc
+    return {
+        "patient": patient,
+        "pharmacy": pharmacy,
+        "decision": decision,
+        "assessment": assessment,
+        "reasons": reasons,
+        "latest_drawn": latest.drawn_at.astimezone(clinic_zone()) if latest else None,
+        "dispense_form": forms.DispenseForm(
+            max_days=assessment.max_days_supply,
+            initial={"idempotency_key": uuid.uuid4().hex},
+        ),
+    }
+
+
+@role_required(Role.PHARMACIST)
+def counter_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The decision as a banner, its reasons, the patient's monitoring, and the dispense form."""
+    user = _user(request)
+    patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    context = _decision_context(request, patient, _pharmacy_of(user))
+    return render(request, "web/counter_patient.html", context)
+
+
+@role_required(Role.PHARMACIST)
+def counter_dispense(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("counter-patient", pk=pk)
+    user = _user(request)
+    patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    pharmacy = _pharmacy_of(user)
+    context = _decision_context(request, patient, pharmacy)
+    form = forms.DispenseForm(request.POST, max_days=context["assessment"].max_days_supply)
+    outcome = None
+    if form.is_valid() and pharmacy is not None:
+        outcome = forms.apply(
+            form,
+            lambda: dispense_record(
+                patient=patient,
+                pharmacy=pharmacy,
+                actor=user,
+                days_supply=form.cleaned_data["days_supply"],
+                idempotency_key=form.cleaned_data.get("idempotency_key") or "",
+            ),
+        )
+    if outcome is not None:
+        context = _decision_context(request, patient, pharmacy)
+        context["dispensed"] = outcome.dispense
+    else:
+        context["dispense_form"] = form
+    template = "web/partials/dispense.html" if request.htmx else "web/counter_patient.html"
+    return render(request, template, context)
+
+
+@role_required(Role.PHARMACIST)
+def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
+    pharmacy = _pharmacy_of(_user(request))
+    if pharmacy is None:
+        raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
+    rows = pharmacy_worklist(pharmacy=pharmacy, now=timezone.now(), due_within_days=2)
+    return render(request, "web/counter_worklist.html", {"rows": rows, "pharmacy": pharmacy})
+
+
+# --- prescriber -----------------------------------------------------------------------------
+
+
+@role_required(*CLINICIANS)
+def clinic(request: HtmxHttpRequest) -> HttpResponse:
+    """My patients, most urgent first, with a count per urgency."""
+    rows, counts = prescriber_worklist(
+        patients=patient_list_visible(user=_user(request)), now=timezone.now()
+    )
+    urgency = [(key, label, counts[key]) for key, label in URGENCY]
+    return render(request, "web/clinic.html", {"rows": rows, "urgency": urgency})
+
+
+def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:
+    return get_object_or_404(patient_list_visible(user=_user(request)), pk=pk)
+
+
+def _patient_context(patient: Patient) -> dict[str, Any]:
+    zone = clinic_zone()
+    assessment = patient_monitoring(patient=patient)
+    results = list(AncResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
+    used = [r for r in results if r.usable]
+    protocol = get_protocol(patient.protocol)
+    baseline = (
+        Fraction(str(assessment.baseline_per_ul))
+        if assessment.baseline_per_ul is not None
+        else None
+    )
+    population = Population(patient.population)
+
+    def band_of(value: int) -> str:
+        reading = AncReading(0, value, timezone.now())
+        return str(protocol.band_of(reading, population, baseline).value)
+
+    chart = anc_chart(
+        [(r.drawn_at, r.value_per_ul) for r in used],
+        band_edges(patient.protocol, patient.population, baseline),
+        band_of,
+        zone,
+    )
+    return {
+        "patient": patient,
+        "assessment": assessment,
+        "monitoring": decision_payload(patient.pk, assessment),
+        "reasons": [
+            {"code": i.code.value, "message": REASON_MESSAGES[i.code]} for i in assessment.reasons
+        ],
+        "results": results,
+        "chart": chart,
+        "events": patient.treatment_events.order_by("-effective_date", "-id"),
+        "authorizations": patient.authorizations.order_by("-starts_on", "-id"),
+        "dispenses": Dispense.objects.filter(patient=patient).select_related("pharmacy")[:50],
+        "identifiers": patient.identifiers.all(),
+        "enroll_form": forms.EnrollForm(),
+        "result_form": forms.AncResultForm(),
+        "event_form": forms.TreatmentEventForm(),
+        "authorization_form": forms.AuthorizationForm(),
+    }
+
+
+@role_required(*CLINICIANS, Role.AUDITOR)
+def clinic_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    patient = _clinic_patient(request, pk)
+    return render(request, "web/clinic_patient.html", _patient_context(patient))
+
+
+def _clinic_form(
+    request: HtmxHttpRequest,
+    pk: int,
+    form_class: type[forms.forms.Form],
+    name: str,
+    act: Callable[[Patient, User, dict[str, Any]], object],
+    roles: set[str] = CLINICIANS,
+) -> HttpResponse:
+    """POST one of the patient page's forms: on success the page reloads with the new state;
+    on refusal the form comes back with the rule's error in place."""
+    user = _user(request)
+    if not (user.is_admin or user.role in roles):
+        raise PermissionDenied("Your role may not do this.")
+    patient = _clinic_patient(request, pk)
+    url = reverse("clinic-patient", args=[patient.pk])
+    if request.method != "POST":
+        return redirect(url)
+    form = form_class(request.POST)
+    if form.is_valid():
+        done = forms.apply(form, lambda: act(patient, user, form.cleaned_data))
+        if done is not None:
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+    if request.htmx:
+        return render(
+            request, f"web/partials/form_{name}.html", {"patient": patient, f"{name}_form": form}
+        )
+    context = _patient_context(patient)
+    context[f"{name}_form"] = form
+    return render(request, "web/clinic_patient.html", context, status=422)
+
+
+def _aware(moment: datetime) -> datetime:
+    if timezone.is_naive(moment):
+        return timezone.make_aware(moment, clinic_zone())
+    return moment
+
+
+@role_required(*CLINICIANS)
+def clinic_enroll(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.EnrollForm,
+        "enroll",
+        lambda p, u, d: patient_enroll(patient=p, actor=u, effective_date=d.get("effective_date")),
+    )
+
+
+@role_required(*CLINICIANS)
+def clinic_result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.AncResultForm,
+        "result",
+        lambda p, u, d: anc_result_record(
+            patient=p,
+            actor=u,
+            drawn_at=_aware(d["drawn_at"]),
+            value=d["value"],
+            unit=d["unit"],
+            accession=d.get("accession") or "",
+        ),
+    )
+
+
+@role_required(Role.PRESCRIBER, Role.DESIGNEE)
+def clinic_event(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.TreatmentEventForm,
+        "event",
+        lambda p, u, d: treatment_event_record(
+            patient=p,
+            actor=u,
+            kind=d["kind"],
+            effective_date=d["effective_date"],
+            reason=d["reason"],
+        ),
+        roles={Role.PRESCRIBER},
+    )
+
+
+@role_required(Role.PRESCRIBER, Role.DESIGNEE)
+def clinic_authorization(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.AuthorizationForm,
+        "authorization",
+        lambda p, u, d: authorization_record(
+            patient=p,
+            actor=u,
+            kind=d["kind"],
+            rationale=d["rationale"],
+            starts_on=d.get("starts_on"),
+            expires_on=d["expires_on"],
+        ),
+        roles={Role.PRESCRIBER},
+    )
+
+
+# --- administrators and auditors ------------------------------------------------------------
+
+
+@role_required(*OVERSEERS)
+def oversight(request: HtmxHttpRequest) -> HttpResponse:
+    """Counts an administrator checks first, and the prescriber and pharmacy directory."""
+    now = timezone.now()
+    today = local_date(now, clinic_zone())
+    states = MonitoringState.objects.aggregate(
+        enrolled=Count("pk", filter=Q(enrollment_status="enrolled")),
+        pending=Count("pk", filter=Q(enrollment_status="pending")),
+        reenrollment=Count("pk", filter=Q(enrollment_status="reenrollment_required")),
+        overdue=Count("pk", filter=Q(enrollment_status="enrolled", next_draw_due__lt=today)),
+        confirmations=Count("pk", filter=Q(confirmation_due__isnull=False)),
+        consults=Count("pk", filter=Q(hematology_consult=True)),
+    )
+    bands = dict(
+        MonitoringState.objects.filter(enrollment_status="enrolled")
+        .values_list("band")
+        .annotate(n=Count("pk"))
+        .values_list("band", "n")
+    )
+    feeds = {
+        "quarantine_open": QuarantinedResult.objects.filter(status=QuarantineStatus.OPEN).count(),
+        "failed_messages": FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).count(),
+    }
+    recent = Dispense.objects.filter(dispensed_at__gte=now - timedelta(days=30)).count()
+    prescribers = Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
+    pharmacies = Pharmacy.objects.annotate(dispense_count=Count("dispenses")).order_by("name")
+    return render(
+        request,
+        "web/oversight.html",
+        {
+            "states": states,
+            "bands": sorted(bands.items(), key=lambda kv: str(kv[0])),
+            "feeds": feeds,
+            "recent_dispenses": recent,
+            "prescribers": prescribers,
+            "pharmacies": pharmacies,
+            "today": today,
+        },
+    )
