@@ -55,9 +55,11 @@ INSTALLED_APPS = [
     "monitoring",
     "pharmacy",
     "notifications",
+    "audit",
 ]
 
 MIDDLEWARE = [
+    "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
