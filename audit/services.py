@@ -78,9 +78,7 @@ def canonical_json(content: Mapping[str, Any]) -> str:
 def entry_content(entry: AuditEntry) -> dict[str, Any]:
     content = {name: getattr(entry, name) for name in HASHED_FIELDS}
     # One rendering of the instant whatever the database returns: UTC, microseconds.
-    content["created_at"] = entry.created_at.astimezone(UTC).isoformat(
-        timespec="microseconds"
-    )
+    content["created_at"] = entry.created_at.astimezone(UTC).isoformat(timespec="microseconds")
     return content
 
 
@@ -179,3 +177,48 @@ def audit_refusals(
             output={**refusal_output(refusal), **(extra or {})},
         )
         raise
+
+
+def decision_inputs(
+    assessment: Any,
+    *,
+    days_supply: int | None,
+    pharmacy_id: int | None,
+    prescriber_certified: bool | None = None,
+    pharmacy_certified: bool | None = None,
+) -> dict[str, Any]:
+    """What a dispensing decision used: the ANC it judged (id, value, draw time), the protocol
+    and its version, the instant, the request, the certifications and authorizations."""
+    from monitoring.engine import get_protocol
+
+    latest = assessment.latest_anc
+    return {
+        "as_of": assessment.as_of,
+        "protocol": assessment.protocol,
+        "protocol_version": get_protocol(assessment.protocol).version,
+        "latest_anc": None
+        if latest is None
+        else {
+            "id": latest.result_id,
+            "value_per_ul": latest.value_per_ul,
+            "drawn_at": latest.drawn_at,
+        },
+        "days_supply_requested": days_supply,
+        "pharmacy_id": pharmacy_id,
+        "prescriber_certified": prescriber_certified,
+        "pharmacy_certified": pharmacy_certified,
+        "authorization_ids": [a.authorization_id for a in assessment.authorizations],
+        "supply_until": assessment.supply_until,
+    }
+
+
+def decision_output(assessment: Any) -> dict[str, Any]:
+    return {
+        "decision": assessment.decision.value,
+        "reasons": assessment.reason_codes,
+        "max_days_supply": assessment.max_days_supply,
+        "band": assessment.band.value if assessment.band else None,
+        "monitoring_frequency": assessment.monitoring_frequency.value
+        if assessment.monitoring_frequency
+        else None,
+    }

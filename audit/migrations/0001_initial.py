@@ -4,55 +4,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(unique=True)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('actor_id', models.BigIntegerField(db_index=True, null=True)),
-                ('actor_username', models.CharField(blank=True, max_length=150)),
-                ('role', models.CharField(blank=True, max_length=20)),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=128)),
-                ('action', models.CharField(db_index=True, max_length=60)),
-                ('outcome', models.CharField(choices=[('ok', 'Ok'), ('allowed', 'Allowed'), ('blocked', 'Blocked'), ('refused', 'Refused')], max_length=10)),
-                ('object_type', models.CharField(blank=True, max_length=60)),
-                ('object_id', models.CharField(blank=True, max_length=60)),
-                ('patient_id', models.BigIntegerField(db_index=True, null=True)),
-                ('inputs', models.JSONField(default=dict)),
-                ('output', models.JSONField(default=dict)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.BigIntegerField(unique=True)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("actor_id", models.BigIntegerField(db_index=True, null=True)),
+                ("actor_username", models.CharField(blank=True, max_length=150)),
+                ("role", models.CharField(blank=True, max_length=20)),
+                ("request_id", models.CharField(blank=True, db_index=True, max_length=128)),
+                ("action", models.CharField(db_index=True, max_length=60)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("ok", "Ok"),
+                            ("allowed", "Allowed"),
+                            ("blocked", "Blocked"),
+                            ("refused", "Refused"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("object_type", models.CharField(blank=True, max_length=60)),
+                ("object_id", models.CharField(blank=True, max_length=60)),
+                ("patient_id", models.BigIntegerField(db_index=True, null=True)),
+                ("inputs", models.JSONField(default=dict)),
+                ("output", models.JSONField(default=dict)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-seq'],
-                'indexes': [models.Index(fields=['object_type', 'object_id'], name='audit_audit_object__3eefc4_idx')],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-seq"],
+                "indexes": [
+                    models.Index(
+                        fields=["object_type", "object_id"], name="audit_audit_object__3eefc4_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FieldChange',
+            name="FieldChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('table_name', models.CharField(max_length=100)),
-                ('row_id', models.CharField(max_length=60)),
-                ('field', models.CharField(max_length=100)),
-                ('old_value', models.TextField(null=True)),
-                ('new_value', models.TextField(null=True)),
-                ('actor_id', models.BigIntegerField(db_index=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=128, null=True)),
-                ('changed_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("table_name", models.CharField(max_length=100)),
+                ("row_id", models.CharField(max_length=60)),
+                ("field", models.CharField(max_length=100)),
+                ("old_value", models.TextField(null=True)),
+                ("new_value", models.TextField(null=True)),
+                ("actor_id", models.BigIntegerField(db_index=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=128, null=True)),
+                ("changed_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['-changed_at', '-id'],
-                'indexes': [models.Index(fields=['table_name', 'row_id'], name='audit_field_table_n_ffd0e6_idx')],
+                "ordering": ["-changed_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["table_name", "row_id"], name="audit_field_table_n_ffd0e6_idx"
+                    )
+                ],
             },
         ),
     ]
