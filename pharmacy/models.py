@@ -60,13 +60,16 @@ class Dispense(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # A pharmacist's emergency supply (blank for a regular dispense): the coded reason, a remark
     # (required for `other`), and the administrator's review.
-    emergency_reason = models.CharField(max_length=20, choices=EmergencyReason.choices, blank=True)
-    emergency_remark = models.CharField(max_length=500, blank=True)
+    # db_default: bulk loaders (bench/generate.py's COPY) that name only the older columns.
+    emergency_reason = models.CharField(
+        max_length=20, choices=EmergencyReason.choices, blank=True, db_default=""
+    )
+    emergency_remark = models.CharField(max_length=500, blank=True, db_default="")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    review_note = models.CharField(max_length=500, blank=True)
+    review_note = models.CharField(max_length=500, blank=True, db_default="")
 
     class Meta:
         ordering = ["-dispensed_at", "-id"]

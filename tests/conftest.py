@@ -56,7 +56,12 @@ def _sqlite_flush_may_delete():
     """The clinical and audit tables refuse DELETE (audit/triggers.py). PostgreSQL's flush
     truncates, which fires no row trigger; SQLite's deletes, so the flush between
     transactional tests runs in the triggers' maintenance mode. Nothing else does."""
-    from django.db.backends.sqlite3.operations import DatabaseOperations
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    from django.db.backends.sqlite3.base import DatabaseOperations
 
     from audit.triggers import maintenance
 

@@ -1,0 +1,66 @@
+"""Fixtures for the audit and compliance tests: the clock is frozen at tests.conftest.NOW."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEntry
+from tests import factories
+from tests.conftest import TODAY
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(clock):
+    return clock
+
+
+@pytest.fixture
+def active_patient(alice):
+    """Enrolled and started 20 days ago, weekly 2100/µL, the latest 6 days ago: allowed now."""
+    start = TODAY - timedelta(days=20)
+    return factories.enrolled_patient(
+        actor=alice,
+        start=start,
+        draws=factories.weekly_draws(start, TODAY - timedelta(days=2)),
+        last_name="Active",
+    )
+
+
+@pytest.fixture
+def stale_patient(alice):
+    """Enrolled and started 20 days ago, weekly, normal band, the latest ANC 13 days ago: the
+    only block is `anc_not_current` (a weekly result is current for 7 days)."""
+    start = TODAY - timedelta(days=20)
+    return factories.enrolled_patient(
+        actor=alice,
+        start=start,
+        draws=[(TODAY - timedelta(days=13), 2100)],
+        last_name="Stale",
+    )
+
+
+@pytest.fixture
+def pending_patient(alice):
+    patient = factories.PatientFactory.create(
+        actor=alice, prescriber=alice.prescriber, last_name="Waiting"
+    )
+    factories.record_anc(patient, alice, TODAY - timedelta(days=5), 2300)
+    return patient
+
+
+def entries_after(seq):
+    return list(AuditEntry.objects.filter(seq__gt=seq).order_by("seq"))
+
+
+def head():
+    last = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return last or 0
+
+
+def needs_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            f"needs PostgreSQL: this checks PostgreSQL's triggers, and the database is "
+            f"{connection.vendor} (set DATABASE_URL=postgres://...)"
+        )
