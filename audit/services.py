@@ -158,10 +158,12 @@ def audit_refusals(
     patient_id: int | None = None,
     inputs: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    outcome: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Wrap a service's atomic block: a RuleRefused escaping it (so after its rollback) is
     written to the trail as the decision, then re-raised. The block may add to the yielded
-    dict (e.g. the decision's inputs) before it raises."""
+    dict (e.g. the decision's inputs) before it raises. A dispensing decision's refusal is
+    `blocked`; any other rule refusal `refused` (or the given `outcome`)."""
     found: dict[str, Any] = dict(inputs or {})
     try:
         yield found
@@ -169,7 +171,8 @@ def audit_refusals(
         audit_record(
             action=action,
             actor=actor,
-            outcome=Outcome.BLOCKED if refusal.decision is not None else Outcome.REFUSED,
+            outcome=outcome
+            or (Outcome.BLOCKED if refusal.decision is not None else Outcome.REFUSED),
             object_type=object_type,
             object_id=object_id,
             patient_id=patient_id,

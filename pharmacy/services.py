@@ -208,9 +208,17 @@ def dispense_record(
         "emergency": None if emergency is None else vars(emergency),
     }
     if patient is None:
-        with audit_refusals(action=action, actor=actor, object_type="patient", inputs=request):
+        with audit_refusals(
+            action=action,
+            actor=actor,
+            object_type="patient",
+            inputs=request,
+            outcome=Outcome.BLOCKED,
+        ):
             raise RuleRefused(
-                "dispense_blocked", "The patient is not enrolled.", (Reason.PATIENT_NOT_ENROLLED,)
+                "emergency_supply_refused" if emergency else "dispense_blocked",
+                "The patient is not enrolled.",
+                (Reason.PATIENT_NOT_ENROLLED,),
             )
     if dispensed_at is not None and is_future(dispensed_at, now):
         raise FieldInvalid("dispensed_at", "A dispense may not be dated in the future.")
@@ -228,6 +236,7 @@ def dispense_record(
                 object_id=patient.pk,
                 patient_id=patient.pk,
                 inputs=request,
+                outcome=Outcome.BLOCKED,
             ) as audit_inputs,
             transaction.atomic(),
         ):

@@ -6,41 +6,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0002_initial'),
-        ('pharmacy', '0001_initial'),
+        ("patients", "0002_initial"),
+        ("pharmacy", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dispense',
-            name='emergency_reason',
-            field=models.CharField(blank=True, choices=[('lab_delay', 'Lab Delay'), ('weather', 'Weather'), ('inpatient_leave', 'Inpatient Leave'), ('other', 'Other')], db_default='', max_length=20),
+            model_name="dispense",
+            name="emergency_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("lab_delay", "Lab Delay"),
+                    ("weather", "Weather"),
+                    ("inpatient_leave", "Inpatient Leave"),
+                    ("other", "Other"),
+                ],
+                db_default="",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='dispense',
-            name='emergency_remark',
-            field=models.CharField(blank=True, db_default='', max_length=500),
+            model_name="dispense",
+            name="emergency_remark",
+            field=models.CharField(blank=True, db_default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='dispense',
-            name='review_note',
-            field=models.CharField(blank=True, db_default='', max_length=500),
+            model_name="dispense",
+            name="review_note",
+            field=models.CharField(blank=True, db_default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='dispense',
-            name='reviewed_at',
+            model_name="dispense",
+            name="reviewed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='dispense',
-            name='reviewed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="dispense",
+            name="reviewed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='dispense',
-            index=models.Index(fields=['emergency_reason', 'reviewed_at'], name='pharmacy_di_emergen_6be718_idx'),
+            model_name="dispense",
+            index=models.Index(
+                fields=["emergency_reason", "reviewed_at"], name="pharmacy_di_emergen_6be718_idx"
+            ),
         ),
     ]
