@@ -4,6 +4,15 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from audit.api import (
+    AuditEntryViewSet,
+    ComplianceReportView,
+    DispenseReportView,
+    EnrollmentGapReportView,
+    LowAncEpisodeReportView,
+    OverdueReportView,
+    OverrideReportView,
+)
 from clozrems.api import PingView
 from monitoring.api import AncResultViewSet
 from notifications.api import NotificationViewSet
@@ -23,6 +32,7 @@ router.register("users", UserViewSet, basename="user")
 router.register("patients", PatientViewSet, basename="patient")
 router.register("dispenses", DispenseViewSet, basename="dispense")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")
 
 patient_router = DefaultRouter()
 patient_router.include_root_view = False
@@ -33,6 +43,20 @@ patient_router.register("authorizations", AuthorizationViewSet, basename="author
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="auth-token"),
     path("ping/", PingView.as_view(), name="ping"),
+    path("reports/dispenses/", DispenseReportView.as_view(), name="report-dispenses"),
+    path("reports/overrides/", OverrideReportView.as_view(), name="report-overrides"),
+    path("reports/overdue/", OverdueReportView.as_view(), name="report-overdue"),
+    path(
+        "reports/low-anc-episodes/",
+        LowAncEpisodeReportView.as_view(),
+        name="report-low-anc-episodes",
+    ),
+    path(
+        "reports/enrollment-gaps/",
+        EnrollmentGapReportView.as_view(),
+        name="report-enrollment-gaps",
+    ),
+    path("reports/compliance/", ComplianceReportView.as_view(), name="report-compliance"),
     path("patients/<int:patient_pk>/", include(patient_router.urls)),
     path("", include(router.urls)),
 ]
