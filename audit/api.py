@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,7 @@ class CSVRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         view = (renderer_context or {}).get("view")
         if isinstance(data, dict) and isinstance(data.get("results"), list):
@@ -152,7 +153,7 @@ class ReportView(GenericAPIView[Any]):
                 f'attachment; filename="{self.title}-{f.start}-{f.end}.csv"'
             )
             return response
-        page = self.paginate_queryset(rows)  # type: ignore[arg-type]
+        page = self.paginate_queryset(rows)
         return self.get_paginated_response(page)
 
 

@@ -328,8 +328,8 @@ def _overdue_rows(
             g["days_overdue_max"] = max(g["days_overdue_max"], days)
             patients[(group, key)].add(patient_id)
     out = []
-    for key, g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        g["patients"] = len(patients[key])
+    for group_key, g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        g["patients"] = len(patients[group_key])
         out.append(g)
     return out
 

@@ -70,7 +70,9 @@ def _emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
     return {"available": True, "max_days_supply": option.max_days_supply}
 
 
-def _decision_inputs(patient: Patient, pharmacy: Pharmacy, a: Assessment, days: int | None):
+def _decision_inputs(
+    patient: Patient, pharmacy: Pharmacy, a: Assessment, days: int | None
+) -> dict[str, Any]:
     day = local_date(a.as_of, clinic_zone())
     return decision_inputs(
         a,

@@ -61,19 +61,20 @@ def _sqlite_flush_may_delete():
     if connection.vendor != "sqlite":
         yield
         return
-    from django.db.backends.sqlite3.base import DatabaseOperations
+    from django.db.backends.sqlite3 import base
 
     from audit.triggers import maintenance
 
-    original = DatabaseOperations.execute_sql_flush
+    operations = base.DatabaseOperations  # type: ignore[attr-defined]
+    original = operations.execute_sql_flush
 
     def flush(self, sql_list):
         with maintenance():
             return original(self, sql_list)
 
-    DatabaseOperations.execute_sql_flush = flush
+    operations.execute_sql_flush = flush  # type: ignore[method-assign]
     yield
-    DatabaseOperations.execute_sql_flush = original
+    operations.execute_sql_flush = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0001_initial'),
+        ("notifications", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('draw_due', 'Draw Due'), ('draw_overdue', 'Draw Overdue'), ('draw_overdue_escalation', 'Draw Overdue Escalation'), ('confirmation_requested', 'Confirmation Requested'), ('confirmation_overdue', 'Confirmation Overdue'), ('consult_needed', 'Consult Needed'), ('lapse_warning', 'Lapse Warning'), ('lapsed', 'Lapsed'), ('prescriber_certification_expiring', 'Prescriber Certification Expiring'), ('pharmacy_certification_expiring', 'Pharmacy Certification Expiring'), ('authorization_expiring', 'Authorization Expiring'), ('emergency_supply', 'Emergency Supply')], max_length=40),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("draw_due", "Draw Due"),
+                    ("draw_overdue", "Draw Overdue"),
+                    ("draw_overdue_escalation", "Draw Overdue Escalation"),
+                    ("confirmation_requested", "Confirmation Requested"),
+                    ("confirmation_overdue", "Confirmation Overdue"),
+                    ("consult_needed", "Consult Needed"),
+                    ("lapse_warning", "Lapse Warning"),
+                    ("lapsed", "Lapsed"),
+                    ("prescriber_certification_expiring", "Prescriber Certification Expiring"),
+                    ("pharmacy_certification_expiring", "Pharmacy Certification Expiring"),
+                    ("authorization_expiring", "Authorization Expiring"),
+                    ("emergency_supply", "Emergency Supply"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

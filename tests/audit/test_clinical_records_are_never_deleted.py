@@ -48,7 +48,7 @@ def test_deleting_even_a_bare_patient_is_refused(alice):
 
 
 def test_a_result_entered_in_error_is_voided_not_deleted(api, alice, active_patient):
-    result = AncResult.objects.filter(patient=active_patient).first()
+    result = AncResult.objects.filter(patient=active_patient).earliest("id")
     api(alice).post(
         f"/api/v1/patients/{active_patient.pk}/anc-results/{result.pk}/void/", {"reason": "x"}
     )
