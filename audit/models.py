@@ -15,6 +15,7 @@ from django.db import models
 class Action(models.TextChoices):
     PATIENT_CREATE = "patient.create"
     PATIENT_ENROLL = "patient.enroll"
+    PATIENT_LAPSE = "patient.lapse"  # the scheduler: 30 days interrupted, re-enrollment required
     ANC_RESULT_RECORD = "anc_result.record"
     ANC_RESULT_CORRECT = "anc_result.correct"
     ANC_RESULT_VOID = "anc_result.void"
