@@ -42,15 +42,28 @@ def acting_as(actor: Any) -> Iterator[None]:
     connection; on SQLite the triggers call a Python function reading the context variable.
     """
     pk = getattr(actor, "pk", None)
+    outer = _actor_id.get()
     token = _actor_id.set(pk)
     try:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('clozrems.actor', %s, true), "
-                    "set_config('clozrems.request_id', %s, true)",
-                    ["" if pk is None else str(pk), request_id()],
-                )
+        _pg_actor_set(pk)
         yield
-    finally:
+    except BaseException:
+        # The block's transaction (or savepoint) rolls back, and the setting with it; no query
+        # here, which could mask the error in an aborted PostgreSQL transaction.
         _actor_id.reset(token)
+        raise
+    _actor_id.reset(token)
+    # Give the rest of the transaction back its outer actor (none, outside a service), so a
+    # later write in the same transaction is not put on this one's name.
+    _pg_actor_set(outer)
+
+
+def _pg_actor_set(pk: int | None) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('clozrems.actor', %s, true), "
+            "set_config('clozrems.request_id', %s, true)",
+            ["" if pk is None else str(pk), request_id()],
+        )

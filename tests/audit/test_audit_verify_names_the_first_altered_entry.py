@@ -86,7 +86,7 @@ def test_session_replication_role_replica_bypass_is_caught_on_postgresql(chain):
     needs_postgresql()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("UPDATE audit_auditentry SET role = 'admin' WHERE id = %s", [chain[0].pk])
+        cursor.execute("UPDATE audit_auditentry SET role = 'auditor' WHERE id = %s", [chain[0].pk])
         cursor.execute("SET LOCAL session_replication_role = origin")
 
     with pytest.raises(CommandError) as error:
