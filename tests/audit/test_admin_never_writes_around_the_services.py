@@ -33,7 +33,7 @@ def test_lists_show_and_nothing_can_be_added(browser, name, dispense_world):
 
 
 def test_an_audit_entry_cannot_be_changed_or_deleted(browser, dispense_world):
-    entry = AuditEntry.objects.order_by("seq").first()
+    entry = AuditEntry.objects.earliest("seq")
     change = reverse("admin:audit_auditentry_change", args=[entry.pk])
     delete = reverse("admin:audit_auditentry_delete", args=[entry.pk])
 
