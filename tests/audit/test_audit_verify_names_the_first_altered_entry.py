@@ -93,3 +93,14 @@ def test_session_replication_role_replica_bypass_is_caught_on_postgresql(chain):
         _verify()
 
     assert f"broken at entry #{chain[0].seq} " in str(error.value)
+
+
+def test_a_chain_of_real_decisions_verifies_after_the_database_round_trip(
+    api, aud, admin, dispense_world
+):
+    # nested decisions, datetimes, lists and nulls: the hash must survive JSON columns
+    api(aud).get("/api/v1/reports/dispenses/")
+    api(admin).post(f"/api/v1/dispenses/{dispense_world['emergency'].pk}/review/", {"note": "é"})
+    count = AuditEntry.objects.count()
+    assert count >= 5
+    assert f"audit chain intact: {count} entries" in _verify()
