@@ -70,7 +70,14 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, list | tuple):
         return ";".join(_cell(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        # Free text (a remark, a name) must not run as a formula when the export is opened in
+        # a spreadsheet (CSV injection): quote it as text.
+        return "'" + value
     return str(value)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReportQuerySerializer(serializers.Serializer[Any]):

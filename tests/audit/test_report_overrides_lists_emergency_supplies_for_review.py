@@ -26,3 +26,30 @@ def test_regular_dispenses_are_not_overrides_and_csv_parses(api, aud, dispense_w
     assert [(int(r["dispense_id"]), r["kind"], r["reviewed"]) for r in rows] == [
         (dispense_world["emergency"].pk, "emergency_supply", "false")
     ]
+
+
+def test_free_text_cannot_become_a_spreadsheet_formula(api, aud, phil, pharmacy, alice):
+    from datetime import timedelta
+
+    from tests import factories
+    from tests.conftest import TODAY
+
+    patient = factories.enrolled_patient(
+        actor=alice,
+        start=TODAY - timedelta(days=20),
+        draws=[(TODAY - timedelta(days=13), 2100)],
+    )
+    made = api(phil).post(
+        "/api/v1/dispenses/",
+        {
+            "patient": patient.pk,
+            "pharmacy": pharmacy.pk,
+            "days_supply": 2,
+            "emergency": {"reason": "other", "remark": '=HYPERLINK("http://x")'},
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    [row] = csv_rows(api(aud).get(URL, {"format": "csv"}))
+    assert row["remark"] == '\'=HYPERLINK("http://x")'
+    assert api(aud).get(URL).json()["results"][0]["remark"] == '=HYPERLINK("http://x")'
