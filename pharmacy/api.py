@@ -147,6 +147,7 @@ class DispenseRequestSerializer(serializers.Serializer[Any]):
     dispensed_at = serializers.DateTimeField(required=False)
     emergency = EmergencySerializer(
         required=False,
+        allow_null=True,
         help_text=(
             "A pharmacist's emergency supply: allowed only when the decision is blocked solely "
             "because the ANC is not current (see the decision's `emergency_supply`), for at most "

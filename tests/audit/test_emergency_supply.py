@@ -255,3 +255,19 @@ def test_a_blocked_dispense_says_the_emergency_option_exists(api, phil, pharmacy
         "available": True,
         "max_days_supply": 4,
     }
+
+
+def test_a_null_emergency_is_a_regular_dispense(api, phil, pharmacy, active_patient):
+    response = api(phil).post(
+        "/api/v1/dispenses/",
+        {
+            "patient": active_patient.pk,
+            "pharmacy": pharmacy.pk,
+            "days_supply": 7,
+            "emergency": None,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["emergency"] is None
+    assert response.json()["decision"]["emergency_supply"] is None
