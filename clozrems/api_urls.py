@@ -4,6 +4,15 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from audit.api import (
+    AuditEntryViewSet,
+    ComplianceReportView,
+    DispenseReportView,
+    EnrollmentGapReportView,
+    LowAncEpisodeReportView,
+    OverdueReportView,
+    OverrideReportView,
+)
 from clozrems.api import PingView
 from monitoring.api import AncResultViewSet
 from monitoring.feeds.api import (
@@ -34,6 +43,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("feeds/messages", FeedMessageViewSet, basename="feed-message")
 router.register("feeds/quarantine", QuarantineViewSet, basename="quarantine")
 router.register("feeds/code-mappings", LabCodeMappingViewSet, basename="code-mapping")
+router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")
 
 patient_router = DefaultRouter()
 patient_router.include_root_view = False
@@ -47,6 +57,20 @@ urlpatterns = [
     path("ping/", PingView.as_view(), name="ping"),
     path("feeds/hl7/", Hl7FeedView.as_view(), name="feed-hl7"),
     path("feeds/csv/", CsvFeedView.as_view(), name="feed-csv"),
+    path("reports/dispenses/", DispenseReportView.as_view(), name="report-dispenses"),
+    path("reports/overrides/", OverrideReportView.as_view(), name="report-overrides"),
+    path("reports/overdue/", OverdueReportView.as_view(), name="report-overdue"),
+    path(
+        "reports/low-anc-episodes/",
+        LowAncEpisodeReportView.as_view(),
+        name="report-low-anc-episodes",
+    ),
+    path(
+        "reports/enrollment-gaps/",
+        EnrollmentGapReportView.as_view(),
+        name="report-enrollment-gaps",
+    ),
+    path("reports/compliance/", ComplianceReportView.as_view(), name="report-compliance"),
     path("patients/<int:patient_pk>/", include(patient_router.urls)),
     path("", include(router.urls)),
 ]

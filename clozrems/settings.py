@@ -56,10 +56,12 @@ INSTALLED_APPS = [
     "monitoring",
     "pharmacy",
     "notifications",
+    "audit",
     "web",
 ]
 
 MIDDLEWARE = [
+    "audit.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

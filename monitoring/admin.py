@@ -1,22 +1,37 @@
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState
 
 
 @admin.register(AncResult)
-class AncResultAdmin(admin.ModelAdmin):
-    list_display = ("patient", "value_per_ul", "drawn_at", "status", "superseded", "source")
-    list_filter = ("status", "source")
+class AncResultAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "patient",
+        "value_per_ul",
+        "value",
+        "unit",
+        "drawn_at",
+        "status",
+        "superseded",
+        "source",
+        "accession",
+    )
+    list_filter = ("status", "superseded", "source", "drawn_at")
+    search_fields = ("=accession", "=patient__id", "patient__last_name")
+    date_hierarchy = "drawn_at"
+    list_select_related = ("patient",)
 
 
 @admin.register(MonitoringState)
-class MonitoringStateAdmin(admin.ModelAdmin):
+class MonitoringStateAdmin(ReadOnlyAdmin):
     list_display = ("patient", "band", "monitoring_frequency", "next_draw_due", "enrollment_status")
-    readonly_fields = [f.name for f in MonitoringState._meta.fields]
+    list_filter = ("band", "monitoring_frequency", "enrollment_status")
 
 
 @admin.register(ConsultAcknowledgement)
-class ConsultAcknowledgementAdmin(admin.ModelAdmin):
+class ConsultAcknowledgementAdmin(ReadOnlyAdmin):
     list_display = ("patient", "episode_opened_at", "acknowledged_by", "acknowledged_at")
 
 

@@ -202,6 +202,7 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
             )
         )
     for lapse_on, ids in lapsed.items():
+        _lapses_audit(ids, lapse_on)
         # The lapse is a fact of the history; the stored columns now say so too.
         MonitoringState.objects.filter(patient_id__in=ids).update(
             enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
@@ -215,6 +216,27 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
             treatment_status=TreatmentStatus.INTERRUPTED,
         )
     return _store(found)
+
+
+def _lapses_audit(ids: list[int], lapse_on: date) -> None:
+    """One audit entry per patient the scan moves to re-enrollment required (the first time it
+    does; a later run over the same lapse changes nothing and writes nothing)."""
+    from audit.models import Action
+    from audit.services import audit_record
+
+    moving = Patient.objects.filter(pk__in=ids).exclude(
+        enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED
+    )
+    for patient_id in moving.values_list("pk", flat=True):
+        audit_record(
+            action=Action.PATIENT_LAPSE,
+            actor=None,
+            object_type="patient",
+            object_id=patient_id,
+            patient_id=patient_id,
+            inputs={"lapse_on": lapse_on},
+            output={"enrollment_status": EnrollmentStatus.REENROLLMENT_REQUIRED.value},
+        )
 
 
 def expiries_scan(*, now: datetime) -> int:

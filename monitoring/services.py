@@ -11,6 +11,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.context import acting_as
+from audit.models import Action
+from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
 from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
@@ -236,7 +239,7 @@ def anc_result_record(
     accession = accession.strip()
     lab = lab.strip()
 
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
@@ -305,6 +308,32 @@ def anc_result_record(
             .first()
         )
         state = monitoring_state_refresh(patient=patient, now=now)
+        audit_record(
+            action=Action.ANC_RESULT_CORRECT if previous is not None else Action.ANC_RESULT_RECORD,
+            actor=actor,
+            object_type="anc_result",
+            object_id=result.pk,
+            patient_id=patient.pk,
+            inputs={
+                "value": value,
+                "unit": result.unit,
+                "drawn_at": drawn_at,
+                "accession": accession,
+                "source": source,
+                "status": status,
+                "corrects": None
+                if previous is None
+                else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
+            },
+            output={
+                "value_per_ul": per_ul,
+                "protocol": state.protocol,
+                "band": state.band,
+                "monitoring_frequency": state.monitoring_frequency,
+                "next_draw_due": state.next_draw_due,
+                "confirmation_due": state.confirmation_due,
+            },
+        )
         if state.confirmation_due is not None and state.confirmation_due != before:
             # rules.md §1: a first low result asks for a repeat within 24 hours, at once.
             from monitoring.tasks import confirmation_requested
@@ -318,7 +347,7 @@ def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult
     """Mark a result entered in error (never deleted) and re-run the rules."""
     if not reason.strip():
         raise FieldInvalid("reason", "Say why the result is void.")
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         Patient.objects.select_for_update(of=("self",)).filter(pk=result.patient_id).first()
         result.refresh_from_db()
         if result.status == ResultStatus.ENTERED_IN_ERROR:
@@ -328,13 +357,26 @@ def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult
         result.status = ResultStatus.ENTERED_IN_ERROR
         result.void_reason = reason.strip()
         result.save(update_fields=["status", "void_reason"])
-        monitoring_state_refresh(patient=result.patient)
+        state = monitoring_state_refresh(patient=result.patient)
+        audit_record(
+            action=Action.ANC_RESULT_VOID,
+            actor=actor,
+            object_type="anc_result",
+            object_id=result.pk,
+            patient_id=result.patient_id,
+            inputs={"reason": result.void_reason, "value_per_ul": result.value_per_ul},
+            output={
+                "status": result.status,
+                "band": state.band,
+                "monitoring_frequency": state.monitoring_frequency,
+            },
+        )
     return result
 
 
 def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> ConsultAcknowledgement:
     """Stop the daily consult reminder for the patient's open episode."""
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         state = MonitoringState.objects.filter(patient=patient).first()
         if state is None or not state.hematology_consult or state.episode_opened_at is None:
@@ -346,4 +388,13 @@ def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> Con
         )
         if not created:
             raise StateConflict("The consult for this episode is already acknowledged.")
+        audit_record(
+            action=Action.CONSULT_ACKNOWLEDGE,
+            actor=actor,
+            object_type="consult_acknowledgement",
+            object_id=acknowledgement.pk,
+            patient_id=patient.pk,
+            inputs={"episode_opened_at": state.episode_opened_at, "note": acknowledgement.note},
+            output={"band": state.band},
+        )
     return acknowledgement

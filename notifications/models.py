@@ -30,6 +30,7 @@ class Kind(models.TextChoices):
     PRESCRIBER_CERTIFICATION_EXPIRING = "prescriber_certification_expiring"
     PHARMACY_CERTIFICATION_EXPIRING = "pharmacy_certification_expiring"
     AUTHORIZATION_EXPIRING = "authorization_expiring"
+    EMERGENCY_SUPPLY = "emergency_supply"
 
 
 class Notification(models.Model):

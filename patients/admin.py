@@ -1,6 +1,11 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.forms import ModelForm
+from django.http import HttpRequest
 
+from audit.admin import ReadOnlyAdmin
 from patients.models import (
     Authorization,
     EnrollmentEvent,
@@ -9,6 +14,7 @@ from patients.models import (
     TreatmentEvent,
     User,
 )
+from patients.services import prescriber_save
 
 
 @admin.register(User)
@@ -22,17 +28,66 @@ class ClozremsUserAdmin(UserAdmin):
 
 @admin.register(Prescriber)
 class PrescriberAdmin(admin.ModelAdmin):
-    list_display = ("name", "npi", "certified", "active", "certification_expires_on")
+    """Saves go through `prescriber_save` (certification changes are audited); prescribers are
+    deactivated, never deleted."""
+
+    list_display = (
+        "name",
+        "npi",
+        "certified",
+        "active",
+        "certified_on",
+        "certification_expires_on",
+    )
+    list_filter = ("certified", "active")
     search_fields = ("name", "npi")
+
+    def save_model(
+        self, request: HttpRequest, obj: Prescriber, form: ModelForm, change: bool
+    ) -> None:
+        current = Prescriber.objects.get(pk=obj.pk) if change else None
+        actor = request.user
+        assert isinstance(actor, User)  # noqa: S101 - the admin requires a signed-in user
+        saved = prescriber_save(actor=actor, prescriber=current, data=dict(form.cleaned_data))
+        obj.pk = saved.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
-    list_display = ("last_name", "first_name", "date_of_birth", "population", "enrollment_status")
-    list_filter = ("enrollment_status", "population", "protocol")
-    search_fields = ("last_name", "first_name")
-    readonly_fields = ("enrollment_status", "treatment_status")
+class PatientAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "last_name",
+        "first_name",
+        "date_of_birth",
+        "population",
+        "prescriber",
+        "enrollment_status",
+        "treatment_status",
+    )
+    list_filter = ("enrollment_status", "treatment_status", "population", "protocol")
+    search_fields = ("last_name", "first_name", "=id")
+    list_select_related = ("prescriber",)
 
 
-for model in (EnrollmentEvent, TreatmentEvent, Authorization):
-    admin.site.register(model)
+@admin.register(EnrollmentEvent)
+class EnrollmentEventAdmin(ReadOnlyAdmin):
+    list_display = ("patient", "kind", "effective_date", "actor", "created_at")
+    list_filter = ("kind",)
+    list_select_related = ("patient", "actor")
+
+
+@admin.register(TreatmentEvent)
+class TreatmentEventAdmin(ReadOnlyAdmin):
+    list_display = ("patient", "kind", "effective_date", "reason", "actor")
+    list_filter = ("kind",)
+    list_select_related = ("patient", "actor")
+
+
+@admin.register(Authorization)
+class AuthorizationAdmin(ReadOnlyAdmin):
+    list_display = ("patient", "kind", "starts_on", "expires_on", "prescriber")
+    list_filter = ("kind",)
+    list_select_related = ("patient", "prescriber")

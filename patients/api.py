@@ -33,7 +33,7 @@ from monitoring.engine.types import (
     TreatmentEventKind,
     choices,
 )
-from monitoring.presenters import decision_payload, monitoring_payload
+from monitoring.presenters import monitoring_payload
 from monitoring.services import (
     consult_acknowledge,
     patient_monitoring,
@@ -51,7 +51,7 @@ from patients.models import (
 )
 from patients.selectors import patient_list_visible, prescriber_list_visible
 from pharmacy.models import Pharmacy
-from pharmacy.services import dispensing_decision
+from pharmacy.services import eligibility_check
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
 
@@ -80,6 +80,14 @@ class PrescriberSerializer(serializers.ModelSerializer[Prescriber]):
             current = self.instance.certified_on if self.instance else None
             attrs["certified_on"] = current or services.today()
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Prescriber:
+        actor = user_of(self.context["request"])
+        return services.prescriber_save(actor=actor, prescriber=None, data=validated_data)
+
+    def update(self, instance: Prescriber, validated_data: dict[str, Any]) -> Prescriber:
+        actor = user_of(self.context["request"])
+        return services.prescriber_save(actor=actor, prescriber=instance, data=validated_data)
 
 
 class PrescriberViewSet(
@@ -276,6 +284,16 @@ DECISION_SCHEMA = inline_serializer(
         "authorization": serializers.DictField(allow_null=True),
         "enrollment_status": serializers.CharField(),
         "treatment_status": serializers.CharField(),
+        "emergency_supply": inline_serializer(
+            "EmergencySupplyOption",
+            {
+                "available": serializers.BooleanField(),
+                "max_days_supply": serializers.IntegerField(),
+            },
+            allow_null=True,
+            help_text="Set when a pharmacist may make an emergency supply (the only block is an "
+            "ANC that is not current); null otherwise.",
+        ),
     },
 )
 
@@ -392,13 +410,14 @@ class PatientViewSet(
         params.is_valid(raise_exception=True)
         pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
         as_of: datetime = params.validated_data.get("as_of") or timezone.now()
-        assessment = dispensing_decision(
+        payload = eligibility_check(
             patient=patient,
             pharmacy=pharmacy,
+            actor=user_of(request),
             as_of=as_of,
             days_supply=params.validated_data.get("days_supply"),
         )
-        return Response(decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk))
+        return Response(payload)
 
 
 # What a dispensing decision reads of a patient (patient_assessment and the engine's inputs).

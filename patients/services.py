@@ -12,6 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.context import acting_as
+from audit.models import Action
+from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine import (
     Refusal,
@@ -25,6 +28,7 @@ from monitoring.engine.core import local_date
 from monitoring.engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
+    PatientHistory,
     Population,
     Reason,
     TreatmentEventKind,
@@ -80,7 +84,7 @@ def patient_create(
         raise FieldInvalid("protocol", f"Unknown protocol; known: {', '.join(protocol_names())}.")
     if date_of_birth > today():
         raise FieldInvalid("date_of_birth", "The date of birth may not be in the future.")
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         patient = Patient.objects.create(
             first_name=first_name,
             last_name=last_name,
@@ -95,6 +99,20 @@ def patient_create(
             created_by=actor,
         )
         monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.PATIENT_CREATE,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={
+                "population": population,
+                "protocol": protocol,
+                "prescriber_id": prescriber.pk,
+                "date_of_birth": date_of_birth,
+            },
+            output={"enrollment_status": patient.enrollment_status},
+        )
     return patient
 
 
@@ -104,22 +122,57 @@ def patient_enroll(
     """rules.md §4: enroll or re-enroll, checked against the effective date's labs."""
     effective_date = effective_date or today()
     _not_future("effective_date", effective_date)
-    with transaction.atomic():
+    with (
+        audit_refusals(
+            action=Action.PATIENT_ENROLL,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={"effective_date": effective_date, "reason": reason},
+        ) as inputs,
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         patient = _locked(patient)
         history = patient_history(patient=patient)
-        refusal = enrollment_refusal(
-            history,
-            effective_date,
-            prescriber_certified=patient.prescriber.is_certified_on(effective_date),
-        )
+        certified = patient.prescriber.is_certified_on(effective_date)
+        inputs.update(_lab_inputs(history, effective_date), prescriber_certified=certified)
+        refusal = enrollment_refusal(history, effective_date, prescriber_certified=certified)
         if refusal is not None:
             _raise(refusal, "enrollment_refused")
         kind = EnrollmentEvent.Kind.REENROLL if history.enrollments else EnrollmentEvent.Kind.ENROLL
-        EnrollmentEvent.objects.create(
+        event = EnrollmentEvent.objects.create(
             patient=patient, kind=kind, effective_date=effective_date, reason=reason, actor=actor
         )
         monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.PATIENT_ENROLL,
+            actor=actor,
+            object_type="enrollment_event",
+            object_id=event.pk,
+            patient_id=patient.pk,
+            inputs=inputs,
+            output={"kind": kind, "enrollment_status": patient.enrollment_status},
+        )
     return patient
+
+
+def _lab_inputs(history: PatientHistory, effective_date: date) -> dict[str, object]:
+    """The ANCs an enrollment was judged on: those drawn in the lab window before it."""
+    rules = get_protocol(history.protocol)
+    zone = history.zone
+    since = effective_date - timedelta(days=rules.enrollment_lab_days)
+    used = [
+        {"id": r.result_id, "value_per_ul": r.value_per_ul, "drawn_at": r.drawn_at}
+        for r in history.readings
+        if since <= local_date(r.drawn_at, zone) <= effective_date
+    ]
+    return {
+        "protocol": rules.name,
+        "protocol_version": rules.version,
+        "anc_results": used,
+    }
 
 
 def treatment_event_record(
@@ -129,11 +182,22 @@ def treatment_event_record(
     _not_future("effective_date", effective_date)
     if not reason.strip():
         raise FieldInvalid("reason", "Say why (rules.md §4: no change without a reason).")
-    with transaction.atomic():
+    with (
+        audit_refusals(
+            action=Action.TREATMENT_EVENT_RECORD,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={"kind": kind, "effective_date": effective_date, "reason": reason.strip()},
+        ) as inputs,
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         patient = _locked(patient)
-        refusal = treatment_event_refusal(
-            patient_history(patient=patient), TreatmentEventKind(kind), effective_date
-        )
+        history = patient_history(patient=patient)
+        inputs.update(_latest_inputs(history))
+        refusal = treatment_event_refusal(history, TreatmentEventKind(kind), effective_date)
         if refusal is not None:
             _raise(refusal, "treatment_event_refused")
         event = TreatmentEvent.objects.create(
@@ -143,8 +207,33 @@ def treatment_event_record(
             reason=reason.strip(),
             actor=actor,
         )
-        monitoring_state_refresh(patient=patient)
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.TREATMENT_EVENT_RECORD,
+            actor=actor,
+            object_type="treatment_event",
+            object_id=event.pk,
+            patient_id=patient.pk,
+            inputs=inputs,
+            output={"treatment_status": state.treatment_status, "band": state.band},
+        )
     return event
+
+
+def _latest_inputs(history: PatientHistory) -> dict[str, object]:
+    rules = get_protocol(history.protocol)
+    latest = max(history.readings, key=lambda r: (r.drawn_at, r.result_id), default=None)
+    return {
+        "protocol": rules.name,
+        "protocol_version": rules.version,
+        "latest_anc": None
+        if latest is None
+        else {
+            "id": latest.result_id,
+            "value_per_ul": latest.value_per_ul,
+            "drawn_at": latest.drawn_at,
+        },
+    }
 
 
 def authorization_record(
@@ -170,7 +259,23 @@ def authorization_record(
             f"An authorization runs at most {rules.authorization_max_days} days "
             f"(until {longest.isoformat()}).",
         )
-    with transaction.atomic():
+    with (
+        audit_refusals(
+            action=Action.AUTHORIZATION_RECORD,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={
+                "kind": kind,
+                "starts_on": starts_on,
+                "expires_on": expires_on,
+                "rationale": rationale.strip(),
+            },
+        ) as inputs,
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         patient = _locked(patient)
         if not patient.prescriber.is_certified_on(starts_on):
             raise RuleRefused(
@@ -180,9 +285,9 @@ def authorization_record(
             )
         if patient.enrollment_status == EnrollmentStatus.PENDING:
             raise StateConflict("The patient is not enrolled.")
-        refusal = authorization_refusal(
-            patient_history(patient=patient), AuthorizationKind(kind), starts_on, timezone.now()
-        )
+        history = patient_history(patient=patient)
+        inputs.update(_latest_inputs(history))
+        refusal = authorization_refusal(history, AuthorizationKind(kind), starts_on, timezone.now())
         if refusal is not None:
             _raise(refusal, "authorization_refused")
         authorization = Authorization.objects.create(
@@ -194,8 +299,56 @@ def authorization_record(
             prescriber=patient.prescriber,
             recorded_by=actor,
         )
-        monitoring_state_refresh(patient=patient)
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.AUTHORIZATION_RECORD,
+            actor=actor,
+            object_type="authorization",
+            object_id=authorization.pk,
+            patient_id=patient.pk,
+            inputs=inputs,
+            output={
+                "prescriber_id": patient.prescriber_id,
+                "treatment_status": state.treatment_status,
+            },
+        )
     return authorization
+
+
+PRESCRIBER_FIELDS = (
+    "name",
+    "npi",
+    "email",
+    "active",
+    "certified",
+    "certified_on",
+    "certification_expires_on",
+)
+
+
+def prescriber_save(
+    *, actor: User, prescriber: Prescriber | None, data: dict[str, object]
+) -> Prescriber:
+    """Create or change a prescriber (its certification above all), with its audit entry."""
+    with transaction.atomic(), acting_as(actor):
+        before = {f: getattr(prescriber, f) for f in PRESCRIBER_FIELDS} if prescriber else {}
+        target = prescriber or Prescriber()
+        for name, value in data.items():
+            setattr(target, name, value)
+        target.save()
+        after = {f: getattr(target, f) for f in PRESCRIBER_FIELDS}
+        changed = {
+            f: [before.get(f), after[f]] for f in PRESCRIBER_FIELDS if before.get(f) != after[f]
+        }
+        audit_record(
+            action=Action.PRESCRIBER_UPDATE if prescriber else Action.PRESCRIBER_CREATE,
+            actor=actor,
+            object_type="prescriber",
+            object_id=target.pk,
+            inputs=data,
+            output={"changed": changed},
+        )
+    return target
 
 
 def aware(moment: datetime) -> datetime:

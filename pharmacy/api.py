@@ -7,7 +7,12 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -18,9 +23,16 @@ from clozrems.api import ActionRoles, user_of
 from patients.models import Role, User
 from patients.selectors import patient_list_visible
 from patients.services import today
-from pharmacy.models import Dispense, Pharmacy
+from pharmacy.models import Dispense, EmergencyReason, Pharmacy
 from pharmacy.selectors import pharmacy_worklist
-from pharmacy.services import dispense_payload, dispense_record
+from pharmacy.services import (
+    EmergencyRequest,
+    dispense_payload,
+    dispense_record,
+    emergency_payload,
+    emergency_supply_review,
+    pharmacy_save,
+)
 
 
 class PharmacySerializer(serializers.ModelSerializer[Pharmacy]):
@@ -43,6 +55,14 @@ class PharmacySerializer(serializers.ModelSerializer[Pharmacy]):
             current = self.instance.certified_on if self.instance else None
             attrs["certified_on"] = current or today()
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Pharmacy:
+        actor = user_of(self.context["request"])
+        return pharmacy_save(actor=actor, pharmacy=None, data=validated_data)
+
+    def update(self, instance: Pharmacy, validated_data: dict[str, Any]) -> Pharmacy:
+        actor = user_of(self.context["request"])
+        return pharmacy_save(actor=actor, pharmacy=instance, data=validated_data)
 
 
 class WorklistQuerySerializer(serializers.Serializer[Any]):
@@ -110,11 +130,35 @@ class PharmacyViewSet(
         return self.get_paginated_response(WorklistEntrySerializer(page, many=True).data)
 
 
+class EmergencySerializer(serializers.Serializer[Any]):
+    reason = serializers.ChoiceField(choices=EmergencyReason.choices)
+    remark = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["reason"] == EmergencyReason.OTHER and not attrs.get("remark", "").strip():
+            raise ValidationError({"remark": ['A remark is required when the reason is "other".']})
+        return attrs
+
+
 class DispenseRequestSerializer(serializers.Serializer[Any]):
     patient = serializers.IntegerField(min_value=1)
     pharmacy = serializers.IntegerField(min_value=1)
     days_supply = serializers.IntegerField(min_value=1, max_value=90)
     dispensed_at = serializers.DateTimeField(required=False)
+    emergency = EmergencySerializer(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "A pharmacist's emergency supply: allowed only when the decision is blocked solely "
+            "because the ANC is not current (see the decision's `emergency_supply`), for at most "
+            "the protocol's emergency days (us-label-2015: 4). The prescriber is notified and "
+            "an administrator reviews it."
+        ),
+    )
+
+
+class ReviewSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class DispenseSerializer(serializers.ModelSerializer[Dispense]):
@@ -130,7 +174,14 @@ class DispenseSerializer(serializers.ModelSerializer[Dispense]):
             "decision",
             "recorded_by",
             "created_at",
+            "emergency",
         ]
+
+    emergency = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_emergency(self, dispense: Dispense) -> dict[str, Any] | None:
+        return emergency_payload(dispense)
 
 
 def dispenses_visible(user: User) -> QuerySet[Dispense]:
@@ -153,6 +204,7 @@ class DispenseViewSet(
     serializer_class = DispenseSerializer
     permission_classes = [ActionRoles]
     readers = {Role.AUDITOR, Role.PHARMACIST, Role.PRESCRIBER, Role.DESIGNEE}
+    # `review` is for administrators only (ActionRoles lets them call everything).
     action_roles = {"list": readers, "retrieve": readers, "create": {Role.PHARMACIST}}
 
     def get_queryset(self) -> QuerySet[Dispense]:
@@ -170,6 +222,7 @@ class DispenseViewSet(
                     "id": serializers.IntegerField(),
                     "authorization_code": serializers.CharField(),
                     "decision": serializers.DictField(),
+                    "emergency": serializers.DictField(allow_null=True),
                 },
             )
         },
@@ -190,6 +243,9 @@ class DispenseViewSet(
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
             raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        emergency = data.get("emergency")
+        if emergency is not None and user.role != Role.PHARMACIST:
+            raise PermissionDenied("Only a pharmacist may make an emergency supply.")
         outcome = dispense_record(
             patient=patient,
             pharmacy=pharmacy,
@@ -197,11 +253,27 @@ class DispenseViewSet(
             days_supply=data["days_supply"],
             idempotency_key=key,
             dispensed_at=data.get("dispensed_at"),
+            emergency=EmergencyRequest(emergency["reason"], emergency.get("remark", ""))
+            if emergency is not None
+            else None,
         )
         response = Response(outcome.payload, status=status.HTTP_201_CREATED)
         if outcome.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @extend_schema(request=ReviewSerializer, responses={200: DispenseSerializer})
+    @action(detail=True, methods=["post"])
+    def review(self, request: Request, pk: str | None = None) -> Response:
+        """An administrator marks an emergency supply reviewed (409 when it is not one, or is
+        already reviewed)."""
+        dispense = self.get_object()
+        params = ReviewSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        reviewed = emergency_supply_review(
+            dispense=dispense, actor=user_of(request), note=params.validated_data["note"]
+        )
+        return Response(DispenseSerializer(reviewed).data)
 
 
 __all__ = ["DispenseViewSet", "PharmacyViewSet", "dispense_payload"]

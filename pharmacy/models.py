@@ -34,6 +34,15 @@ class Pharmacy(models.Model):
         return self.certification_expires_on is None or day <= self.certification_expires_on
 
 
+class EmergencyReason(models.TextChoices):
+    """Why a pharmacist made an emergency supply while the ANC was not current."""
+
+    LAB_DELAY = "lab_delay"
+    WEATHER = "weather"
+    INPATIENT_LEAVE = "inpatient_leave"
+    OTHER = "other"
+
+
 class Dispense(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="dispenses"
@@ -49,6 +58,18 @@ class Dispense(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A pharmacist's emergency supply (blank for a regular dispense): the coded reason, a remark
+    # (required for `other`), and the administrator's review.
+    # db_default: bulk loaders (bench/generate.py's COPY) that name only the older columns.
+    emergency_reason = models.CharField(
+        max_length=20, choices=EmergencyReason.choices, blank=True, db_default=""
+    )
+    emergency_remark = models.CharField(max_length=500, blank=True, db_default="")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_note = models.CharField(max_length=500, blank=True, db_default="")
 
     class Meta:
         ordering = ["-dispensed_at", "-id"]
@@ -59,7 +80,14 @@ class Dispense(models.Model):
                 name="dispense_idempotency_key_once_per_pharmacy",
             )
         ]
-        indexes = [models.Index(fields=["patient", "dispensed_at"])]
+        indexes = [
+            models.Index(fields=["patient", "dispensed_at"]),
+            models.Index(fields=["emergency_reason", "reviewed_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.days_supply} days on {self.dispensed_at:%Y-%m-%d}"
+
+    @property
+    def is_emergency(self) -> bool:
+        return bool(self.emergency_reason)

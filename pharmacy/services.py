@@ -1,4 +1,4 @@
-"""The dispensing decision and recorded dispenses (rules.md §7)."""
+"""The dispensing decision, recorded dispenses and emergency supplies (rules.md §7)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.context import acting_as
+from audit.models import Action, Outcome
+from audit.services import audit_record, audit_refusals, decision_inputs, decision_output
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
-from monitoring.engine.types import Assessment, Decision, DecisionContext, Reason
+from monitoring.engine.emergency import EmergencyOption, emergency_option
+from monitoring.engine.types import (
+    Assessment,
+    Decision,
+    DecisionContext,
+    Reason,
+)
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone, is_future
 from monitoring.services import monitoring_state_refresh, patient_assessment
-from patients.models import Patient, User
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Patient, Role, User
+from pharmacy.models import Dispense, EmergencyReason, Pharmacy
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -36,6 +46,72 @@ def dispensing_decision(
     return patient_assessment(patient=patient, as_of=as_of, context=context)
 
 
+def emergency_supply_option(*, patient_id: int, assessment: Assessment) -> EmergencyOption:
+    """Whether a pharmacist's emergency supply is open for this decision. Queries the
+    dispenses only when the decision is blocked for a stale ANC (the rare path)."""
+    used = False
+    codes = {item.code for item in assessment.reasons}
+    if Reason.ANC_NOT_CURRENT in codes and assessment.latest_anc is not None:
+        used = (
+            Dispense.objects.filter(
+                patient_id=patient_id,
+                dispensed_at__gt=assessment.latest_anc.drawn_at,
+                dispensed_at__lte=assessment.as_of,
+            )
+            .exclude(emergency_reason="")
+            .exists()
+        )
+    return emergency_option(assessment, clinic_zone(), used_since_latest_anc=used)
+
+
+def _emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
+    if not option.available:
+        return None
+    return {"available": True, "max_days_supply": option.max_days_supply}
+
+
+def _decision_inputs(
+    patient: Patient, pharmacy: Pharmacy, a: Assessment, days: int | None
+) -> dict[str, Any]:
+    day = local_date(a.as_of, clinic_zone())
+    return decision_inputs(
+        a,
+        days_supply=days,
+        pharmacy_id=pharmacy.pk,
+        prescriber_certified=patient.prescriber.is_certified_on(day),
+        pharmacy_certified=pharmacy.is_certified_on(day),
+    )
+
+
+def eligibility_check(
+    *,
+    patient: Patient,
+    pharmacy: Pharmacy,
+    actor: User,
+    as_of: datetime,
+    days_supply: int | None = None,
+) -> dict[str, Any]:
+    """The decision as the API shows it (with `emergency_supply`), and its audit entry: every
+    eligibility check is a dispensing decision an inspector may ask about."""
+    assessment = dispensing_decision(
+        patient=patient, pharmacy=pharmacy, as_of=as_of, days_supply=days_supply
+    )
+    payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
+    option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
+    payload["emergency_supply"] = _emergency_field(option)
+    audit_record(
+        action=Action.ELIGIBILITY_CHECK,
+        actor=actor,
+        outcome=Outcome.ALLOWED if assessment.decision == Decision.ALLOWED else Outcome.BLOCKED,
+        object_type="patient",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        inputs=_decision_inputs(patient, pharmacy, assessment, days_supply),
+        output={**decision_output(assessment), "emergency_supply": payload["emergency_supply"]},
+    )
+    return payload
+
+
 def _authorization_code() -> str:
     return "CLZ-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
 
@@ -47,8 +123,21 @@ class DispenseOutcome:
     replayed: bool
 
 
-def _replay(existing: Dispense, patient_id: int, days_supply: int) -> DispenseOutcome:
-    if existing.patient_id != patient_id or existing.days_supply != days_supply:
+@dataclass(frozen=True)
+class EmergencyRequest:
+    reason: str
+    remark: str = ""
+
+
+def _replay(
+    existing: Dispense, patient_id: int, days_supply: int, emergency: EmergencyRequest | None
+) -> DispenseOutcome:
+    reason = emergency.reason if emergency else ""
+    if (
+        existing.patient_id != patient_id
+        or existing.days_supply != days_supply
+        or existing.emergency_reason != reason
+    ):
         raise StateConflict(
             "This Idempotency-Key was used for a different dispense.", "idempotency_key_reused"
         )
@@ -64,7 +153,32 @@ def dispense_payload(dispense: Dispense) -> dict[str, Any]:
         "days_supply": dispense.days_supply,
         "dispensed_at": dispense.dispensed_at.isoformat(),
         "decision": dispense.decision,
+        "emergency": emergency_payload(dispense),
     }
+
+
+def emergency_payload(dispense: Dispense) -> dict[str, Any] | None:
+    if not dispense.emergency_reason:
+        return None
+    return {
+        "reason": dispense.emergency_reason,
+        "remark": dispense.emergency_remark,
+        "reviewed_at": dispense.reviewed_at.isoformat() if dispense.reviewed_at else None,
+        "reviewed_by": dispense.reviewed_by_id,
+        "review_note": dispense.review_note,
+    }
+
+
+def _emergency_validate(actor: User, emergency: EmergencyRequest) -> EmergencyRequest:
+    if actor.role != Role.PHARMACIST:
+        # A clinical judgment at the counter: pharmacists only, administrators included.
+        raise PermissionDenied("Only a pharmacist may make an emergency supply.")
+    if emergency.reason not in EmergencyReason.values:
+        raise FieldInvalid("emergency", f"reason is one of {', '.join(EmergencyReason.values)}.")
+    remark = emergency.remark.strip()
+    if emergency.reason == EmergencyReason.OTHER and not remark:
+        raise FieldInvalid("emergency", 'A remark is required when the reason is "other".')
+    return EmergencyRequest(emergency.reason, remark)
 
 
 def dispense_record(
@@ -75,26 +189,59 @@ def dispense_record(
     days_supply: int,
     idempotency_key: str = "",
     dispensed_at: datetime | None = None,
+    emergency: EmergencyRequest | None = None,
 ) -> DispenseOutcome:
-    """Record a supply if the rules allow it now (or at `dispensed_at`, for imported history).
+    """Record a supply if the rules allow it now (or at `dispensed_at`, for imported history),
+    or, with `emergency`, a pharmacist's emergency supply where only a stale ANC blocks it.
 
     The patient row is locked while the decision is re-checked, so two pharmacists at once
-    cannot both dispense past the rules; a replayed Idempotency-Key returns the first answer.
+    cannot both dispense past the rules; a replayed Idempotency-Key returns the first answer
+    (and writes nothing, not even an audit entry). Every attempt, allowed or blocked, writes
+    one audit entry.
     """
     now = timezone.now()
+    action = Action.EMERGENCY_SUPPLY_RECORD if emergency else Action.DISPENSE_RECORD
+    if emergency is not None:
+        emergency = _emergency_validate(actor, emergency)
+    request = {
+        "days_supply_requested": days_supply,
+        "pharmacy_id": pharmacy.pk,
+        "idempotency_key": idempotency_key.strip(),
+        "emergency": None if emergency is None else vars(emergency),
+    }
     if patient is None:
-        raise RuleRefused(
-            "dispense_blocked", "The patient is not enrolled.", (Reason.PATIENT_NOT_ENROLLED,)
-        )
+        with audit_refusals(
+            action=action,
+            actor=actor,
+            object_type="patient",
+            inputs=request,
+            outcome=Outcome.BLOCKED,
+        ):
+            raise RuleRefused(
+                "emergency_supply_refused" if emergency else "dispense_blocked",
+                "The patient is not enrolled.",
+                (Reason.PATIENT_NOT_ENROLLED,),
+            )
     if dispensed_at is not None and is_future(dispensed_at, now):
         raise FieldInvalid("dispensed_at", "A dispense may not be dated in the future.")
     key = idempotency_key.strip()
     if key:
         existing = Dispense.objects.filter(pharmacy=pharmacy, idempotency_key=key).first()
         if existing is not None:
-            return _replay(existing, patient.pk, days_supply)
+            return _replay(existing, patient.pk, days_supply, emergency)
     try:
-        with transaction.atomic():
+        with (
+            audit_refusals(
+                action=action,
+                actor=actor,
+                object_type="patient",
+                object_id=patient.pk,
+                patient_id=patient.pk,
+                inputs=request,
+                outcome=Outcome.BLOCKED,
+            ) as audit_inputs,
+            transaction.atomic(),
+        ):
             # Lock the patient row first, then read its state in a query of its own: under READ
             # COMMITTED a locking read that joins the state would see the state as it was before
             # a concurrent dispense committed, and both would pass.
@@ -104,33 +251,157 @@ def dispense_record(
             if key:
                 existing = Dispense.objects.filter(pharmacy=pharmacy, idempotency_key=key).first()
                 if existing is not None:
-                    return _replay(existing, patient.pk, days_supply)
+                    return _replay(existing, patient.pk, days_supply, emergency)
             as_of = dispensed_at or now
             assessment = dispensing_decision(
                 patient=locked, pharmacy=pharmacy, as_of=as_of, days_supply=days_supply
             )
             payload = decision_payload(locked.pk, assessment, pharmacy_id=pharmacy.pk)
-            if assessment.decision != Decision.ALLOWED:
-                raise RuleRefused(
-                    "dispense_blocked",
-                    "The rules do not allow this supply now.",
-                    [item.code for item in assessment.reasons],
-                ).with_decision(payload)
-            dispense = Dispense.objects.create(
-                patient=locked,
-                pharmacy=pharmacy,
-                days_supply=days_supply,
-                dispensed_at=as_of,
-                authorization_code=_authorization_code(),
-                idempotency_key=key,
-                decision=payload,
-                recorded_by=actor,
-            )
-            monitoring_state_refresh(patient=locked, now=now)
+            audit_inputs.update(_decision_inputs(locked, pharmacy, assessment, days_supply))
+            option = None
+            if emergency is None:
+                if assessment.decision != Decision.ALLOWED:
+                    option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
+                    payload["emergency_supply"] = _emergency_field(option)
+                    raise RuleRefused(
+                        "dispense_blocked",
+                        "The rules do not allow this supply now.",
+                        [item.code for item in assessment.reasons],
+                    ).with_decision(payload)
+                payload["emergency_supply"] = None
+            else:
+                option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
+                payload["emergency_supply"] = _emergency_field(option)
+                if not option.available:
+                    raise RuleRefused(
+                        "emergency_supply_refused",
+                        "An emergency supply is not allowed for this patient now.",
+                        option.refusals,
+                    ).with_decision(payload)
+                if days_supply > option.max_days_supply:
+                    raise RuleRefused(
+                        "emergency_supply_refused",
+                        f"An emergency supply is at most {option.max_days_supply} days.",
+                        (Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT,),
+                    ).with_decision(payload)
+            with acting_as(actor):
+                dispense = Dispense.objects.create(
+                    patient=locked,
+                    pharmacy=pharmacy,
+                    days_supply=days_supply,
+                    dispensed_at=as_of,
+                    authorization_code=_authorization_code(),
+                    idempotency_key=key,
+                    decision=payload,
+                    recorded_by=actor,
+                    emergency_reason=emergency.reason if emergency else "",
+                    emergency_remark=emergency.remark if emergency else "",
+                )
+                monitoring_state_refresh(patient=locked, now=now)
+                if emergency is not None:
+                    _prescriber_notify(dispense, locked)
+                audit_record(
+                    action=action,
+                    actor=actor,
+                    outcome=Outcome.ALLOWED,
+                    object_type="dispense",
+                    object_id=dispense.pk,
+                    patient_id=locked.pk,
+                    inputs=audit_inputs,
+                    output={
+                        **decision_output(assessment),
+                        "dispense_id": dispense.pk,
+                        "days_supply": days_supply,
+                        "authorization_code": dispense.authorization_code,
+                        "emergency_supply": payload["emergency_supply"],
+                    },
+                )
     except IntegrityError:
         # The same key committed by a concurrent request: answer with that one.
         existing = Dispense.objects.filter(pharmacy=pharmacy, idempotency_key=key).first()
         if key and existing is not None:
-            return _replay(existing, patient.pk, days_supply)
+            return _replay(existing, patient.pk, days_supply, emergency)
         raise
     return DispenseOutcome(dispense, dispense_payload(dispense), replayed=False)
+
+
+def _prescriber_notify(dispense: Dispense, patient: Patient) -> None:
+    from notifications.messages import patient_label
+    from notifications.models import Kind
+    from notifications.services import Occasion, notifications_create, recipients_for_prescribers
+
+    label = patient_label(patient.pk, patient.first_name, patient.last_name)
+    occasion = Occasion(
+        kind=Kind.EMERGENCY_SUPPLY,
+        subject_key=f"dispense:{dispense.pk}",
+        key_date=local_date(dispense.dispensed_at, clinic_zone()),
+        subject=f"Emergency supply of {dispense.days_supply} day(s) for {label}",
+        body=(
+            f"A pharmacist made an emergency supply of {dispense.days_supply} day(s) for {label} "
+            f"because the ANC was not current (reason: {dispense.emergency_reason}"
+            + (f"; {dispense.emergency_remark}" if dispense.emergency_remark else "")
+            + "). Arrange an ANC draw now: the next supply needs a current result."
+        ),
+        patient_id=patient.pk,
+    )
+    recipients = recipients_for_prescribers([patient.prescriber_id]).get(patient.prescriber_id, [])
+    notifications_create(occasions=[(occasion, recipients)])
+
+
+def emergency_supply_review(*, dispense: Dispense, actor: User, note: str = "") -> Dispense:
+    """An administrator marks an emergency supply reviewed (once)."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only an administrator reviews emergency supplies.")
+    with transaction.atomic(), acting_as(actor):
+        locked = Dispense.objects.select_for_update().get(pk=dispense.pk)
+        if not locked.emergency_reason:
+            raise StateConflict("This dispense is not an emergency supply.", "not_emergency")
+        if locked.reviewed_at is not None:
+            raise StateConflict("This emergency supply is already reviewed.", "already_reviewed")
+        locked.reviewed_at = timezone.now()
+        locked.reviewed_by = actor
+        locked.review_note = note.strip()
+        locked.save(update_fields=["reviewed_at", "reviewed_by", "review_note"])
+        audit_record(
+            action=Action.EMERGENCY_SUPPLY_REVIEW,
+            actor=actor,
+            object_type="dispense",
+            object_id=locked.pk,
+            patient_id=locked.patient_id,
+            inputs={"note": locked.review_note},
+            output={"reviewed_at": locked.reviewed_at},
+        )
+    return locked
+
+
+DIRECTORY_FIELDS = (
+    "name",
+    "ncpdp_id",
+    "active",
+    "certified",
+    "certified_on",
+    "certification_expires_on",
+)
+
+
+def pharmacy_save(*, actor: User, pharmacy: Pharmacy | None, data: dict[str, Any]) -> Pharmacy:
+    """Create or change a pharmacy (its certification above all), with its audit entry."""
+    with transaction.atomic(), acting_as(actor):
+        before = {f: getattr(pharmacy, f) for f in DIRECTORY_FIELDS} if pharmacy else {}
+        target = pharmacy or Pharmacy()
+        for name, value in data.items():
+            setattr(target, name, value)
+        target.save()
+        after = {f: getattr(target, f) for f in DIRECTORY_FIELDS}
+        changed = {
+            f: [before.get(f), after[f]] for f in DIRECTORY_FIELDS if before.get(f) != after[f]
+        }
+        audit_record(
+            action=Action.PHARMACY_UPDATE if pharmacy else Action.PHARMACY_CREATE,
+            actor=actor,
+            object_type="pharmacy",
+            object_id=target.pk,
+            inputs=data,
+            output={"changed": changed},
+        )
+    return target

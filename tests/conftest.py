@@ -51,6 +51,32 @@ def _celery_eager():
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _sqlite_flush_may_delete():
+    """The clinical and audit tables refuse DELETE (audit/triggers.py). PostgreSQL's flush
+    truncates, which fires no row trigger; SQLite's deletes, so the flush between
+    transactional tests runs in the triggers' maintenance mode. Nothing else does."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    from django.db.backends.sqlite3 import base
+
+    from audit.triggers import maintenance
+
+    operations = base.DatabaseOperations  # type: ignore[attr-defined]
+    original = operations.execute_sql_flush
+
+    def flush(self, sql_list):
+        with maintenance():
+            return original(self, sql_list)
+
+    operations.execute_sql_flush = flush  # type: ignore[method-assign]
+    yield
+    operations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 costs ~0.1 s a user; tests create many users.

@@ -80,6 +80,12 @@ class Reason(StrEnum):
     # Enrollment refusals (api.md), also used when treatment would start below the threshold.
     ANC_NOT_RECENT = "anc_not_recent"
     ANC_BELOW_THRESHOLD = "anc_below_threshold"
+    # Refusals of a pharmacist's emergency supply (monitoring/engine/emergency.py).
+    EMERGENCY_SUPPLY_NOT_NEEDED = "emergency_supply_not_needed"
+    EMERGENCY_SUPPLY_NOT_AVAILABLE = "emergency_supply_not_available"
+    EMERGENCY_SUPPLY_BAND_NOT_NORMAL = "emergency_supply_band_not_normal"
+    EMERGENCY_SUPPLY_ALREADY_USED = "emergency_supply_already_used"
+    EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT = "emergency_supply_days_exceed_limit"
 
 
 REASON_MESSAGES: dict[Reason, str] = {
@@ -101,6 +107,23 @@ REASON_MESSAGES: dict[Reason, str] = {
     ),
     Reason.ANC_NOT_RECENT: "No ANC was drawn in the 30 days before the enrollment date.",
     Reason.ANC_BELOW_THRESHOLD: "The latest ANC is below the threshold this step requires.",
+    Reason.EMERGENCY_SUPPLY_NOT_NEEDED: (
+        "The rules allow a regular supply now; an emergency supply is not needed."
+    ),
+    Reason.EMERGENCY_SUPPLY_NOT_AVAILABLE: (
+        "An emergency supply is possible only when the sole block is an ANC that is not "
+        "current, for an enrolled patient on active treatment."
+    ),
+    Reason.EMERGENCY_SUPPLY_BAND_NOT_NORMAL: (
+        "No emergency supply while the ANC band is not normal, an episode is open, or a "
+        "confirmation or hematology consult is pending."
+    ),
+    Reason.EMERGENCY_SUPPLY_ALREADY_USED: (
+        "An emergency supply was already made since the latest ANC; a new ANC is needed."
+    ),
+    Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT: (
+        "The requested days' supply is longer than the emergency supply allows."
+    ),
 }
 
 REASON_ORDER: dict[Reason, int] = {reason: index for index, reason in enumerate(Reason)}

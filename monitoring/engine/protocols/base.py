@@ -28,6 +28,8 @@ class ProtocolRules(Protocol):
     due_after_days: dict[Frequency, int]
     current_window_days: dict[Frequency, int]
     max_supply_days: dict[Frequency, int]
+    # The longest emergency supply a pharmacist may make while the ANC is not current.
+    emergency_supply_max_days: int
     # Frequencies that may be dispensed to only under a continuation authorization.
     needs_continuation: frozenset[Frequency]
 

@@ -63,6 +63,14 @@ lapse_days = 30  # [L15][T6]: an interruption of 30 days or more restarts as a n
 enrollment_lab_days = 30  # [seed 002]: labs within the past 30 days at (re-)enrollment
 authorization_max_days = 30  # rules.md §6: default protocol maximum
 ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
+# Derived: a pharmacist's emergency supply when the only block is an ANC that is not current
+# (the lab is late, the weather, inpatient leave). Four days bridge a long weekend (Friday to
+# Tuesday) to the next lab day without approaching the 7-day weekly supply, so the patient is
+# not left without clozapine (abrupt stops risk cholinergic rebound and, after 48 hours, a
+# re-titration) while the next ANC is still drawn within days. Never for a low band, an open
+# episode, an uncertified prescriber or pharmacy, or a patient not enrolled or not on active
+# treatment; at most one per ANC (monitoring/engine/emergency.py).
+emergency_supply_max_days = 4
 
 # Thresholds in cells/µL. [L15] Table 2 (general) and Table 3 (BEN).
 GENERAL_NORMAL = 1500  # normal >= 1500

@@ -1,0 +1,214 @@
+"""Database triggers, on SQLite and PostgreSQL alike:
+
+- the audit tables (audit entries and field history) refuse UPDATE and DELETE;
+- the clinical tables refuse DELETE (results are voided or corrected, patients discontinued;
+  nothing clinical is ever deleted);
+- every UPDATE of a tracked table writes one field-history row per changed column, with the
+  actor the service named (`audit.context.acting_as`).
+
+Installed by audit/migrations/0002 and again after every `migrate` (post_migrate): SQLite drops
+a table's triggers when a migration rebuilds the table, so another app's later migration must
+not remove them silently. The tracked columns are the table's actual columns (minus `id` and
+`created_at`), read from the database at install time.
+
+Maintenance escape: PostgreSQL's TRUNCATE fires no row trigger (the test runner's flush uses
+it; production should grant TRUNCATE to no application role). On SQLite the flush deletes rows,
+so the triggers consult `clozrems_maintenance()`, a function true only inside
+`maintenance()`; a connection without the function (the sqlite3 shell) cannot delete at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from audit import context
+
+AUDIT_TABLES = ("audit_auditentry", "audit_fieldchange")
+# Clinical records: never deleted (rules.md §8, §5), and their changes kept field by field.
+CLINICAL_TABLES = (
+    "patients_patient",
+    "patients_enrollmentevent",
+    "patients_treatmentevent",
+    "patients_authorization",
+    "monitoring_ancresult",
+    "pharmacy_dispense",
+)
+# Certification of prescribers and pharmacies: history kept; deactivated, not deleted (their
+# rows are protected by the clinical records that point at them).
+DIRECTORY_TABLES = ("patients_prescriber", "pharmacy_pharmacy")
+HISTORY_TABLES = CLINICAL_TABLES + DIRECTORY_TABLES
+UNTRACKED_COLUMNS = frozenset({"id", "created_at"})
+
+_maintenance = threading.local()
+
+
+@contextmanager
+def maintenance() -> Iterator[None]:
+    """Allow deletes on SQLite for the block (the test runner's flush); never for a request."""
+    _maintenance.on = True
+    try:
+        yield
+    finally:
+        _maintenance.on = False
+
+
+def _maintenance_on() -> int:
+    return 1 if getattr(_maintenance, "on", False) else 0
+
+
+def _actor() -> int | None:
+    return context.actor_id()
+
+
+def _request_id() -> str | None:
+    return context.request_id() or None
+
+
+def sqlite_functions_register(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    if connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    raw.create_function("clozrems_actor", 0, _actor)
+    raw.create_function("clozrems_request_id", 0, _request_id)
+    raw.create_function("clozrems_maintenance", 0, _maintenance_on)
+
+
+def _columns(connection: BaseDatabaseWrapper, cursor: Any, table: str) -> list[str]:
+    description = connection.introspection.get_table_description(cursor, table)
+    return [c.name for c in description if c.name not in UNTRACKED_COLUMNS]
+
+
+def _sqlite_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
+    q = connection.ops.quote_name
+    out: list[str] = []
+    for table in AUDIT_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            name = f"clozrems_{table}_no_{op.lower()}"
+            out.append(f"DROP TRIGGER IF EXISTS {name}")
+            out.append(
+                f"CREATE TRIGGER {name} BEFORE {op} ON {table} "
+                "WHEN clozrems_maintenance() = 0 "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+            )
+    for table in CLINICAL_TABLES:
+        name = f"clozrems_{table}_no_delete"
+        out.append(f"DROP TRIGGER IF EXISTS {name}")
+        out.append(
+            f"CREATE TRIGGER {name} BEFORE DELETE ON {table} "
+            "WHEN clozrems_maintenance() = 0 "
+            f"BEGIN SELECT RAISE(ABORT, 'clinical records are never deleted: {table}'); END"
+        )
+    for table in HISTORY_TABLES:
+        name = f"clozrems_{table}_history"
+        inserts = "".join(
+            "INSERT INTO audit_fieldchange (table_name, row_id, field, old_value, new_value, "
+            "actor_id, request_id, changed_at) "
+            f"SELECT '{table}', NEW.id, '{col}', OLD.{q(col)}, NEW.{q(col)}, clozrems_actor(), "
+            "clozrems_request_id(), strftime('%Y-%m-%d %H:%M:%f', 'now') "
+            f"WHERE OLD.{q(col)} IS NOT NEW.{q(col)}; "
+            for col in _columns(connection, cursor, table)
+        )
+        out.append(f"DROP TRIGGER IF EXISTS {name}")
+        out.append(f"CREATE TRIGGER {name} AFTER UPDATE ON {table} BEGIN {inserts}END")
+    return out
+
+
+_PG_FUNCTIONS = [
+    """
+    CREATE OR REPLACE FUNCTION clozrems_refuse() RETURNS trigger AS $$
+    BEGIN
+        RAISE EXCEPTION '%: % refused (%)', TG_TABLE_NAME, TG_OP, TG_ARGV[0]
+            USING ERRCODE = 'insufficient_privilege';
+    END $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE OR REPLACE FUNCTION clozrems_field_history() RETURNS trigger AS $$
+    DECLARE
+        old_row jsonb := to_jsonb(OLD);
+        new_row jsonb := to_jsonb(NEW);
+        col text;
+    BEGIN
+        FOREACH col IN ARRAY TG_ARGV LOOP
+            IF old_row -> col IS DISTINCT FROM new_row -> col THEN
+                INSERT INTO audit_fieldchange (table_name, row_id, field, old_value, new_value,
+                                               actor_id, request_id, changed_at)
+                VALUES (TG_TABLE_NAME, new_row ->> 'id', col, old_row ->> col, new_row ->> col,
+                        NULLIF(current_setting('clozrems.actor', true), '')::bigint,
+                        NULLIF(current_setting('clozrems.request_id', true), ''),
+                        clock_timestamp());
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql
+    """,
+]
+
+
+def _pg_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
+    out = [sql.strip() for sql in _PG_FUNCTIONS]
+    for table in AUDIT_TABLES:
+        name = f"clozrems_{table}_append_only"
+        out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        out.append(
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION clozrems_refuse('append-only')"
+        )
+    for table in CLINICAL_TABLES:
+        name = f"clozrems_{table}_no_delete"
+        out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        out.append(
+            f"CREATE TRIGGER {name} BEFORE DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION clozrems_refuse('clinical records are never deleted')"
+        )
+    for table in HISTORY_TABLES:
+        name = f"clozrems_{table}_history"
+        args = ", ".join(f"'{col}'" for col in _columns(connection, cursor, table))
+        out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        out.append(
+            f"CREATE TRIGGER {name} AFTER UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION clozrems_field_history({args})"
+        )
+    return out
+
+
+def triggers_install(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        present = set(connection.introspection.table_names(cursor))
+        if not set(AUDIT_TABLES + HISTORY_TABLES) <= present:
+            return  # migrating backwards, or the other apps are not there yet
+        if connection.vendor == "postgresql":
+            statements = _pg_statements(connection, cursor)
+        elif connection.vendor == "sqlite":
+            statements = _sqlite_statements(connection, cursor)
+        else:
+            raise NotImplementedError(f"audit triggers for {connection.vendor}")
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def triggers_uninstall(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in AUDIT_TABLES:
+                cursor.execute(f"DROP TRIGGER IF EXISTS clozrems_{table}_append_only ON {table}")
+            for table in CLINICAL_TABLES:
+                cursor.execute(f"DROP TRIGGER IF EXISTS clozrems_{table}_no_delete ON {table}")
+            for table in HISTORY_TABLES:
+                cursor.execute(f"DROP TRIGGER IF EXISTS clozrems_{table}_history ON {table}")
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'clozrems_%'"
+            )
+            for (name,) in cursor.fetchall():
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def triggers_install_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    triggers_install(connections[using])
