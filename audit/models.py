@@ -31,6 +31,11 @@ class Action(models.TextChoices):
     PHARMACY_CREATE = "pharmacy.create"
     PHARMACY_UPDATE = "pharmacy.update"
     QUARANTINE_RESOLVE = "lab_feed.quarantine_resolve"
+    QUARANTINE_DISMISS = "lab_feed.quarantine_dismiss"
+    PATIENT_IDENTIFIER_ADD = "patient_identifier.add"
+    PATIENT_IDENTIFIER_REMOVE = "patient_identifier.remove"
+    LAB_CODE_MAPPING_SAVE = "lab_code_mapping.save"
+    LAB_CODE_MAPPING_REMOVE = "lab_code_mapping.remove"
 
 
 class Outcome(models.TextChoices):

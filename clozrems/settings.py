@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "NotificationChannelEnum": "notifications.models.Channel",
+        "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
+        "AuditOutcomeEnum": "audit.models.Outcome",
     },
 }
 

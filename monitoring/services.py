@@ -297,10 +297,32 @@ def anc_result_record(
                 "A result with this accession was recorded at the same moment; retry.",
                 "accession_conflict",
             ) from None
+        inputs = {
+            "value": value,
+            "unit": result.unit,
+            "drawn_at": drawn_at,
+            "accession": accession,
+            "lab": lab,
+            "source": source,
+            "status": status,
+            "derivation": derivation or None,
+            "corrects": None
+            if previous is None
+            else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
+        }
         if status == ResultStatus.PRELIMINARY and (
             previous is None or previous.status == ResultStatus.PRELIMINARY
         ):
-            # Nothing the rules read has changed.
+            # Stored, but nothing the rules read has changed: no state to rewrite.
+            audit_record(
+                action=Action.ANC_RESULT_RECORD,
+                actor=actor,
+                object_type="anc_result",
+                object_id=result.pk,
+                patient_id=patient.pk,
+                inputs=inputs,
+                output={"value_per_ul": per_ul, "used_for_decisions": False},
+            )
             return RecordedResult(result, created=True)
         before = (
             MonitoringState.objects.filter(patient=patient)
@@ -314,17 +336,7 @@ def anc_result_record(
             object_type="anc_result",
             object_id=result.pk,
             patient_id=patient.pk,
-            inputs={
-                "value": value,
-                "unit": result.unit,
-                "drawn_at": drawn_at,
-                "accession": accession,
-                "source": source,
-                "status": status,
-                "corrects": None
-                if previous is None
-                else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
-            },
+            inputs=inputs,
             output={
                 "value_per_ul": per_ul,
                 "protocol": state.protocol,

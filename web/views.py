@@ -5,9 +5,9 @@ API; the views only gather what a page shows."""
 from __future__ import annotations
 
 import uuid
-from fractions import Fraction
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from fractions import Fraction
 from functools import wraps
 from typing import Any
 
@@ -15,10 +15,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django_htmx.middleware import HtmxDetails
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django_htmx.middleware import HtmxDetails
 
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol

@@ -10,7 +10,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
-from monitoring.feeds.services import quarantine_dismiss, quarantine_resolve
+from monitoring.feeds.codes import LOINC_ANALYTES
+from monitoring.feeds.services import (
+    lab_code_mapping_remove,
+    lab_code_mapping_save,
+    quarantine_dismiss,
+    quarantine_resolve,
+)
 from monitoring.models import FeedMessage, LabCodeMapping, QuarantinedResult
 from patients.models import Patient
 
@@ -150,7 +156,32 @@ class FeedMessageAdmin(admin.ModelAdmin):
         return False
 
 
+class LabCodeMappingForm(forms.ModelForm):
+    class Meta:
+        model = LabCodeMapping
+        fields = ["lab", "local_code", "loinc", "description"]
+
+    def clean_loinc(self) -> str:
+        loinc = str(self.cleaned_data["loinc"]).strip()
+        if loinc not in LOINC_ANALYTES:
+            known = ", ".join(LOINC_ANALYTES)
+            raise forms.ValidationError(f"Map to one of the LOINC codes the rules read: {known}.")
+        return loinc
+
+
 @admin.register(LabCodeMapping)
 class LabCodeMappingAdmin(admin.ModelAdmin):
+    """Saves and deletes go through the audited service."""
+
+    form = LabCodeMappingForm
     list_display = ("lab", "local_code", "loinc", "description")
     search_fields = ("lab", "local_code", "loinc")
+    actions = None
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        actor: Any = request.user
+        lab_code_mapping_save(mapping=obj, actor=actor, created=not change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        actor: Any = request.user
+        lab_code_mapping_remove(mapping=obj, actor=actor)

@@ -1,5 +1,6 @@
-"""Writes around the feeds: a patient's lab identifiers, and an administrator's resolution of a
-quarantined result (attach it to a patient, fix its unit) or its dismissal."""
+"""Writes around the feeds: a patient's lab identifiers, the local-code table, and an
+administrator's resolution of a quarantined result (attach it to a patient, fix its unit) or its
+dismissal. Each writes its audit entry in its own transaction."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.context import acting_as
+from audit.models import Action
+from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
+from monitoring.feeds.codes import LOINC_ANALYTES
 from monitoring.feeds.ingest import CORRECTED, FINAL, PRELIMINARY, Refusal, derived_anc
 from monitoring.models import (
+    LabCodeMapping,
     QuarantinedResult,
     QuarantineStatus,
     ResultSource,
@@ -38,14 +44,82 @@ def patient_identifier_add(
     if not value:
         raise FieldInvalid("value", "The identifier is empty.")
     try:
-        with transaction.atomic():
-            return PatientIdentifier.objects.create(
+        with transaction.atomic(), acting_as(actor):
+            identifier = PatientIdentifier.objects.create(
                 patient=patient, issuer=issuer, value=value, recorded_by=actor
             )
+            audit_record(
+                action=Action.PATIENT_IDENTIFIER_ADD,
+                actor=actor,
+                object_type="patient_identifier",
+                object_id=identifier.pk,
+                patient_id=patient.pk,
+                inputs={"issuer": issuer, "value": value},
+            )
+            return identifier
     except IntegrityError:
         raise StateConflict(
             f"{issuer}|{value} is already recorded for a patient.", "identifier_in_use"
         ) from None
+
+
+def patient_identifier_remove(*, identifier: PatientIdentifier, actor: User) -> None:
+    """Remove an identifier recorded in error (it names no clinical record; the audit trail
+    keeps what it was)."""
+    with transaction.atomic(), acting_as(actor):
+        audit_record(
+            action=Action.PATIENT_IDENTIFIER_REMOVE,
+            actor=actor,
+            object_type="patient_identifier",
+            object_id=identifier.pk,
+            patient_id=identifier.patient_id,
+            inputs={"issuer": identifier.issuer, "value": identifier.value},
+        )
+        identifier.delete()
+
+
+def lab_code_mapping_save(*, mapping: LabCodeMapping, actor: User, created: bool) -> LabCodeMapping:
+    """Create or change a local code's LOINC; only codes the rules read may be targets."""
+    mapping.lab, mapping.local_code = mapping.lab.strip(), mapping.local_code.strip()
+    mapping.loinc = mapping.loinc.strip()
+    if mapping.loinc not in LOINC_ANALYTES:
+        known = ", ".join(LOINC_ANALYTES)
+        raise FieldInvalid("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+    if not mapping.local_code:
+        raise FieldInvalid("local_code", "The local code is empty.")
+    try:
+        with transaction.atomic(), acting_as(actor):
+            mapping.save()
+            audit_record(
+                action=Action.LAB_CODE_MAPPING_SAVE,
+                actor=actor,
+                object_type="lab_code_mapping",
+                object_id=mapping.pk,
+                inputs={
+                    "lab": mapping.lab,
+                    "local_code": mapping.local_code,
+                    "loinc": mapping.loinc,
+                    "created": created,
+                },
+            )
+    except IntegrityError:
+        raise StateConflict(
+            f"{mapping.lab or 'every lab'}: {mapping.local_code} is already mapped.",
+            "mapping_exists",
+        ) from None
+    return mapping
+
+
+def lab_code_mapping_remove(*, mapping: LabCodeMapping, actor: User) -> None:
+    with transaction.atomic(), acting_as(actor):
+        audit_record(
+            action=Action.LAB_CODE_MAPPING_REMOVE,
+            actor=actor,
+            object_type="lab_code_mapping",
+            object_id=mapping.pk,
+            inputs={"lab": mapping.lab, "local_code": mapping.local_code, "loinc": mapping.loinc},
+        )
+        mapping.delete()
 
 
 @dataclass(frozen=True)
@@ -68,7 +142,7 @@ def quarantine_resolve(
     administrator names the patient (unless the feed matched one), and may give the unit, the
     draw time or the status where the feed's was missing or unknown; the value is never
     changed. A refusal leaves the entry open."""
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         entry = QuarantinedResult.objects.select_for_update().get(pk=entry.pk)
         if entry.status != QuarantineStatus.OPEN:
             raise StateConflict(f"This quarantined result is already {entry.status}.")
@@ -107,6 +181,24 @@ def quarantine_resolve(
                 "resolved_at",
                 "resolution_note",
             ]
+        )
+        audit_record(
+            action=Action.QUARANTINE_RESOLVE,
+            actor=actor,
+            object_type="quarantined_result",
+            object_id=entry.pk,
+            patient_id=target.pk,
+            inputs={
+                "reason": entry.reason,
+                "detail": entry.detail,
+                "message": entry.message_id,
+                "as_received": {"value": entry.value, "unit": entry.unit},
+                "unit": unit,
+                "drawn_at": drawn_at,
+                "result_status": result_status,
+                "note": entry.resolution_note,
+            },
+            output={"result": recorded.result.pk, "created": recorded.created},
         )
     return Resolution(entry, recorded)
 
@@ -150,7 +242,7 @@ def quarantine_dismiss(*, entry: QuarantinedResult, actor: User, reason: str) ->
     """Close a held result without filing it (a test sample, a patient not ours), with why."""
     if not reason.strip():
         raise FieldInvalid("reason", "Say why the result is dismissed.")
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         entry = QuarantinedResult.objects.select_for_update().get(pk=entry.pk)
         if entry.status != QuarantineStatus.OPEN:
             raise StateConflict(f"This quarantined result is already {entry.status}.")
@@ -159,4 +251,12 @@ def quarantine_dismiss(*, entry: QuarantinedResult, actor: User, reason: str) ->
         entry.resolved_at = timezone.now()
         entry.resolution_note = reason.strip()[:500]
         entry.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
+        audit_record(
+            action=Action.QUARANTINE_DISMISS,
+            actor=actor,
+            object_type="quarantined_result",
+            object_id=entry.pk,
+            patient_id=entry.patient_id,
+            inputs={"reason": entry.reason, "message": entry.message_id, "why": reason.strip()},
+        )
     return entry
