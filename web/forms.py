@@ -56,6 +56,26 @@ class DispenseForm(forms.Form):
         self.fields["days_supply"].choices = choices  # type: ignore[attr-defined]
 
 
+class EmergencySupplyForm(DispenseForm):
+    """A short supply while the ANC is not current (the decision says when it is offered)."""
+
+    reason = forms.ChoiceField(
+        choices=[
+            ("lab_delay", "Lab delay"),
+            ("weather", "Weather"),
+            ("inpatient_leave", "Inpatient leave"),
+            ("other", "Other"),
+        ]
+    )
+    remark = forms.CharField(required=False, max_length=500, help_text="Required for Other")
+
+    def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, max_days=max_days, **kwargs)
+        self.fields["days_supply"].choices = [  # type: ignore[attr-defined]
+            (d, f"{d} days") for d in range(1, max_days + 1)
+        ]
+
+
 class EnrollForm(forms.Form):
     effective_date = forms.DateField(required=False, widget=DATE, help_text="Default: today")
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("counter/worklist/", views.counter_worklist, name="counter-worklist"),
     path("counter/patients/<int:pk>/", views.counter_patient, name="counter-patient"),
     path("counter/patients/<int:pk>/dispense/", views.counter_dispense, name="counter-dispense"),
+    path("counter/patients/<int:pk>/emergency/", views.counter_emergency, name="counter-emergency"),
     path("clinic/", views.clinic, name="clinic"),
     path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),

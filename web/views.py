@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
+from audit.reports import ReportFilter, report_compliance, report_overrides
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import REASON_MESSAGES, AncReading, Population, Reason
@@ -39,7 +40,13 @@ from patients.selectors import patient_list_visible
 from patients.services import authorization_record, patient_enroll, treatment_event_record
 from pharmacy.models import Dispense, Pharmacy
 from pharmacy.selectors import pharmacy_worklist
-from pharmacy.services import dispense_record, dispensing_decision
+from pharmacy.services import (
+    EmergencyRequest,
+    dispense_record,
+    dispensing_decision,
+    eligibility_check,
+    emergency_supply_option,
+)
 from web import forms
 from web.charts import anc_chart
 from web.selectors import URGENCY, band_edges, prescriber_worklist
@@ -138,33 +145,53 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _decision_context(
-    request: HtmxHttpRequest, patient: Patient, pharmacy: Pharmacy | None
+    patient: Patient, pharmacy: Pharmacy | None, *, user: User, audited: bool
 ) -> dict[str, Any]:
-    now = timezone.now()
+    """The decision for the counter. Opening a patient is an eligibility check and is audited
+    like the API's; the re-checks around a dispense are not (the dispense attempt itself writes
+    its audit entry)."""
     if pharmacy is None:
         raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
-    assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
-    decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
+    now = timezone.now()
+    if audited:
+        decision = eligibility_check(patient=patient, pharmacy=pharmacy, actor=user, as_of=now)
+    else:
+        assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
+        decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
+        option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
+        decision["emergency_supply"] = (
+            {"available": True, "max_days_supply": option.max_days_supply}
+            if option.available
+            else None
+        )
     reasons = [
         {
-            "code": item.code.value,
-            "message": REASON_MESSAGES[item.code],
-            "remedy": REASON_REMEDIES.get(item.code, ""),
+            "code": item["code"],
+            "message": item["message"],
+            "remedy": REASON_REMEDIES.get(item["code"], ""),
         }
-        for item in assessment.reasons
+        for item in decision["reasons"]
     ]
-    latest = assessment.latest_anc
+    latest = decision["latest_anc"]
+    emergency = decision.get("emergency_supply") or {}
     return {
         "patient": patient,
         "pharmacy": pharmacy,
         "decision": decision,
-        "assessment": assessment,
         "reasons": reasons,
-        "latest_drawn": latest.drawn_at.astimezone(clinic_zone()) if latest else None,
+        "latest_drawn": datetime.fromisoformat(latest["drawn_at"]).astimezone(clinic_zone())
+        if latest
+        else None,
         "dispense_form": forms.DispenseForm(
-            max_days=assessment.max_days_supply,
+            max_days=decision["max_days_supply"] if decision["decision"] == "allowed" else 0,
             initial={"idempotency_key": uuid.uuid4().hex},
         ),
+        "emergency_form": forms.EmergencySupplyForm(
+            max_days=emergency.get("max_days_supply", 0),
+            initial={"idempotency_key": uuid.uuid4().hex},
+        )
+        if emergency
+        else None,
     }
 
 
@@ -173,38 +200,59 @@ def counter_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The decision as a banner, its reasons, the patient's monitoring, and the dispense form."""
     user = _user(request)
     patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
-    context = _decision_context(request, patient, _pharmacy_of(user))
+    context = _decision_context(patient, _pharmacy_of(user), user=user, audited=True)
     return render(request, "web/counter_patient.html", context)
 
 
-@role_required(Role.PHARMACIST)
-def counter_dispense(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> HttpResponse:
     if request.method != "POST":
         return redirect("counter-patient", pk=pk)
     user = _user(request)
     patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
     pharmacy = _pharmacy_of(user)
-    context = _decision_context(request, patient, pharmacy)
-    form = forms.DispenseForm(request.POST, max_days=context["assessment"].max_days_supply)
+    context = _decision_context(patient, pharmacy, user=user, audited=False)
+    decision = context["decision"]
+    form: forms.forms.Form
+    if emergency:
+        limit = (decision.get("emergency_supply") or {}).get("max_days_supply", 0)
+        form = forms.EmergencySupplyForm(request.POST, max_days=limit)
+    else:
+        limit = decision["max_days_supply"] if decision["decision"] == "allowed" else 0
+        form = forms.DispenseForm(request.POST, max_days=limit)
     outcome = None
     if form.is_valid() and pharmacy is not None:
+        data = form.cleaned_data
         outcome = forms.apply(
             form,
             lambda: dispense_record(
                 patient=patient,
                 pharmacy=pharmacy,
                 actor=user,
-                days_supply=form.cleaned_data["days_supply"],
-                idempotency_key=form.cleaned_data.get("idempotency_key") or "",
+                days_supply=data["days_supply"],
+                idempotency_key=data.get("idempotency_key") or "",
+                emergency=EmergencyRequest(data["reason"], data.get("remark", ""))
+                if emergency
+                else None,
             ),
         )
     if outcome is not None:
-        context = _decision_context(request, patient, pharmacy)
+        context = _decision_context(patient, pharmacy, user=user, audited=False)
         context["dispensed"] = outcome.dispense
     else:
-        context["dispense_form"] = form
+        context["emergency_form" if emergency else "dispense_form"] = form
     template = "web/partials/dispense.html" if request.htmx else "web/counter_patient.html"
     return render(request, template, context)
+
+
+@role_required(Role.PHARMACIST)
+def counter_dispense(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _counter_write(request, pk, emergency=False)
+
+
+@role_required(Role.PHARMACIST)
+def counter_emergency(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A pharmacist's emergency supply, offered only when the decision says it exists."""
+    return _counter_write(request, pk, emergency=True)
 
 
 @role_required(Role.PHARMACIST)
@@ -416,6 +464,20 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
         "failed_messages": FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).count(),
     }
     recent = Dispense.objects.filter(dispensed_at__gte=now - timedelta(days=30)).count()
+    window = ReportFilter(start=today - timedelta(days=30), end=today)
+    compliance = report_compliance(window)
+    unreviewed = report_overrides(window, reviewed=False)
+    reports = [
+        (name, f"/api/v1/reports/{slug}/?from={window.start}&to={window.end}")
+        for slug, name in (
+            ("dispenses", "Dispenses and the decision in force"),
+            ("overrides", "Overrides and emergency supplies"),
+            ("overdue", "Overdue draws"),
+            ("low-anc-episodes", "Low-ANC episodes"),
+            ("enrollment-gaps", "Enrollment gaps"),
+            ("compliance", "Compliance rates"),
+        )
+    ]
     prescribers = Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
     pharmacies = Pharmacy.objects.annotate(dispense_count=Count("dispenses")).order_by("name")
     return render(
@@ -429,5 +491,9 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             "prescribers": prescribers,
             "pharmacies": pharmacies,
             "today": today,
+            "window": window,
+            "compliance": compliance,
+            "unreviewed": unreviewed,
+            "reports": reports,
         },
     )

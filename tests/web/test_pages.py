@@ -190,3 +190,75 @@ def test_the_oversight_page_counts_and_lists_the_directory(
     assert re.search(r'<span class="n">2</span> enrolled', html)
     assert re.search(r'<span class="n">1</span> draws overdue', html)
     assert "Dr Alice Adams" in html and "Main Street Pharmacy" in html
+
+
+def test_the_oversight_page_shows_compliance_and_links_the_reports(
+    browse, aud, phil, allowed_patient, pharmacy
+):
+    from pharmacy.services import dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=pharmacy, actor=phil, days_supply=7)
+    client = browse(aud)
+    html = client.get("/oversight/").content.decode()
+    assert re.search(
+        r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>1</td><td>1</td><td>100%</td>", html
+    )
+    link = re.search(
+        r'href="(/api/v1/reports/compliance/\?from=[0-9-]+&amp;to=[0-9-]+)&amp;format=csv"', html
+    )
+    assert link is not None
+    csv_response = client.get(link.group(1).replace("&amp;", "&") + "&format=csv")
+    assert csv_response.status_code == 200
+    assert "Main Street Pharmacy" in csv_response.content.decode()
+
+
+def test_a_stale_anc_offers_the_emergency_supply_on_the_counter(browse, phil, stale_patient):
+    from audit.models import AuditEntry
+
+    client = browse(phil)
+    html = client.get(f"/counter/patients/{stale_patient.pk}/").content.decode()
+    assert "Emergency supply" in html and "at most 4 days" in html
+    assert (
+        AuditEntry.objects.filter(action="eligibility.check", patient_id=stale_patient.pk).count()
+        == 1
+    )
+    refused = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 4, "reason": "other", "remark": ""},
+    )
+    assert "remark" in refused.content.decode().lower() and not Dispense.objects.exists()
+    too_long = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 7, "reason": "lab_delay"},
+    )
+    assert "Select a valid choice" in too_long.content.decode() and not Dispense.objects.exists()
+    done = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 4, "reason": "lab_delay"},
+    )
+    assert "DISPENSED 4 days (emergency supply)" in done.content.decode()
+    dispense = Dispense.objects.get(patient=stale_patient)
+    assert dispense.emergency_reason == "lab_delay" and dispense.days_supply == 4
+
+
+def test_a_low_band_never_offers_the_emergency_supply(browse, alice, phil, allowed_patient):
+    from datetime import datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from monitoring.services import anc_result_record
+
+    anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=datetime(2026, 5, 20, 8, tzinfo=ZoneInfo("America/New_York")),
+        value=Decimal("800"),
+        unit="/uL",
+    )
+    html = browse(phil).get(f"/counter/patients/{allowed_patient.pk}/").content.decode()
+    assert "BLOCKED" in html and "Emergency supply" not in html
+    response = browse(phil).post(
+        f"/counter/patients/{allowed_patient.pk}/emergency/",
+        {"days_supply": 4, "reason": "lab_delay"},
+    )
+    assert not Dispense.objects.exists() and response.status_code == 200
