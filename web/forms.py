@@ -72,7 +72,7 @@ class EmergencySupplyForm(DispenseForm):
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, max_days=max_days, **kwargs)
         self.fields["days_supply"].choices = [  # type: ignore[attr-defined]
-            (d, f"{d} days") for d in range(1, max_days + 1)
+            (d, f"{d} day" if d == 1 else f"{d} days") for d in range(1, max_days + 1)
         ]
 
 
