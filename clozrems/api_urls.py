@@ -1,7 +1,6 @@
 """/api/v1/ routes (api.md)."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from audit.api import (
@@ -14,6 +13,7 @@ from audit.api import (
     OverrideReportView,
 )
 from clozrems.api import PingView
+from clozrems.auth_views import TokenObtainView, TokenRevokeView
 from monitoring.api import AncResultViewSet
 from monitoring.feeds.api import (
     CsvFeedView,
@@ -53,7 +53,8 @@ patient_router.register("authorizations", AuthorizationViewSet, basename="author
 patient_router.register("identifiers", PatientIdentifierViewSet, basename="patient-identifier")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
+    path("auth/token/revoke/", TokenRevokeView.as_view(), name="auth-token-revoke"),
     path("ping/", PingView.as_view(), name="ping"),
     path("feeds/hl7/", Hl7FeedView.as_view(), name="feed-hl7"),
     path("feeds/csv/", CsvFeedView.as_view(), name="feed-csv"),

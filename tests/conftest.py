@@ -51,6 +51,25 @@ def _celery_eager():
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
+@pytest.fixture(autouse=True)
+def _tokens_outlive_moved_clocks(settings):
+    """Many tests move the clock days ahead with one token; token expiry has its own tests
+    (tests/security/test_tokens.py), which set the lifetime back."""
+    from datetime import timedelta
+
+    settings.CLOZREMS_TOKEN_TTL = timedelta(days=36500)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Throttle counts live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _sqlite_flush_may_delete():
     """The clinical and audit tables refuse DELETE (audit/triggers.py). PostgreSQL's flush

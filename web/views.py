@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
 from audit.reports import ReportFilter, report_compliance, report_overrides
+from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import REASON_MESSAGES, AncReading, Population, Reason
@@ -85,6 +86,8 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
+            if second_factor_missing(request):
+                return redirect(f"{reverse('login')}?next={request.path}")
             if not isinstance(user, User) or not (user.is_admin or user.role in roles):
                 raise PermissionDenied("Your role may not open this page.")
             return view(request, *args, **kwargs)
