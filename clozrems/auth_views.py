@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,7 +57,15 @@ class TokenObtainView(ObtainAuthToken):
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        valid = serializer.is_valid()
+        if getattr(request, "axes_locked_out", False):
+            # django-axes refused even a right password: too many failures for this account
+            # from this address.
+            raise Throttled(
+                detail="Too many failed logins: this account is locked out for a while."
+            )
+        if not valid:
+            raise serializers.ValidationError(serializer.errors)
         user = serializer.validated_data["user"]
         token, created = Token.objects.get_or_create(user=user)
         if not created and token_expired(token):
@@ -72,5 +81,5 @@ class TokenRevokeView(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        Token.objects.filter(user_id=request.user.pk).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

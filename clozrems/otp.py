@@ -18,7 +18,8 @@ from django_otp.forms import OTPAuthenticationFormMixin
 from clozrems.auth import needs_second_factor
 
 
-class _SecondFactor(OTPAuthenticationFormMixin):
+class _SecondFactor(OTPAuthenticationFormMixin, forms.Form):
+    # A Form, so that Django collects the fields below into the login forms that mix it in.
     otp_device = forms.CharField(required=False, widget=forms.HiddenInput)
     otp_token = forms.CharField(
         required=False,
@@ -30,11 +31,15 @@ class _SecondFactor(OTPAuthenticationFormMixin):
     def check_second_factor(self, user: Any) -> None:
         if user is None or not needs_second_factor(user):
             return
-        if not any(True for _ in devices_for_user(user, confirmed=True)):
+        devices = list(devices_for_user(user, confirmed=True))
+        if not devices:
             raise forms.ValidationError(
                 "An administrator needs a TOTP device first: manage.py otp_enroll USERNAME.",
                 code="device_required",
             )
+        if not self.cleaned_data.get("otp_device"):
+            # The page has no device picker: the administrator's first device answers.
+            self.cleaned_data["otp_device"] = devices[0].persistent_id
         self.clean_otp(user)
 
 

@@ -15,6 +15,7 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
+from clozrems.queue import enqueue_on_commit
 from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import local_date
@@ -351,7 +352,7 @@ def anc_result_record(
             from monitoring.tasks import confirmation_requested
 
             patient_pk = patient.pk
-            transaction.on_commit(lambda: confirmation_requested.delay(patient_pk))
+            enqueue_on_commit(confirmation_requested, patient_pk)
     return RecordedResult(result, created=True)
 
 

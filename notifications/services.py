@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clozrems.queue import enqueue_on_commit
 from notifications.messages import KIND_IS_URGENT
 from notifications.models import Channel, Kind, Notification, Status
 from patients.models import Role, User
@@ -83,7 +83,7 @@ def notifications_create(*, occasions: Iterable[tuple[Occasion, Iterable[Recipie
     if any(row.channel == Channel.EMAIL for row in rows):
         from notifications.tasks import deliver_pending
 
-        transaction.on_commit(deliver_pending.delay)
+        enqueue_on_commit(deliver_pending)
     return len(rows)
 
 
