@@ -81,5 +81,5 @@ class TokenRevokeView(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        Token.objects.filter(user_id=request.user.pk).delete()
+        Token.objects.filter(user_id=request.user.pk or 0).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
