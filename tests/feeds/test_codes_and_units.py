@@ -31,9 +31,7 @@ from monitoring.units import UnitError, to_per_ul
     ],
 )
 def test_the_code_book_maps_loinc_and_local_codes(codes, analyte):
-    book = CodeBook(
-        [("ACME", "ANC1", "751-8"), ("", "ANC2", "751-8"), ("OTHER", "ANC3", "751-8")]
-    )
+    book = CodeBook([("ACME", "ANC1", "751-8"), ("", "ANC2", "751-8"), ("OTHER", "ANC3", "751-8")])
     assert book.analyte_for(lab="ACME", codes=codes) == analyte
 
 
