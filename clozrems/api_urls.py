@@ -5,7 +5,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from clozrems.api import PingView
-from monitoring.api import AncResultViewSet
+from monitoring.api import AncResultViewSet, WbcResultViewSet
 from monitoring.feeds.api import (
     CsvFeedView,
     FeedMessageViewSet,
@@ -17,6 +17,7 @@ from monitoring.feeds.api import (
 from notifications.api import NotificationViewSet
 from patients.api import (
     AuthorizationViewSet,
+    LimitAgreementViewSet,
     PatientViewSet,
     PrescriberViewSet,
     TreatmentEventViewSet,
@@ -38,6 +39,8 @@ router.register("feeds/code-mappings", LabCodeMappingViewSet, basename="code-map
 patient_router = DefaultRouter()
 patient_router.include_root_view = False
 patient_router.register("anc-results", AncResultViewSet, basename="anc-result")
+patient_router.register("wbc-results", WbcResultViewSet, basename="wbc-result")
+patient_router.register("limit-agreements", LimitAgreementViewSet, basename="limit-agreement")
 patient_router.register("treatment-events", TreatmentEventViewSet, basename="treatment-event")
 patient_router.register("authorizations", AuthorizationViewSet, basename="authorization")
 patient_router.register("identifiers", PatientIdentifierViewSet, basename="patient-identifier")

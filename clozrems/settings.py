@@ -165,6 +165,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "NotificationChannelEnum": "notifications.models.Channel",
+        "ResultEntryStatusEnum": "monitoring.api.ENTRY_STATUSES",
     },
 }
 

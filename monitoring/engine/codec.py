@@ -25,7 +25,11 @@ SNAPSHOT_FORMAT = 1
 
 # Keys added for later protocols (uk-cpms), left out at their defaults: a us-label-2015 snapshot
 # encodes exactly as before they existed, so stored states stay equal to a rebuild's.
-_OPTIONAL_TOP = {"confirmed_routine": None, "confirmed_for_clock": None, "limit_overrides": []}
+_OPTIONAL_TOP: dict[str, Any] = {
+    "confirmed_routine": None,
+    "confirmed_for_clock": None,
+    "limit_overrides": [],
+}
 
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
