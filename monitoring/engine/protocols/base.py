@@ -14,6 +14,8 @@ from monitoring.engine.types import AncReading, Band, Frequency, Population
 class ProtocolRules(Protocol):
     name: str
     version: str
+    # What a monitoring draw is called in reminders and pages ("ANC", "blood count").
+    draw_name: str
     # The analytes a result set holds for this protocol ("anc", "wbc"); results of other
     # analytes are not given to the engine.
     analytes: tuple[str, ...]
