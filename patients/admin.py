@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin
 from patients.models import (
     Authorization,
     EnrollmentEvent,
+    LimitAgreement,
     Patient,
     Prescriber,
     TreatmentEvent,
@@ -36,3 +37,14 @@ class PatientAdmin(admin.ModelAdmin):
 
 for model in (EnrollmentEvent, TreatmentEvent, Authorization):
     admin.site.register(model)
+
+
+@admin.register(LimitAgreement)
+class LimitAgreementAdmin(admin.ModelAdmin):
+    """Read here; recorded through the API (the service checks and re-runs the rules)."""
+
+    list_display = ("patient", "haematologist", "agreed_on", "recorded_by", "created_at")
+    readonly_fields = [f.name for f in LimitAgreement._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
