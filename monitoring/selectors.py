@@ -49,7 +49,9 @@ def patient_history(*, patient: Patient) -> PatientHistory:
     return patient_histories(patients=[patient])[patient.pk]
 
 
-class _Count(NamedTuple):
+class LabCount(NamedTuple):
+    """One stored count (an ANC or a WBC) as the pairing reads it."""
+
     result_id: int
     value_per_ul: int
     drawn_at: datetime
@@ -57,7 +59,7 @@ class _Count(NamedTuple):
     lab: str
 
 
-def _same_specimen(anc: _Count, wbc: _Count) -> bool:
+def _same_specimen(anc: LabCount, wbc: LabCount) -> bool:
     """uk-cpms reading 1: the same draw instant, and the same accession (and lab) when both
     results carry one."""
     if anc.drawn_at != wbc.drawn_at:
@@ -67,10 +69,10 @@ def _same_specimen(anc: _Count, wbc: _Count) -> bool:
     return True
 
 
-def result_sets(ancs: Iterable[_Count], wbcs: Iterable[_Count]) -> list[AncReading]:
+def result_sets(ancs: Iterable[LabCount], wbcs: Iterable[LabCount]) -> list[AncReading]:
     """Each ANC with the WBC of its draw (if any), then each WBC left without an ANC: the
     result sets a protocol reading both counts is given (incomplete ones included)."""
-    by_instant: dict[datetime, list[_Count]] = defaultdict(list)
+    by_instant: dict[datetime, list[LabCount]] = defaultdict(list)
     for wbc in sorted(wbcs):
         by_instant[wbc.drawn_at].append(wbc)
     used: set[int] = set()
@@ -108,7 +110,7 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
     ids = [p.pk for p in patients]
     rules = {p.pk: get_protocol(p.protocol) for p in patients}
     analytes = {a for r in rules.values() for a in r.analytes}
-    counts: dict[int, dict[str, list[_Count]]] = defaultdict(lambda: defaultdict(list))
+    counts: dict[int, dict[str, list[LabCount]]] = defaultdict(lambda: defaultdict(list))
     results = AncResult.objects.filter(
         patient_id__in=ids,
         superseded=False,
@@ -119,7 +121,7 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
         "patient_id", "id", "value_per_ul", "_instant", "analyte", "accession", "lab"
     ):
         if r[4] in rules[r[0]].analytes:
-            counts[r[0]][r[4]].append(_Count(r[1], r[2], _instant(r[3]), r[5], r[6]))
+            counts[r[0]][r[4]].append(LabCount(r[1], r[2], _instant(r[3]), r[5], r[6]))
     readings: dict[int, list[AncReading]] = {}
     for pk, by_analyte in counts.items():
         ancs = by_analyte.get(ResultAnalyte.ANC, [])
