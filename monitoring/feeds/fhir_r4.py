@@ -97,7 +97,7 @@ def observation_validate(body: Any, where: str = "Observation") -> Observation:
         raise Invalid(
             [issue("error", "required", "valueQuantity.value is required.", f"{where}.value")]
         )
-    if not observation.code.coding:
+    if observation.code is None or not observation.code.coding:
         raise Invalid([issue("error", "required", "code.coding is required.", f"{where}.code")])
     return observation
 
