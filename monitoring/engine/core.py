@@ -680,11 +680,13 @@ def assess(
 def _limits_shown(
     state: Snapshot, rules: ProtocolRules, day: date
 ) -> tuple[tuple[str, int], ...] | None:
-    """The band limits in force when a per-patient agreement changes any of them."""
+    """The band limits in force when a per-patient agreement changes any of them: agreed
+    limits apply to BEN patients only, and only ever lower the protocol's own."""
     agreed = limits_on(state, day)
-    if not agreed or not rules.overridable_limits:
+    if not agreed or not rules.overridable_limits or state.population != Population.BEN:
         return None
-    return tuple(sorted({**rules.overridable_limits, **agreed}.items()))
+    standard = rules.overridable_limits
+    return tuple(sorted((k, min(v, agreed.get(k, v))) for k, v in standard.items()))
 
 
 def snapshot_for(
