@@ -811,7 +811,7 @@ def authorization_refusal(
         return None
     if not state.needs_rechallenge:
         return Refusal(
-            "rules", "A rechallenge authorization applies only after severe neutropenia."
+            "rules", f"A rechallenge authorization applies only after {rules.rechallenge_after}."
         )
     return None
 

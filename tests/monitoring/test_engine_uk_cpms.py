@@ -418,3 +418,11 @@ def test_agreed_limits_never_raise_a_standard_limit():
     history = uk(BEN).limits(day(-10), **higher).fbc(2100, 4000, START, hour=8)
     history = fbc(history.enroll(START).start(START), "2.1", "4.0", day(3))
     assert decide(history, day(3)).band == Band.GREEN
+
+
+def test_a_haematologist_agreement_is_refused_before_any_red_result_in_the_protocols_words():
+    refusal = authorization_refusal(
+        uk_started().build(), AuthorizationKind.RECHALLENGE, day(3), at(day(3), 12)
+    )
+    assert refusal is not None
+    assert "red result" in refusal.message

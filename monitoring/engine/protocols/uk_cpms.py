@@ -84,6 +84,8 @@ version = "NHS clozapine monitoring traffic lights (GGC/Borders guidance, 2024)"
 analytes = ("anc", "wbc")  # a result set: neutrophils and WBC of one draw (reading 1)
 normal_band = Band.GREEN
 draw_name = "blood count"  # a full blood count: WBC and neutrophils
+# reading 5: the `rechallenge` authorization is the haematologist-approved agreement
+rechallenge_after = "a red result (record the haematologist-approved agreement)"
 
 confirmation_hours = 0  # reading 3: no 24-hour confirmation step
 lapse_days = 30  # [ISSUE9][RULES]: the same 30-day lapse, kept a protocol setting

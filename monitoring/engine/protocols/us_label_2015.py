@@ -61,6 +61,7 @@ name = "us-label-2015"
 version = "2015 tables, 2020/2025 label revisions"
 analytes = ("anc",)  # the label's tables read the ANC alone
 draw_name = "ANC"
+rechallenge_after = "severe neutropenia"
 normal_band = Band.NORMAL
 
 confirmation_hours = 24  # [T6][T7]: confirm the first low result with a repeat within 24 hours
