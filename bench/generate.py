@@ -209,7 +209,14 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
         )
         for e in history.enrollments:
             tables["enroll"].add(
-                e.seq, pid, "enroll", e.effective_date, "", 1, e.recorded_at.isoformat()
+                e.seq,
+                pid,
+                "enroll",
+                e.effective_date,
+                "",
+                history.protocol,
+                1,
+                e.recorded_at.isoformat(),
             )
         for t in history.treatment_events:
             tables["event"].add(
@@ -232,6 +239,9 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 "",
                 1,
                 now.isoformat(),
+                "",
+                "f",
+                "{}",
             )
         for d in history.dispenses:
             tables["dispense"].add(
@@ -276,6 +286,7 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 "kind",
                 "effective_date",
                 "reason",
+                "protocol",
                 "actor_id",
                 "created_at",
             ),
@@ -310,6 +321,10 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
                 "void_reason",
                 "recorded_by_id",
                 "created_at",
+                # the lab feeds' columns (monitoring 0004): a manual, reported count
+                "lab",
+                "derived",
+                "derivation",
             ),
         ),
         "dispense": (

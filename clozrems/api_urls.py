@@ -14,7 +14,7 @@ from audit.api import (
 )
 from clozrems.api import PingView
 from clozrems.auth_views import TokenObtainView, TokenRevokeView
-from monitoring.api import AncResultViewSet
+from monitoring.api import AncResultViewSet, WbcResultViewSet
 from monitoring.feeds.api import (
     CsvFeedView,
     FeedMessageViewSet,
@@ -26,6 +26,7 @@ from monitoring.feeds.api import (
 from notifications.api import NotificationViewSet
 from patients.api import (
     AuthorizationViewSet,
+    LimitAgreementViewSet,
     PatientViewSet,
     PrescriberViewSet,
     TreatmentEventViewSet,
@@ -48,6 +49,8 @@ router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")
 patient_router = DefaultRouter()
 patient_router.include_root_view = False
 patient_router.register("anc-results", AncResultViewSet, basename="anc-result")
+patient_router.register("wbc-results", WbcResultViewSet, basename="wbc-result")
+patient_router.register("limit-agreements", LimitAgreementViewSet, basename="limit-agreement")
 patient_router.register("treatment-events", TreatmentEventViewSet, basename="treatment-event")
 patient_router.register("authorizations", AuthorizationViewSet, basename="authorization")
 patient_router.register("identifiers", PatientIdentifierViewSet, basename="patient-identifier")

@@ -231,6 +231,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationChannelEnum": "notifications.models.Channel",
         "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
+        "ResultEntryStatusEnum": "monitoring.api.ENTRY_STATUSES",
     },
 }
 

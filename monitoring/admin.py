@@ -1,7 +1,12 @@
 from django.contrib import admin
 
 from audit.admin import ReadOnlyAdmin
-from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState
+from monitoring.models import (
+    AncResult,
+    ConsultAcknowledgement,
+    MonitoringState,
+    StepDownConfirmation,
+)
 
 
 @admin.register(AncResult)
@@ -9,6 +14,7 @@ class AncResultAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "patient",
+        "analyte",
         "value_per_ul",
         "value",
         "unit",
@@ -18,7 +24,7 @@ class AncResultAdmin(ReadOnlyAdmin):
         "source",
         "accession",
     )
-    list_filter = ("status", "superseded", "source", "drawn_at")
+    list_filter = ("analyte", "status", "superseded", "source", "drawn_at")
     search_fields = ("=accession", "=patient__id", "patient__last_name")
     date_hierarchy = "drawn_at"
     list_select_related = ("patient",)
@@ -26,13 +32,27 @@ class AncResultAdmin(ReadOnlyAdmin):
 
 @admin.register(MonitoringState)
 class MonitoringStateAdmin(ReadOnlyAdmin):
-    list_display = ("patient", "band", "monitoring_frequency", "next_draw_due", "enrollment_status")
-    list_filter = ("band", "monitoring_frequency", "enrollment_status")
+    list_display = (
+        "patient",
+        "protocol",
+        "band",
+        "monitoring_frequency",
+        "next_draw_due",
+        "enrollment_status",
+    )
+    list_filter = ("protocol", "band", "monitoring_frequency", "enrollment_status")
 
 
 @admin.register(ConsultAcknowledgement)
 class ConsultAcknowledgementAdmin(ReadOnlyAdmin):
     list_display = ("patient", "episode_opened_at", "acknowledged_by", "acknowledged_at")
+
+
+@admin.register(StepDownConfirmation)
+class StepDownConfirmationAdmin(ReadOnlyAdmin):
+    """Read here; confirmed through the API (the service checks the interval is offered)."""
+
+    list_display = ("patient", "frequency", "effective_date", "confirmed_by", "created_at")
 
 
 # The feeds keep their admin pages beside their code.

@@ -1,4 +1,5 @@
-"""HTTP for ANC results: record (with unit conversion and plausibility checks), list, void."""
+"""HTTP for lab results: ANC results (api.md) and, next to them, WBC results (issue 9, read by
+uk-cpms): record (with unit conversion and plausibility checks), list, void."""
 
 from __future__ import annotations
 
@@ -14,20 +15,21 @@ from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, PatientScoped, user_of
 from monitoring import services
-from monitoring.models import AncResult, ResultStatus
+from monitoring.models import AncResult, ResultAnalyte, ResultStatus
 from monitoring.presenters import monitoring_payload
 from patients.models import Patient, Role
 
 ENTERERS = {Role.PRESCRIBER, Role.DESIGNEE}
+# The statuses a result may be entered with; named in the schema (settings.SPECTACULAR_SETTINGS)
+# because the ANC and WBC results share them.
+ENTRY_STATUSES = [ResultStatus.FINAL, ResultStatus.CORRECTED]
 
 
 class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     value = serializers.DecimalField(max_digits=14, decimal_places=4)
     unit = serializers.CharField(max_length=20, allow_blank=True)
     accession = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    status = serializers.ChoiceField(
-        choices=[ResultStatus.FINAL, ResultStatus.CORRECTED], required=False
-    )
+    status = serializers.ChoiceField(choices=ENTRY_STATUSES, required=False)
     corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
         read_only=True
     )
@@ -36,6 +38,7 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
         model = AncResult
         fields = [
             "id",
+            "analyte",
             "drawn_at",
             "value",
             "unit",
@@ -50,6 +53,7 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
             "created_at",
         ]
         read_only_fields = [
+            "analyte",
             "value_per_ul",
             "source",
             "superseded",
@@ -84,6 +88,7 @@ class AncResultViewSet(
     viewsets.GenericViewSet[AncResult],
 ):
     serializer_class = AncResultSerializer
+    analyte: str = ResultAnalyte.ANC
     permission_classes = [ActionRoles]
     action_roles = {
         "list": {Role.AUDITOR, *ENTERERS},
@@ -95,7 +100,9 @@ class AncResultViewSet(
     def get_queryset(self) -> QuerySet[AncResult]:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no user
             return AncResult.objects.none()
-        return AncResult.objects.filter(patient=self.get_patient()).order_by("-drawn_at", "-id")
+        return AncResult.objects.filter(patient=self.get_patient(), analyte=self.analyte).order_by(
+            "-drawn_at", "-id"
+        )
 
     def _monitoring(self, patient: Patient) -> dict[str, Any]:
         return monitoring_payload(patient.pk, services.patient_monitoring_reload(patient.pk))
@@ -121,6 +128,7 @@ class AncResultViewSet(
             unit=data["unit"],
             accession=data.get("accession", ""),
             status=data.get("status", ResultStatus.FINAL),
+            analyte=self.analyte,
         )
         body = dict(self.get_serializer(recorded.result).data)
         body["monitoring"] = self._monitoring(patient)
@@ -129,6 +137,9 @@ class AncResultViewSet(
     @extend_schema(request=VoidSerializer, responses={200: AncResultSerializer})
     @action(detail=True, methods=["post"])
     def void(self, request: Request, patient_pk: str, pk: str) -> Response:
+        return self._void(request)
+
+    def _void(self, request: Request) -> Response:
         result = self.get_object()
         params = VoidSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -138,3 +149,31 @@ class AncResultViewSet(
         body = dict(self.get_serializer(result).data)
         body["monitoring"] = self._monitoring(self.get_patient())
         return Response(body)
+
+
+class WbcResultSerializer(AncResultSerializer):
+    """A white cell count (issue 9): the ANC result's shape; `value_per_ul` in cells/µL."""
+
+    class Meta(AncResultSerializer.Meta):
+        ref_name = "WbcResult"
+
+
+class WbcResultViewSet(AncResultViewSet):
+    """/patients/{id}/wbc-results/: white cell counts, read by uk-cpms with the neutrophil count
+    of the same draw (same `drawn_at`, and the same accession when both have one)."""
+
+    serializer_class = WbcResultSerializer
+    analyte = ResultAnalyte.WBC
+
+    @extend_schema(
+        responses={
+            201: inline_serializer("RecordedWbcResult", {"monitoring": serializers.DictField()})
+        }
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(request=VoidSerializer, responses={200: WbcResultSerializer})
+    @action(detail=True, methods=["post"])
+    def void(self, request: Request, patient_pk: str, pk: str) -> Response:  # type: ignore[override]
+        return self._void(request)

@@ -27,8 +27,17 @@ class ResultSource(models.TextChoices):
     CSV = "csv"
 
 
+class ResultAnalyte(models.TextChoices):
+    """What a stored result counts. Every protocol reads the ANC; uk-cpms also reads the WBC of
+    the same draw (a result set, paired by monitoring.selectors)."""
+
+    ANC = "anc"
+    WBC = "wbc"
+
+
 class AncResult(models.Model):
-    """One ANC as received; the engine uses `value_per_ul` of the usable ones."""
+    """One count as received (an ANC, or a WBC where `analyte` says so); the engine uses
+    `value_per_ul` of the usable ones."""
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="anc_results"
@@ -109,9 +118,39 @@ class MonitoringState(models.Model):
     episode_opened_at = models.DateTimeField(null=True)
     lapse_on = models.DateField(null=True, db_index=True)
     lapsed_on = models.DateField(null=True, db_index=True)
+    # Issue 9: the protocol's version, the latest set's WBC, and a step-down waiting for the
+    # prescriber (protocols whose step-downs need one).
+    protocol_version = models.CharField(max_length=100, blank=True)
+    latest_wbc_per_ul = models.PositiveIntegerField(null=True)
+    step_down_offered = models.CharField(  # noqa: DJ001
+        max_length=20, choices=choices(Frequency), null=True
+    )
 
     def __str__(self) -> str:
         return f"monitoring state of patient {self.patient_id}"
+
+
+class StepDownConfirmation(models.Model):
+    """The prescriber confirms the longer routine interval the schedule offers (uk-cpms: weekly
+    to every 2 weeks at week 18, to every 4 weeks at week 52); until then the patient stays on
+    the shorter one."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="step_downs"
+    )
+    frequency = models.CharField(max_length=20, choices=choices(Frequency))
+    effective_date = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["effective_date", "id"]
+
+    def __str__(self) -> str:
+        return f"step-down to {self.frequency} from {self.effective_date}"
 
 
 class ConsultAcknowledgement(models.Model):

@@ -17,6 +17,12 @@ def _latest(latest: LatestAnc | None) -> dict[str, Any] | None:
     }
 
 
+def _latest_wbc(latest: LatestAnc | None) -> dict[str, Any] | None:
+    if latest is None or latest.wbc_per_ul is None:
+        return None
+    return {"value_per_ul": latest.wbc_per_ul, "drawn_at": latest.drawn_at.isoformat()}
+
+
 def _authorization(a: AuthorizationRecord | None) -> dict[str, Any] | None:
     if a is None:
         return None
@@ -40,10 +46,13 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "reasons": [item.as_dict() for item in a.reasons],
         "as_of": a.as_of.isoformat(),
         "protocol": a.protocol,
+        "protocol_version": a.protocol_version,
         "population": a.population.value,
         "band": a.band.value if a.band else None,
         "monitoring_frequency": a.monitoring_frequency.value if a.monitoring_frequency else None,
         "latest_anc": _latest(a.latest_anc),
+        # issue 9: the WBC of the latest result set (uk-cpms), else null
+        "latest_wbc": _latest_wbc(a.latest_anc),
         "next_draw_due": _day(a.next_draw_due),
         "current_until": _day(a.current_until),
         "confirmation_due": _day(a.confirmation_due),
@@ -59,6 +68,10 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "ben_baseline_per_ul": int(a.baseline_per_ul) if a.baseline_per_ul is not None else None,
         "ben_baseline_count": a.baseline_count,
         "supply_until": _day(a.supply_until),
+        # issue 9: a longer interval waiting for the prescriber's confirmation, and the band
+        # limits in force when a haematologist agreed per-patient ones
+        "step_down_offered": a.step_down_offered.value if a.step_down_offered else None,
+        "limits": dict(a.limits) if a.limits is not None else None,
     }
 
 

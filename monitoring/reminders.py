@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, Max, Min, OuterRef, Q
 
-from monitoring.engine import assess
+from monitoring.engine import assess, get_protocol
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement, MonitoringState
@@ -57,6 +57,11 @@ def _candidates(lo: int, hi: int, condition: Q) -> Iterator[dict[str, Any]]:
 
 def _project(row: dict[str, Any], now: datetime) -> Assessment:
     return assess(snapshot_from_json(row["snapshot"]), now, clinic_zone())
+
+
+def _draw(picture: Assessment) -> str:
+    """What the patient's protocol draws, for the reminder's wording."""
+    return get_protocol(picture.protocol).draw_name
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -110,14 +115,14 @@ def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
         label = _label(row)
         prescriber = row["patient__prescriber_id"]
         if due == today:
-            subject, body = messages.draw_due(label, due)
+            subject, body = messages.draw_due(label, due, draw=_draw(picture))
             found.append(
                 (prescriber, Occasion(Kind.DRAW_DUE, key, due, subject, body, row["patient_id"]))
             )
             continue
         days = (today - due).days
         if (days - 1) % repeat == 0:
-            subject, body = messages.draw_overdue(label, due, days)
+            subject, body = messages.draw_overdue(label, due, days, draw=_draw(picture))
             found.append(
                 (
                     prescriber,
@@ -125,7 +130,7 @@ def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
                 )
             )
         if days >= escalate_after:
-            subject, body = messages.draw_overdue(label, due, days)
+            subject, body = messages.draw_overdue(label, due, days, draw=_draw(picture))
             escalations.append(
                 Occasion(Kind.DRAW_OVERDUE_ESCALATION, key, due, subject, body, row["patient_id"])
             )
@@ -187,7 +192,7 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
                 continue  # re-enrollment needed for another reason than a lapse
             lapse_on = picture.lapsed_on
             lapsed.setdefault(lapse_on, []).append(row["patient_id"])
-            subject, body = messages.lapse(_label(row), lapse_on, lapsed=True)
+            subject, body = messages.lapse(_label(row), lapse_on, lapsed=True, draw=_draw(picture))
             kind = Kind.LAPSED
         elif picture.lapse_on is not None and 0 < (picture.lapse_on - today).days <= warn_days:
             lapse_on = picture.lapse_on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,16 +16,18 @@ from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
-from monitoring.engine import assess, replay
+from monitoring.engine import assess, replay, step_down_refusal
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import local_date
-from monitoring.engine.types import Assessment, DecisionContext, Snapshot
+from monitoring.engine.types import Assessment, DecisionContext, Frequency, Snapshot
 from monitoring.models import (
     AncResult,
     ConsultAcknowledgement,
     MonitoringState,
+    ResultAnalyte,
     ResultSource,
     ResultStatus,
+    StepDownConfirmation,
 )
 from monitoring.selectors import clinic_zone, is_future, patient_histories, patient_history
 from monitoring.units import UnitError, to_per_ul
@@ -67,6 +69,11 @@ def monitoring_state_from(
         episode_opened_at=snapshot.episode.opened_at if snapshot.episode else None,
         lapse_on=assessment.lapse_on,
         lapsed_on=assessment.lapsed_on,
+        protocol_version=assessment.protocol_version,
+        latest_wbc_per_ul=latest.wbc_per_ul if latest else None,
+        step_down_offered=assessment.step_down_offered.value
+        if assessment.step_down_offered
+        else None,
     )
 
 
@@ -88,6 +95,9 @@ STATE_COLUMNS = [
     "episode_opened_at",
     "lapse_on",
     "lapsed_on",
+    "protocol_version",
+    "latest_wbc_per_ul",
+    "step_down_offered",
 ]
 
 
@@ -107,7 +117,7 @@ def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -
     return state
 
 
-REBUILD_COMPARED = ("snapshot", "high_water", "protocol")
+REBUILD_COMPARED = ("snapshot", "high_water", "protocol", "protocol_version")
 
 
 def monitoring_states_rebuild(
@@ -124,13 +134,13 @@ def monitoring_states_rebuild(
     stored = {
         row[0]: row[1:]
         for row in MonitoringState.objects.filter(patient__in=patients).values_list(
-            "patient_id", "snapshot", "high_water", "protocol"
+            "patient_id", "snapshot", "high_water", "protocol", "protocol_version"
         )
     }
     differing: dict[int, list[str]] = {}
     for state in fresh:
         old = stored.get(state.patient_id)
-        new = (state.snapshot, state.high_water, state.protocol)
+        new = (state.snapshot, state.high_water, state.protocol, state.protocol_version)
         if old is None:
             differing[state.patient_id] = ["missing"]
         elif old != new:
@@ -219,11 +229,13 @@ def anc_result_record(
     status: str = ResultStatus.FINAL,
     derivation: dict[str, Any] | None = None,
     now: datetime | None = None,
+    analyte: str = ResultAnalyte.ANC,
 ) -> RecordedResult:
     """Store one ANC (rules.md §8) and re-run the rules. The same result delivered again (same
     lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
     final one after its preliminary, replaces the one before it, which stays in the history.
-    `derivation` holds the WBC and neutrophil percent an ANC was computed from."""
+    `derivation` holds the WBC and neutrophil percent an ANC was computed from. `analyte`
+    "wbc" stores a white cell count (issue 9), by the same rules."""
     now = now or timezone.now()
     try:
         per_ul = to_per_ul(value, unit)
@@ -235,6 +247,8 @@ def anc_result_record(
         raise FieldInvalid("drawn_at", "The draw time is in the future.")
     if local_date(drawn_at, clinic_zone()) < patient.date_of_birth:
         raise FieldInvalid("drawn_at", "The draw time is before the patient's date of birth.")
+    if analyte not in ResultAnalyte.values:
+        raise FieldInvalid("analyte", f"Known analytes: {', '.join(ResultAnalyte.values)}.")
     if status not in (ResultStatus.FINAL, ResultStatus.CORRECTED, ResultStatus.PRELIMINARY):
         raise FieldInvalid("status", "A new result is final, corrected or preliminary.")
     accession = accession.strip()
@@ -246,7 +260,7 @@ def anc_result_record(
         if accession:
             previous = (
                 AncResult.objects.select_for_update()
-                .filter(lab=lab, analyte="anc", accession=accession, superseded=False)
+                .filter(lab=lab, analyte=analyte, accession=accession, superseded=False)
                 .first()
             )
         if previous is not None:
@@ -274,6 +288,7 @@ def anc_result_record(
                 )
         result = AncResult(
             patient=patient,
+            analyte=analyte,
             value=value,
             unit=unit.strip(),
             value_per_ul=per_ul,
@@ -411,3 +426,38 @@ def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> Con
             output={"band": state.band},
         )
     return acknowledgement
+
+
+def step_down_confirm(
+    *,
+    patient: Patient,
+    actor: User,
+    frequency: str,
+    effective_date: date | None = None,
+    note: str = "",
+) -> StepDownConfirmation:
+    """The prescriber confirms the longer monitoring interval the schedule offers (issue 9,
+    uk-cpms); refused (409) when that interval is not offered on the date."""
+    today = local_date(timezone.now(), clinic_zone())
+    effective_date = effective_date or today
+    if effective_date > today:
+        raise FieldInvalid("effective_date", "The date may not be in the future.")
+    try:
+        wanted = Frequency(frequency)
+    except ValueError:
+        raise FieldInvalid("frequency", "Unknown monitoring frequency.") from None
+    with transaction.atomic():
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+        patient.refresh_from_db(fields=["protocol"])
+        refusal = step_down_refusal(patient_history(patient=patient), wanted, effective_date)
+        if refusal is not None:
+            raise StateConflict(refusal.message)
+        confirmation = StepDownConfirmation.objects.create(
+            patient=patient,
+            frequency=wanted.value,
+            effective_date=effective_date,
+            note=note.strip(),
+            confirmed_by=actor,
+        )
+        monitoring_state_refresh(patient=patient)
+    return confirmation

@@ -13,18 +13,22 @@ def patient_label(patient_id: int, first_name: str, last_name: str) -> str:
     return f"patient #{patient_id} ({initials})"
 
 
-def draw_due(label: str, due: date) -> tuple[str, str]:
+# `draw` is what the patient's protocol draws (its `draw_name`): "ANC" for us-label-2015,
+# "blood count" for uk-cpms (WBC and neutrophils).
+
+
+def draw_due(label: str, due: date, *, draw: str = "ANC") -> tuple[str, str]:
     return (
-        f"ANC draw due today for {label}",
-        f"The next ANC draw for {label} is due today ({due.isoformat()}).",
+        f"{draw} draw due today for {label}",
+        f"The next {draw} draw for {label} is due today ({due.isoformat()}).",
     )
 
 
-def draw_overdue(label: str, due: date, days: int) -> tuple[str, str]:
+def draw_overdue(label: str, due: date, days: int, *, draw: str = "ANC") -> tuple[str, str]:
     return (
-        f"ANC draw overdue {days} day(s) for {label}",
-        f"The ANC draw for {label} was due on {due.isoformat()} and no result has arrived. "
-        "Without a current ANC the pharmacy cannot dispense.",
+        f"{draw} draw overdue {days} day(s) for {label}",
+        f"The {draw} draw for {label} was due on {due.isoformat()} and no result has arrived. "
+        f"Without a current {draw} the pharmacy cannot dispense.",
     )
 
 
@@ -51,13 +55,13 @@ def consult(label: str) -> tuple[str, str]:
     )
 
 
-def lapse(label: str, lapse_on: date, *, lapsed: bool) -> tuple[str, str]:
+def lapse(label: str, lapse_on: date, *, lapsed: bool, draw: str = "ANC") -> tuple[str, str]:
     if lapsed:
         return (
             f"Re-enrollment required for {label}",
             f"Treatment for {label} has been interrupted for 30 days (since "
-            f"{lapse_on.isoformat()} the patient needs re-enrollment, with an ANC drawn in the "
-            "30 days before it).",
+            f"{lapse_on.isoformat()} the patient needs re-enrollment, with an {draw} drawn in "
+            "the 30 days before it).",
         )
     return (
         f"Treatment interruption nearing 30 days for {label}",

@@ -9,6 +9,7 @@ from audit.admin import ReadOnlyAdmin
 from patients.models import (
     Authorization,
     EnrollmentEvent,
+    LimitAgreement,
     Patient,
     Prescriber,
     TreatmentEvent,
@@ -91,3 +92,10 @@ class AuthorizationAdmin(ReadOnlyAdmin):
     list_display = ("patient", "kind", "starts_on", "expires_on", "prescriber")
     list_filter = ("kind",)
     list_select_related = ("patient", "prescriber")
+
+
+@admin.register(LimitAgreement)
+class LimitAgreementAdmin(ReadOnlyAdmin):
+    """Read here; recorded through the API (the service checks and re-runs the rules)."""
+
+    list_display = ("patient", "haematologist", "agreed_on", "recorded_by", "created_at")

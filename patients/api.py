@@ -29,6 +29,7 @@ from clozrems.api import ActionRoles, PatientScoped, user_of
 from monitoring.engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
+    Frequency,
     Population,
     TreatmentEventKind,
     choices,
@@ -38,10 +39,12 @@ from monitoring.services import (
     consult_acknowledge,
     patient_monitoring,
     patient_monitoring_reload,
+    step_down_confirm,
 )
 from patients import services
 from patients.models import (
     Authorization,
+    LimitAgreement,
     Patient,
     Prescriber,
     Role,
@@ -252,6 +255,16 @@ class PatientFilter(django_filters.FilterSet):
 class EnrollSerializer(serializers.Serializer[Any]):
     effective_date = serializers.DateField(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    # issue 9: the protocol to (re-)enroll under; the only way to change a patient's protocol.
+    protocol = serializers.CharField(required=False, max_length=40)
+
+
+class StepDownSerializer(serializers.Serializer[Any]):
+    """The prescriber confirms the longer interval the schedule offers (`step_down_offered`)."""
+
+    frequency = serializers.ChoiceField(choices=choices(Frequency))
+    effective_date = serializers.DateField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
 class ConsultAcknowledgementSerializer(serializers.Serializer[Any]):
@@ -271,6 +284,7 @@ DECISION_SCHEMA = inline_serializer(
         "pharmacy": serializers.IntegerField(allow_null=True),
         "as_of": serializers.DateTimeField(),
         "protocol": serializers.CharField(),
+        "protocol_version": serializers.CharField(),
         "decision": serializers.ChoiceField(choices=["allowed", "blocked"]),
         "max_days_supply": serializers.IntegerField(),
         "reasons": serializers.ListField(child=serializers.DictField()),
@@ -278,6 +292,9 @@ DECISION_SCHEMA = inline_serializer(
         "band": serializers.CharField(allow_null=True),
         "monitoring_frequency": serializers.CharField(allow_null=True),
         "latest_anc": serializers.DictField(allow_null=True),
+        "latest_wbc": serializers.DictField(allow_null=True),
+        "step_down_offered": serializers.CharField(allow_null=True),
+        "limits": serializers.DictField(allow_null=True),
         "next_draw_due": serializers.DateField(allow_null=True),
         "confirmation_due": serializers.DateTimeField(allow_null=True),
         "hematology_consult": serializers.BooleanField(),
@@ -314,6 +331,7 @@ class PatientViewSet(
         "create": {Role.PRESCRIBER, Role.DESIGNEE},
         "enroll": {Role.PRESCRIBER, Role.DESIGNEE},
         "consult_acknowledgement": {Role.PRESCRIBER},
+        "step_down": {Role.PRESCRIBER},
     }
 
     def get_queryset(self) -> QuerySet[Patient]:
@@ -369,6 +387,7 @@ class PatientViewSet(
             actor=user_of(request),
             effective_date=params.validated_data.get("effective_date"),
             reason=params.validated_data.get("reason", ""),
+            protocol=params.validated_data.get("protocol"),
         )
         patient = self.get_queryset().get(pk=patient.pk)
         return Response(PatientSerializer(patient, context=self.get_serializer_context()).data)
@@ -382,6 +401,20 @@ class PatientViewSet(
         params = ConsultAcknowledgementSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         consult_acknowledge(patient=patient, actor=user_of(request), **params.validated_data)
+        patient = self.get_queryset().get(pk=patient.pk)
+        body = PatientSerializer(patient, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=StepDownSerializer, responses={201: PatientSerializer})
+    @action(detail=True, methods=["post"], url_path="step-down")
+    def step_down(self, request: Request, pk: str | None = None) -> Response:
+        """The prescriber confirms the longer monitoring interval the schedule offers (issue 9,
+        uk-cpms: every 2 weeks from week 18, every 4 weeks from week 52); 409 when it is not
+        offered on that date."""
+        patient = self.get_object()
+        params = StepDownSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        step_down_confirm(patient=patient, actor=user_of(request), **params.validated_data)
         patient = self.get_queryset().get(pk=patient.pk)
         body = PatientSerializer(patient, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -537,5 +570,57 @@ class AuthorizationViewSet(
             patient=patient, actor=user_of(request), **serializer.validated_data
         )
         body = dict(self.get_serializer(authorization).data)
+        body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- per-patient limits (issue 9) -------------------------------------------------------------
+
+
+class LimitAgreementSerializer(serializers.ModelSerializer[LimitAgreement]):
+    limits = serializers.DictField(child=serializers.IntegerField(min_value=0))
+    agreed_on = serializers.DateField(required=False)
+
+    class Meta:
+        model = LimitAgreement
+        fields = [
+            "id",
+            "limits",
+            "haematologist",
+            "agreed_on",
+            "note",
+            "recorded_by",
+            "created_at",
+        ]
+        read_only_fields = ["recorded_by", "created_at"]
+
+
+class LimitAgreementViewSet(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[LimitAgreement],
+):
+    """Band limits a haematologist agreed for a BEN patient (uk-cpms), with who and when."""
+
+    serializer_class = LimitAgreementSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
+
+    def get_queryset(self) -> QuerySet[LimitAgreement]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
+            return LimitAgreement.objects.none()
+        return LimitAgreement.objects.filter(patient=self.get_patient()).order_by(
+            "-agreed_on", "-id"
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agreement = services.limit_agreement_record(
+            patient=patient, actor=user_of(request), **serializer.validated_data
+        )
+        body = dict(self.get_serializer(agreement).data)
         body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
         return Response(body, status=status.HTTP_201_CREATED)

@@ -154,6 +154,9 @@ class EnrollmentEvent(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     effective_date = models.DateField()
     reason = models.CharField(max_length=500, blank=True)
+    # The protocol the patient was (re-)enrolled under (issue 9: changeable only by
+    # re-enrollment, so each enrollment keeps its own).
+    protocol = models.CharField(max_length=40, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -162,6 +165,28 @@ class EnrollmentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.effective_date}"
+
+
+class LimitAgreement(models.Model):
+    """Band limits a haematologist agreed for one BEN (Duffy-null) patient (uk-cpms), in force
+    for results drawn from `agreed_on`; the latest agreement replaces earlier ones."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="limit_agreements")
+    # The protocol's limit names and values in cells/µL, e.g. {"neutrophils_green_per_ul": 1500}.
+    limits = models.JSONField()
+    haematologist = models.CharField(max_length=200)
+    agreed_on = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agreed_on", "id"]
+
+    def __str__(self) -> str:
+        return f"limits agreed by {self.haematologist} on {self.agreed_on}"
 
 
 class TreatmentEvent(models.Model):

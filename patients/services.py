@@ -6,6 +6,7 @@ allowed as of its effective date, writes, and rewrites the stored monitoring sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from monitoring.services import monitoring_state_refresh
 from patients.models import (
     Authorization,
     EnrollmentEvent,
+    LimitAgreement,
     Patient,
     Prescriber,
     TreatmentEvent,
@@ -117,11 +119,22 @@ def patient_create(
 
 
 def patient_enroll(
-    *, patient: Patient, actor: User, effective_date: date | None = None, reason: str = ""
+    *,
+    patient: Patient,
+    actor: User,
+    effective_date: date | None = None,
+    reason: str = "",
+    protocol: str | None = None,
 ) -> Patient:
-    """rules.md §4: enroll or re-enroll, checked against the effective date's labs."""
+    """rules.md §4: enroll or re-enroll, checked against the effective date's labs.
+
+    `protocol` (issue 9) chooses the protocol at an enrollment or a re-enrollment; it is the
+    only way to change it. The labs are then judged by the new protocol, and the whole history
+    is read under it from then on; each enrollment records the protocol it was made under."""
     effective_date = effective_date or today()
     _not_future("effective_date", effective_date)
+    if protocol is not None and protocol not in protocol_names():
+        raise FieldInvalid("protocol", f"Unknown protocol; known: {', '.join(protocol_names())}.")
     with (
         audit_refusals(
             action=Action.PATIENT_ENROLL,
@@ -129,12 +142,16 @@ def patient_enroll(
             object_type="patient",
             object_id=patient.pk,
             patient_id=patient.pk,
-            inputs={"effective_date": effective_date, "reason": reason},
+            inputs={"effective_date": effective_date, "reason": reason, "protocol": protocol},
         ) as inputs,
         transaction.atomic(),
         acting_as(actor),
     ):
         patient = _locked(patient)
+        if protocol is not None and protocol != patient.protocol:
+            # A refusal below rolls this back with the rest of the transaction.
+            patient.protocol = protocol
+            patient.save(update_fields=["protocol"])
         history = patient_history(patient=patient)
         certified = patient.prescriber.is_certified_on(effective_date)
         inputs.update(_lab_inputs(history, effective_date), prescriber_certified=certified)
@@ -143,7 +160,12 @@ def patient_enroll(
             _raise(refusal, "enrollment_refused")
         kind = EnrollmentEvent.Kind.REENROLL if history.enrollments else EnrollmentEvent.Kind.ENROLL
         event = EnrollmentEvent.objects.create(
-            patient=patient, kind=kind, effective_date=effective_date, reason=reason, actor=actor
+            patient=patient,
+            kind=kind,
+            effective_date=effective_date,
+            reason=reason,
+            protocol=patient.protocol,
+            actor=actor,
         )
         monitoring_state_refresh(patient=patient)
         audit_record(
@@ -353,3 +375,61 @@ def prescriber_save(
 
 def aware(moment: datetime) -> datetime:
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, clinic_zone())
+
+
+def limit_agreement_record(
+    *,
+    patient: Patient,
+    actor: User,
+    limits: dict[str, int],
+    haematologist: str,
+    agreed_on: date | None = None,
+    note: str = "",
+) -> LimitAgreement:
+    """Issue 9: band limits a haematologist agreed for a BEN patient, on a protocol that has
+    per-patient limits (uk-cpms). Each limit may only lower the protocol's own, and a green
+    limit may not fall below its red one; results drawn from `agreed_on` are banded by them."""
+    agreed_on = agreed_on or today()
+    _not_future("agreed_on", agreed_on)
+    if not haematologist.strip():
+        raise FieldInvalid("haematologist", "Name the haematologist who agreed the limits.")
+    with transaction.atomic():
+        patient = _locked(patient)
+        standard = get_protocol(patient.protocol).overridable_limits
+        if not standard:
+            raise StateConflict(f"{patient.protocol} has no per-patient limits.")
+        if patient.population != Population.BEN:
+            raise StateConflict(
+                "Per-patient limits apply to patients with benign ethnic neutropenia only."
+            )
+        _check_limits(limits, standard)
+        agreement = LimitAgreement.objects.create(
+            patient=patient,
+            limits={name: int(value) for name, value in limits.items()},
+            haematologist=haematologist.strip(),
+            agreed_on=agreed_on,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        monitoring_state_refresh(patient=patient)
+    return agreement
+
+
+def _check_limits(limits: dict[str, int], standard: Mapping[str, int]) -> None:
+    if not limits:
+        raise FieldInvalid("limits", f"Give one or more of: {', '.join(sorted(standard))}.")
+    for name, value in limits.items():
+        if name not in standard:
+            raise FieldInvalid("limits", f"Unknown limit {name!r}; known: {', '.join(standard)}.")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise FieldInvalid("limits", f"{name} is a whole number of cells/µL.")
+        if value > standard[name]:
+            raise FieldInvalid(
+                "limits", f"{name} may only lower the protocol's limit ({standard[name]}/µL)."
+            )
+    merged = {**standard, **limits}
+    for name, value in merged.items():
+        if name.endswith("_green_per_ul"):
+            red = name.replace("_green_per_ul", "_red_per_ul")
+            if red in merged and value < merged[red]:
+                raise FieldInvalid("limits", f"{name} may not be below {red}.")

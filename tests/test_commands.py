@@ -247,3 +247,16 @@ def test_workers_fall_back_to_one_process_on_sqlite(patients):
 
     assert "one process" in output
     assert summary(output) == ("checked", 3, 0)
+
+
+def test_seed_demo_runs_on_a_uk_deployment_in_traffic_lights(clock, db, settings):
+    settings.CLOZREMS_DEFAULT_PROTOCOL = "uk-cpms"
+    _run("seed_demo")
+
+    pictures = _pictures()
+    assert {a.protocol for a in pictures.values()} == {"uk-cpms"}
+    # The demo's mild/moderate/severe stories (neutrophils 1.25, 0.82, 0.38) are all red here.
+    assert {a.band.value for a in pictures.values() if a.band} == {"green", "red"}
+    assert pictures["Weekly"].band.value == "green"
+    assert pictures["Benign"].band.value == "green"  # on the agreed limits
+    assert "0 with differences" in _run("monitoring_rebuild", "--check")

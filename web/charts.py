@@ -11,7 +11,13 @@ from typing import Any
 
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 36
-SHAPES = {"normal": "circle", "mild": "square", "ben_neutropenia": "square"}
+SHAPES = {
+    "normal": "circle",
+    "green": "circle",
+    "mild": "square",
+    "ben_neutropenia": "square",
+    "amber": "square",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ def anc_chart(
     edges: list[tuple[int, str]],
     band_of: Any,
     zone: Any,
+    normal_band: str = "normal",
 ) -> dict[str, Any] | None:
     """Geometry for the template; `band_of(value)` names a value's band, `edges` are
     (lowest value, band) pairs from `web.selectors.band_edges`."""
@@ -80,7 +87,7 @@ def anc_chart(
     episodes = []
     start: Point | None = None
     for point in points:
-        low = point.band != "normal"
+        low = point.band != normal_band
         if low and start is None:
             start = point
         if not low and start is not None:

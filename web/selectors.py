@@ -3,6 +3,7 @@ the protocol; no rule is repeated here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from django.db.models import QuerySet
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import AncReading, Assessment, Band, Population
+from monitoring.engine.types import AncReading, Assessment, Population
 from monitoring.models import ConsultAcknowledgement
 from monitoring.selectors import clinic_zone
 from patients.models import Patient
@@ -86,24 +87,44 @@ def prescriber_worklist(
     return entries, counts
 
 
-def band_edges(protocol_name: str, population: str, baseline: Any = None) -> list[tuple[int, str]]:
-    """Where the protocol's band changes, found by asking it (not by repeating its table):
-    [(lowest value of the band, band), ...] from 0 upwards, for the chart's shading."""
-    protocol = get_protocol(protocol_name)
-    moment = datetime(2000, 1, 1, tzinfo=clinic_zone())
+def band_edges(
+    protocol_name: str,
+    population: str,
+    baseline: Any = None,
+    limits: Mapping[str, int] | None = None,
+) -> list[tuple[int, str]]:
+    """Where the protocol's band changes along the neutrophil axis, found by asking it (not by
+    repeating its table): [(lowest value of the band, band), ...] from 0 upwards, for the
+    chart's shading. A protocol that also reads the WBC is asked with a WBC that never limits,
+    so the shading shows the neutrophils' own limits."""
+    band_of = chart_band_of(protocol_name, population, baseline, limits or {})
     edges: list[tuple[int, str]] = []
-    previous: Band | None = None
+    previous: str | None = None
     for value in range(0, 4001, 10):
-        band = protocol.band_of(AncReading(0, value, moment), Population(population), baseline)
+        band = band_of(value)
         if band != previous:
             low = value
             if previous is not None:  # narrow the edge to the exact value
-                low = next(
-                    v
-                    for v in range(value - 9, value + 1)
-                    if protocol.band_of(AncReading(0, v, moment), Population(population), baseline)
-                    == band
-                )
-            edges.append((low, band.value))
+                low = next(v for v in range(value - 9, value + 1) if band_of(v) == band)
+            edges.append((low, band))
             previous = band
     return edges
+
+
+def chart_band_of(
+    protocol_name: str, population: str, baseline: Any, limits: Mapping[str, int]
+) -> Callable[[int], str]:
+    """The band the protocol gives a neutrophil count (with a WBC that never limits)."""
+    protocol = get_protocol(protocol_name)
+    moment = datetime(2000, 1, 1, tzinfo=clinic_zone())
+
+    def band_of(value: int) -> str:
+        reading = AncReading(0, value, moment, wbc_per_ul=NEVER_LIMITING_WBC)
+        band = protocol.band_of(reading, Population(population), baseline, limits)
+        return band.value if band is not None else "unknown"
+
+    return band_of
+
+
+# A white cell count no protocol would call low, for reading the neutrophils' limits alone.
+NEVER_LIMITING_WBC = 100_000

@@ -24,7 +24,7 @@ from audit.reports import ReportFilter, report_compliance, report_overrides
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import REASON_MESSAGES, AncReading, Population, Reason
+from monitoring.engine.types import REASON_MESSAGES, Reason
 from monitoring.models import (
     AncResult,
     FeedMessage,
@@ -50,7 +50,7 @@ from pharmacy.services import (
 )
 from web import forms
 from web.charts import anc_chart
-from web.selectors import URGENCY, band_edges, prescriber_worklist
+from web.selectors import URGENCY, band_edges, chart_band_of, prescriber_worklist
 
 # What would lift each block, in plain words for the counter (copy, not rules: the engine says
 # which reasons apply).
@@ -289,23 +289,18 @@ def _patient_context(patient: Patient) -> dict[str, Any]:
     assessment = patient_monitoring(patient=patient)
     results = list(AncResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
     used = [r for r in results if r.usable]
-    protocol = get_protocol(patient.protocol)
     baseline = (
         Fraction(str(assessment.baseline_per_ul))
         if assessment.baseline_per_ul is not None
         else None
     )
-    population = Population(patient.population)
-
-    def band_of(value: int) -> str:
-        reading = AncReading(0, value, timezone.now())
-        return str(protocol.band_of(reading, population, baseline).value)
-
+    limits: dict[str, int] = dict(getattr(assessment, "limits", None) or {})
     chart = anc_chart(
-        [(r.drawn_at, r.value_per_ul) for r in used],
-        band_edges(patient.protocol, patient.population, baseline),
-        band_of,
+        [(r.drawn_at, r.value_per_ul) for r in used if r.analyte == "anc"],
+        band_edges(patient.protocol, patient.population, baseline, limits),
+        chart_band_of(patient.protocol, patient.population, baseline, limits),
         zone,
+        normal_band=str(get_protocol(patient.protocol).normal_band.value),
     )
     return {
         "patient": patient,

@@ -12,6 +12,7 @@ from monitoring.engine.core import (
     evaluate,
     replay,
     snapshot_for,
+    step_down_refusal,
     treatment_event_refusal,
 )
 from monitoring.engine.protocols import get_protocol, protocol_names
@@ -26,5 +27,6 @@ __all__ = [
     "protocol_names",
     "replay",
     "snapshot_for",
+    "step_down_refusal",
     "treatment_event_refusal",
 ]

@@ -11,7 +11,9 @@ from monitoring.engine.types import (
     Band,
     EnrollmentStatus,
     Episode,
+    Frequency,
     LatestAnc,
+    LimitOverrideRecord,
     Population,
     Snapshot,
     TreatmentStatus,
@@ -21,8 +23,24 @@ from monitoring.engine.types import (
 SNAPSHOT_FORMAT = 1
 
 
+# Keys added for later protocols (uk-cpms), left out at their defaults: a us-label-2015 snapshot
+# encodes exactly as before they existed, so stored states stay equal to a rebuild's.
+_OPTIONAL_TOP: dict[str, Any] = {
+    "confirmed_routine": None,
+    "confirmed_for_clock": None,
+    "limit_overrides": [],
+}
+
+
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
     data: dict[str, Any] = as_jsonable(snapshot)
+    for key, default in _OPTIONAL_TOP.items():
+        if data.get(key) == default:
+            del data[key]
+    if data["latest"] is not None and data["latest"].get("wbc_per_ul") is None:
+        del data["latest"]["wbc_per_ul"]
+    if data["episode"] is not None and not data["episode"].get("recovering"):
+        del data["episode"]["recovering"]
     data["format"] = SNAPSHOT_FORMAT
     return data
 
@@ -65,6 +83,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             value_per_ul=latest["value_per_ul"],
             drawn_at=_req_dt(latest["drawn_at"]),
             drawn_on=date.fromisoformat(latest["drawn_on"]),
+            wbc_per_ul=latest.get("wbc_per_ul"),
         ),
         baseline_sum=data["baseline_sum"],
         baseline_count=data["baseline_count"],
@@ -77,6 +96,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             confirmation_pending=episode["confirmation_pending"],
             caused_interruption=episode["caused_interruption"],
             rechallenge_flag_before=episode["rechallenge_flag_before"],
+            recovering=episode.get("recovering", 0),
         ),
         weekly_until=_d(data["weekly_until"]),
         needs_rechallenge=data["needs_rechallenge"],
@@ -90,4 +110,16 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             for a in data["authorizations"]
         ),
         notes=tuple(data.get("notes", ())),
+        confirmed_routine=Frequency(data["confirmed_routine"])
+        if data.get("confirmed_routine")
+        else None,
+        confirmed_for_clock=_d(data.get("confirmed_for_clock")),
+        limit_overrides=tuple(
+            LimitOverrideRecord(
+                override_id=o["override_id"],
+                effective_on=date.fromisoformat(o["effective_on"]),
+                limits=tuple((name, value) for name, value in o["limits"]),
+            )
+            for o in data.get("limit_overrides", ())
+        ),
     )

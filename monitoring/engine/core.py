@@ -6,6 +6,7 @@ bands, schedules) come from a protocol module (monitoring/engine/protocols/).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -34,6 +35,7 @@ from monitoring.engine.types import (
     Reason,
     ReasonItem,
     Snapshot,
+    StepDownRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
     TreatmentStatus,
@@ -90,6 +92,15 @@ def _baseline(state: Snapshot) -> Fraction | None:
     if state.baseline_count == 0:
         return None
     return Fraction(state.baseline_sum, state.baseline_count)
+
+
+def limits_on(state: Snapshot, day: date) -> dict[str, int]:
+    """The per-patient band limits in force on `day` (the latest agreed by then), or {}."""
+    agreed = [o for o in state.limit_overrides if o.effective_on <= day]
+    if not agreed:
+        return {}
+    latest = max(agreed, key=lambda o: (o.effective_on, o.override_id))
+    return dict(latest.limits)
 
 
 def _in_force(state: Snapshot, kind: AuthorizationKind, day: date) -> bool:
@@ -162,19 +173,24 @@ def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> None:
     state.lapsed_on = lapse
 
 
+def _limits_of_latest(state: Snapshot) -> Mapping[str, int]:
+    return limits_on(state, state.latest.drawn_on) if state.latest is not None else {}
+
+
 def band_now(state: Snapshot, rules: ProtocolRules) -> Band | None:
     if state.episode is not None:
         return state.episode.worst
     if state.latest is None:
         return None
-    reading = AncReading(state.latest.result_id, state.latest.value_per_ul, state.latest.drawn_at)
-    return rules.band_of(reading, state.population, _baseline(state))
+    latest = state.latest
+    reading = AncReading(latest.result_id, latest.value_per_ul, latest.drawn_at, latest.wbc_per_ul)
+    return rules.band_of(reading, state.population, _baseline(state), _limits_of_latest(state))
 
 
 def start_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Reason]:
     """Why treatment may not start (or restart after re-enrollment) on `on`."""
     refusals: list[Reason] = []
-    if state.episode is not None or band_now(state, rules) not in (Band.NORMAL,):
+    if state.episode is not None or band_now(state, rules) != rules.normal_band:
         refusals.append(Reason.ANC_BELOW_THRESHOLD)
     if state.needs_rechallenge and not _in_force(state, AuthorizationKind.RECHALLENGE, on):
         refusals.append(Reason.RECHALLENGE_NOT_AUTHORIZED)
@@ -189,7 +205,11 @@ def resume_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Rea
     latest = state.latest
     worst = state.episode.worst if state.episode else None
     if latest is None or not rules.resume_allowed(
-        worst, latest.value_per_ul, state.population, _baseline(state), state.needs_rechallenge
+        worst,
+        latest.value_per_ul or 0,
+        state.population,
+        _baseline(state),
+        state.needs_rechallenge,
     ):
         refusals.append(Reason.ANC_BELOW_THRESHOLD)
     if state.needs_rechallenge and not _in_force(state, AuthorizationKind.RECHALLENGE, on):
@@ -209,6 +229,7 @@ _PRECEDENCE = {
     TreatmentEventKind.START: 2,
     TreatmentEventKind.INTERRUPT: 3,
     TreatmentEventKind.RESUME: 4,
+    "step_down": 5,  # a step-down is judged after the day's treatment events
 }
 
 
@@ -227,15 +248,22 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
         if until is None or r.drawn_at <= until:
             day = local_date(r.drawn_at, zone)
             items.append((day, 0, r.drawn_at, r.drawn_at, 0, r.result_id, r))
-    dated: list[EnrollmentRecord | TreatmentEventRecord] = [
+    dated: list[EnrollmentRecord | TreatmentEventRecord | StepDownRecord] = [
         *history.enrollments,
         *history.treatment_events,
+        *history.step_downs,
     ]
     for e in dated:
         if until_day is None or e.effective_date <= until_day:
             midnight = utc(start_of_day(e.effective_date, zone))
             recorded = utc(e.recorded_at) if e.recorded_at is not None else midnight
-            kind = e.kind if isinstance(e, TreatmentEventRecord) else None
+            kind: TreatmentEventKind | str | None = (
+                e.kind
+                if isinstance(e, TreatmentEventRecord)
+                else "step_down"
+                if isinstance(e, StepDownRecord)
+                else None
+            )
             items.append((e.effective_date, 1, midnight, recorded, _PRECEDENCE[kind], e.seq, e))
     for d in history.dispenses:
         if d.dispensed_at.tzinfo is not UTC:
@@ -252,6 +280,7 @@ def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapsho
     rules = get_protocol(history.protocol)
     state = empty_snapshot(history.population, history.protocol)
     state.authorizations = tuple(sorted(history.authorizations, key=lambda a: a.authorization_id))
+    state.limit_overrides = tuple(sorted(history.limit_overrides, key=lambda o: o.override_id))
     high_water: datetime | None = None
     # The handlers below change `state` in place: it is this replay's own object, and copying
     # a snapshot per event was most of the cost of a replay.
@@ -263,6 +292,8 @@ def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapsho
             _on_enrollment(state, item)
         elif isinstance(item, TreatmentEventRecord):
             _on_treatment_event(state, rules, item)
+        elif isinstance(item, StepDownRecord):
+            _on_step_down(state, rules, item)
         elif isinstance(item, DispenseRecord):
             _on_dispense(state, rules, item, day)
         high_water = effective_at if high_water is None else max(high_water, effective_at)
@@ -276,21 +307,27 @@ def _note(state: Snapshot, text: str) -> None:
 
 def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date) -> None:
     baseline = _baseline(state)
-    band = rules.band_of(r, state.population, baseline)
-    state.latest = LatestAnc(r.result_id, r.value_per_ul, r.drawn_at, day)
-    if state.first_dose_on is None:
+    limits = limits_on(state, day)
+    band = rules.band_of(r, state.population, baseline, limits)
+    if band is None:
+        # An incomplete result set the protocol cannot read (e.g. uk-cpms neutrophils without
+        # the WBC of the same draw, both in range): it changes nothing, and is not current.
+        _note(state, f"{day}: incomplete result set {r.result_id}, not read")
+        return
+    state.latest = LatestAnc(r.result_id, r.value_per_ul, r.drawn_at, day, r.wbc_per_ul)
+    if state.first_dose_on is None and r.value_per_ul is not None:
         # rules.md §1: the BEN baseline is the mean of the results before the first dose.
         state.baseline_sum += r.value_per_ul
         state.baseline_count += 1
     episode = state.episode
     if episode is None:
-        if band == Band.NORMAL:
+        if band == rules.normal_band:
             return
         state.episode = Episode(
             worst=band,
             opened_at=r.drawn_at,
             confirmation_deadline=r.drawn_at + timedelta(hours=rules.confirmation_hours),
-            confirmation_pending=True,
+            confirmation_pending=rules.confirmation_hours > 0,
             caused_interruption=False,
             rechallenge_flag_before=state.needs_rechallenge,
         )
@@ -298,7 +335,7 @@ def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date)
         return
 
     within_window = r.drawn_at <= episode.confirmation_deadline
-    if episode.confirmation_pending and within_window and band == Band.NORMAL:
+    if episode.confirmation_pending and within_window and band == rules.normal_band:
         # rules.md §1: the repeat within 24 h is normal, so the episode was never confirmed:
         # lift the interruption it caused, forget its rechallenge flag, no weekly step.
         if episode.caused_interruption:
@@ -317,7 +354,14 @@ def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date)
     worst = band if rules.severity(band) > rules.severity(episode.worst) else episode.worst
     state.episode = replace(episode, worst=worst, confirmation_pending=False)
     _apply_band_consequences(state, rules, band, day)
-    if not rules.recovered(worst, r, state.population, baseline):
+    if not rules.recovered(worst, r, state.population, baseline, limits):
+        if state.episode.recovering:
+            state.episode = replace(state.episode, recovering=0)
+        return
+    recovering = state.episode.recovering + 1
+    if recovering < rules.recovery_results_required(worst):
+        # e.g. uk-cpms red: daily until two consecutive greens.
+        state.episode = replace(state.episode, recovering=recovering)
         return
     weekly_days = rules.weekly_after_episode_days(worst)
     if weekly_days:
@@ -433,6 +477,54 @@ def _on_dispense(state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: 
         _start_clock(state, rules, day)
 
 
+def _confirmed_routine(state: Snapshot) -> Frequency | None:
+    """The confirmed interval, if it belongs to the running treatment clock."""
+    if state.clock_started_on is None or state.confirmed_for_clock != state.clock_started_on:
+        return None
+    return state.confirmed_routine
+
+
+def routine_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency:
+    """The routine interval in force: the schedule's, held at the last confirmed one (or the
+    schedule's first) when the protocol's step-downs need the prescriber's confirmation."""
+    scheduled = rules.routine_frequency(state.clock_started_on, day)
+    if not rules.step_down_needs_confirmation:
+        return scheduled
+    start = state.clock_started_on or day
+    held = _confirmed_routine(state) or rules.routine_frequency(start, start)
+    if rules.due_after_days[scheduled] <= rules.due_after_days[held]:
+        return scheduled
+    return held
+
+
+def step_down_offered(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency | None:
+    """The longer interval the schedule offers on `day` and the prescriber has not confirmed;
+    only for an active patient outside an episode."""
+    if not rules.step_down_needs_confirmation or state.clock_started_on is None:
+        return None
+    if state.treatment_status != TreatmentStatus.ACTIVE or state.episode is not None:
+        return None
+    if state.enrollment_status != EnrollmentStatus.ENROLLED or state.needs_rechallenge:
+        return None
+    scheduled = rules.routine_frequency(state.clock_started_on, day)
+    routine = routine_on(state, rules, day)
+    return scheduled if rules.due_after_days[scheduled] > rules.due_after_days[routine] else None
+
+
+def _on_step_down(state: Snapshot, rules: ProtocolRules, s: StepDownRecord) -> None:
+    day = s.effective_date
+    offered = step_down_offered(state, rules, day)
+    if offered is None or not (
+        rules.due_after_days[routine_on(state, rules, day)]
+        < rules.due_after_days[s.frequency]
+        <= rules.due_after_days[offered]
+    ):
+        _note(state, f"{day}: step-down to {s.frequency} not offered, ignored")
+        return
+    state.confirmed_routine = s.frequency
+    state.confirmed_for_clock = state.clock_started_on
+
+
 # --- projection -------------------------------------------------------------------------------
 
 
@@ -449,7 +541,7 @@ def frequency_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency 
     continuation = _in_force(state, AuthorizationKind.CONTINUATION, day)
     rechallenge = _in_force(state, AuthorizationKind.RECHALLENGE, day)
     if state.episode is not None:
-        latest = state.latest.value_per_ul if state.latest else 0
+        latest = (state.latest.value_per_ul or 0) if state.latest else 0
         return rules.episode_frequency(
             state.episode.worst, latest, state.population, _baseline(state)
         )
@@ -457,7 +549,7 @@ def frequency_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency 
         # Recovered from severe neutropenia and not rechallenged: nothing is due (rules.md §3)
         # unless an authorization keeps the patient on treatment, then weekly as a new patient.
         return Frequency.WEEKLY if (continuation or rechallenge) else None
-    routine = rules.routine_frequency(state.clock_started_on, day)
+    routine = routine_on(state, rules, day)
     if state.weekly_until is not None and day <= state.weekly_until:
         longer = rules.due_after_days[routine] > rules.due_after_days[Frequency.WEEKLY]
         return Frequency.WEEKLY if longer else routine
@@ -577,7 +669,24 @@ def assess(
         decision=decision,
         max_days_supply=max_days,
         reasons=ordered,
+        protocol_version=rules.version,
+        step_down_offered=step_down_offered(state, rules, day)
+        if frequency is not None and episode is None
+        else None,
+        limits=_limits_shown(state, rules, day),
     )
+
+
+def _limits_shown(
+    state: Snapshot, rules: ProtocolRules, day: date
+) -> tuple[tuple[str, int], ...] | None:
+    """The band limits in force when a per-patient agreement changes any of them: agreed
+    limits apply to BEN patients only, and only ever lower the protocol's own."""
+    agreed = limits_on(state, day)
+    if not agreed or not rules.overridable_limits or state.population != Population.BEN:
+        return None
+    standard = rules.overridable_limits
+    return tuple(sorted((k, min(v, agreed.get(k, v))) for k, v in standard.items()))
 
 
 def snapshot_for(
@@ -623,7 +732,7 @@ def enrollment_refusal(
     latest = state.latest
     if latest is None or (effective_date - latest.drawn_on).days > rules.enrollment_lab_days:
         reasons.append(Reason.ANC_NOT_RECENT)
-    elif band_now(state, rules) != Band.NORMAL:
+    elif band_now(state, rules) != rules.normal_band:
         reasons.append(Reason.ANC_BELOW_THRESHOLD)
     if history.population == Population.BEN and state.baseline_count < rules.ben_baselines_required:
         reasons.append(Reason.BASELINE_INCOMPLETE)
@@ -684,6 +793,13 @@ def authorization_refusal(
     state = project(replay(history, until=as_of), as_of, history.zone)
     band = band_now(state, rules)
     if kind == AuthorizationKind.CONTINUATION:
+        if not rules.continuation_allowed:
+            return Refusal(
+                "rules",
+                f"{rules.name} has no continuation authorization: a band that stops treatment "
+                "stops it until the patient is back in range.",
+                (Reason.ANC_BELOW_THRESHOLD,),
+            )
         interrupting = band is not None and rules.interrupts(band)
         if not interrupting and state.interrupted_by_neutropenia_on is None:
             return Refusal(
@@ -695,6 +811,30 @@ def authorization_refusal(
         return None
     if not state.needs_rechallenge:
         return Refusal(
-            "rules", "A rechallenge authorization applies only after severe neutropenia."
+            "rules", f"A rechallenge authorization applies only after {rules.rechallenge_after}."
+        )
+    return None
+
+
+def step_down_refusal(
+    history: PatientHistory, frequency: Frequency, effective_date: date
+) -> Refusal | None:
+    """May the prescriber confirm `frequency` as the routine interval from `effective_date`?
+    Only the longer interval the schedule offers then (or one between), for an active patient
+    outside an episode."""
+    rules = get_protocol(history.protocol)
+    if not rules.step_down_needs_confirmation:
+        return Refusal(
+            "conflict", f"{rules.name} steps down by its schedule; there is nothing to confirm."
+        )
+    until = end_of_day(effective_date, history.zone)
+    state = project(replay(history, until=until), until, history.zone)
+    offered = step_down_offered(state, rules, effective_date)
+    if offered is None:
+        return Refusal("conflict", "No longer monitoring interval is offered on that date.")
+    current = rules.due_after_days[routine_on(state, rules, effective_date)]
+    if not current < rules.due_after_days.get(frequency, 0) <= rules.due_after_days[offered]:
+        return Refusal(
+            "conflict", f"The interval offered on that date is {offered.value.replace('_', ' ')}."
         )
     return None

@@ -18,7 +18,6 @@ from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
     REASON_ORDER,
     Assessment,
-    Band,
     Decision,
     EnrollmentStatus,
     Reason,
@@ -62,12 +61,13 @@ def emergency_option(
         refusals.add(Reason.DAYS_SUPPLY_EXCEEDS_LIMIT)
     if (
         Reason.ANC_NOT_CURRENT not in codes
+        or rules.emergency_supply_max_days <= 0
         or assessment.enrollment_status != EnrollmentStatus.ENROLLED
         or assessment.treatment_status != TreatmentStatus.ACTIVE
     ):
         refusals.add(Reason.EMERGENCY_SUPPLY_NOT_AVAILABLE)
     if (
-        assessment.band != Band.NORMAL
+        assessment.band != rules.normal_band
         or assessment.confirmation_due is not None
         or assessment.hematology_consult
     ):

@@ -23,6 +23,10 @@ class Band(StrEnum):
     MODERATE = "moderate"
     SEVERE = "severe"
     BEN_NEUTROPENIA = "ben_neutropenia"
+    # uk-cpms traffic lights
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
 
 
 class Frequency(StrEnum):
@@ -31,6 +35,9 @@ class Frequency(StrEnum):
     WEEKLY = "weekly"
     EVERY_2_WEEKS = "every_2_weeks"
     MONTHLY = "monthly"
+    # uk-cpms
+    TWICE_WEEKLY = "twice_weekly"
+    EVERY_4_WEEKS = "every_4_weeks"
 
 
 class EnrollmentStatus(StrEnum):
@@ -139,11 +146,18 @@ def choices(enum_cls: type[StrEnum]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class AncReading:
-    """One usable result (final or corrected, not voided, not superseded)."""
+    """One usable result set (final or corrected, not voided, not superseded) of one draw.
+
+    `value_per_ul` is the absolute neutrophil count; `wbc_per_ul` the white cell count of the
+    same draw, given only to protocols that read it (`ProtocolRules.analytes`). Either may be
+    missing from a set: the protocol decides what an incomplete set means (`band_of` None: it
+    says nothing). A protocol that reads the ANC alone is only ever given sets with an ANC.
+    """
 
     result_id: int
-    value_per_ul: int
+    value_per_ul: int | None
     drawn_at: datetime
+    wbc_per_ul: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +188,26 @@ class AuthorizationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StepDownRecord:
+    """A prescriber's confirmation of the longer routine interval the schedule offers."""
+
+    frequency: Frequency
+    effective_date: date
+    seq: int = 0
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitOverrideRecord:
+    """Per-patient band limits agreed with a haematologist (e.g. uk-cpms for a BEN patient),
+    in force from `effective_on`; `limits` pairs a protocol's limit names with values /µL."""
+
+    override_id: int
+    effective_on: date
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DispenseRecord:
     dispense_id: int
     dispensed_at: datetime
@@ -192,6 +226,8 @@ class PatientHistory:
     treatment_events: tuple[TreatmentEventRecord, ...] = ()
     authorizations: tuple[AuthorizationRecord, ...] = ()
     dispenses: tuple[DispenseRecord, ...] = ()
+    step_downs: tuple[StepDownRecord, ...] = ()
+    limit_overrides: tuple[LimitOverrideRecord, ...] = ()
 
 
 # --- the replayed state ---------------------------------------------------------------------
@@ -199,10 +235,13 @@ class PatientHistory:
 
 @dataclass(frozen=True, slots=True)
 class LatestAnc:
+    """The latest result set the rules read (its ANC, and its WBC where the protocol reads it)."""
+
     result_id: int
-    value_per_ul: int
+    value_per_ul: int | None
     drawn_at: datetime
     drawn_on: date
+    wbc_per_ul: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +254,8 @@ class Episode:
     confirmation_pending: bool
     caused_interruption: bool
     rechallenge_flag_before: bool
+    # Consecutive results in a row that meet the protocol's recovery (uk-cpms red: two greens).
+    recovering: int = 0
 
 
 @dataclass(slots=True)
@@ -247,6 +288,11 @@ class Snapshot:
     needs_rechallenge: bool
     authorizations: tuple[AuthorizationRecord, ...]
     notes: tuple[str, ...] = field(default=())
+    # A prescriber-confirmed routine interval (protocols whose step-downs need one), valid for
+    # the treatment clock that started on `confirmed_for_clock` only.
+    confirmed_routine: Frequency | None = None
+    confirmed_for_clock: date | None = None
+    limit_overrides: tuple[LimitOverrideRecord, ...] = ()
 
     def baseline_per_ul(self) -> float | None:
         if self.baseline_count == 0:
@@ -295,6 +341,11 @@ class Assessment:
     decision: Decision
     max_days_supply: int
     reasons: tuple[ReasonItem, ...]
+    protocol_version: str = ""
+    # The longer routine interval the schedule offers and the prescriber has not confirmed yet.
+    step_down_offered: Frequency | None = None
+    # The band limits in force (/µL) when a per-patient override applies, else None.
+    limits: tuple[tuple[str, int], ...] | None = None
 
     @property
     def reason_codes(self) -> list[str]:

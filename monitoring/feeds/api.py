@@ -441,9 +441,13 @@ class FhirObservationView(FhirView):
         ).order_by("-drawn_at", "-id")
         from monitoring.feeds.codes import LOINC_ANALYTES, Analyte
 
-        anc_codes = {c for c, a in LOINC_ANALYTES.items() if a == Analyte.ANC}
-        if wanted and not wanted & anc_codes:
-            results = results.none()
+        # An ANC search by default (as before issue 9); a WBC code asks for the WBC results.
+        asked = (
+            {LOINC_ANALYTES[c] for c in wanted if c in LOINC_ANALYTES} if wanted else {Analyte.ANC}
+        )
+        results = results.filter(
+            analyte__in=[a.value for a in asked if a != Analyte.NEUTROPHIL_PERCENT]
+        )
         found = list(results)
         return Response(fhir_r4.searchset(found, len(found)))
 

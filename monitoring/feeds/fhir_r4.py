@@ -97,7 +97,7 @@ def observation_validate(body: Any, where: str = "Observation") -> Observation:
         raise Invalid(
             [issue("error", "required", "valueQuantity.value is required.", f"{where}.value")]
         )
-    if not observation.code.coding:
+    if observation.code is None or not observation.code.coding:
         raise Invalid([issue("error", "required", "code.coding is required.", f"{where}.code")])
     return observation
 
@@ -310,10 +310,22 @@ _EXPORT_STATUS = {
 }
 
 
+_EXPORT_CODE: dict[str, dict[str, Any]] = {
+    "anc": {
+        "coding": [{"system": LOINC, "code": "751-8", "display": "Neutrophils [#/volume]"}],
+        "text": "Absolute neutrophil count",
+    },
+    "wbc": {
+        "coding": [{"system": LOINC, "code": "6690-2", "display": "Leukocytes [#/volume]"}],
+        "text": "White blood cell count",
+    },
+}
+
+
 def result_observation(result: AncResult) -> dict[str, Any]:
     body: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": f"anc-{result.pk}",
+        "id": f"{result.analyte}-{result.pk}",
         "status": _EXPORT_STATUS[ResultStatus(result.status)],
         "category": [
             {
@@ -325,10 +337,7 @@ def result_observation(result: AncResult) -> dict[str, Any]:
                 ]
             }
         ],
-        "code": {
-            "coding": [{"system": LOINC, "code": "751-8", "display": "Neutrophils [#/volume]"}],
-            "text": "Absolute neutrophil count",
-        },
+        "code": _EXPORT_CODE.get(result.analyte, _EXPORT_CODE["anc"]),
         "subject": {"reference": f"Patient/{result.patient_id}"},
         "effectiveDateTime": result.drawn_at.isoformat(),
         "issued": result.created_at.isoformat(),

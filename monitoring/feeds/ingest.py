@@ -17,6 +17,13 @@ Readings chosen here (issue 4 is silent on them), each the safer one for the pat
   read as 00:00 there, so the result is never taken as more recent than it can be.
 - The derived ANC is floor(WBC/µL x percent / 100), so rounding never lifts it into a better
   band; a derived result is final only when both inputs are.
+- WBC (issue 9). For a patient whose protocol reads the white cell count (uk-cpms), every WBC
+  the lab sends (6690-2, 26464-8, 804-5, or a local code mapped to one) is stored too, as a
+  result of analyte `wbc` with the draw time and accession of its report, so the history
+  selector pairs it with the ANC of the same draw; a WBC sent alone is stored as well (an
+  incomplete set can still show red). For a patient on an ANC-only protocol (us-label-2015),
+  WBC is used only to derive an ANC, as before. A WBC whose patient cannot be matched is not
+  held in quarantine (its protocol is unknown); the ANC of the same report is.
 - A report whose observations are all unknown codes is quarantined (`unknown_code`): the lab may
   have changed its codes, and an administrator can map them. Unknown codes next to a count the
   rules read (the rest of a CBC) are ignored.
@@ -36,6 +43,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozrems.errors import FieldInvalid, StateConflict
+from monitoring.engine.protocols import get_protocol
 from monitoring.feeds.codes import Analyte, CodeBook
 from monitoring.models import (
     FeedMessage,
@@ -147,6 +155,7 @@ class _Candidate:
     drawn_at: datetime | None
     derivation: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[LabObservation, ...] = ()
+    analyte: str = Analyte.ANC
 
 
 def feed_message_process(
@@ -312,6 +321,15 @@ def report_ingest(
         _still_matches(patient, report.identity)
     except Refusal as refusal:
         refused = refusal
+    if (
+        patient is not None
+        and refused is None
+        and Analyte.WBC in get_protocol(patient.protocol).analytes
+    ):
+        wbc_candidates = _wbc_candidates(report, by_analyte)
+        stored_refs = {c.reference for c in wbc_candidates}
+        outcomes = [o for o in outcomes if o.reference not in stored_refs]
+        candidates += wbc_candidates
     for candidate in candidates:
         outcomes.append(
             _apply(
@@ -330,6 +348,29 @@ def report_ingest(
 
 def _code(obs: LabObservation) -> str:
     return obs.codes[0][0] if obs.codes else "(none)"
+
+
+def _wbc_candidates(
+    report: LabReport, by_analyte: dict[str, dict[Analyte, list[LabObservation]]]
+) -> list[_Candidate]:
+    """The WBC of each group (the last one sent), to store next to its ANC (issue 9)."""
+    made = []
+    for found in by_analyte.values():
+        wbcs = found.get(Analyte.WBC, [])
+        if wbcs:
+            o = wbcs[-1]
+            made.append(
+                _Candidate(
+                    o.reference,
+                    o.accession or report.accession,
+                    o.status,
+                    o.value,
+                    o.unit,
+                    o.drawn_at or report.drawn_at,
+                    analyte=Analyte.WBC,
+                )
+            )
+    return made
 
 
 def _candidates(
@@ -423,7 +464,7 @@ def _apply(
         if candidate.inputs:
             _derivation_inputs(candidate)
             _derive(candidate)
-        value = _number(candidate.value, "ANC")
+        value = _number(candidate.value, candidate.analyte.upper())
         _known_unit(candidate.unit)
         if candidate.drawn_at is None:
             raise Refusal(QuarantineReason.BAD_DRAW_TIME, "no draw time (OBX-14 or OBR-7)")
@@ -444,6 +485,7 @@ def _apply(
                 status=_RECORDED_STATUS[candidate.status],
                 derivation=candidate.derivation or None,
                 now=now,
+                analyte=candidate.analyte,
             )
         except FieldInvalid as error:
             raise _refusal_of(error) from None
@@ -470,7 +512,8 @@ def _apply(
     if result.status == ResultStatus.PRELIMINARY:
         return ItemOutcome(candidate.reference, "preliminary", "stored, not used", result.pk)
     kind = "replaced" if result.corrects_id else "stored"
-    detail = f"ANC {result.value_per_ul}/µL" + (" (derived)" if result.derived else "")
+    label = candidate.analyte.upper()
+    detail = f"{label} {result.value_per_ul}/µL" + (" (derived)" if result.derived else "")
     return ItemOutcome(candidate.reference, kind, detail, result.pk)
 
 
@@ -546,7 +589,7 @@ def _already_held(report: LabReport, candidate: _Candidate) -> QuarantinedResult
         status=QuarantineStatus.OPEN,
         lab=report.lab,
         accession=candidate.accession,
-        analyte=Analyte.ANC,
+        analyte=candidate.analyte,
         value=candidate.value[:50],
         unit=candidate.unit[:20],
         result_status=candidate.status[:20],
@@ -569,6 +612,7 @@ def _quarantine(
             detail=refusal.detail[:500],
             lab=report.lab[:100],
             accession=candidate.accession[:100],
+            analyte=candidate.analyte,
             value=candidate.value[:50],
             unit=candidate.unit[:20],
             drawn_at=candidate.drawn_at,

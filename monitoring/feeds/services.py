@@ -165,6 +165,7 @@ def quarantine_resolve(
             source=ResultSource(entry.message.channel),
             status=status,
             derivation=derivation,
+            analyte=entry.analyte,
         )
         entry.status = QuarantineStatus.RESOLVED
         entry.result = recorded.result

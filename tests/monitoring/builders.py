@@ -22,8 +22,11 @@ from monitoring.engine.types import (
     DecisionContext,
     DispenseRecord,
     EnrollmentRecord,
+    Frequency,
+    LimitOverrideRecord,
     PatientHistory,
     Population,
+    StepDownRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
 )
@@ -69,12 +72,34 @@ class HistoryBuilder:
     treatment_events: tuple[TreatmentEventRecord, ...] = ()
     authorizations: tuple[AuthorizationRecord, ...] = ()
     dispenses: tuple[DispenseRecord, ...] = ()
+    protocol: str = PROTOCOL
+    step_downs: tuple[StepDownRecord, ...] = ()
+    limit_overrides: tuple[LimitOverrideRecord, ...] = ()
 
     # --- results ---------------------------------------------------------------------------
 
     def anc(self, value: int, when: Moment, hour: int = 9) -> HistoryBuilder:
         reading = AncReading(len(self.readings) + 1, value, _moment(when, hour))
         return replace(self, readings=(*self.readings, reading))
+
+    def fbc(
+        self, neutrophils: int | None, wbc: int | None, when: Moment, hour: int = 9
+    ) -> HistoryBuilder:
+        """A result set of one draw (/µL): neutrophils and WBC, either may be missing."""
+        reading = AncReading(len(self.readings) + 1, neutrophils, _moment(when, hour), wbc)
+        return replace(self, readings=(*self.readings, reading))
+
+    # --- schedule and limits (protocols that have them) -------------------------------------
+
+    def step_down(self, frequency: Frequency, on: date) -> HistoryBuilder:
+        record = StepDownRecord(frequency, on, seq=len(self.step_downs) + 1)
+        return replace(self, step_downs=(*self.step_downs, record))
+
+    def limits(self, on: date, **values: int) -> HistoryBuilder:
+        record = LimitOverrideRecord(
+            len(self.limit_overrides) + 1, on, tuple(sorted(values.items()))
+        )
+        return replace(self, limit_overrides=(*self.limit_overrides, record))
 
     # --- enrollment and treatment events -----------------------------------------------------
 
@@ -121,13 +146,15 @@ class HistoryBuilder:
     def build(self) -> PatientHistory:
         return PatientHistory(
             population=self.population,
-            protocol=PROTOCOL,
+            protocol=self.protocol,
             zone=ZONE,
             readings=self.readings,
             enrollments=self.enrollments,
             treatment_events=self.treatment_events,
             authorizations=self.authorizations,
             dispenses=self.dispenses,
+            step_downs=self.step_downs,
+            limit_overrides=self.limit_overrides,
         )
 
 

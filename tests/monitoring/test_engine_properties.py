@@ -15,6 +15,7 @@ import json
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,14 +29,18 @@ from monitoring.engine.types import (
     DecisionContext,
     DispenseRecord,
     EnrollmentRecord,
+    Frequency,
+    LimitOverrideRecord,
     PatientHistory,
     Population,
+    StepDownRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
 )
-from tests.monitoring.builders import PROTOCOL, UTC, ZONE
+from tests.monitoring.builders import UTC, ZONE
 
-RULES = get_protocol(PROTOCOL)
+# Every property runs for every protocol (issue 9).
+PROTOCOLS = ["us-label-2015", "uk-cpms"]
 BASE = date(2023, 1, 2)
 HORIZON = 400
 EDGES = [2000, 1500, 1499, 1000, 999, 500, 499, 0]
@@ -62,6 +67,51 @@ anc_values = st.one_of(
     st.integers(0, 5000).map(lambda v: 5000 - v),
     st.sampled_from(EDGES),
 )
+# uk-cpms result sets: neutrophils and WBC of one draw, with their band edges; now and then one
+# of the two is missing (an incomplete set).
+UK_NEUTROPHIL_EDGES = [2000, 1999, 1500, 1499, 0]
+UK_WBC_EDGES = [3500, 3499, 3000, 2999, 0]
+uk_neutrophils = st.one_of(
+    st.integers(2000, 6000),
+    st.integers(2000, 6000),
+    st.integers(0, 6000).map(lambda v: 6000 - v),
+    st.sampled_from(UK_NEUTROPHIL_EDGES),
+)
+uk_wbc = st.one_of(
+    st.integers(3500, 9000),
+    st.integers(3500, 9000),
+    st.integers(0, 9000).map(lambda v: 9000 - v),
+    st.sampled_from(UK_WBC_EDGES),
+)
+uk_sets = st.one_of(
+    st.tuples(uk_neutrophils, uk_wbc),
+    st.tuples(uk_neutrophils, uk_wbc),
+    st.tuples(uk_neutrophils, uk_wbc),
+    st.tuples(st.none(), uk_wbc),
+    st.tuples(uk_neutrophils, st.none()),
+)
+uk_limits = st.tuples(
+    st.integers(1000, 3500),  # wbc green
+    st.integers(500, 3000),  # wbc red
+    st.integers(800, 2000),  # neutrophils green
+    st.integers(300, 1500),  # neutrophils red
+).map(
+    lambda v: (
+        ("neutrophils_green_per_ul", max(v[2], v[3])),
+        ("neutrophils_red_per_ul", min(v[2], v[3])),
+        ("wbc_green_per_ul", max(v[0], v[1])),
+        ("wbc_red_per_ul", min(v[0], v[1])),
+    )
+)
+
+
+def result_sets(protocol):
+    """(neutrophils, wbc) pairs: the ANC alone for us-label-2015."""
+    if protocol == "uk-cpms":
+        return uk_sets
+    return anc_values.map(lambda v: (v, None))
+
+
 usually = st.sampled_from([True, True, True, True, False])
 ANY_POPULATION = st.sampled_from(Population)
 # Gaps between successive draws: repeats within a day, the schedule's intervals, overdue draws.
@@ -80,32 +130,35 @@ event_kinds = st.sampled_from(
 
 
 @st.composite
-def histories(draw, populations=ANY_POPULATION, min_readings=1):
+def histories(draw, protocol, populations=ANY_POPULATION, min_readings=1):
     """A random history: usually an enrollment and a start early on and a series of draws at
-    schedule-like gaps, plus random events, authorizations and dispenses anywhere."""
+    schedule-like gaps, plus random events, authorizations and dispenses anywhere (and, for a
+    protocol that has them, step-down confirmations and per-patient limits)."""
+    rules = get_protocol(protocol)
+    sets = result_sets(protocol)
     population = draw(populations)
     enrolled_on = draw(st.integers(0, 30))
 
     readings: list[AncReading] = []
     offset = enrolled_on - draw(st.integers(0, 12))
     series = draw(
-        st.lists(st.tuples(draw_gaps, safe_times, anc_values), min_size=min_readings, max_size=10)
+        st.lists(st.tuples(draw_gaps, safe_times, sets), min_size=min_readings, max_size=10)
     )
-    for gap, (hour, minute), value in series:
+    for gap, (hour, minute), (value, wbc) in series:
         offset += gap
-        readings.append(AncReading(len(readings) + 1, value, local(offset, hour, minute)))
+        readings.append(AncReading(len(readings) + 1, value, local(offset, hour, minute), wbc))
     # Repeats a few hours after another result, so confirmations within 24 h happen often.
     if readings:
         repeats = draw(
             st.lists(
-                st.tuples(st.integers(0, len(readings) - 1), st.integers(1, 30 * 60), anc_values),
+                st.tuples(st.integers(0, len(readings) - 1), st.integers(1, 30 * 60), sets),
                 max_size=3,
             )
         )
-        for which, minutes, value in repeats:
+        for which, minutes, (value, wbc) in repeats:
             moment = after(readings[which].drawn_at, timedelta(minutes=minutes))
             if moment.hour not in (1, 2):
-                readings.append(AncReading(len(readings) + 1, value, moment))
+                readings.append(AncReading(len(readings) + 1, value, moment, wbc))
 
     enrollment_days = draw(st.lists(day_offsets, max_size=2))
     if draw(usually):  # usually enrolled early on
@@ -152,15 +205,34 @@ def histories(draw, populations=ANY_POPULATION, min_readings=1):
         DispenseRecord(index, local(d, hour, minute), days)
         for index, (d, (hour, minute), days) in enumerate(dispense_list, start=1)
     ]
+    step_downs: list[StepDownRecord] = []
+    overrides: list[LimitOverrideRecord] = []
+    if rules.step_down_needs_confirmation:
+        longer = st.sampled_from([Frequency.EVERY_2_WEEKS, Frequency.EVERY_4_WEEKS])
+        step_downs = [
+            StepDownRecord(frequency, BASE + timedelta(days=d), seq=index)
+            for index, (frequency, d) in enumerate(
+                draw(st.lists(st.tuples(longer, st.integers(100, HORIZON)), max_size=3)), start=1
+            )
+        ]
+    if rules.overridable_limits:
+        overrides = [
+            LimitOverrideRecord(index, BASE + timedelta(days=d), limits)
+            for index, (d, limits) in enumerate(
+                draw(st.lists(st.tuples(day_offsets, uk_limits), max_size=2)), start=1
+            )
+        ]
     return PatientHistory(
         population=population,
-        protocol=PROTOCOL,
+        protocol=protocol,
         zone=ZONE,
         readings=tuple(readings),
         enrollments=tuple(enrollments),
         treatment_events=tuple(events),
         authorizations=tuple(authorizations),
         dispenses=tuple(dispenses),
+        step_downs=tuple(step_downs),
+        limit_overrides=tuple(overrides),
     )
 
 
@@ -174,8 +246,8 @@ def as_of_for(draw, history):
 
 
 @st.composite
-def cases(draw, populations=ANY_POPULATION):
-    history = draw(histories(populations=populations))
+def cases(draw, protocol, populations=ANY_POPULATION):
+    history = draw(histories(protocol, populations=populations))
     return history, draw(as_of_for(history))
 
 
@@ -201,10 +273,13 @@ def through_json(snapshot):
 # --- every history gets a coherent answer -----------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @PROPERTY_SETTINGS
-@given(case=cases(), context=contexts)
-def test_any_history_yields_an_assessment_whose_decision_matches_its_reasons(case, context):
-    history, as_of = case
+@given(data=st.data(), context=contexts)
+def test_any_history_yields_an_assessment_whose_decision_matches_its_reasons(
+    protocol, data, context
+):
+    history, as_of = data.draw(cases(protocol))
     assessment = evaluate(history, as_of, context)
 
     if assessment.decision == Decision.BLOCKED:
@@ -214,16 +289,17 @@ def test_any_history_yields_an_assessment_whose_decision_matches_its_reasons(cas
         assert assessment.reasons == ()
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @PROPERTY_SETTINGS
-@given(case=cases(), context=contexts)
+@given(data=st.data(), context=contexts)
 def test_the_supply_allowed_never_exceeds_the_largest_supply_and_covers_an_allowed_request(
-    case, context
+    protocol, data, context
 ):
-    history, as_of = case
+    history, as_of = data.draw(cases(protocol))
     assessment = evaluate(history, as_of, context)
 
     frequency = assessment.monitoring_frequency
-    largest = RULES.max_supply_days[frequency] if frequency is not None else 0
+    largest = get_protocol(protocol).max_supply_days[frequency] if frequency is not None else 0
     assert 0 <= assessment.max_days_supply <= largest
     if assessment.decision == Decision.ALLOWED:
         assert frequency is not None
@@ -235,11 +311,13 @@ def test_the_supply_allowed_never_exceeds_the_largest_supply_and_covers_an_allow
 # --- the stored snapshot path equals the reference path ---------------------------------------
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @PROPERTY_SETTINGS
-@given(history=histories(), later=later_by, context=contexts)
+@given(data=st.data(), later=later_by, context=contexts)
 def test_a_snapshot_projected_past_its_high_water_mark_equals_a_full_evaluation_even_from_json(
-    history, later, context
+    protocol, data, later, context
 ):
+    history = data.draw(histories(protocol))
     snapshot = replay(history)
     as_of = after(snapshot.high_water, later)
     reference = evaluate(history, as_of, context)
@@ -249,10 +327,11 @@ def test_a_snapshot_projected_past_its_high_water_mark_equals_a_full_evaluation_
     assert assess(through_json(snapshot), as_of, ZONE, context) == reference
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @PROPERTY_SETTINGS
-@given(case=cases(), later=later_by, context=contexts)
-def test_the_stored_snapshot_path_equals_replaying_the_full_history(case, later, context):
-    history, as_of = case
+@given(data=st.data(), later=later_by, context=contexts)
+def test_the_stored_snapshot_path_equals_replaying_the_full_history(protocol, data, later, context):
+    history, as_of = data.draw(cases(protocol))
     stored = through_json(replay(history))
     reference_at = evaluate(history, as_of, context)
     reference_later = evaluate(history, after(stored.high_water, later), context)
@@ -280,16 +359,31 @@ def test_the_stored_snapshot_path_equals_replaying_the_full_history(case, later,
 #   on file is refused (protocol reading 5), while with the older normal result on file it
 #   takes effect, and an earlier clock can legitimately reach a longer routine interval (a
 #   wider "current" window and a larger supply).
+# - uk-cpms: the first other result is a complete set (an incomplete green-looking set is not
+#   read, so without it the older result would be the only one read; the "no result" case
+#   again), and the older normal result is a complete green set.
 # Everything else a result feeds (the latest result, episodes, resume checks) only looks at
 # later results, which are the same with or without the older one.
 
 
 @st.composite
-def general_history_with_an_older_normal_result(draw):
+def general_history_with_an_older_normal_result(draw, protocol):
     """A general history with at least one result and no `start` before its first result, the
     first result, and a normal result drawn on an earlier local date."""
-    history = draw(histories(populations=st.just(Population.GENERAL), min_readings=1))
+    history = draw(histories(protocol, populations=st.just(Population.GENERAL), min_readings=1))
     first = min(history.readings, key=lambda r: r.drawn_at)
+    uk = protocol == "uk-cpms"
+    if uk and (first.value_per_ul is None or first.wbc_per_ul is None):
+        complete = replace(
+            first,
+            value_per_ul=first.value_per_ul if first.value_per_ul is not None else 1800,
+            wbc_per_ul=first.wbc_per_ul if first.wbc_per_ul is not None else 3200,
+        )
+        history = replace(
+            history,
+            readings=tuple(complete if r is first else r for r in history.readings),
+        )
+        first = complete
     first_day = first.drawn_at.astimezone(ZONE).date()
     history = replace(
         history,
@@ -303,22 +397,24 @@ def general_history_with_an_older_normal_result(draw):
     hour, minute = draw(safe_times)
     older = AncReading(
         len(history.readings) + 1,
-        draw(st.integers(1500, 5000)),
+        draw(st.integers(2000 if uk else 1500, 5000)),
         datetime(on.year, on.month, on.day, hour, minute, tzinfo=ZONE),
+        draw(st.integers(3500, 9000)) if uk else None,
     )
     return history, older, first
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @PROPERTY_SETTINGS
 @given(
-    case=general_history_with_an_older_normal_result(),
+    data=st.data(),
     later=st.integers(0, 120 * 24 * 60).map(lambda minutes: timedelta(minutes=minutes)),
     context=contexts,
 )
 def test_adding_an_older_normal_result_never_turns_a_blocked_decision_into_allowed(
-    case, later, context
+    protocol, data, later, context
 ):
-    history, older, first = case
+    history, older, first = data.draw(general_history_with_an_older_normal_result(protocol))
     as_of = after(first.drawn_at, later)  # the first other result is effective at as_of
     with_older = replace(history, readings=(*history.readings, older))
 

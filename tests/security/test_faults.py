@@ -5,8 +5,8 @@ and retried: tests/feeds/test_quarantine.py.)"""
 from __future__ import annotations
 
 import time
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import OperationalError

@@ -3,6 +3,7 @@ replay and projection (monitoring/engine/core.py) are shared by every protocol."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from fractions import Fraction
 from typing import Protocol
@@ -13,7 +14,16 @@ from monitoring.engine.types import AncReading, Band, Frequency, Population
 class ProtocolRules(Protocol):
     name: str
     version: str
-    # How long the first low result waits for its repeat.
+    # What a monitoring draw is called in reminders and pages ("ANC", "blood count").
+    draw_name: str
+    # What makes a rechallenge authorization necessary, in the protocol's words.
+    rechallenge_after: str
+    # The analytes a result set holds for this protocol ("anc", "wbc"); results of other
+    # analytes are not given to the engine.
+    analytes: tuple[str, ...]
+    # The band in which treatment may start and a patient is not in an episode.
+    normal_band: Band
+    # How long the first low result waits for its repeat; 0: no confirmation step.
     confirmation_hours: int
     # An interruption (or no supply on hand) this many days old needs re-enrollment.
     lapse_days: int
@@ -21,6 +31,9 @@ class ProtocolRules(Protocol):
     enrollment_lab_days: int
     # The longest a continuation or rechallenge authorization may run.
     authorization_max_days: int
+    # Whether a continuation authorization may keep a patient on treatment in a band that
+    # interrupts it.
+    continuation_allowed: bool
     # How many baseline results a BEN patient needs before the first dose.
     ben_baselines_required: int
     # Per frequency: days from the last draw to the next due draw, days a result stays
@@ -32,10 +45,20 @@ class ProtocolRules(Protocol):
     emergency_supply_max_days: int
     # Frequencies that may be dispensed to only under a continuation authorization.
     needs_continuation: frozenset[Frequency]
+    # True: a longer routine interval is offered by the schedule and applies only once the
+    # prescriber confirms it; False: the schedule applies by itself.
+    step_down_needs_confirmation: bool
+    # The per-patient band limits a haematologist may agree (name -> the protocol's value /µL);
+    # empty when the protocol has none.
+    overridable_limits: Mapping[str, int]
 
     def band_of(
-        self, reading: AncReading, population: Population, baseline: Fraction | None
-    ) -> Band: ...
+        self,
+        reading: AncReading,
+        population: Population,
+        baseline: Fraction | None,
+        limits: Mapping[str, int],
+    ) -> Band | None: ...
 
     def severity(self, band: Band) -> int: ...
 
@@ -46,8 +69,15 @@ class ProtocolRules(Protocol):
     def requires_rechallenge(self, band: Band) -> bool: ...
 
     def recovered(
-        self, worst: Band, reading: AncReading, population: Population, baseline: Fraction | None
+        self,
+        worst: Band,
+        reading: AncReading,
+        population: Population,
+        baseline: Fraction | None,
+        limits: Mapping[str, int],
     ) -> bool: ...
+
+    def recovery_results_required(self, worst: Band) -> int: ...
 
     def episode_frequency(
         self, worst: Band, latest: int, population: Population, baseline: Fraction | None

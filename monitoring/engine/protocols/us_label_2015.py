@@ -48,8 +48,10 @@ leaves room (the closing note of the core issue lists them too):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from fractions import Fraction
+from types import MappingProxyType
 
 from dateutil.relativedelta import relativedelta
 
@@ -57,6 +59,10 @@ from monitoring.engine.types import AncReading, Band, Frequency, Population
 
 name = "us-label-2015"
 version = "2015 tables, 2020/2025 label revisions"
+analytes = ("anc",)  # the label's tables read the ANC alone
+draw_name = "ANC"
+rechallenge_after = "severe neutropenia"
+normal_band = Band.NORMAL
 
 confirmation_hours = 24  # [T6][T7]: confirm the first low result with a repeat within 24 hours
 lapse_days = 30  # [L15][T6]: an interruption of 30 days or more restarts as a new patient
@@ -71,6 +77,9 @@ ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
 # episode, an uncertified prescriber or pharmacy, or a patient not enrolled or not on active
 # treatment; at most one per ANC (monitoring/engine/emergency.py).
 emergency_supply_max_days = 4
+continuation_allowed = True  # rules.md §6: the prescriber's treatment rationale
+step_down_needs_confirmation = False  # [T6][T7]: the schedule steps down by itself
+overridable_limits: Mapping[str, int] = MappingProxyType({})  # no per-patient limits
 
 # Thresholds in cells/µL. [L15] Table 2 (general) and Table 3 (BEN).
 GENERAL_NORMAL = 1500  # normal >= 1500
@@ -111,9 +120,21 @@ _SEVERITY = {
 }
 
 
-def band_of(reading: AncReading, population: Population, baseline: Fraction | None) -> Band:
+def _anc(reading: AncReading) -> int:
+    # `analytes` is ("anc",): the engine is given sets with an ANC only.
+    if reading.value_per_ul is None:
+        raise ValueError("us-label-2015 reads result sets with an ANC only")
+    return reading.value_per_ul
+
+
+def band_of(
+    reading: AncReading,
+    population: Population,
+    baseline: Fraction | None,
+    limits: Mapping[str, int],
+) -> Band:
     # Exact integers, inclusive lower bounds; never round up into a better band (rules.md §1).
-    value = reading.value_per_ul
+    value = _anc(reading)
     if population == Population.BEN:
         if value >= BEN_NORMAL:
             return Band.NORMAL
@@ -154,13 +175,22 @@ def _ben_floor(baseline: Fraction | None, *, higher: bool) -> Fraction:
 
 
 def recovered(
-    worst: Band, reading: AncReading, population: Population, baseline: Fraction | None
+    worst: Band,
+    reading: AncReading,
+    population: Population,
+    baseline: Fraction | None,
+    limits: Mapping[str, int],
 ) -> bool:
-    value = reading.value_per_ul
+    value = _anc(reading)
     if population == Population.BEN:
         # reading 3 of the module docstring
         return value >= _ben_floor(baseline, higher=worst == Band.SEVERE)
     return value >= GENERAL_NORMAL
+
+
+def recovery_results_required(worst: Band) -> int:
+    # One result in the recovery range ends an episode (rules.md §1).
+    return 1
 
 
 def episode_frequency(

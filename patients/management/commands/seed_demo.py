@@ -1,6 +1,10 @@
 """Demo data so a newcomer sees the product working: a prescriber, a pharmacy, one user per
 role and patients in every band and frequency. Safe to run twice (it does nothing the second
-time). Histories go through the same services as the API, with past effective dates."""
+time). Histories go through the same services as the API, with past effective dates.
+
+Patients get the deployment's default protocol (CLOZREMS_DEFAULT_PROTOCOL). On a protocol that
+reads the WBC (uk-cpms) every draw is a full blood count: the neutrophils below and a WBC
+2.5 ×10⁹/L above them; a BEN patient there has limits agreed with a haematologist."""
 
 from __future__ import annotations
 
@@ -13,10 +17,17 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from monitoring.engine import get_protocol
 from monitoring.selectors import clinic_zone
 from monitoring.services import anc_result_record
 from patients.models import Patient, Prescriber, Role, User
-from patients.services import patient_create, patient_enroll, today, treatment_event_record
+from patients.services import (
+    limit_agreement_record,
+    patient_create,
+    patient_enroll,
+    today,
+    treatment_event_record,
+)
 from pharmacy.models import Pharmacy
 from pharmacy.services import dispense_record
 
@@ -158,6 +169,15 @@ class Command(BaseCommand):
             value=Decimal(value),
             unit="/uL",
         )
+        if "wbc" in get_protocol(patient.protocol).analytes:
+            anc_result_record(
+                patient=patient,
+                actor=self.actor,
+                drawn_at=self._at(day),
+                value=Decimal(value + 2500),
+                unit="/uL",
+                analyte="wbc",
+            )
 
     def _draws(self, patient: Patient, start: date, value: int, *, every: int, until: date) -> None:
         day = start + timedelta(days=every)
@@ -183,6 +203,22 @@ class Command(BaseCommand):
             population=population,
             prescriber=self.prescriber,
         )
+        standard = get_protocol(patient.protocol).overridable_limits
+        if population == "ben" and standard:
+            limit_agreement_record(
+                patient=patient,
+                actor=self.actor,
+                limits={
+                    name: value
+                    for name, value in {
+                        "neutrophils_green_per_ul": 1000,
+                        "neutrophils_red_per_ul": 500,
+                    }.items()
+                    if name in standard
+                },
+                haematologist="Dr Demo Haematologist",
+                agreed_on=start - timedelta(days=10),
+            )
         for offset, value in enumerate(reversed(baselines), start=1):
             self._draw(patient, start - timedelta(days=offset * 2), value)
         patient_enroll(patient=patient, actor=self.actor, effective_date=start)
