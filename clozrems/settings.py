@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "clozrems API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Unauthenticated requests see nothing, not even the map of the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "NotificationChannelEnum": "notifications.models.Channel",
@@ -267,6 +269,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Lockouts are logged as warnings; each login's bookkeeping is not.
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 

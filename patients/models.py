@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -83,6 +83,23 @@ class User(AbstractUser):
 
     def has_role(self, *roles: str) -> bool:
         return self.is_admin if Role.ADMIN in roles and self.is_admin else self.role in roles
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # An administrator uses Django's admin (read-only where records are clinical; see each
+        # ModelAdmin), with its second factor when CLOZREMS_ADMIN_OTP is on.
+        if self.role == Role.ADMIN:
+            self.is_staff = True
+        super().save(*args, **kwargs)
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        if self.is_active and self.role == Role.ADMIN:
+            return True
+        return bool(super().has_perm(perm, obj))
+
+    def has_module_perms(self, app_label: str) -> bool:
+        if self.is_active and self.role == Role.ADMIN:
+            return True
+        return bool(super().has_module_perms(app_label))
 
     def linked_pharmacy(self) -> Pharmacy | None:
         return self.pharmacy

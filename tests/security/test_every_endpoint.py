@@ -1,0 +1,386 @@
+"""Least privilege, for every endpoint the product serves: the API, FHIR, the feeds, the pages
+and the admin, each called as every role and anonymously, against one table. The table must
+name every route: a new route fails `test_no_route_is_missing_from_the_table` until someone
+decides who may use it.
+
+Statuses per persona: anonymous, alice (prescriber, owns the patient), alice's designee, bob
+(another prescriber), phil (pharmacist), aud (auditor), admin, lab (a lab interface account).
+Pages answer an anonymous visitor with a redirect to the login page (302). Another
+prescriber's patient is a 404 (its existence is not revealed); a role that may not use an
+endpoint at all gets 403. A refused request writes nothing the table's writes could have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from audit.models import AuditEntry
+from monitoring.models import AncResult, FeedMessage, LabCodeMapping, QuarantinedResult
+from notifications.models import Channel, Kind, Notification
+from patients.models import PatientIdentifier
+from pharmacy.models import Dispense
+from tests.conftest import NOW, TODAY
+from tests.factories import (
+    PASSWORD,
+    LabUserFactory,
+    PatientFactory,
+    enrolled_patient,
+    record_anc,
+    weekly_draws,
+)
+
+PERSONAS = ("anon", "alice", "designee", "bob", "phil", "aud", "admin", "lab")
+
+# Routes of Django's admin that are the admin's own machinery; its access rule (staff, and the
+# administrators' second factor) is one `AdminSite.has_permission`, exercised through the rows
+# for the index, a model page and the login below.
+ADMIN_MACHINERY = {"app_list", "admin-catch-all"}
+
+Body = dict[str, Any] | Callable[[dict[str, Any], str], dict[str, Any]] | None
+
+# name, method, path, body, statuses (anon, alice, designee, bob, phil, aud, admin, lab)
+# fmt: off
+TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
+    # --- API: auth and plumbing
+    ("api-root", "get", "/api/v1/", None, (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("auth-token", "post", "/api/v1/auth/token/", {}, (400, 400, 400, 400, 400, 400, 400, 400)),
+    ("auth-token-revoke", "post", "/api/v1/auth/token/revoke/", None,
+        (401, 204, 204, 204, 204, 204, 204, 204)),
+    ("ping", "get", "/api/v1/ping/", None, (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("schema", "get", "/api/schema/", None, (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("swagger-ui", "get", "/api/docs/", None, (401, 200, 200, 200, 200, 200, 200, 200)),
+    ("health", "get", "/health/", None, (200, 200, 200, 200, 200, 200, 200, 200)),
+    # --- directory
+    ("prescriber-list", "get", "/api/v1/prescribers/", None,
+        (401, 200, 200, 200, 403, 200, 200, 403)),
+    ("prescriber-list", "post", "/api/v1/prescribers/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("prescriber-detail", "get", "/api/v1/prescribers/{prescriber}/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("prescriber-detail", "patch", "/api/v1/prescribers/{prescriber}/", {"email": "x@example.org"},
+        (401, 403, 403, 403, 403, 403, 200, 403)),
+    ("pharmacy-list", "get", "/api/v1/pharmacies/", None,
+        (401, 403, 403, 403, 200, 200, 200, 403)),
+    ("pharmacy-list", "post", "/api/v1/pharmacies/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("pharmacy-detail", "get", "/api/v1/pharmacies/{pharmacy}/", None,
+        (401, 403, 403, 403, 200, 200, 200, 403)),
+    ("pharmacy-worklist", "get", "/api/v1/pharmacies/{pharmacy}/worklist/", None,
+        (401, 403, 403, 403, 200, 200, 200, 403)),
+    ("user-list", "get", "/api/v1/users/", None, (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("user-list", "post", "/api/v1/users/", {}, (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("user-detail", "get", "/api/v1/users/{user}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    # --- patients
+    # A pharmacist may only look a patient up (last name and date of birth): a bare list is 400.
+    ("patient-list", "get", "/api/v1/patients/", None, (401, 200, 200, 200, 400, 200, 200, 403)),
+    ("patient-list", "post", "/api/v1/patients/", {}, (401, 400, 400, 400, 403, 403, 400, 403)),
+    ("patient-detail", "get", "/api/v1/patients/{patient}/", None,
+        (401, 200, 200, 404, 200, 200, 200, 403)),
+    ("patient-enroll", "post", "/api/v1/patients/{pending}/enroll/", {},
+        (401, 200, 409, 404, 403, 403, 409, 403)),  # once enrolled, enrolled: 409
+    ("patient-eligibility", "get", "/api/v1/patients/{patient}/eligibility/?pharmacy={pharmacy}",
+        None, (401, 200, 200, 404, 200, 200, 200, 403)),
+    ("patient-consult-acknowledgement", "post",
+        "/api/v1/patients/{patient}/consult-acknowledgement/", {},
+        (401, 409, 403, 404, 403, 403, 409, 403)),  # no consult flagged: 409
+    ("patient-step-down", "post", "/api/v1/patients/{patient}/step-down/", {},
+        (401, 400, 403, 404, 403, 403, 400, 403)),
+    ("anc-result-list", "get", "/api/v1/patients/{patient}/anc-results/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("anc-result-list", "post", "/api/v1/patients/{patient}/anc-results/",
+        {"drawn_at": (NOW - timedelta(hours=1)).isoformat(), "value": 2000, "unit": "/uL"},
+        (401, 201, 201, 404, 403, 403, 201, 403)),
+    ("anc-result-detail", "get", "/api/v1/patients/{patient}/anc-results/{result}/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("anc-result-void", "post", "/api/v1/patients/{patient}/anc-results/{result}/void/", {},
+        (401, 400, 400, 404, 403, 403, 400, 403)),
+    ("wbc-result-list", "get", "/api/v1/patients/{patient}/wbc-results/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("wbc-result-list", "post", "/api/v1/patients/{patient}/wbc-results/", {},
+        (401, 400, 400, 404, 403, 403, 400, 403)),
+    ("wbc-result-detail", "get", "/api/v1/patients/{patient}/wbc-results/{wbc}/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("wbc-result-void", "post", "/api/v1/patients/{patient}/wbc-results/{wbc}/void/", {},
+        (401, 400, 400, 404, 403, 403, 400, 403)),
+    ("limit-agreement-list", "get", "/api/v1/patients/{patient}/limit-agreements/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("limit-agreement-list", "post", "/api/v1/patients/{patient}/limit-agreements/", {},
+        (401, 400, 403, 404, 403, 403, 400, 403)),
+    ("treatment-event-list", "get", "/api/v1/patients/{patient}/treatment-events/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("treatment-event-list", "post", "/api/v1/patients/{patient}/treatment-events/", {},
+        (401, 400, 403, 404, 403, 403, 400, 403)),
+    ("authorization-list", "get", "/api/v1/patients/{patient}/authorizations/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("authorization-list", "post", "/api/v1/patients/{patient}/authorizations/", {},
+        (401, 400, 403, 404, 403, 403, 400, 403)),
+    ("patient-identifier-list", "get", "/api/v1/patients/{patient}/identifiers/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("patient-identifier-list", "post", "/api/v1/patients/{patient}/identifiers/",
+        lambda w, persona: {"issuer": "MATRIXLAB", "value": f"M-{persona}"},
+        (401, 201, 201, 404, 403, 403, 201, 403)),
+    ("patient-identifier-detail", "delete",
+        "/api/v1/patients/{patient}/identifiers/{identifier}/", None,
+        (401, 204, 204, 404, 403, 403, 204, 403)),
+    # --- dispensing
+    ("dispense-list", "get", "/api/v1/dispenses/", None, (401, 200, 200, 200, 200, 200, 200, 403)),
+    ("dispense-list", "post", "/api/v1/dispenses/", {}, (401, 403, 403, 403, 400, 403, 400, 403)),
+    ("dispense-detail", "get", "/api/v1/dispenses/{dispense}/", None,
+        (401, 200, 200, 404, 200, 200, 200, 403)),
+    ("dispense-review", "post", "/api/v1/dispenses/{dispense}/review/", {},
+        (401, 403, 403, 403, 403, 403, 409, 403)),
+    # --- notifications (each user's own)
+    ("notification-list", "get", "/api/v1/notifications/", None,
+        (401, 200, 200, 200, 200, 200, 200, 403)),
+    ("notification-detail", "get", "/api/v1/notifications/{notification}/", None,
+        (401, 200, 404, 404, 404, 404, 404, 403)),
+    ("notification-read", "post", "/api/v1/notifications/{notification}/read/", None,
+        (401, 200, 404, 404, 404, 404, 404, 403)),
+    # --- lab feeds
+    # JSON is not a lab message: 415 once the caller may post at all.
+    ("feed-hl7", "post", "/api/v1/feeds/hl7/", {}, (401, 403, 403, 403, 403, 403, 415, 415)),
+    ("feed-csv", "post", "/api/v1/feeds/csv/", {}, (401, 403, 403, 403, 403, 403, 415, 415)),
+    ("feed-message-list", "get", "/api/v1/feeds/messages/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("feed-message-detail", "get", "/api/v1/feeds/messages/{message}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("feed-message-retry", "post", "/api/v1/feeds/messages/{message}/retry/", None,
+        (401, 403, 403, 403, 403, 403, 409, 403)),
+    ("quarantine-list", "get", "/api/v1/feeds/quarantine/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("quarantine-detail", "get", "/api/v1/feeds/quarantine/{quarantine}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("quarantine-resolve", "post", "/api/v1/feeds/quarantine/{quarantine}/resolve/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("quarantine-dismiss", "post", "/api/v1/feeds/quarantine/{quarantine}/dismiss/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("code-mapping-list", "get", "/api/v1/feeds/code-mappings/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("code-mapping-list", "post", "/api/v1/feeds/code-mappings/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("code-mapping-detail", "get", "/api/v1/feeds/code-mappings/{mapping}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("code-mapping-detail", "patch", "/api/v1/feeds/code-mappings/{mapping}/",
+        {"description": "matrix"}, (401, 403, 403, 403, 403, 403, 200, 403)),
+    ("code-mapping-detail", "delete", "/api/v1/feeds/code-mappings/{mapping}/", None,
+        (401, 403, 403, 403, 403, 403, 204, 403)),
+    # --- audit and reports
+    ("audit-entry-list", "get", "/api/v1/audit-entries/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    ("audit-entry-detail", "get", "/api/v1/audit-entries/{entry}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 403)),
+    *[
+        (f"report-{slug}", "get", f"/api/v1/reports/{slug}/", None,
+            (401, 403, 403, 403, 403, 200, 200, 403))
+        for slug in ("dispenses", "overrides", "overdue", "low-anc-episodes", "enrollment-gaps",
+                     "compliance")
+    ],
+    # --- FHIR
+    ("fhir-observation", "get", "/fhir/Observation?patient={patient}", None,
+        (401, 200, 200, 200, 403, 200, 200, 403)),
+    ("fhir-observation", "post", "/fhir/Observation", {},
+        (401, 403, 403, 403, 403, 403, 400, 400)),
+    ("fhir-bundle", "post", "/fhir", {}, (401, 403, 403, 403, 403, 403, 400, 400)),
+    # --- pages (anonymous visitors are sent to the login page)
+    ("home", "get", "/", None, (302, 302, 302, 302, 302, 302, 302, 200)),
+    ("login", "get", "/login/", None, (200, 200, 200, 200, 200, 200, 200, 200)),
+    ("logout", "post", "/logout/", None, (302, 302, 302, 302, 302, 302, 302, 302)),
+    ("counter", "get", "/counter/", None, (302, 403, 403, 403, 200, 403, 200, 403)),
+    ("counter-worklist", "get", "/counter/worklist/", None,
+        (302, 403, 403, 403, 200, 403, 403, 403)),
+    ("counter-patient", "get", "/counter/patients/{patient}/", None,
+        (302, 403, 403, 403, 200, 403, 403, 403)),
+    ("counter-dispense", "post", "/counter/patients/{patient}/dispense/", {},
+        (302, 403, 403, 403, 200, 403, 403, 403)),
+    ("counter-emergency", "post", "/counter/patients/{patient}/emergency/", {},
+        (302, 403, 403, 403, 200, 403, 403, 403)),
+    ("clinic", "get", "/clinic/", None, (302, 200, 200, 200, 403, 403, 200, 403)),
+    ("clinic-patient", "get", "/clinic/patients/{patient}/", None,
+        (302, 200, 200, 404, 403, 200, 200, 403)),
+    # An empty form comes back with its errors (422); the first enrollment succeeds (302).
+    ("clinic-enroll", "post", "/clinic/patients/{pending}/enroll/", {},
+        (302, 302, 422, 404, 403, 403, 422, 403)),
+    ("clinic-result", "post", "/clinic/patients/{patient}/results/", {},
+        (302, 422, 422, 404, 403, 403, 422, 403)),
+    ("clinic-event", "post", "/clinic/patients/{patient}/events/", {},
+        (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("clinic-authorization", "post", "/clinic/patients/{patient}/authorizations/", {},
+        (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("oversight", "get", "/oversight/", None, (302, 403, 403, 403, 403, 200, 200, 403)),
+    # --- Django admin (staff only; administrators verified by their second factor when on)
+    ("index", "get", "/admin/", None, (302, 302, 302, 302, 302, 302, 200, 302)),
+    # A signed-in administrator is sent on from the admin's login page.
+    ("admin-login", "get", "/admin/login/", None, (200, 200, 200, 200, 200, 200, 302, 200)),
+    ("admin-logout", "post", "/admin/logout/", None, (302, 302, 302, 302, 302, 302, 302, 302)),
+    ("password_change", "get", "/admin/password_change/", None,
+        (302, 302, 302, 302, 302, 302, 200, 302)),
+    # Without its query parameters the autocomplete answers 403 even to an administrator.
+    ("autocomplete", "get", "/admin/autocomplete/", None, (302, 302, 302, 302, 302, 302, 403, 302)),
+    ("jsi18n", "get", "/admin/jsi18n/", None, (302, 302, 302, 302, 302, 302, 200, 302)),
+    ("admin-model-page", "get", "/admin/patients/patient/", None,
+        (302, 302, 302, 302, 302, 302, 200, 302)),
+]
+# fmt: on
+
+# Route names the resolver gives the admin's login and logout (they clash with the pages').
+ALIASES = {"admin-login": "login", "admin-logout": "logout", "admin-model-page": None}
+
+
+def route_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                route = prefix + str(p.pattern)
+                if "format" in route:  # DRF's format-suffix twins of the same views
+                    continue
+                if route.startswith("admin/") and route.count("/") > 2:
+                    continue  # each registered model's pages: the admin's machinery
+                names.add(p.name or ("admin-catch-all" if route.startswith("admin/") else route))
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_no_route_is_missing_from_the_table():
+    covered = {name for name, *_ in TABLE} | {a for a in ALIASES.values() if a}
+    missing = route_names() - covered - ADMIN_MACHINERY
+    assert not missing, f"routes with no row in the access table: {sorted(missing)}"
+
+
+@pytest.fixture
+def lab(db):
+    return LabUserFactory.create(username="matrix-lab")
+
+
+@pytest.fixture
+def world(alice, designee, bob, phil, aud, admin, lab, clock):
+    start = TODAY - timedelta(days=40)
+    patient = enrolled_patient(
+        actor=alice, start=start, draws=weekly_draws(start, TODAY - timedelta(days=2))
+    )
+    pending = PatientFactory.create(actor=alice, prescriber=alice.prescriber)
+    record_anc(pending, alice, TODAY - timedelta(days=3), 2400)
+    result = AncResult.objects.filter(patient=patient, analyte="anc").latest("drawn_at")
+    wbc = AncResult.objects.create(
+        patient=patient,
+        analyte="wbc",
+        value=5000,
+        unit="/uL",
+        value_per_ul=5000,
+        drawn_at=NOW - timedelta(days=2),
+        recorded_by=alice,
+    )
+    from pharmacy.services import dispense_record
+
+    dispense = dispense_record(patient=patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    notification = Notification.objects.create(
+        kind=Kind.DRAW_DUE,
+        channel=Channel.IN_APP,
+        recipient=alice,
+        recipient_key=f"user:{alice.pk}",
+        patient_id=patient.pk,
+        subject_key=f"patient:{patient.pk}",
+        key_date=TODAY,
+        subject="matrix",
+        body="matrix",
+    )
+    message = FeedMessage.objects.create(
+        channel="hl7", raw="MSH|", outcome="accepted", received_by=lab
+    )
+    quarantine = QuarantinedResult.objects.create(
+        message=message, reason="unmatched_patient", detail="matrix", value="2.0", unit="10*3/uL"
+    )
+    mapping = LabCodeMapping.objects.create(lab="MATRIX", local_code="N", loinc="751-8")
+    return {
+        "patient": patient.pk,
+        "pending": pending.pk,
+        "result": result.pk,
+        "wbc": wbc.pk,
+        "prescriber": alice.prescriber_id,
+        "pharmacy": phil.pharmacy_id,
+        "user": alice.pk,
+        "dispense": dispense.dispense.pk,
+        "notification": notification.pk,
+        "message": message.pk,
+        "quarantine": quarantine.pk,
+        "mapping": mapping.pk,
+        "entry": AuditEntry.objects.order_by("seq").first().pk,  # type: ignore[union-attr]
+    }
+
+
+def _fresh_keys(world: dict[str, Any], name: str, persona: str) -> dict[str, Any]:
+    """Rows a persona's request may consume (a delete) are made anew for each persona."""
+    extra: dict[str, Any] = {}
+    if name == "patient-identifier-detail":
+        from patients.models import User
+
+        extra["identifier"] = PatientIdentifier.objects.create(
+            patient_id=world["patient"],
+            issuer="MATRIX",
+            value=f"D-{persona}",
+            recorded_by=User.objects.get(username="alice"),
+        ).pk
+    if name == "code-mapping-detail":
+        extra["mapping"] = LabCodeMapping.objects.get_or_create(
+            lab="MATRIX", local_code=f"N-{persona}", defaults={"loinc": "751-8"}
+        )[0].pk
+    return extra
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "results": AncResult.objects.count(),
+        "dispenses": Dispense.objects.count(),
+        "identifiers": PatientIdentifier.objects.count(),
+        "mappings": LabCodeMapping.objects.count(),
+        "quarantined_open": QuarantinedResult.objects.filter(status="open").count(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "statuses"),
+    [pytest.param(*row, id=f"{row[1].upper()} {row[0]}") for row in TABLE],
+)
+def test_every_role_gets_the_tables_answer(
+    request, api, client, world, name, method, path, body, statuses
+):
+    observed = []
+    for persona, expected in zip(PERSONAS, statuses, strict=True):
+        keys = {**world, **_fresh_keys(world, name, persona)}
+        url = path.format(**keys)
+        payload = body(keys, persona) if callable(body) else body
+        before = _counts()
+        if path.startswith(("/api/", "/fhir", "/health")):
+            user = None if persona == "anon" else request.getfixturevalue(persona)
+            response = getattr(api(user), method)(url, payload, format="json")
+        else:
+            client.logout()
+            if persona != "anon":
+                client.force_login(request.getfixturevalue(persona))
+            response = getattr(client, method)(url, payload or {})
+        observed.append((persona, expected, response.status_code))
+        if response.status_code in (401, 403, 404) or (
+            response.status_code == 302 and persona == "anon"
+        ):
+            assert _counts() == before, f"{persona} was refused but something was written"
+    wrong = [f"{p}: expected {e}, got {g}" for p, e, g in observed if e != g]
+    assert not wrong, f"{method.upper()} {path}: " + "; ".join(wrong)
+
+
+def test_anonymous_pages_redirect_to_the_login_page(client, world):
+    response = client.get(f"/clinic/patients/{world['patient']}/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_lab_account_exists_with_a_password(lab):
+    assert lab.check_password(PASSWORD)
