@@ -29,7 +29,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if hasattr(exc, "message_dict"):
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
         return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    if out_of_range(exc):
+        return Response({"non_field_errors": [OUT_OF_RANGE]}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+OUT_OF_RANGE = "A number in the request is out of range (an id or a filter value)."
+
+
+def out_of_range(exc: Exception) -> bool:
+    """An id or filter value no database column can hold (SQLite: OverflowError; PostgreSQL:
+    DataError "out of range"): the client's mistake, a 400, never a 500."""
+    from django.db import DataError
+
+    return isinstance(exc, OverflowError) or (
+        isinstance(exc, DataError) and "out of range" in str(exc)
+    )
 
 
 def user_of(request: Request) -> User:

@@ -31,7 +31,7 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     accession = serializers.CharField(max_length=100, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=ENTRY_STATUSES, required=False)
     corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
-        read_only=True
+        read_only=True, allow_null=True
     )
 
     class Meta:

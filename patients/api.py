@@ -113,14 +113,24 @@ class PrescriberViewSet(
 
 class UserSerializer(serializers.ModelSerializer[User]):
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
-    role = serializers.ChoiceField(choices=Role.choices)
+    # Blank only on output: a superuser made by `createsuperuser` has no role (and is shown as
+    # "admin", which it acts as); a user with no role at all may do nothing.
+    role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
 
     class Meta:
         model = User
         fields = ["id", "username", "password", "role", "prescriber", "pharmacy", "email"]
 
+    def to_representation(self, instance: User) -> dict[str, Any]:
+        data = dict(super().to_representation(instance))
+        if not data.get("role") and instance.is_superuser:
+            data["role"] = Role.ADMIN.value
+        return data
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         role = attrs["role"]
+        if not role:
+            raise ValidationError({"role": ["Give the user a role."]})
         if role in (Role.PRESCRIBER, Role.DESIGNEE) and not attrs.get("prescriber"):
             raise ValidationError(
                 {"prescriber": ["A prescriber or designee names its prescriber."]}

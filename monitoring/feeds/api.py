@@ -429,7 +429,7 @@ class FhirObservationView(FhirView):
     )
     def get(self, request: Request) -> Response:
         reference = request.query_params.get("patient", "").removeprefix("Patient/")
-        if not reference.isdigit():
+        if not (reference.isascii() and reference.isdigit() and len(reference) <= 18):
             raise fhir_r4.Invalid(
                 [fhir_r4.issue("error", "required", "patient=<id> is required.", "patient")]
             )

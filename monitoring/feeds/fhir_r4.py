@@ -136,8 +136,10 @@ def _identity(observation: Observation) -> PatientIdentity:
     if subject is None:
         return PatientIdentity()
     reference = subject.reference or ""
-    if reference.startswith("Patient/") and reference[8:].isdigit():
-        return PatientIdentity(patient_id=int(reference[8:]))
+    number = reference[8:]
+    if reference.startswith("Patient/") and number.isascii() and number.isdigit():
+        # An id longer than any of ours names no patient (0): unmatched, quarantined.
+        return PatientIdentity(patient_id=int(number) if len(number) <= 18 else 0)
     if subject.identifier is not None and subject.identifier.value:
         return PatientIdentity(
             identifiers=[(subject.identifier.system or "", subject.identifier.value)]

@@ -92,3 +92,14 @@ def test_with_the_database_down_requests_fail_fast_with_503(api, alice, weekly, 
     health = client.get("/health/")
     monkeypatch.undo()  # before the test database is rolled back
     assert health.status_code == 503 and "database" in health.content.decode()
+
+
+def test_an_id_or_filter_no_column_can_hold_is_a_400_not_a_500(api, alice, client, weekly):
+    huge = "9" * 30
+    assert api(alice).get(f"/api/v1/patients/{weekly.pk}/anc-results/{huge}/").status_code in (
+        400,
+        404,
+    )
+    assert api(alice).get("/api/v1/patients/?prescriber=-5.5e%2B49").status_code == 400
+    client.force_login(alice)
+    assert client.get(f"/clinic/patients/{huge}/").status_code in (400, 404)

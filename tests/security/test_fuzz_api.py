@@ -1,0 +1,72 @@
+"""schemathesis against the served OpenAPI schema: every operation, called by an administrator
+(who may call every endpoint) with generated input, answers without a server error, with a
+documented content type and a body that matches the schema for the status it gives. The
+number of requests sent is printed at the end of the run (tests/security/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import schemathesis
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, given, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
+
+from clozrems.wsgi import application
+from tests.security.conftest import FUZZ_STATS
+
+# The same document /api/schema/ serves (tests/test_openapi.py checks they agree).
+RAW: dict[str, Any] = json.loads(
+    json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str)
+)
+SCHEMA = schemathesis.openapi.from_dict(RAW)
+SCHEMA.app = application
+OPERATIONS = {
+    op.label: op
+    for op in (r.ok() for r in SCHEMA.get_all_operations())  # type: ignore[union-attr]
+}
+EXAMPLES_PER_OPERATION = 20
+
+
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_no_operation_answers_with_a_server_error_or_off_schema(label, root, active_world):
+    operation = OPERATIONS[label]
+    calls = {"n": 0}
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        # A fresh token each time: a generated call to the revoke endpoint must not end the run.
+        token = Token.objects.get_or_create(user=root)[0].key
+        # Every other call names the real patient, so that the handlers get past their 404s.
+        calls["n"] += 1
+        if calls["n"] % 2 and case.path_parameters and "patient_pk" in case.path_parameters:
+            case.path_parameters["patient_pk"] = active_world.pk
+        if (
+            calls["n"] % 2
+            and case.path_parameters
+            and label.startswith(("GET /api/v1/patients/{id}", "POST /api/v1/patients/{id}"))
+        ):
+            case.path_parameters["id"] = active_world.pk
+        response = case.call(headers={"Authorization": f"Token {token}"})
+        FUZZ_STATS["requests"] += 1
+        statuses = FUZZ_STATS["statuses"]
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        case.validate_response(
+            response,
+            checks=(not_a_server_error, response_schema_conformance, content_type_conformance),
+        )
+
+    run()
