@@ -30,7 +30,7 @@ def env_list(name: str, default: str) -> list[str]:
 PRODUCTION = env_bool("CLOZREMS_PRODUCTION", default=False)
 
 # Only ever good for a laptop; production refuses to start with it (see below).
-INSECURE_DEV_SECRET_KEY = "django-insecure-clozrems-dev-only-do-not-use-in-production"  # noqa: S105
+INSECURE_DEV_SECRET_KEY = "django-insecure-clozrems-dev-only-do-not-use-in-production"  # noqa: S105 - refused in production  # nosec B105
 SECRET_KEY = os.environ.get("SECRET_KEY") or INSECURE_DEV_SECRET_KEY
 
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)

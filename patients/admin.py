@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -48,7 +49,8 @@ class PrescriberAdmin(admin.ModelAdmin):
     ) -> None:
         current = Prescriber.objects.get(pk=obj.pk) if change else None
         actor = request.user
-        assert isinstance(actor, User)  # noqa: S101 - the admin requires a signed-in user
+        if not isinstance(actor, User):  # the admin requires a signed-in user
+            raise PermissionDenied("Sign in first.")
         saved = prescriber_save(actor=actor, prescriber=current, data=dict(form.cleaned_data))
         obj.pk = saved.pk
 

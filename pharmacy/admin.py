@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -23,7 +24,8 @@ class PharmacyAdmin(admin.ModelAdmin):
     ) -> None:
         current = Pharmacy.objects.get(pk=obj.pk) if change else None
         actor = request.user
-        assert isinstance(actor, User)  # noqa: S101 - the admin requires a signed-in user
+        if not isinstance(actor, User):  # the admin requires a signed-in user
+            raise PermissionDenied("Sign in first.")
         saved = pharmacy_save(actor=actor, pharmacy=current, data=dict(form.cleaned_data))
         obj.pk = saved.pk
 

@@ -19,7 +19,7 @@ from pharmacy.services import dispense_record
 from tests import factories
 from tests.conftest import TODAY
 
-THREADS = 8
+THREADS = 16
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -91,3 +91,55 @@ def test_concurrent_dispenses_with_the_same_key_record_one_and_answer_alike(
     assert len({dispense_id for _, dispense_id, _ in outcomes}) == 1
     assert sum(1 for _, _, replayed in outcomes if not replayed) == 1
     assert Dispense.objects.filter(patient=patient).count() == 1
+
+
+def test_many_simultaneous_http_dispenses_with_mixed_keys_record_only_what_the_rules_allow(
+    patient, pharmacy, phil
+):
+    """24 requests at once through the API: 12 with distinct Idempotency-Keys, 12 sharing one.
+    The rules allow one 7-day supply: exactly one dispense is recorded; the shared key's
+    requests all get the same answer; nothing else is written; no request hangs."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    token = Token.objects.get_or_create(user=phil)[0].key
+    keys = [f"http-{i}" for i in range(12)] + ["http-shared"] * 12
+    barrier = threading.Barrier(len(keys))
+    answers: list = [None] * len(keys)
+
+    def worker(index: int, key: str) -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}", HTTP_IDEMPOTENCY_KEY=key)
+        try:
+            barrier.wait(timeout=10)
+            response = client.post(
+                "/api/v1/dispenses/",
+                {"patient": patient.pk, "pharmacy": pharmacy.pk, "days_supply": 7},
+                format="json",
+            )
+            body = response.json()
+            answers[index] = (key, response.status_code, body.get("id"), body.get("code"))
+        except Exception as error:  # reported by the assertions below
+            answers[index] = (key, "error", repr(error), None)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, k)) for i, k in enumerate(keys)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request never finished"
+    statuses = [a[1] for a in answers]
+    assert set(statuses) <= {200, 201, 422}, answers
+    assert Dispense.objects.filter(patient=patient).count() == 1, answers
+    recorded = Dispense.objects.get(patient=patient)
+    shared = {(a[1], a[2]) for a in answers if a[0] == "http-shared"}
+    assert len(shared) == 1, shared  # the shared key's requests all got one answer
+    winners = [a for a in answers if a[1] in (200, 201)]
+    assert {a[2] for a in winners} == {recorded.pk}, answers
+    print(
+        f"concurrent dispenses: {len(keys)} requests, {statuses.count(201)} created, "
+        f"{statuses.count(200)} replayed, {statuses.count(422)} refused, 1 recorded"
+    )

@@ -31,7 +31,7 @@ from patients.services import (
 from pharmacy.models import Pharmacy
 from pharmacy.services import dispense_record
 
-DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed for the newcomer on purpose
+DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed on purpose  # nosec B105
 DEMO_NPI = "1234567893"  # passes the Luhn check over 80840
 
 
