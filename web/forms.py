@@ -81,12 +81,23 @@ class EnrollForm(forms.Form):
 
 
 class AncResultForm(forms.Form):
+    analyte = forms.ChoiceField(
+        choices=[("anc", "Neutrophils (ANC)"), ("wbc", "White cells (WBC)")],
+        initial="anc",
+        label="Count",
+        help_text="WBC is read by protocols that use it (uk-cpms)",
+    )
     drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
     value = forms.DecimalField(max_digits=14, decimal_places=4)
     unit = forms.ChoiceField(
         choices=[(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
     )
     accession = forms.CharField(required=False, max_length=100)
+
+
+class StepDownForm(forms.Form):
+    frequency = forms.CharField(widget=forms.HiddenInput)
+    note = forms.CharField(required=False, max_length=500)
 
 
 class TreatmentEventForm(forms.Form):

@@ -27,5 +27,6 @@ urlpatterns = [
         views.clinic_authorization,
         name="clinic-authorization",
     ),
+    path("clinic/patients/<int:pk>/step-down/", views.clinic_step_down, name="clinic-step-down"),
     path("oversight/", views.oversight, name="oversight"),
 ]

@@ -35,7 +35,7 @@ from monitoring.models import (
 )
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone
-from monitoring.services import anc_result_record, patient_monitoring
+from monitoring.services import anc_result_record, patient_monitoring, step_down_confirm
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import authorization_record, patient_enroll, treatment_event_record
@@ -289,6 +289,7 @@ def _patient_context(patient: Patient) -> dict[str, Any]:
     zone = clinic_zone()
     assessment = patient_monitoring(patient=patient)
     results = list(AncResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
+    reads_wbc = "wbc" in get_protocol(patient.protocol).analytes
     used = [r for r in results if r.usable]
     baseline = (
         Fraction(str(assessment.baseline_per_ul))
@@ -318,8 +319,14 @@ def _patient_context(patient: Patient) -> dict[str, Any]:
         "identifiers": patient.identifiers.all(),
         "enroll_form": forms.EnrollForm(),
         "result_form": forms.AncResultForm(),
+        "reads_wbc": reads_wbc,
         "event_form": forms.TreatmentEventForm(),
         "authorization_form": forms.AuthorizationForm(),
+        "step_down_form": forms.StepDownForm(
+            initial={"frequency": assessment.step_down_offered.value}
+        )
+        if assessment.step_down_offered
+        else None,
     }
 
 
@@ -395,7 +402,23 @@ def clinic_result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             value=d["value"],
             unit=d["unit"],
             accession=d.get("accession") or "",
+            analyte=d.get("analyte") or "anc",
         ),
+    )
+
+
+@role_required(Role.PRESCRIBER)
+def clinic_step_down(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber confirms the longer interval the schedule offers (uk-cpms)."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.StepDownForm,
+        "step_down",
+        lambda p, u, d: step_down_confirm(
+            patient=p, actor=u, frequency=d["frequency"], note=d.get("note", "")
+        ),
+        roles={Role.PRESCRIBER},
     )
 
 

@@ -212,6 +212,8 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("clinic-authorization", "post", "/clinic/patients/{patient}/authorizations/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("clinic-step-down", "post", "/clinic/patients/{patient}/step-down/", {},
+        (302, 422, 403, 404, 403, 403, 422, 403)),
     ("oversight", "get", "/oversight/", None, (302, 403, 403, 403, 403, 200, 200, 403)),
     # --- Django admin (staff only; administrators verified by their second factor when on)
     ("index", "get", "/admin/", None, (302, 302, 302, 302, 302, 302, 200, 302)),

@@ -1,0 +1,48 @@
+"""The pages speak traffic-light for a uk-cpms patient: the counter and the clinic show the
+band (green, amber, red) and the WBC; the prescriber enters a WBC on the page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitoring.models import AncResult
+from tests.api.test_uk_cpms import UK, create, enroll_and_start, fbc
+from tests.conftest import NOW
+
+
+@pytest.fixture
+def uk_patient(api, alice, clock):
+    client = api(alice)
+    patient = create(client, alice, protocol=UK, last_name="Green")
+    fbc(client, patient["id"], "2.5", "5.0", when=NOW - timedelta(days=2))
+    enroll_and_start(client, patient["id"])
+    return patient["id"]
+
+
+def test_the_counter_shows_the_traffic_light_and_the_wbc(client, phil, uk_patient):
+    client.force_login(phil)
+    html = client.get(f"/counter/patients/{uk_patient}/").content.decode()
+    assert "ALLOWED" in html
+    assert "<dd>green</dd>" in html and "Latest WBC</dt><dd>5000/µL" in html
+    assert "uk-cpms" in html
+
+
+def test_a_prescriber_enters_a_low_wbc_on_the_page_and_the_band_turns_red(
+    client, alice, uk_patient
+):
+    client.force_login(alice)
+    url = f"/clinic/patients/{uk_patient}/"
+    page = client.get(url).content.decode()
+    assert "Enter a blood count" in page and 'class="point point-green"' in page
+    response = client.post(
+        url + "results/",
+        {"analyte": "wbc", "drawn_at": "2026-05-20T08:30", "value": "2.9", "unit": "10*9/L"},
+    )
+    assert response.status_code == 302
+    assert AncResult.objects.filter(
+        patient_id=uk_patient, analyte="wbc", value_per_ul=2900
+    ).exists()
+    after = client.get(url).content.decode()
+    assert 'data-testid="band">red<' in after
