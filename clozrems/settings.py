@@ -226,8 +226,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "clozrems API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Unauthenticated requests see nothing, not even the map of the API.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The schema is public documentation (api.md: served at /api/schema/ for the clients that
+    # drive the contract); it holds no data. Everything it describes needs a login.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "NotificationChannelEnum": "notifications.models.Channel",
