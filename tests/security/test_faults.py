@@ -128,6 +128,7 @@ def test_an_id_or_filter_no_column_can_hold_is_a_400_not_a_500(api, alice, clien
         400,
         404,
     )
-    assert api(alice).get("/api/v1/patients/?prescriber=-5.5e%2B49").status_code == 400
+    # SQLite cannot hold the number (400); PostgreSQL compares it and finds nothing (200).
+    assert api(alice).get("/api/v1/patients/?prescriber=-5.5e%2B49").status_code in (200, 400)
     client.force_login(alice)
     assert client.get(f"/clinic/patients/{huge}/").status_code in (400, 404)
