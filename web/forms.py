@@ -84,6 +84,7 @@ class AncResultForm(forms.Form):
     analyte = forms.ChoiceField(
         choices=[("anc", "Neutrophils (ANC)"), ("wbc", "White cells (WBC)")],
         initial="anc",
+        required=False,
         label="Count",
         help_text="WBC is read by protocols that use it (uk-cpms)",
     )
