@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "pharmacy",
     "notifications",
     "audit",
+    "clinical",
     "web",
 ]
 
@@ -176,6 +177,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationChannelEnum": "notifications.models.Channel",
         "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
+        "SmokingStatusEnum": "clinical.models.SmokingStatus",
     },
 }
 
