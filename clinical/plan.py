@@ -11,7 +11,8 @@ where seed 001 leaves room, each the safer one:
 
 - "3 months" is 13 weeks (day 91); "quarterly" is every 13 weeks; "annually" is every 365 days
   counted from the start (day 365, 730...), not from the 3-month check: the earlier reading.
-- Baseline checks are due on the start day; one done up to 30 days before it counts.
+- Baseline checks are due on the start day; one done up to 30 days before it counts (for every
+  item's baseline occurrence, whatever its later window).
 - Blood pressure and pulse: "monitor vital signs frequently" in the first 4 weeks is read as
   weekly (days 7-28); "Ongoing: regular blood pressure and pulse monitoring" as quarterly from
   week 12, with the weight.
@@ -229,15 +230,19 @@ def item_state(item: PlanItem, start: date | None, done: Sequence[date], today: 
                 return ItemState(item, PlanStatus.UP_TO_DATE, None, last_done, None)
             return ItemState(item, PlanStatus.DUE, None, last_done, None)
         return ItemState(item, PlanStatus.NOT_SCHEDULED, None, last_done, None)
-    window = timedelta(days=item.window_days)
-    dates = list(item.due_dates(start, today + window))
-    opened = [d for d in dates if d - window <= today]
-    following = [d for d in dates if d - window > today]
+    def window(due: date) -> timedelta:
+        # The baseline (the start day itself) may be done up to 30 days before the first dose.
+        days = max(item.window_days, BASELINE_WINDOW_DAYS) if due == start else item.window_days
+        return timedelta(days=days)
+
+    dates = list(item.due_dates(start, today + timedelta(days=BASELINE_WINDOW_DAYS)))
+    opened = [d for d in dates if d - window(d) <= today]
+    following = [d for d in dates if d - window(d) > today]
     upcoming = following[0] if following else None
     if not opened:
         return ItemState(item, PlanStatus.UPCOMING, upcoming, last_done, upcoming)
     current = opened[-1]
-    if last_done is not None and last_done >= current - window:
+    if last_done is not None and last_done >= current - window(current):
         status = PlanStatus.UP_TO_DATE if upcoming else PlanStatus.COMPLETE
         return ItemState(item, status, current, last_done, upcoming)
     overdue_from = current + timedelta(days=item.grace_days)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
 from audit.reports import ReportFilter, report_compliance, report_overrides
+from clinical.selectors import retitration_warning
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import REASON_MESSAGES, AncReading, Population, Reason
@@ -164,6 +165,7 @@ def _decision_context(
             if option.available
             else None
         )
+        decision["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=now)
     reasons = [
         {
             "code": item["code"],
