@@ -246,11 +246,12 @@ class SmokingStatusViewSet(
         return SmokingStatusChange.objects.filter(patient=self.get_patient())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         change = services.smoking_status_record(
-            patient=self.get_patient(),
+            patient=patient,
             actor=user_of(request),
             status=data["status"],
             effective_on=data["effective_on"],
@@ -325,11 +326,12 @@ class MedicationEventViewSet(
         return MedicationEvent.objects.filter(patient=self.get_patient()).select_related("drug")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         event = services.medication_event_record(
-            patient=self.get_patient(),
+            patient=patient,
             actor=user_of(request),
             drug=data["drug"],
             kind=data["kind"],
@@ -378,11 +380,12 @@ class DoseEntryViewSet(
         return DoseEntry.objects.filter(patient=self.get_patient())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         entry = services.dose_entry_record(
-            patient=self.get_patient(),
+            patient=patient,
             actor=user_of(request),
             kind=data["kind"],
             effective_at=data["effective_at"],
@@ -453,11 +456,12 @@ class PlanViewSet(PatientScoped, viewsets.GenericViewSet[PlanEntry]):
 
     @extend_schema(request=PlanEntrySerializer, responses={201: PlanEntrySerializer})
     def create(self, request: Request, patient_pk: str) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         entry = services.plan_entry_record(
-            patient=self.get_patient(),
+            patient=patient,
             actor=user_of(request),
             item=data["item"],
             done_on=data["done_on"],

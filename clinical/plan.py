@@ -20,6 +20,8 @@ where seed 001 leaves room, each the safer one:
 - ECG and the symptom rating (PANSS or BPRS): baseline only (the seed schedules no repeat).
 - Myocarditis watch: weekly in the first 4 weeks, a checklist prompt (chest pain, tachycardia,
   palpitations, dyspnea, fever, flu-like symptoms): troponin and CRP when symptoms suggest it.
+  An undone watch is overdue until day 42, then "missed" (shown, no longer reminded: the seed's
+  risk period has passed; a baseline, by contrast, stays overdue until done).
 - Nothing in the plan gates dispensing (`gates_dispensing` is False throughout): no protocol in
   the seeds makes these checks a condition of supply.
 
@@ -45,6 +47,7 @@ class PlanStatus(StrEnum):
     OVERDUE = "overdue"
     UP_TO_DATE = "up_to_date"  # the current occurrence is done; another will follow
     COMPLETE = "complete"  # every occurrence done, none scheduled after
+    MISSED = "missed"  # a time-bound check whose time has passed undone (shown, not chased)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class PlanItem:
     # Overdue when not done this many days after the due date.
     grace_days: int = 7
     checklist: bool = False  # a prompt answered yes/no (symptoms), not a measurement
+    # A check that only matters in a period (the first weeks' myocarditis watch): this many
+    # days after its last occurrence, an undone one is "missed" and no longer reminded.
+    missed_after_days: int | None = None
     unit: str = ""
     gates_dispensing: bool = False
     source: str = SEED_PLAN
@@ -119,6 +125,8 @@ DEFAULT_PLAN: tuple[PlanItem, ...] = (
         window_days=3,
         grace_days=2,
         checklist=True,
+        # seed 001 "Myocarditis usually within first 4 weeks": chased until week 6 at most.
+        missed_after_days=14,
     ),
     # seed 001 "Weight: Baseline, week 4, week 8, week 12, then quarterly".
     PlanItem(
@@ -246,6 +254,12 @@ def item_state(item: PlanItem, start: date | None, done: Sequence[date], today: 
         status = PlanStatus.UP_TO_DATE if upcoming else PlanStatus.COMPLETE
         return ItemState(item, status, current, last_done, upcoming)
     overdue_from = current + timedelta(days=item.grace_days)
+    if (
+        item.missed_after_days is not None
+        and upcoming is None
+        and today > current + timedelta(days=item.missed_after_days)
+    ):
+        return ItemState(item, PlanStatus.MISSED, current, last_done, None)
     if today > overdue_from:
         return ItemState(
             item, PlanStatus.OVERDUE, current, last_done, upcoming, (today - current).days

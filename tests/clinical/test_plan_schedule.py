@@ -125,3 +125,11 @@ def test_without_a_treatment_start_only_the_baseline_checks_are_due():
     assert item_state(ECG, None, [START], START).status == PlanStatus.UP_TO_DATE
     watch = plan_item("us-label-2015", "myocarditis_watch")
     assert item_state(watch, None, [], START).status == PlanStatus.NOT_SCHEDULED
+
+
+def test_an_undone_myocarditis_watch_is_overdue_until_week_6_then_missed():
+    watch = plan_item("us-label-2015", "myocarditis_watch")
+    assert item_state(watch, START, [], on(31)).status == PlanStatus.OVERDUE
+    assert item_state(watch, START, [], on(42)).status == PlanStatus.OVERDUE
+    assert item_state(watch, START, [], on(43)).status == PlanStatus.MISSED
+    assert item_state(watch, START, [on(28)], on(43)).status == PlanStatus.COMPLETE
