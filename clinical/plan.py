@@ -238,6 +238,7 @@ def item_state(item: PlanItem, start: date | None, done: Sequence[date], today: 
                 return ItemState(item, PlanStatus.UP_TO_DATE, None, last_done, None)
             return ItemState(item, PlanStatus.DUE, None, last_done, None)
         return ItemState(item, PlanStatus.NOT_SCHEDULED, None, last_done, None)
+
     def window(due: date) -> timedelta:
         # The baseline (the start day itself) may be done up to 30 days before the first dose.
         days = max(item.window_days, BASELINE_WINDOW_DAYS) if due == start else item.window_days

@@ -21,7 +21,7 @@ DRAWN = datetime(2026, 5, 20, 8, 0, tzinfo=ZONE)
 
 
 def level(clozapine="500", norclozapine=None, **kw) -> LevelInput:
-    defaults = {
+    defaults: dict = {
         "sampled_at": DRAWN,
         "clozapine_ng_ml": Decimal(clozapine),
         "norclozapine_ng_ml": Decimal(norclozapine) if norclozapine is not None else None,

@@ -5,9 +5,23 @@ from datetime import date, timedelta
 
 import pytest
 
-from clinical.plan import DEFAULT_PLAN, PlanStatus, item_state, plan_for, plan_item, schedule
+from clinical.plan import (
+    DEFAULT_PLAN,
+    PlanItem,
+    PlanStatus,
+    item_state,
+    plan_for,
+    plan_item,
+    schedule,
+)
 
 START = date(2026, 1, 5)
+
+
+def item(code: str) -> PlanItem:
+    found = plan_item("us-label-2015", code)
+    assert found is not None
+    return found
 
 
 def days(dates):
@@ -47,7 +61,7 @@ def test_the_plan_has_every_check_the_issue_names_and_none_gates_dispensing():
     ]
     assert not any(item.gates_dispensing for item in DEFAULT_PLAN)
     assert all("seed 001" in item.source for item in DEFAULT_PLAN)
-    assert plan_item("us-label-2015", "myocarditis_watch").checklist is True
+    assert item("myocarditis_watch").checklist is True
 
 
 def test_a_protocol_without_its_own_plan_gets_the_default():
@@ -60,9 +74,9 @@ def test_yearly_checks_repeat_after_the_first_year():
     assert days(table["weight"])[-2:] == [994, 1085]
 
 
-GLUCOSE = plan_item("us-label-2015", "glucose")  # window 14 days, grace 14 days
-ECG = plan_item("us-label-2015", "ecg")  # window 30 days, grace 0
-WEIGHT = plan_item("us-label-2015", "weight")  # window 7, grace 7
+GLUCOSE = item("glucose")  # window 14 days, grace 14 days
+ECG = item("ecg")  # window 30 days, grace 0
+WEIGHT = item("weight")  # window 7, grace 7
 
 
 def on(day_offset):
@@ -123,12 +137,12 @@ def test_a_missed_weight_is_superseded_by_the_next_one():
 def test_without_a_treatment_start_only_the_baseline_checks_are_due():
     assert item_state(ECG, None, [], START).status == PlanStatus.DUE
     assert item_state(ECG, None, [START], START).status == PlanStatus.UP_TO_DATE
-    watch = plan_item("us-label-2015", "myocarditis_watch")
+    watch = item("myocarditis_watch")
     assert item_state(watch, None, [], START).status == PlanStatus.NOT_SCHEDULED
 
 
 def test_an_undone_myocarditis_watch_is_overdue_until_week_6_then_missed():
-    watch = plan_item("us-label-2015", "myocarditis_watch")
+    watch = item("myocarditis_watch")
     assert item_state(watch, START, [], on(31)).status == PlanStatus.OVERDUE
     assert item_state(watch, START, [], on(42)).status == PlanStatus.OVERDUE
     assert item_state(watch, START, [], on(43)).status == PlanStatus.MISSED
