@@ -283,3 +283,11 @@ def plan_counts(*, patients: Sequence[Patient], now: datetime) -> dict[int, dict
             "overdue": sum(1 for s in states if s.status == plan.PlanStatus.OVERDUE),
         }
     return counts
+
+
+def patient_clinical(*, patient: Patient, now: datetime) -> dict[str, Any]:
+    """The patient page's section: the levels summary and the plan's checks."""
+    return {
+        "levels": patient_levels_summary(patient=patient, now=now),
+        "plan": [state.as_dict() for state in patient_plan(patient=patient, now=now)],
+    }
