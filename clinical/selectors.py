@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Min
+from django.db.models import IntegerField, Min, Value
 
 from clinical import plan
 from clinical.doses import DoseTracking, SupplyRecord, dose_tracking
@@ -200,33 +200,35 @@ def active_interacting_medications(*, patient_id: int) -> list[dict[str, Any]]:
 
 # --- dose tracking --------------------------------------------------------------------------
 
-# Supplies longer ago than this cannot be the latest to run out (no supply is this long).
+# Supplies longer ago than this cannot be the latest to run out (no supply is this long). Used
+# by the daily scan; the decision reads the patient's whole (small) dispense list instead.
 SUPPLY_LOOKBACK = timedelta(days=120)
+# Marks a reported last dose among the rows of the union below (a supply has days >= 1).
+_REPORT = -1
 
 
 def patient_dose_tracking(*, patient_id: int, now: datetime) -> DoseTracking:
-    supplies = [
-        SupplyRecord(at, days)
-        for at, days in Dispense.objects.filter(
-            patient_id=patient_id, dispensed_at__lte=now, dispensed_at__gt=now - SUPPLY_LOOKBACK
-        ).values_list("dispensed_at", "days_supply")
-    ]
-    if not supplies:
-        # Older history: the latest dispense alone (it ran out long ago, or the patient has
-        # never been supplied: no warning without a supply to run out).
-        older = (
-            Dispense.objects.filter(patient_id=patient_id, dispensed_at__lte=now)
-            .order_by("-dispensed_at")
-            .values_list("dispensed_at", "days_supply")
-            .first()
-        )
-        supplies = [SupplyRecord(*older)] if older else []
-    reports = list(
+    """One query (the dispensing decision is a hot path with a query budget): the patient's
+    dispenses and reported last doses, as one union."""
+    supplies = (
+        Dispense.objects.filter(patient_id=patient_id, dispensed_at__lte=now)
+        .order_by()
+        .values_list("dispensed_at", "days_supply")
+    )
+    reports = (
         DoseEntry.objects.filter(
             patient_id=patient_id, kind=DoseEntryKind.LAST_DOSE_TAKEN, effective_at__lte=now
-        ).values_list("effective_at", flat=True)
+        )
+        .order_by()
+        .annotate(marker=Value(_REPORT, output_field=IntegerField()))
+        .values_list("effective_at", "marker")
     )
-    return dose_tracking(supplies, reports, now)
+    rows = list(supplies.union(reports, all=True))
+    return dose_tracking(
+        [SupplyRecord(at, days) for at, days in rows if days != _REPORT],
+        [at for at, days in rows if days == _REPORT],
+        now,
+    )
 
 
 def retitration_warning(*, patient_id: int, now: datetime) -> dict[str, Any] | None:

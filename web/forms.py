@@ -110,11 +110,13 @@ class AuthorizationForm(forms.Form):
 
 
 class LevelForm(forms.Form):
-    sampled_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
+    # Labels distinct from the ANC form's ("Drawn at", "Value", "Unit") on the same page.
+    sampled_at = forms.DateTimeField(widget=DATETIME, label="Sampled at (clinic time)")
     clozapine = forms.DecimalField(max_digits=14, decimal_places=4, min_value=0)
     norclozapine = forms.DecimalField(max_digits=14, decimal_places=4, min_value=0, required=False)
     unit = forms.ChoiceField(
-        choices=[(u, u) for u in ("ng/mL", "ug/L", "mg/L", "nmol/L", "umol/L")]
+        choices=[(u, u) for u in ("ng/mL", "ug/L", "mg/L", "nmol/L", "umol/L")],
+        label="Concentrations in",
     )
     last_dose_at = forms.DateTimeField(
         widget=DATETIME, required=False, label="Last dose at (clinic time)"
@@ -124,6 +126,11 @@ class LevelForm(forms.Form):
     )
     dose_stable_days = forms.IntegerField(min_value=0, required=False, label="Days at this dose")
     serious_infection = forms.BooleanField(required=False, label="Serious infection now")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Element ids of their own: the ANC form on the same page has `unit` and `value` too.
+        kwargs.setdefault("auto_id", "level_%s")
+        super().__init__(*args, **kwargs)
 
 
 class PlanEntryForm(forms.Form):
@@ -138,7 +145,10 @@ class PlanEntryForm(forms.Form):
         label="Myocarditis symptoms (watch only)",
     )
 
-    def __init__(self, *args: Any, items: list[tuple[str, str]] | None = None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, items: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("auto_id", "plan_%s")
         super().__init__(*args, **kwargs)
         from clinical.plan import DEFAULT_PLAN
 

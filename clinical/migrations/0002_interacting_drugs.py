@@ -1,23 +1,12 @@
-"""The starting list of interacting medications (editable afterwards): seed 001 "Caution with:
-CYP1A2 inhibitors (fluvoxamine, ciprofloxacin) and inducers (smoking, carbamazepine)"; seed 000
-names phenytoin as an inducer ("exposure to an inducer (e.g. smoking, phenytoin)")."""
+"""The starting list of interacting medications (clinical/defaults.py)."""
 
 from django.db import migrations
 
-DRUGS = [
-    ("fluvoxamine", "inhibitor", "CYP1A2", True, "seed 000/001: strong CYP1A2 inhibitor"),
-    ("ciprofloxacin", "inhibitor", "CYP1A2", True, "seed 000/001: strong CYP1A2 inhibitor"),
-    ("carbamazepine", "inducer", "CYP1A2/3A4", True, "seed 001: inducer"),
-    ("phenytoin", "inducer", "CYP1A2/3A4", True, "seed 000: inducer"),
-]
-
 
 def add(apps, schema_editor):
-    drug = apps.get_model("clinical", "InteractingDrug")
-    for name, effect, enzyme, strong, note in DRUGS:
-        drug.objects.get_or_create(
-            name=name, defaults={"effect": effect, "enzyme": enzyme, "strong": strong, "note": note}
-        )
+    from clinical.defaults import interacting_drugs_ensure
+
+    interacting_drugs_ensure(apps.get_model("clinical", "InteractingDrug"))
 
 
 class Migration(migrations.Migration):

@@ -44,3 +44,16 @@ def dispensed(patient, pharmacy, pharmacist, *, days_ago: int, days_supply: int)
         decision={},
         recorded_by=pharmacist,
     )
+
+
+@pytest.fixture(autouse=True)
+def _interacting_drugs(request):
+    """The migration's default list, again: a transactional test elsewhere on the same worker
+    flushes the tables, migration data included."""
+    if "db" not in request.fixturenames:
+        return  # a pure test: no database
+    request.getfixturevalue("db")
+    from clinical.defaults import interacting_drugs_ensure
+    from clinical.models import InteractingDrug
+
+    interacting_drugs_ensure(InteractingDrug)

@@ -86,6 +86,7 @@ def test_a_level_takes_the_recorded_smoking_status_when_none_is_given(api, alice
 def test_an_interacting_medication_reminds_the_prescriber(
     api, alice, patient, drug, kind, words, django_capture_on_commit_callbacks
 ):
+    before = head()
     with django_capture_on_commit_callbacks(execute=True):
         response = api(alice).post(
             url(patient, "medications"),
@@ -93,6 +94,9 @@ def test_an_interacting_medication_reminds_the_prescriber(
             format="json",
         )
     assert response.status_code == 201, response.json()
+    [entry] = entries_after(before)
+    assert entry.action == Action.MEDICATION_EVENT_RECORD
+    assert entry.inputs["drug"] == drug and entry.inputs["kind"] == kind
     [reminder] = Notification.objects.filter(kind="level_suggested", recipient=alice)
     assert drug in reminder.body and words in reminder.body
 
