@@ -3,6 +3,7 @@ ratio, and every other check due or overdue; the forms record a level and a chec
 services; the worklist counts the checks due and overdue."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -32,8 +33,8 @@ def test_the_page_shows_the_anc_the_last_level_and_the_checks_due_or_overdue(
         patient=patient,
         actor=alice,
         sampled_at=sampled,
-        clozapine=1100,
-        norclozapine=500,
+        clozapine=Decimal(1100),
+        norclozapine=Decimal(500),
         unit="ng/mL",
         last_dose_at=sampled - timedelta(hours=12),
         dose_stable_days=10,

@@ -178,6 +178,7 @@ def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
     """Issue 10: the patient page shows the last clozapine level with its interpretation and
     ratio, and the monitoring plan; recording the overdue baseline ECG completes it."""
     from datetime import timedelta
+    from decimal import Decimal
 
     from clinical.services import level_result_record
     from tests.conftest import NOW
@@ -187,8 +188,8 @@ def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
         patient=allowed_patient,
         actor=alice,
         sampled_at=sampled,
-        clozapine=1100,
-        norclozapine=500,
+        clozapine=Decimal(1100),
+        norclozapine=Decimal(500),
         unit="ng/mL",
         last_dose_at=sampled - timedelta(hours=12),
         dose_stable_days=10,
