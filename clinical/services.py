@@ -400,3 +400,44 @@ def interacting_drug_save(
             },
         )
     return target
+
+
+def level_interpretations_rebuild(*, check: bool = False) -> list[int]:
+    """Re-interpret every stored level from the history (the stored interpretation is a cache:
+    a level entered late, drawn before others, changes their comparison). Returns the ids whose
+    stored interpretation differed; unless `check`, rewrites them."""
+    differing: list[int] = []
+    levels = LevelResult.objects.order_by("patient_id", "sampled_at", "id")
+    earlier: list[Any] = []
+    patient_id = None
+    for level in levels.iterator(chunk_size=2000):
+        if level.patient_id != patient_id:
+            patient_id, earlier = level.patient_id, []
+        reading = interpret(
+            LevelInput(
+                sampled_at=level.sampled_at,
+                clozapine_ng_ml=level.clozapine_ng_ml,
+                norclozapine_ng_ml=level.norclozapine_ng_ml,
+                last_dose_at=level.last_dose_at,
+                daily_dose_mg=level.daily_dose_mg,
+                dose_stable_days=level.dose_stable_days,
+                smoking=Smoking(level.smoking),
+                serious_infection=level.serious_infection,
+            ),
+            earlier,
+        )
+        earlier.append(prior_level(level))
+        fresh = {**reading.as_dict(), "unexpected": reading.unexpected, "urgent": reading.urgent}
+        if (fresh, reading.valid_trough, reading.ratio) != (
+            level.interpretation,
+            level.valid_trough,
+            level.metabolic_ratio,
+        ):
+            differing.append(level.pk)
+            if not check:
+                LevelResult.objects.filter(pk=level.pk).update(
+                    interpretation=fresh,
+                    valid_trough=reading.valid_trough,
+                    metabolic_ratio=reading.ratio,
+                )
+    return differing
