@@ -36,6 +36,13 @@ class Action(models.TextChoices):
     PATIENT_IDENTIFIER_REMOVE = "patient_identifier.remove"
     LAB_CODE_MAPPING_SAVE = "lab_code_mapping.save"
     LAB_CODE_MAPPING_REMOVE = "lab_code_mapping.remove"
+    # Clozapine levels and the monitoring plan (clinical/).
+    LEVEL_RESULT_RECORD = "level_result.record"
+    SMOKING_STATUS_RECORD = "smoking_status.record"
+    MEDICATION_EVENT_RECORD = "medication_event.record"
+    DOSE_ENTRY_RECORD = "dose_entry.record"
+    PLAN_ENTRY_RECORD = "plan_entry.record"
+    INTERACTING_DRUG_SAVE = "interacting_drug.save"
 
 
 class Outcome(models.TextChoices):

@@ -37,6 +37,11 @@ CLINICAL_TABLES = (
     "patients_authorization",
     "monitoring_ancresult",
     "pharmacy_dispense",
+    "clinical_levelresult",
+    "clinical_smokingstatuschange",
+    "clinical_medicationevent",
+    "clinical_doseentry",
+    "clinical_planentry",
 )
 # Certification of prescribers and pharmacies: history kept; deactivated, not deleted (their
 # rows are protected by the clinical records that point at them).

@@ -12,6 +12,14 @@ from audit.api import (
     OverdueReportView,
     OverrideReportView,
 )
+from clinical.api import (
+    DoseEntryViewSet,
+    InteractingDrugViewSet,
+    LevelResultViewSet,
+    MedicationEventViewSet,
+    PlanViewSet,
+    SmokingStatusViewSet,
+)
 from clozrems.api import PingView
 from clozrems.auth_views import TokenObtainView, TokenRevokeView
 from monitoring.api import AncResultViewSet, WbcResultViewSet
@@ -45,6 +53,7 @@ router.register("feeds/messages", FeedMessageViewSet, basename="feed-message")
 router.register("feeds/quarantine", QuarantineViewSet, basename="quarantine")
 router.register("feeds/code-mappings", LabCodeMappingViewSet, basename="code-mapping")
 router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")
+router.register("interacting-drugs", InteractingDrugViewSet, basename="interacting-drug")
 
 patient_router = DefaultRouter()
 patient_router.include_root_view = False
@@ -54,6 +63,11 @@ patient_router.register("limit-agreements", LimitAgreementViewSet, basename="lim
 patient_router.register("treatment-events", TreatmentEventViewSet, basename="treatment-event")
 patient_router.register("authorizations", AuthorizationViewSet, basename="authorization")
 patient_router.register("identifiers", PatientIdentifierViewSet, basename="patient-identifier")
+patient_router.register("levels", LevelResultViewSet, basename="level")
+patient_router.register("plan", PlanViewSet, basename="plan")
+patient_router.register("smoking-status", SmokingStatusViewSet, basename="smoking-status")
+patient_router.register("medications", MedicationEventViewSet, basename="medication")
+patient_router.register("doses", DoseEntryViewSet, basename="dose")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="auth-token"),

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "pharmacy",
     "notifications",
     "audit",
+    "clinical",
     "web",
 ]
 
@@ -235,6 +236,7 @@ SPECTACULAR_SETTINGS = {
         "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
         "ResultEntryStatusEnum": "monitoring.api.ENTRY_STATUSES",
+        "SmokingStatusEnum": "clinical.models.SmokingStatus",
     },
 }
 

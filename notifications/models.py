@@ -31,6 +31,14 @@ class Kind(models.TextChoices):
     PHARMACY_CERTIFICATION_EXPIRING = "pharmacy_certification_expiring"
     AUTHORIZATION_EXPIRING = "authorization_expiring"
     EMERGENCY_SUPPLY = "emergency_supply"
+    # The clozapine levels and the monitoring plan (clinical/reminders.py, ClinicalKind).
+    LEVEL_HIGH = "level_high"
+    LEVEL_UNEXPECTED = "level_unexpected"
+    LEVEL_SUGGESTED = "level_suggested"
+    MYOCARDITIS_SYMPTOMS = "myocarditis_symptoms"
+    PLAN_ITEM_DUE = "plan_item_due"
+    PLAN_ITEM_OVERDUE = "plan_item_overdue"
+    RETITRATION_NEEDED = "retitration_needed"
 
 
 class Notification(models.Model):

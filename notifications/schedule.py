@@ -66,6 +66,14 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Warnings 14 days before an expiry.",
     ),
     Periodic(
+        "plan: other checks and re-titration",
+        "clinical.tasks.plan_scan",
+        at_hour=7,
+        at_minute=15,
+        description="Monitoring-plan checks due and overdue (ECG, weight, glucose, lipids...) "
+        "and re-titration warnings when a supply ran out 48 hours ago.",
+    ),
+    Periodic(
         "notifications: deliver e-mail",
         "notifications.tasks.deliver_pending",
         every_minutes=1,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from clozrems.queue import enqueue_on_commit
 from notifications.messages import KIND_IS_URGENT
-from notifications.models import Channel, Kind, Notification, Status
+from notifications.models import Channel, Notification, Status
 from patients.models import Role, User
 
 
@@ -26,15 +26,17 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Occasion:
-    """One thing to tell some people about, on one date."""
+    """One thing to tell some people about, on one date. `kind` is a `Kind`, or another app's
+    own kind (clinical.reminders.ClinicalKind); `urgent` marks one urgent whatever its kind."""
 
-    kind: Kind
+    kind: str
     subject_key: str
     key_date: date
     subject: str
     body: str
     patient_id: int | None = None
     occurrence: int = 0
+    urgent: bool = False
 
 
 def _drafts(occasion: Occasion, recipients: Iterable[Recipient]) -> list[Notification]:
@@ -46,7 +48,7 @@ def _drafts(occasion: Occasion, recipients: Iterable[Recipient]) -> list[Notific
             "subject_key": occasion.subject_key,
             "key_date": occasion.key_date,
             "occurrence": occasion.occurrence,
-            "urgent": occasion.kind in KIND_IS_URGENT,
+            "urgent": occasion.urgent or occasion.kind in KIND_IS_URGENT,
             "subject": occasion.subject,
             "body": occasion.body,
         }

@@ -321,6 +321,20 @@ DECISION_SCHEMA = inline_serializer(
             help_text="Set when a pharmacist may make an emergency supply (the only block is an "
             "ANC that is not current); null otherwise.",
         ),
+        "retitration_warning": inline_serializer(
+            "RetitrationWarning",
+            {
+                "without_since": serializers.DateTimeField(),
+                "hours_without": serializers.CharField(),
+                "days_without": serializers.IntegerField(),
+                "message": serializers.CharField(),
+                "restart_dose_mg": serializers.CharField(),
+                "source": serializers.CharField(),
+            },
+            allow_null=True,
+            help_text="Set when the patient's last supply ran out (or the last dose was taken) "
+            "48 hours or more ago: re-titration from 12.5 mg. Information only, never a block.",
+        ),
     },
 )
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from audit.models import Action, Outcome
 from audit.services import audit_record, audit_refusals, decision_inputs, decision_output
+from clinical.selectors import retitration_warning
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption, emergency_option
@@ -99,6 +100,8 @@ def eligibility_check(
     payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
     option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
     payload["emergency_supply"] = _emergency_field(option)
+    # Information for the pharmacist, never a block (clinical.doses).
+    payload["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=as_of)
     audit_record(
         action=Action.ELIGIBILITY_CHECK,
         actor=actor,

@@ -116,3 +116,54 @@ class AuthorizationForm(forms.Form):
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     starts_on = forms.DateField(required=False, widget=DATE, help_text="Default: today")
     expires_on = forms.DateField(widget=DATE)
+
+
+# --- clozapine levels and the monitoring plan (clinical/) ---------------------------------
+
+
+class LevelForm(forms.Form):
+    # Labels distinct from the ANC form's ("Drawn at", "Value", "Unit") on the same page.
+    sampled_at = forms.DateTimeField(widget=DATETIME, label="Sampled at (clinic time)")
+    clozapine = forms.DecimalField(max_digits=14, decimal_places=4, min_value=0)
+    norclozapine = forms.DecimalField(max_digits=14, decimal_places=4, min_value=0, required=False)
+    unit = forms.ChoiceField(
+        choices=[(u, u) for u in ("ng/mL", "ug/L", "mg/L", "nmol/L", "umol/L")],
+        label="Concentrations in",
+    )
+    last_dose_at = forms.DateTimeField(
+        widget=DATETIME, required=False, label="Last dose at (clinic time)"
+    )
+    daily_dose_mg = forms.DecimalField(
+        max_digits=7, decimal_places=2, required=False, label="Daily dose (mg)"
+    )
+    dose_stable_days = forms.IntegerField(min_value=0, required=False, label="Days at this dose")
+    serious_infection = forms.BooleanField(required=False, label="Serious infection now")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Element ids of their own: the ANC form on the same page has `unit` and `value` too.
+        kwargs.setdefault("auto_id", "level_%s")
+        super().__init__(*args, **kwargs)
+
+
+class PlanEntryForm(forms.Form):
+    item = forms.ChoiceField(choices=[])
+    done_on = forms.DateField(widget=DATE)
+    value = forms.CharField(max_length=200, required=False, label="Result (optional)")
+    symptoms = forms.TypedChoiceField(
+        choices=[("", "—"), ("no", "no"), ("yes", "yes")],
+        coerce=lambda v: v == "yes",
+        empty_value=None,
+        required=False,
+        label="Myocarditis symptoms (watch only)",
+    )
+
+    def __init__(
+        self, *args: Any, items: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("auto_id", "plan_%s")
+        super().__init__(*args, **kwargs)
+        from clinical.plan import DEFAULT_PLAN
+
+        field = self.fields["item"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
+        field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]

@@ -22,6 +22,8 @@ urlpatterns = [
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),
     path("clinic/patients/<int:pk>/results/", views.clinic_result, name="clinic-result"),
     path("clinic/patients/<int:pk>/events/", views.clinic_event, name="clinic-event"),
+    path("clinic/patients/<int:pk>/levels/", views.clinic_level, name="clinic-level"),
+    path("clinic/patients/<int:pk>/plan/", views.clinic_plan, name="clinic-plan"),
     path(
         "clinic/patients/<int:pk>/authorizations/",
         views.clinic_authorization,

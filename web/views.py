@@ -21,6 +21,9 @@ from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
 from audit.reports import ReportFilter, report_compliance, report_overrides
+from clinical.plan import plan_for
+from clinical.selectors import patient_clinical, plan_counts, retitration_warning
+from clinical.services import level_result_record, plan_entry_record
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
@@ -168,6 +171,7 @@ def _decision_context(
             if option.available
             else None
         )
+        decision["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=now)
     reasons = [
         {
             "code": item["code"],
@@ -278,7 +282,10 @@ def clinic(request: HtmxHttpRequest) -> HttpResponse:
         patients=patient_list_visible(user=_user(request)), now=timezone.now()
     )
     urgency = [(key, label, counts[key]) for key, label in URGENCY]
-    return render(request, "web/clinic.html", {"rows": rows, "urgency": urgency})
+    # The monitoring plan's other checks due and overdue, per row (clinical/, issue 10).
+    checks = plan_counts(patients=[r.patient for r in rows], now=timezone.now())
+    listed = [(r, checks[r.patient.pk]) for r in rows]
+    return render(request, "web/clinic.html", {"rows": listed, "urgency": urgency})
 
 
 def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:
@@ -327,7 +334,15 @@ def _patient_context(patient: Patient) -> dict[str, Any]:
         )
         if assessment.step_down_offered
         else None,
+        # Clozapine levels and the monitoring plan (clinical/, issue 10).
+        "clinical": patient_clinical(patient=patient, now=timezone.now()),
+        "level_form": forms.LevelForm(),
+        "plan_form": forms.PlanEntryForm(items=_plan_choices(patient)),
     }
+
+
+def _plan_choices(patient: Patient) -> list[tuple[str, str]]:
+    return [(item.code, item.label) for item in plan_for(patient.protocol)]
 
 
 @role_required(*CLINICIANS, Role.AUDITOR)
@@ -419,6 +434,46 @@ def clinic_step_down(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             patient=p, actor=u, frequency=d["frequency"], note=d.get("note", "")
         ),
         roles={Role.PRESCRIBER},
+    )
+
+
+@role_required(*CLINICIANS)
+def clinic_level(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.LevelForm,
+        "level",
+        lambda p, u, d: level_result_record(
+            patient=p,
+            actor=u,
+            sampled_at=_aware(d["sampled_at"]),
+            clozapine=d["clozapine"],
+            norclozapine=d.get("norclozapine"),
+            unit=d["unit"],
+            last_dose_at=_aware(d["last_dose_at"]) if d.get("last_dose_at") else None,
+            daily_dose_mg=d.get("daily_dose_mg"),
+            dose_stable_days=d.get("dose_stable_days"),
+            serious_infection=bool(d.get("serious_infection")),
+        ),
+    )
+
+
+@role_required(*CLINICIANS)
+def clinic_plan(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _clinic_form(
+        request,
+        pk,
+        forms.PlanEntryForm,
+        "plan",
+        lambda p, u, d: plan_entry_record(
+            patient=p,
+            actor=u,
+            item=d["item"],
+            done_on=d["done_on"],
+            value=d.get("value") or "",
+            symptoms=d.get("symptoms"),
+        ),
     )
 
 

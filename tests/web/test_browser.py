@@ -170,3 +170,38 @@ def test_the_oversight_page_for_an_auditor(
     page.wait_for_url(re.compile(r"/oversight/$"))
     assert "Dr Alice Adams" in page.content()
     shots(page, "oversight")
+
+
+def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
+    page, live_server, alice, allowed_patient, shots
+):
+    """Issue 10: the patient page shows the last clozapine level with its interpretation and
+    ratio, and the monitoring plan; recording the overdue baseline ECG completes it."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from clinical.services import level_result_record
+    from tests.conftest import NOW
+
+    sampled = NOW - timedelta(hours=3)
+    level_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        sampled_at=sampled,
+        clozapine=Decimal(1100),
+        norclozapine=Decimal(500),
+        unit="ng/mL",
+        last_dose_at=sampled - timedelta(hours=12),
+        dose_stable_days=10,
+    )
+    log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/clinic/patients/{allowed_patient.pk}/")
+    assert "1100.00 ng/mL" in page.get_by_test_id("last-level").inner_text()
+    assert page.get_by_test_id("metabolic-ratio").inner_text().startswith("2.20")
+    assert page.locator('[data-code="high_level"]').count() == 1
+    assert "overdue" in page.get_by_test_id("plan-ecg").inner_text()
+    shots(page, "clinic-patient-levels-and-plan")
+    page.locator("#plan_item").select_option("ecg")
+    page.locator("#plan_done_on").fill("2026-05-20")
+    page.get_by_role("button", name="Record check done").click()
+    page.get_by_test_id("plan-ecg").filter(has_text="complete").wait_for()

@@ -1,0 +1,109 @@
+"""Dose tracking: when the patient's clozapine ran out, and whether restarting needs
+re-titration. Pure: dispenses and the prescriber's entries in, a frozen answer out.
+
+Sources: the clozapine label (Clozaril prescribing information, section 2.5 "Re-Initiating
+Treatment in Patients Who Have Discontinued": after 2 days or more since the last dose,
+re-initiate with 12.5 mg once or twice daily) and seed 001 ("Missed doses: If >2 days missed,
+contact prescriber before restarting"; "Day 1: 12.5 mg once or twice daily").
+
+Readings, each the safer one:
+
+- The supply runs out `days_supply` days after the dispense. Overlapping supplies are not
+  carried over (an early refill does not push the date later): the latest end of any one supply
+  counts. Carrying stock over would warn later.
+- A prescriber's "last dose taken" entry later than the last dispense replaces the supply's end
+  (the patient stopped before the tablets ran out).
+- The warning starts at 48 hours (the label's "2 days or more"), shown as information: it never
+  blocks a dispense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+RETITRATION_AFTER = timedelta(hours=48)  # label 2.5: "2 days or more since the last dose"
+RETITRATION_START_MG = Decimal("12.5")  # label 2.5; seed 001 "Day 1: 12.5 mg"
+SOURCE = (
+    "clozapine label 2.5 (re-initiating after 2 days or more: 12.5 mg once or twice daily); "
+    "seed 001 (missed doses: more than 2 days, contact the prescriber before restarting)"
+)
+
+
+@dataclass(frozen=True)
+class SupplyRecord:
+    dispensed_at: datetime
+    days_supply: int
+
+
+@dataclass(frozen=True)
+class DoseTracking:
+    last_dispensed_at: datetime | None
+    supply_ran_out_at: datetime | None  # may be in the future: supply left
+    last_dose_reported_at: datetime | None
+    without_since: datetime | None  # the moment doses stopped, as best known
+    hours_without: Decimal | None  # 0 while supply lasts
+    retitration_needed: bool
+
+    @property
+    def days_since_supply_ran_out(self) -> int | None:
+        if self.hours_without is None:
+            return None
+        return int(self.hours_without // 24)
+
+    def warning(self) -> dict[str, Any] | None:
+        """The decision's `retitration_warning`: null unless re-titration is needed."""
+        if not self.retitration_needed or self.without_since is None:
+            return None
+        return {
+            "without_since": self.without_since.isoformat(),
+            "hours_without": str(self.hours_without),
+            "days_without": self.days_since_supply_ran_out,
+            "message": (
+                f"No clozapine supply (or dose) for {self.hours_without} hours: more than 48 "
+                "hours off clozapine needs re-titration from 12.5 mg once or twice daily; the "
+                "prescriber must confirm the restart dose. Information only: not a block."
+            ),
+            "restart_dose_mg": str(RETITRATION_START_MG),
+            "source": SOURCE,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(v: datetime | None) -> str | None:
+            return v.isoformat() if v else None
+
+        return {
+            "last_dispensed_at": iso(self.last_dispensed_at),
+            "supply_ran_out_at": iso(self.supply_ran_out_at),
+            "last_dose_reported_at": iso(self.last_dose_reported_at),
+            "without_since": iso(self.without_since),
+            "hours_without": None if self.hours_without is None else str(self.hours_without),
+            "days_since_supply_ran_out": self.days_since_supply_ran_out,
+            "retitration_needed": self.retitration_needed,
+        }
+
+
+def dose_tracking(
+    supplies: Sequence[SupplyRecord], last_dose_reports: Sequence[datetime], now: datetime
+) -> DoseTracking:
+    last_dispensed = max((s.dispensed_at for s in supplies), default=None)
+    ran_out = max((s.dispensed_at + timedelta(days=s.days_supply) for s in supplies), default=None)
+    reported = max((r for r in last_dose_reports if r <= now), default=None)
+    without_since = ran_out
+    if reported is not None and (last_dispensed is None or reported > last_dispensed):
+        without_since = reported if ran_out is None else min(reported, ran_out)
+    if without_since is None:
+        return DoseTracking(last_dispensed, ran_out, reported, None, None, False)
+    gap = max(timedelta(0), now - without_since)
+    hours = (Decimal(gap.total_seconds()) / Decimal(3600)).quantize(Decimal("0.1"))
+    return DoseTracking(
+        last_dispensed,
+        ran_out,
+        reported,
+        without_since,
+        hours,
+        gap >= RETITRATION_AFTER,
+    )

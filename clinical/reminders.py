@@ -1,0 +1,233 @@
+"""The prescriber's reminders for levels and the monitoring plan, through the notifications app
+(one row per recipient and occasion; a unique key makes every call safe to run twice).
+
+Kinds are this app's own (`ClinicalKind`): the notifications' `Kind` choices are not extended
+here, to keep that app's migrations untouched (the column holds any string of 40 characters).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import TextChoices
+
+from clinical import plan
+from clinical.doses import SupplyRecord, dose_tracking
+from clinical.levels import SEED_LEVELS
+from clinical.models import (
+    DoseEntry,
+    DoseEntryKind,
+    LevelResult,
+    MedicationEvent,
+    PlanEntry,
+    SmokingStatusChange,
+)
+from clinical.selectors import (
+    SUPPLY_LOOKBACK,
+    local_today,
+    medication_prompt,
+    plan_done,
+    smoking_prompt,
+    treatment_starts,
+)
+from clinical.services import plan_entry_prompt
+from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
+from notifications.messages import patient_label
+from notifications.services import Occasion, Recipient, notifications_create
+from notifications.services import recipients_for_prescribers as _recipients
+from patients.models import Patient
+from pharmacy.models import Dispense
+
+
+class ClinicalKind(TextChoices):
+    LEVEL_HIGH = "level_high"
+    LEVEL_UNEXPECTED = "level_unexpected"
+    LEVEL_SUGGESTED = "level_suggested"
+    MYOCARDITIS_SYMPTOMS = "myocarditis_symptoms"
+    PLAN_ITEM_DUE = "plan_item_due"
+    PLAN_ITEM_OVERDUE = "plan_item_overdue"
+    RETITRATION_NEEDED = "retitration_needed"
+
+
+# An overdue check is reminded on its first overdue day and weekly after.
+OVERDUE_REPEAT_DAYS = 7
+
+
+def _label(patient: Patient) -> str:
+    return patient_label(patient.pk, patient.first_name, patient.last_name)
+
+
+def _tell_prescriber(patient: Patient, occasions: list[Occasion]) -> int:
+    people: list[Recipient] = _recipients([patient.prescriber_id]).get(patient.prescriber_id, [])
+    return notifications_create(occasions=[(o, people) for o in occasions])
+
+
+def level_alert(*, level_id: int) -> int:
+    """An unexpected level: urgent when high (≥ 1000 ng/mL), otherwise a recheck prompt."""
+    level = LevelResult.objects.select_related("patient").get(pk=level_id)
+    reading = level.interpretation
+    flags = [f for f in reading.get("flags", []) if f["severity"] in ("urgent", "warning")]
+    urgent = bool(reading.get("urgent"))
+    label = _label(level.patient)
+    day = local_today(level.sampled_at)
+    subject = (
+        f"High clozapine level for {label}: {level.clozapine_ng_ml} ng/mL"
+        if urgent
+        else f"Unexpected clozapine level for {label}"
+    )
+    body = "\n".join(
+        [
+            f"Clozapine {level.clozapine_ng_ml} ng/mL drawn {day.isoformat()}.",
+            *(f"- {f['message']}" for f in flags),
+            f"Source: {SEED_LEVELS}.",
+        ]
+    )
+    occasion = Occasion(
+        ClinicalKind.LEVEL_HIGH if urgent else ClinicalKind.LEVEL_UNEXPECTED,
+        f"level:{level.pk}",
+        day,
+        subject,
+        body,
+        level.patient_id,
+        urgent=urgent,
+    )
+    return _tell_prescriber(level.patient, [occasion])
+
+
+def level_prompt(*, kind: str, object_id: int) -> int:
+    """A change that calls for a level: a smoking status change or an interacting medication."""
+    if kind == "smoking":
+        change = SmokingStatusChange.objects.select_related("patient").get(pk=object_id)
+        patient, day, message = change.patient, change.effective_on, smoking_prompt(change)
+    else:
+        event = MedicationEvent.objects.select_related("patient", "drug").get(pk=object_id)
+        patient, day, message = event.patient, event.effective_on, medication_prompt(event)
+    occasion = Occasion(
+        ClinicalKind.LEVEL_SUGGESTED,
+        f"{kind}:{object_id}",
+        day,
+        f"Clozapine level suggested for {_label(patient)}",
+        message,
+        patient.pk,
+    )
+    return _tell_prescriber(patient, [occasion])
+
+
+def myocarditis_prompt(*, entry_id: int) -> int:
+    entry = PlanEntry.objects.select_related("patient").get(pk=entry_id)
+    message = plan_entry_prompt(entry)
+    if not message:
+        return 0
+    occasion = Occasion(
+        ClinicalKind.MYOCARDITIS_SYMPTOMS,
+        f"plan_entry:{entry.pk}",
+        entry.done_on,
+        f"Possible myocarditis for {_label(entry.patient)}",
+        message,
+        entry.patient_id,
+        urgent=True,
+    )
+    return _tell_prescriber(entry.patient, [occasion])
+
+
+def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
+    """Daily, for a range of patient ids: each started, enrolled patient's plan checks that
+    are due (once per due date) or overdue (first overdue day, then weekly), and a
+    re-titration warning when the supply ran out 48 hours or more ago (once per run-out).
+    Five queries per chunk whatever its size."""
+    today = local_today(now)
+    patients = list(
+        Patient.objects.filter(
+            pk__gte=lo, pk__lt=hi, enrollment_status=EnrollmentStatus.ENROLLED
+        ).exclude(treatment_status__in=[TreatmentStatus.NOT_STARTED, TreatmentStatus.DISCONTINUED])
+    )
+    ids = [p.pk for p in patients]
+    starts = treatment_starts(ids)
+    done = plan_done(ids)
+    supplies: dict[int, list[tuple[datetime, int]]] = {}
+    for patient_id, at, days in Dispense.objects.filter(
+        patient_id__in=ids, dispensed_at__gt=now - SUPPLY_LOOKBACK, dispensed_at__lte=now
+    ).values_list("patient_id", "dispensed_at", "days_supply"):
+        supplies.setdefault(patient_id, []).append((at, days))
+    reports: dict[int, list[datetime]] = {}
+    for patient_id, at in DoseEntry.objects.filter(
+        patient_id__in=ids, kind=DoseEntryKind.LAST_DOSE_TAKEN, effective_at__lte=now
+    ).values_list("patient_id", "effective_at"):
+        reports.setdefault(patient_id, []).append(at)
+    found: list[tuple[int, Occasion]] = []
+    for patient in patients:
+        label = _label(patient)
+        states = plan.plan_state(
+            patient.protocol, starts.get(patient.pk), done.get(patient.pk, {}), today
+        )
+        for state in states:
+            if state.due_on is None:
+                continue
+            key = f"plan:{patient.pk}:{state.item.code}"
+            if state.status == plan.PlanStatus.DUE:
+                found.append(
+                    (
+                        patient.prescriber_id,
+                        Occasion(
+                            ClinicalKind.PLAN_ITEM_DUE,
+                            key,
+                            state.due_on,
+                            f"{state.item.label} due for {label}",
+                            f"{state.item.label} is due on {state.due_on.isoformat()}. "
+                            f"{state.item.detail} (Source: {state.item.source}.)",
+                            patient.pk,
+                        ),
+                    )
+                )
+            elif state.status == plan.PlanStatus.OVERDUE:
+                first = state.item.grace_days + 1
+                week = (state.days_overdue - first) // OVERDUE_REPEAT_DAYS
+                found.append(
+                    (
+                        patient.prescriber_id,
+                        Occasion(
+                            ClinicalKind.PLAN_ITEM_OVERDUE,
+                            key,
+                            state.due_on,
+                            f"{state.item.label} overdue for {label}",
+                            f"{state.item.label} was due on {state.due_on.isoformat()} "
+                            f"({state.days_overdue} days ago). {state.item.detail} "
+                            f"(Source: {state.item.source}.)",
+                            patient.pk,
+                            occurrence=max(0, week),
+                        ),
+                    )
+                )
+        tracking = dose_tracking(
+            [SupplyRecord(at, days) for at, days in supplies.get(patient.pk, [])],
+            reports.get(patient.pk, []),
+            now,
+        )
+        warning = tracking.warning()
+        if warning is not None and tracking.without_since is not None:
+            found.append(
+                (
+                    patient.prescriber_id,
+                    Occasion(
+                        ClinicalKind.RETITRATION_NEEDED,
+                        f"retitration:{patient.pk}",
+                        local_today(tracking.without_since),
+                        f"Clozapine supply ran out for {label}: re-titration needed",
+                        warning["message"] + f" (Source: {warning['source']}.)",
+                        patient.pk,
+                    ),
+                )
+            )
+    recipients = _recipients(prescriber for prescriber, _ in found)
+    return notifications_create(
+        occasions=[(o, recipients.get(prescriber, [])) for prescriber, o in found]
+    )
+
+
+def plan_ranges(*, chunk: int) -> list[tuple[int, int]]:
+    from django.db.models import Max, Min
+
+    bounds = Patient.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if bounds["lo"] is None:
+        return []
+    return [(lo, lo + chunk) for lo in range(bounds["lo"], bounds["hi"] + 1, chunk)]

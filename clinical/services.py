@@ -1,0 +1,443 @@
+"""Writes for levels, smoking status, interacting medication, dose entries and the monitoring
+plan. Each service owns its transaction, writes one audit entry in it, and queues the
+prescriber's reminder on commit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import acting_as
+from audit.models import Action
+from audit.services import audit_record
+from clinical import plan
+from clinical.levels import LevelInput, Smoking, interpret
+from clinical.models import (
+    DoseEntry,
+    DoseEntryKind,
+    InteractingDrug,
+    LevelResult,
+    MedicationEvent,
+    MedicationEventKind,
+    PlanEntry,
+    SmokingStatus,
+    SmokingStatusChange,
+)
+from clinical.selectors import level_history, local_today, prior_level, smoking_status_on
+from clinical.units import Analyte, LevelUnitError, to_ng_ml
+from clozrems.errors import FieldInvalid, StateConflict
+from monitoring.selectors import clinic_zone, is_future
+from patients.models import Patient, User
+
+
+def _lock(patient: Patient) -> None:
+    Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+
+
+def _not_future(field: str, moment: datetime, now: datetime) -> None:
+    if timezone.is_naive(moment):
+        raise FieldInvalid(field, "Give the time with a UTC offset.")
+    if is_future(moment, now):
+        raise FieldInvalid(field, "The time is in the future.")
+
+
+def _day_not_future(field: str, day: date, now: datetime) -> None:
+    if day > local_today(now):
+        raise FieldInvalid(field, "The date is in the future.")
+
+
+def _queue(task_name: str, *args: Any) -> None:
+    from clinical import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+def level_result_record(
+    *,
+    patient: Patient,
+    actor: User,
+    sampled_at: datetime,
+    clozapine: Decimal,
+    unit: str,
+    norclozapine: Decimal | None = None,
+    last_dose_at: datetime | None = None,
+    last_dose_mg: Decimal | None = None,
+    daily_dose_mg: Decimal | None = None,
+    dose_stable_days: int | None = None,
+    smoking: str | None = None,
+    serious_infection: bool = False,
+    lab: str = "",
+    accession: str = "",
+    note: str = "",
+    now: datetime | None = None,
+) -> LevelResult:
+    """Store one clozapine level with its interpretation; an unexpected one (high, or a large
+    change in level or ratio) reminds the prescriber at once (urgently when high)."""
+    now = now or timezone.now()
+    _not_future("sampled_at", sampled_at, now)
+    if last_dose_at is not None:
+        _not_future("last_dose_at", last_dose_at, now)
+        if last_dose_at > sampled_at:
+            raise FieldInvalid("last_dose_at", "The last dose is after the sample was drawn.")
+    try:
+        clozapine_ng_ml = to_ng_ml(clozapine, unit, Analyte.CLOZAPINE, field="clozapine")
+        norclozapine_ng_ml = (
+            None
+            if norclozapine is None
+            else to_ng_ml(norclozapine, unit, Analyte.NORCLOZAPINE, field="norclozapine")
+        )
+    except LevelUnitError as error:
+        raise FieldInvalid(error.field, error.message) from None
+    for name, dose in (("last_dose_mg", last_dose_mg), ("daily_dose_mg", daily_dose_mg)):
+        if dose is not None and not (Decimal(0) < dose <= Decimal(2000)):
+            raise FieldInvalid(name, "A dose is more than 0 and at most 2000 mg.")
+    with transaction.atomic(), acting_as(actor):
+        _lock(patient)
+        day = sampled_at.astimezone(clinic_zone()).date()
+        status = Smoking(smoking) if smoking else smoking_status_on(patient_id=patient.pk, day=day)
+        earlier = [prior_level(x) for x in level_history(patient_id=patient.pk)]
+        reading = interpret(
+            LevelInput(
+                sampled_at=sampled_at,
+                clozapine_ng_ml=clozapine_ng_ml,
+                norclozapine_ng_ml=norclozapine_ng_ml,
+                last_dose_at=last_dose_at,
+                daily_dose_mg=daily_dose_mg,
+                dose_stable_days=dose_stable_days,
+                smoking=status,
+                serious_infection=serious_infection,
+            ),
+            earlier,
+        )
+        level = LevelResult.objects.create(
+            patient=patient,
+            sampled_at=sampled_at,
+            clozapine_value=clozapine,
+            norclozapine_value=norclozapine,
+            unit=unit.strip(),
+            clozapine_ng_ml=clozapine_ng_ml,
+            norclozapine_ng_ml=norclozapine_ng_ml,
+            metabolic_ratio=reading.ratio,
+            last_dose_at=last_dose_at,
+            last_dose_mg=last_dose_mg,
+            daily_dose_mg=daily_dose_mg,
+            dose_stable_days=dose_stable_days,
+            smoking=status.value,
+            serious_infection=serious_infection,
+            lab=lab.strip(),
+            accession=accession.strip(),
+            note=note.strip(),
+            valid_trough=reading.valid_trough,
+            interpretation={
+                **reading.as_dict(),
+                "unexpected": reading.unexpected,
+                "urgent": reading.urgent,
+            },
+            recorded_by=actor,
+        )
+        audit_record(
+            action=Action.LEVEL_RESULT_RECORD,
+            actor=actor,
+            object_type="level_result",
+            object_id=level.pk,
+            patient_id=patient.pk,
+            inputs={
+                "sampled_at": sampled_at,
+                "clozapine": clozapine,
+                "norclozapine": norclozapine,
+                "unit": level.unit,
+                "last_dose_at": last_dose_at,
+                "daily_dose_mg": daily_dose_mg,
+                "dose_stable_days": dose_stable_days,
+                "smoking": status.value,
+                "serious_infection": serious_infection,
+                "earlier_levels": len(earlier),
+            },
+            output={
+                "clozapine_ng_ml": clozapine_ng_ml,
+                "norclozapine_ng_ml": norclozapine_ng_ml,
+                "metabolic_ratio": reading.ratio,
+                "valid_trough": reading.valid_trough,
+                "flags": reading.codes,
+            },
+        )
+        if reading.unexpected:
+            _queue("level_alert", level.pk)
+    return level
+
+
+def smoking_status_record(
+    *,
+    patient: Patient,
+    actor: User,
+    status: str,
+    effective_on: date,
+    cigarettes_per_day: int | None = None,
+    context: str = "",
+    now: datetime | None = None,
+) -> SmokingStatusChange:
+    """Record a change in smoking status (e.g. on a hospital admission); the prescriber is
+    reminded to check a level."""
+    now = now or timezone.now()
+    if status not in (SmokingStatus.SMOKER, SmokingStatus.NON_SMOKER):
+        raise FieldInvalid("status", "A change is to smoker or non_smoker.")
+    _day_not_future("effective_on", effective_on, now)
+    with transaction.atomic(), acting_as(actor):
+        _lock(patient)
+        before = smoking_status_on(patient_id=patient.pk, day=effective_on)
+        if before.value == status:
+            raise StateConflict(
+                f"The patient is already recorded as {status} on that date.", "no_change"
+            )
+        change = SmokingStatusChange.objects.create(
+            patient=patient,
+            status=status,
+            effective_on=effective_on,
+            cigarettes_per_day=cigarettes_per_day,
+            context=context.strip(),
+            recorded_by=actor,
+        )
+        audit_record(
+            action=Action.SMOKING_STATUS_RECORD,
+            actor=actor,
+            object_type="smoking_status_change",
+            object_id=change.pk,
+            patient_id=patient.pk,
+            inputs={
+                "status": status,
+                "effective_on": effective_on,
+                "cigarettes_per_day": cigarettes_per_day,
+                "context": change.context,
+            },
+            output={"previous_status": before.value, "level_suggested": True},
+        )
+        _queue("level_prompt", "smoking", change.pk)
+    return change
+
+
+def medication_event_record(
+    *,
+    patient: Patient,
+    actor: User,
+    drug: InteractingDrug,
+    kind: str,
+    effective_on: date,
+    note: str = "",
+    now: datetime | None = None,
+) -> MedicationEvent:
+    """A start or stop of an interacting medication; either changes clozapine levels, so the
+    prescriber is reminded to check one."""
+    now = now or timezone.now()
+    if kind not in MedicationEventKind.values:
+        raise FieldInvalid("kind", "The kind is start or stop.")
+    if not drug.active:
+        raise FieldInvalid("drug", "This medication is no longer on the interacting list.")
+    _day_not_future("effective_on", effective_on, now)
+    with transaction.atomic(), acting_as(actor):
+        _lock(patient)
+        event = MedicationEvent.objects.create(
+            patient=patient,
+            drug=drug,
+            kind=kind,
+            effective_on=effective_on,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        audit_record(
+            action=Action.MEDICATION_EVENT_RECORD,
+            actor=actor,
+            object_type="medication_event",
+            object_id=event.pk,
+            patient_id=patient.pk,
+            inputs={
+                "drug": drug.name,
+                "effect": drug.effect,
+                "kind": kind,
+                "effective_on": effective_on,
+            },
+            output={"level_suggested": True},
+        )
+        _queue("level_prompt", "medication", event.pk)
+    return event
+
+
+def dose_entry_record(
+    *,
+    patient: Patient,
+    actor: User,
+    kind: str,
+    effective_at: datetime,
+    daily_dose_mg: Decimal | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> DoseEntry:
+    """A prescriber's dose change, or the patient's reported last dose taken."""
+    now = now or timezone.now()
+    if kind not in DoseEntryKind.values:
+        raise FieldInvalid("kind", "The kind is dose_change or last_dose_taken.")
+    _not_future("effective_at", effective_at, now)
+    if kind == DoseEntryKind.DOSE_CHANGE and daily_dose_mg is None:
+        raise FieldInvalid("daily_dose_mg", "A dose change needs the new daily dose.")
+    if daily_dose_mg is not None and not (Decimal(0) <= daily_dose_mg <= Decimal(2000)):
+        raise FieldInvalid("daily_dose_mg", "A daily dose is between 0 and 2000 mg.")
+    with transaction.atomic(), acting_as(actor):
+        _lock(patient)
+        entry = DoseEntry.objects.create(
+            patient=patient,
+            kind=kind,
+            effective_at=effective_at,
+            daily_dose_mg=daily_dose_mg,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        audit_record(
+            action=Action.DOSE_ENTRY_RECORD,
+            actor=actor,
+            object_type="dose_entry",
+            object_id=entry.pk,
+            patient_id=patient.pk,
+            inputs={"kind": kind, "effective_at": effective_at, "daily_dose_mg": daily_dose_mg},
+            output={},
+        )
+    return entry
+
+
+def plan_entry_record(
+    *,
+    patient: Patient,
+    actor: User,
+    item: str,
+    done_on: date,
+    value: str = "",
+    unit: str = "",
+    symptoms: bool | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> PlanEntry:
+    """A check of the patient's plan done (with its result, or just "done")."""
+    now = now or timezone.now()
+    definition = plan.plan_item(patient.protocol, item)
+    if definition is None:
+        known = ", ".join(i.code for i in plan.plan_for(patient.protocol))
+        raise FieldInvalid("item", f"Unknown plan item {item!r}; this plan has: {known}.")
+    _day_not_future("done_on", done_on, now)
+    if definition.checklist and symptoms is None:
+        raise FieldInvalid(
+            "symptoms", "Say whether there were symptoms suggesting myocarditis (true or false)."
+        )
+    with transaction.atomic(), acting_as(actor):
+        _lock(patient)
+        entry = PlanEntry.objects.create(
+            patient=patient,
+            item=item,
+            done_on=done_on,
+            value=value.strip(),
+            unit=unit.strip(),
+            symptoms=symptoms,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        prompt = plan_entry_prompt(entry)
+        audit_record(
+            action=Action.PLAN_ENTRY_RECORD,
+            actor=actor,
+            object_type="plan_entry",
+            object_id=entry.pk,
+            patient_id=patient.pk,
+            inputs={"item": item, "done_on": done_on, "value": entry.value, "symptoms": symptoms},
+            output={"prompt": prompt},
+        )
+        if prompt:
+            _queue("myocarditis_prompt", entry.pk)
+    return entry
+
+
+# seed 001 "Myocarditis screening: Consider troponin and CRP if clinical suspicion;
+# echocardiogram if abnormal"; "Criteria for discontinuation: Confirmed myocarditis".
+MYOCARDITIS_PROMPT = (
+    "Symptoms suggest myocarditis: order troponin and CRP now (echocardiogram if abnormal); "
+    "confirmed myocarditis means stopping clozapine (seed 001)."
+)
+
+
+def plan_entry_prompt(entry: PlanEntry) -> str:
+    """The checklist's prompt for a done entry: troponin and CRP when symptoms suggest it."""
+    definition = plan.plan_item(entry.patient.protocol, entry.item)
+    if definition is not None and definition.checklist and entry.symptoms:
+        return MYOCARDITIS_PROMPT
+    return ""
+
+
+def interacting_drug_save(
+    *, actor: User, drug: InteractingDrug | None, data: dict[str, Any]
+) -> InteractingDrug:
+    """Add to or edit the interacting-medication list (administrators)."""
+    fields = ("name", "effect", "enzyme", "strong", "note", "active")
+    with transaction.atomic(), acting_as(actor):
+        before = {f: getattr(drug, f) for f in fields} if drug is not None else {}
+        target = drug or InteractingDrug()
+        for name in fields:
+            if name in data:
+                setattr(target, name, data[name])
+        target.full_clean()
+        target.save()
+        after = {f: getattr(target, f) for f in fields}
+        audit_record(
+            action=Action.INTERACTING_DRUG_SAVE,
+            actor=actor,
+            object_type="interacting_drug",
+            object_id=target.pk,
+            inputs={k: v for k, v in data.items() if k in fields},
+            output={
+                "changed": {
+                    f: [before.get(f), after[f]] for f in fields if before.get(f) != after[f]
+                }
+            },
+        )
+    return target
+
+
+def level_interpretations_rebuild(*, check: bool = False) -> list[int]:
+    """Re-interpret every stored level from the history (the stored interpretation is a cache:
+    a level entered late, drawn before others, changes their comparison). Returns the ids whose
+    stored interpretation differed; unless `check`, rewrites them."""
+    differing: list[int] = []
+    levels = LevelResult.objects.order_by("patient_id", "sampled_at", "id")
+    earlier: list[Any] = []
+    patient_id = None
+    for level in levels.iterator(chunk_size=2000):
+        if level.patient_id != patient_id:
+            patient_id, earlier = level.patient_id, []
+        reading = interpret(
+            LevelInput(
+                sampled_at=level.sampled_at,
+                clozapine_ng_ml=level.clozapine_ng_ml,
+                norclozapine_ng_ml=level.norclozapine_ng_ml,
+                last_dose_at=level.last_dose_at,
+                daily_dose_mg=level.daily_dose_mg,
+                dose_stable_days=level.dose_stable_days,
+                smoking=Smoking(level.smoking),
+                serious_infection=level.serious_infection,
+            ),
+            earlier,
+        )
+        earlier.append(prior_level(level))
+        fresh = {**reading.as_dict(), "unexpected": reading.unexpected, "urgent": reading.urgent}
+        if (fresh, reading.valid_trough, reading.ratio) != (
+            level.interpretation,
+            level.valid_trough,
+            level.metabolic_ratio,
+        ):
+            differing.append(level.pk)
+            if not check:
+                LevelResult.objects.filter(pk=level.pk).update(
+                    interpretation=fresh,
+                    valid_trough=reading.valid_trough,
+                    metabolic_ratio=reading.ratio,
+                )
+    return differing
