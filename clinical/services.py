@@ -38,16 +38,25 @@ def _lock(patient: Patient) -> None:
     Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
 
 
+# Clozapine was first marketed in 1972: no level, dose or event of it is older than that, and
+# a time before 1900 is a typing error (and has no clean UTC offset in the clinic's zone).
+EARLIEST_YEAR = 1970
+
+
 def _not_future(field: str, moment: datetime, now: datetime) -> None:
     if timezone.is_naive(moment):
         raise FieldInvalid(field, "Give the time with a UTC offset.")
     if is_future(moment, now):
         raise FieldInvalid(field, "The time is in the future.")
+    if moment.year < EARLIEST_YEAR:
+        raise FieldInvalid(field, f"The time is before {EARLIEST_YEAR}; check the year.")
 
 
 def _day_not_future(field: str, day: date, now: datetime) -> None:
     if day > local_today(now):
         raise FieldInvalid(field, "The date is in the future.")
+    if day.year < EARLIEST_YEAR:
+        raise FieldInvalid(field, f"The date is before {EARLIEST_YEAR}; check the year.")
 
 
 def _queue(task_name: str, *args: Any) -> None:

@@ -129,6 +129,38 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
     ("patient-identifier-detail", "delete",
         "/api/v1/patients/{patient}/identifiers/{identifier}/", None,
         (401, 204, 204, 404, 403, 403, 204, 403)),
+    # --- clozapine levels and the monitoring plan (clinical/)
+    *[
+        row
+        for name, kind in (
+            ("level-list", "levels"),
+            ("smoking-status-list", "smoking-status"),
+            ("medication-list", "medications"),
+            ("dose-list", "doses"),
+        )
+        for row in (
+            (name, "get", f"/api/v1/patients/{{patient}}/{kind}/", None,
+                (401, 200, 200, 404, 403, 200, 200, 403)),
+            (name, "post", f"/api/v1/patients/{{patient}}/{kind}/", {},
+                (401, 400, 400, 404, 403, 403, 400, 403)),
+        )
+    ],
+    ("level-detail", "get", "/api/v1/patients/{patient}/levels/999999/", None,
+        (401, 404, 404, 404, 403, 404, 404, 403)),
+    ("level-summary", "get", "/api/v1/patients/{patient}/levels/summary/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("plan-list", "get", "/api/v1/patients/{patient}/plan/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("plan-list", "post", "/api/v1/patients/{patient}/plan/", {},
+        (401, 400, 400, 404, 403, 403, 400, 403)),
+    ("plan-entries", "get", "/api/v1/patients/{patient}/plan/entries/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("interacting-drug-list", "get", "/api/v1/interacting-drugs/", None,
+        (401, 200, 200, 200, 403, 200, 200, 403)),
+    ("interacting-drug-list", "post", "/api/v1/interacting-drugs/", {},
+        (401, 403, 403, 403, 403, 403, 400, 403)),
+    ("interacting-drug-detail", "get", "/api/v1/interacting-drugs/1/", None,
+        (401, 200, 200, 200, 403, 200, 200, 403)),
     # --- dispensing
     ("dispense-list", "get", "/api/v1/dispenses/", None, (401, 200, 200, 200, 200, 200, 200, 403)),
     ("dispense-list", "post", "/api/v1/dispenses/", {}, (401, 403, 403, 403, 400, 403, 400, 403)),
@@ -213,6 +245,10 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("clinic-authorization", "post", "/clinic/patients/{patient}/authorizations/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("clinic-level", "post", "/clinic/patients/{patient}/levels/", {},
+        (302, 422, 422, 404, 403, 403, 422, 403)),
+    ("clinic-plan", "post", "/clinic/patients/{patient}/plan/", {},
+        (302, 422, 422, 404, 403, 403, 422, 403)),
     ("clinic-step-down", "post", "/clinic/patients/{patient}/step-down/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("oversight", "get", "/oversight/", None, (302, 403, 403, 403, 403, 200, 200, 403)),
