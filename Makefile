@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt worker beat bench clean audit
+.PHONY: help install run test lint fmt worker beat bench bench-hl7 clean audit
 .PHONY: up down
 
 # The docker stack (docker/compose.yaml). COMPOSE=docker-compose for Compose v1.
@@ -27,6 +27,7 @@ help:
 	@echo "make worker   Celery worker (needs REDIS_URL)"
 	@echo "make beat     Celery beat (needs REDIS_URL)"
 	@echo "make bench    decision and scan benchmarks (scans need PostgreSQL), bench/results/"
+	@echo "make bench-hl7  HL7 ingest: 100,000 ORU^R01 messages, messages per second (PostgreSQL)"
 	@echo "make clean    remove .venv and caches"
 	@echo "make up       docker stack (postgres, redis, web, worker, beat) on http://localhost:8000/"
 	@echo "make down     stop the docker stack (its data volumes stay)"
@@ -87,6 +88,12 @@ bench: install
 	else \
 		echo "SKIPPED scale suite: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
 	fi
+
+# HL7 ingest: a file of BENCH_HL7_MESSAGES ORU^R01 messages through the feed path, on a fresh
+# PostgreSQL database (BENCH_HL7_DATABASE_URL), messages per second.
+BENCH_HL7_MESSAGES ?= 100000
+bench-hl7: install
+	$(PY) bench/hl7_bench.py --messages $(BENCH_HL7_MESSAGES)
 
 worker: install
 	$(VENV)/bin/celery -A clozrems worker -l info
