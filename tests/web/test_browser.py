@@ -28,8 +28,9 @@ if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         allow_module_level=True,
     )
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in the tests are
-# ordinary synchronous ones made between browser steps.
+# Playwright's sync API runs an event loop in this thread; the ORM calls in the tests (and the
+# session-scoped live server's set-up) are ordinary synchronous ones made between browser
+# steps. Set for the process at import; subprocess-based tests drop it from their environment.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
