@@ -84,8 +84,11 @@ class BatchOutcome:
 
 def csv_header(text: str) -> list[str]:
     """The normalized header, or 400 naming what is missing."""
-    reader = csv.reader(io.StringIO(text))
-    header = [name.strip().lower() for name in next(reader, [])]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as error:
+        raise FieldInvalid("file", f"The CSV cannot be read: {error}.") from None
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise FieldInvalid(
@@ -105,9 +108,15 @@ def csv_ingest(
 ) -> BatchOutcome:
     """Apply every row; each order (group of rows) in its own transaction."""
     header = csv_header(text)
+    try:
+        # Read the whole file first: an unreadable line refuses the batch before anything
+        # of it is applied.
+        groups = list(_groups(text, header))
+    except csv.Error as error:
+        raise FieldInvalid("file", f"The CSV cannot be read: {error}.") from None
     codes = codes or CodeBook.load()
     outcome = BatchOutcome()
-    for rows in _groups(text, header):
+    for rows in groups:
         raw = _raw(header, rows)
         report = _report(rows)
         processed = feed_message_process(
@@ -141,7 +150,7 @@ def csv_ingest(
 
 
 def _groups(text: str, header: list[str]) -> Iterator[list[tuple[int, dict[str, str]]]]:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)
     groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
     for values in reader:

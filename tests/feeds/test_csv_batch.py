@@ -147,3 +147,17 @@ def test_an_unconfirmed_loinc_is_held_until_an_administrator_maps_it(api, lab_us
     second = api(lab_user).post(URL, data=(HEADER + again).encode(), content_type="text/csv").json()
     assert second["rows"][0]["outcome"] == "stored"
     assert AncResult.objects.get(accession="M2").value_per_ul == 1700
+
+
+def test_a_csv_that_cannot_be_read_is_a_400_and_applies_nothing(api, lab_user, ann):
+    before = AncResult.objects.count()
+    # A good row, then a line the csv module refuses (a field over its size limit).
+    text = HEADER + "\n" + ROWS[0] + "\n" + '"' + "x" * 200_000 + '",1\n'
+
+    response = api(lab_user).post(URL, data=text.encode(), content_type="text/csv")
+    assert response.status_code == 400 and "cannot be read" in response.json()["file"][0]
+    # A bare CR is a line end, not an error: this one fails on its missing columns instead.
+    lone_cr = api(lab_user).post(URL, data="?\U000617ca\rë*¸µ".encode(), content_type="text/csv")
+    assert lone_cr.status_code == 400 and "lacks" in lone_cr.json()["file"][0]
+    assert AncResult.objects.count() == before
+    assert not FeedMessage.objects.exists()
