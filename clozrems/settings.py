@@ -232,10 +232,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
+        "ResultStatusEnum": "monitoring.models.ResultStatus",
         "NotificationChannelEnum": "notifications.models.Channel",
         "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
-        "ResultEntryStatusEnum": "monitoring.api.ENTRY_STATUSES",
         "SmokingStatusEnum": "clinical.models.SmokingStatus",
     },
 }

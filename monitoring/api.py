@@ -29,7 +29,9 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     value = serializers.DecimalField(max_digits=14, decimal_places=4)
     unit = serializers.CharField(max_length=20, allow_blank=True)
     accession = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=ENTRY_STATUSES, required=False)
+    # Every status can be read back (a voided result is entered_in_error); a new result is sent
+    # as final or corrected only (validate_status).
+    status = serializers.ChoiceField(choices=ResultStatus.choices, required=False)
     corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
@@ -61,6 +63,11 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
             "recorded_by",
             "created_at",
         ]
+
+    def validate_status(self, value: str) -> str:
+        if value not in ENTRY_STATUSES:
+            raise ValidationError("Send a new result as final or corrected.")
+        return value
 
     def validate_drawn_at(self, value: Any) -> Any:
         raw = self.initial_data.get("drawn_at") if hasattr(self, "initial_data") else None
