@@ -20,6 +20,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audit.models import AuditEntry
+from clinical.models import DrugEffect, InteractingDrug
 from monitoring.models import AncResult, FeedMessage, LabCodeMapping, QuarantinedResult
 from notifications.models import Channel, Kind, Notification
 from patients.models import PatientIdentifier
@@ -160,7 +161,7 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (401, 200, 200, 200, 403, 200, 200, 403)),
     ("interacting-drug-list", "post", "/api/v1/interacting-drugs/", {},
         (401, 403, 403, 403, 403, 403, 400, 403)),
-    ("interacting-drug-detail", "get", "/api/v1/interacting-drugs/1/", None,
+    ("interacting-drug-detail", "get", "/api/v1/interacting-drugs/{drug}/", None,
         (401, 200, 200, 200, 403, 200, 200, 403)),
     # --- dispensing
     ("dispense-list", "get", "/api/v1/dispenses/", None, (401, 200, 200, 200, 200, 200, 200, 403)),
@@ -341,6 +342,8 @@ def world(alice, designee, bob, phil, aud, admin, lab, clock):
         message=message, reason="unmatched_patient", detail="matrix", value="2.0", unit="10*3/uL"
     )
     mapping = LabCodeMapping.objects.create(lab="MATRIX", local_code="N", loinc="751-8")
+    # Its own row: the rows a migration loads are gone after a transactional test's flush.
+    drug = InteractingDrug.objects.create(name="matrixamine", effect=DrugEffect.INHIBITOR)
     return {
         "patient": patient.pk,
         "pending": pending.pk,
@@ -354,6 +357,7 @@ def world(alice, designee, bob, phil, aud, admin, lab, clock):
         "message": message.pk,
         "quarantine": quarantine.pk,
         "mapping": mapping.pk,
+        "drug": drug.pk,
         "entry": AuditEntry.objects.order_by("seq").first().pk,  # type: ignore[union-attr]
     }
 
