@@ -165,5 +165,5 @@ class PlanEntryForm(forms.Form):
         from clinical.plan import DEFAULT_PLAN
 
         field = self.fields["item"]
-        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
-        field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
+        if isinstance(field, forms.ChoiceField):  # declared above
+            field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
