@@ -18,10 +18,7 @@ class AddressRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class AuthRateThrottle(SimpleRateThrottle):
+class AuthRateThrottle(AddressRateThrottle):
     """The token endpoint: per address, much stricter (password guessing)."""
 
     scope = "auth"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

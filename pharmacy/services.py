@@ -65,7 +65,7 @@ def emergency_supply_option(*, patient_id: int, assessment: Assessment) -> Emerg
     return emergency_option(assessment, clinic_zone(), used_since_latest_anc=used)
 
 
-def _emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
+def emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
     if not option.available:
         return None
     return {"available": True, "max_days_supply": option.max_days_supply}
@@ -99,7 +99,7 @@ def eligibility_check(
     )
     payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
     option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-    payload["emergency_supply"] = _emergency_field(option)
+    payload["emergency_supply"] = emergency_field(option)
     # Information for the pharmacist, never a block (clinical.doses).
     payload["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=as_of)
     audit_record(
@@ -265,7 +265,7 @@ def dispense_record(
             if emergency is None:
                 if assessment.decision != Decision.ALLOWED:
                     option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                    payload["emergency_supply"] = _emergency_field(option)
+                    payload["emergency_supply"] = emergency_field(option)
                     raise RuleRefused(
                         "dispense_blocked",
                         "The rules do not allow this supply now.",
@@ -274,7 +274,7 @@ def dispense_record(
                 payload["emergency_supply"] = None
             else:
                 option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                payload["emergency_supply"] = _emergency_field(option)
+                payload["emergency_supply"] = emergency_field(option)
                 if not option.available:
                     raise RuleRefused(
                         "emergency_supply_refused",

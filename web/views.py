@@ -49,6 +49,7 @@ from pharmacy.services import (
     dispense_record,
     dispensing_decision,
     eligibility_check,
+    emergency_field,
     emergency_supply_option,
 )
 from web import forms
@@ -166,11 +167,7 @@ def _decision_context(
         assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
         decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
         option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-        decision["emergency_supply"] = (
-            {"available": True, "max_days_supply": option.max_days_supply}
-            if option.available
-            else None
-        )
+        decision["emergency_supply"] = emergency_field(option)
         decision["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=now)
     reasons = [
         {
