@@ -26,6 +26,8 @@ class Action(models.TextChoices):
     EMERGENCY_SUPPLY_RECORD = "emergency_supply.record"
     EMERGENCY_SUPPLY_REVIEW = "emergency_supply.review"
     CONSULT_ACKNOWLEDGE = "consult.acknowledge"
+    REVIEW_ACKNOWLEDGE = "review.acknowledge"
+    SUPPLIED_ELSEWHERE_RECORD = "supplied_elsewhere.record"
     PRESCRIBER_CREATE = "prescriber.create"
     PRESCRIBER_UPDATE = "prescriber.update"
     PHARMACY_CREATE = "pharmacy.create"

@@ -288,3 +288,54 @@ class QuarantinedResult(models.Model):
 
     def __str__(self) -> str:
         return f"quarantined {self.analyte} {self.value} {self.unit}: {self.reason}"
+
+
+class SuppliedElsewhere(models.Model):
+    """A period in which the patient was supplied outside this system (an inpatient stay,
+    another pharmacy system), first and last day inclusive: its days count as on treatment for
+    the supply-based lapse and never make a result current (docs/rules.md §9.14)."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="supplied_elsewhere"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=500)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_on", "id"]
+        verbose_name_plural = "periods supplied elsewhere"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="supplied_elsewhere_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"supplied elsewhere {self.starts_on} to {self.ends_on}"
+
+
+class ReviewAcknowledgement(models.Model):
+    """The prescriber reviewed the conflicts a late result raised against recorded acts
+    (docs/rules.md §9.1); `keys` names exactly the conflicts that were shown."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="review_acknowledgements"
+    )
+    keys = models.JSONField()
+    note = models.CharField(max_length=500, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["acknowledged_at", "id"]
+
+    def __str__(self) -> str:
+        return f"review acknowledged for patient {self.patient_id}"

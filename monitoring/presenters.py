@@ -23,7 +23,9 @@ def _latest_wbc(latest: LatestAnc | None) -> dict[str, Any] | None:
     return {"value_per_ul": latest.wbc_per_ul, "drawn_at": latest.drawn_at.isoformat()}
 
 
-def _authorization(a: AuthorizationRecord | None) -> dict[str, Any] | None:
+def _authorization(
+    a: AuthorizationRecord | None, applying: tuple[int, ...] = ()
+) -> dict[str, Any] | None:
     if a is None:
         return None
     return {
@@ -31,6 +33,9 @@ def _authorization(a: AuthorizationRecord | None) -> dict[str, Any] | None:
         "kind": a.kind.value,
         "starts_on": a.starts_on.isoformat(),
         "expires_on": a.expires_on.isoformat(),
+        # In force by its dates; `applies` says whether it answers the patient's state now (an
+        # authorization answers the episode it was written for, docs/rules.md §9.5).
+        "applies": a.authorization_id in applying,
     }
 
 
@@ -57,8 +62,8 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "current_until": _day(a.current_until),
         "confirmation_due": _day(a.confirmation_due),
         "hematology_consult": a.hematology_consult,
-        "authorization": _authorization(a.authorization),
-        "authorizations": [_authorization(x) for x in a.authorizations],
+        "authorization": _authorization(a.authorization, a.applying),
+        "authorizations": [_authorization(x, a.applying) for x in a.authorizations],
         "enrollment_status": a.enrollment_status.value,
         "treatment_status": a.treatment_status.value,
         "clock_started_on": _day(a.clock_started_on),
@@ -72,6 +77,10 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         # limits in force when a haematologist agreed per-patient ones
         "step_down_offered": a.step_down_offered.value if a.step_down_offered else None,
         "limits": dict(a.limits) if a.limits is not None else None,
+        # Information that never blocks (api.md), and the recorded acts that results filed
+        # later conflict with, for the prescriber to review (docs/rules.md §9.1).
+        "warnings": [item.as_dict() for item in a.warnings],
+        "review_needed": [item.as_dict() for item in a.review_needed],
     }
 
 

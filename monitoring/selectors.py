@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -18,17 +17,28 @@ from monitoring.engine.types import (
     AncReading,
     AuthorizationKind,
     AuthorizationRecord,
+    ConsultAcknowledgementRecord,
     DispenseRecord,
     EnrollmentRecord,
     Frequency,
     LimitOverrideRecord,
     PatientHistory,
     Population,
+    ReviewAcknowledgementRecord,
     StepDownRecord,
+    SuppliedElsewhereRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
 )
-from monitoring.models import DECISIVE_STATUSES, AncResult, ResultAnalyte, StepDownConfirmation
+from monitoring.models import (
+    DECISIVE_STATUSES,
+    AncResult,
+    ConsultAcknowledgement,
+    ResultAnalyte,
+    ReviewAcknowledgement,
+    StepDownConfirmation,
+    SuppliedElsewhere,
+)
 from patients.models import (
     Authorization,
     EnrollmentEvent,
@@ -45,95 +55,47 @@ def clinic_zone() -> tzinfo:
 
 
 def patient_history(*, patient: Patient) -> PatientHistory:
-    """The whole history in five queries, whatever its length."""
+    """The whole history in a fixed number of queries, whatever its length."""
     return patient_histories(patients=[patient])[patient.pk]
 
 
-class LabCount(NamedTuple):
-    """One stored count (an ANC or a WBC) as the pairing reads it."""
-
-    result_id: int
-    value_per_ul: int
-    drawn_at: datetime
-    accession: str
-    lab: str
-
-
-def _same_specimen(anc: LabCount, wbc: LabCount) -> bool:
-    """uk-cpms reading 1: the same draw instant, and the same accession (and lab) when both
-    results carry one."""
-    if anc.drawn_at != wbc.drawn_at:
-        return False
-    if anc.accession and wbc.accession:
-        return (anc.accession, anc.lab) == (wbc.accession, wbc.lab)
-    return True
-
-
-def result_sets(ancs: Iterable[LabCount], wbcs: Iterable[LabCount]) -> list[AncReading]:
-    """Each ANC with the WBC of its draw (if any), then each WBC left without an ANC: the
-    result sets a protocol reading both counts is given (incomplete ones included)."""
-    by_instant: dict[datetime, list[LabCount]] = defaultdict(list)
-    for wbc in sorted(wbcs):
-        by_instant[wbc.drawn_at].append(wbc)
-    used: set[int] = set()
-    sets: list[AncReading] = []
-    for anc in sorted(ancs):
-        partner = next(
-            (
-                w
-                for w in by_instant.get(anc.drawn_at, ())
-                if w.result_id not in used and _same_specimen(anc, w)
-            ),
-            None,
-        )
-        if partner is not None:
-            used.add(partner.result_id)
-        sets.append(
-            AncReading(
-                anc.result_id,
-                anc.value_per_ul,
-                anc.drawn_at,
-                partner.value_per_ul if partner is not None else None,
-            )
-        )
-    for group in by_instant.values():
-        for wbc in group:
-            if wbc.result_id not in used:
-                sets.append(AncReading(wbc.result_id, None, wbc.drawn_at, wbc.value_per_ul))
-    return sets
-
-
 def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistory]:
-    """The histories of many patients in five queries (one per table), for set-based work such
-    as the rebuild; each patient's items grouped in Python. Patients on a protocol with
-    step-down confirmations or per-patient limits add one query for each of those."""
+    """The histories of many patients in a fixed number of queries (one per table), for
+    set-based work such as the rebuild; each patient's items grouped in Python. Patients on a
+    protocol with step-down confirmations or per-patient limits add one query for each of
+    those.
+
+    Every usable count (ANC and WBC) is given as it was stored, with its accession, laboratory
+    and recording time: the engine groups them into draws (docs/rules.md §9.3) and reads each
+    draw under the protocol in force when it was drawn (§9.11)."""
     ids = [p.pk for p in patients]
     rules = {p.pk: get_protocol(p.protocol) for p in patients}
-    analytes = {a for r in rules.values() for a in r.analytes}
-    counts: dict[int, dict[str, list[LabCount]]] = defaultdict(lambda: defaultdict(list))
+    readings: dict[int, list[AncReading]] = defaultdict(list)
     results = AncResult.objects.filter(
-        patient_id__in=ids,
-        superseded=False,
-        status__in=DECISIVE_STATUSES,
-        analyte__in=sorted(analytes),
+        patient_id__in=ids, superseded=False, status__in=DECISIVE_STATUSES
     )
-    for r in results.annotate(_instant=_instant_of("drawn_at")).values_list(
-        "patient_id", "id", "value_per_ul", "_instant", "analyte", "accession", "lab"
+    for r in results.annotate(
+        _instant=_instant_of("drawn_at"), _recorded=_instant_of("created_at")
+    ).values_list(
+        "patient_id", "id", "value_per_ul", "_instant", "analyte", "accession", "lab", "_recorded"
     ):
-        if r[4] in rules[r[0]].analytes:
-            counts[r[0]][r[4]].append(LabCount(r[1], r[2], _instant(r[3]), r[5], r[6]))
-    readings: dict[int, list[AncReading]] = {}
-    for pk, by_analyte in counts.items():
-        ancs = by_analyte.get(ResultAnalyte.ANC, [])
-        if ResultAnalyte.WBC in rules[pk].analytes:
-            readings[pk] = result_sets(ancs, by_analyte.get(ResultAnalyte.WBC, []))
-        else:
-            readings[pk] = [AncReading(c.result_id, c.value_per_ul, c.drawn_at) for c in ancs]
+        wbc = r[4] == ResultAnalyte.WBC
+        readings[r[0]].append(
+            AncReading(
+                r[1],
+                None if wbc else r[2],
+                _instant(r[3]),
+                r[2] if wbc else None,
+                accession=r[5],
+                lab=r[6],
+                recorded_at=_instant(r[7]),
+            )
+        )
     enrollments: dict[int, list[EnrollmentRecord]] = defaultdict(list)
     for e in EnrollmentEvent.objects.filter(patient_id__in=ids).values_list(
-        "patient_id", "effective_date", "id", "created_at"
+        "patient_id", "effective_date", "id", "created_at", "protocol"
     ):
-        enrollments[e[0]].append(EnrollmentRecord(e[1], e[2], e[3]))
+        enrollments[e[0]].append(EnrollmentRecord(e[1], e[2], e[3], e[4]))
     events: dict[int, list[TreatmentEventRecord]] = defaultdict(list)
     for t in TreatmentEvent.objects.filter(patient_id__in=ids).values_list(
         "patient_id", "kind", "effective_date", "id", "created_at"
@@ -141,16 +103,33 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
         events[t[0]].append(TreatmentEventRecord(TreatmentEventKind(t[1]), t[2], t[3], t[4]))
     authorizations: dict[int, list[AuthorizationRecord]] = defaultdict(list)
     for a in Authorization.objects.filter(patient_id__in=ids).values_list(
-        "patient_id", "id", "kind", "starts_on", "expires_on"
+        "patient_id", "id", "kind", "starts_on", "expires_on", "created_at"
     ):
-        authorizations[a[0]].append(AuthorizationRecord(a[1], AuthorizationKind(a[2]), a[3], a[4]))
+        authorizations[a[0]].append(
+            AuthorizationRecord(a[1], AuthorizationKind(a[2]), a[3], a[4], a[5])
+        )
     dispenses: dict[int, list[DispenseRecord]] = defaultdict(list)
     for d in (
         Dispense.objects.filter(patient_id__in=ids)
         .annotate(_instant=_instant_of("dispensed_at"))
-        .values_list("patient_id", "id", "_instant", "days_supply")
+        .values_list("patient_id", "id", "_instant", "days_supply", "emergency_reason")
     ):
-        dispenses[d[0]].append(DispenseRecord(d[1], _instant(d[2]), d[3]))
+        dispenses[d[0]].append(DispenseRecord(d[1], _instant(d[2]), d[3], bool(d[4])))
+    elsewhere: dict[int, list[SuppliedElsewhereRecord]] = defaultdict(list)
+    for x in SuppliedElsewhere.objects.filter(patient_id__in=ids).values_list(
+        "patient_id", "id", "starts_on", "ends_on"
+    ):
+        elsewhere[x[0]].append(SuppliedElsewhereRecord(x[1], x[2], x[3]))
+    consults: dict[int, list[ConsultAcknowledgementRecord]] = defaultdict(list)
+    for c in ConsultAcknowledgement.objects.filter(patient_id__in=ids).values_list(
+        "patient_id", "episode_opened_at", "acknowledged_at"
+    ):
+        consults[c[0]].append(ConsultAcknowledgementRecord(c[1], c[2]))
+    reviews: dict[int, list[ReviewAcknowledgementRecord]] = defaultdict(list)
+    for v in ReviewAcknowledgement.objects.filter(patient_id__in=ids).values_list(
+        "patient_id", "acknowledged_at", "keys"
+    ):
+        reviews[v[0]].append(ReviewAcknowledgementRecord(v[1], tuple(str(k) for k in v[2])))
     step_downs: dict[int, list[StepDownRecord]] = defaultdict(list)
     stepping = [pk for pk, r in rules.items() if r.step_down_needs_confirmation]
     if stepping:
@@ -172,13 +151,16 @@ def patient_histories(*, patients: Sequence[Patient]) -> dict[int, PatientHistor
             population=Population(p.population),
             protocol=p.protocol,
             zone=zone,
-            readings=tuple(readings.get(p.pk, ())),
+            readings=tuple(readings[p.pk]),
             enrollments=tuple(enrollments[p.pk]),
             treatment_events=tuple(events[p.pk]),
             authorizations=tuple(authorizations[p.pk]),
             dispenses=tuple(dispenses[p.pk]),
             step_downs=tuple(step_downs[p.pk]),
             limit_overrides=tuple(overrides[p.pk]),
+            supplied_elsewhere=tuple(elsewhere[p.pk]),
+            consult_acknowledgements=tuple(consults[p.pk]),
+            review_acknowledgements=tuple(reviews[p.pk]),
         )
         for p in patients
     }

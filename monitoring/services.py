@@ -27,7 +27,9 @@ from monitoring.models import (
     ResultAnalyte,
     ResultSource,
     ResultStatus,
+    ReviewAcknowledgement,
     StepDownConfirmation,
+    SuppliedElsewhere,
 )
 from monitoring.selectors import clinic_zone, is_future, patient_histories, patient_history
 from monitoring.units import UnitError, to_per_ul
@@ -66,7 +68,11 @@ def monitoring_state_from(
         current_until=assessment.current_until,
         confirmation_due=assessment.confirmation_due,
         hematology_consult=assessment.hematology_consult,
-        episode_opened_at=snapshot.episode.opened_at if snapshot.episode else None,
+        # The episode a consult acknowledgement names: the open one, or one whose consult is
+        # still flagged after it closed (docs/rules.md §9.4).
+        episode_opened_at=snapshot.episode.opened_at
+        if snapshot.episode
+        else snapshot.consult_pending,
         lapse_on=assessment.lapse_on,
         lapsed_on=assessment.lapsed_on,
         protocol_version=assessment.protocol_version,
@@ -170,12 +176,16 @@ def monitoring_states_rebuild(
 
 
 def stored_snapshot(patient: Patient) -> Snapshot | None:
-    """The stored snapshot, if the patient's monitoring row was loaded or exists."""
+    """The stored snapshot, if the patient's monitoring row was loaded or exists and holds the
+    current format (an older one is replayed instead until `monitoring_rebuild` rewrites it)."""
     try:
         state = patient.monitoring
     except MonitoringState.DoesNotExist:
         return None
-    return snapshot_from_json(state.snapshot)
+    try:
+        return snapshot_from_json(state.snapshot)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def patient_assessment(
@@ -416,6 +426,8 @@ def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> Con
         )
         if not created:
             raise StateConflict("The consult for this episode is already acknowledged.")
+        # A consult that outlived its (unconfirmed severe) episode is cleared by this.
+        monitoring_state_refresh(patient=patient)
         audit_record(
             action=Action.CONSULT_ACKNOWLEDGE,
             actor=actor,
@@ -426,6 +438,81 @@ def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> Con
             output={"band": state.band},
         )
     return acknowledgement
+
+
+def review_acknowledge(*, patient: Patient, actor: User, note: str = "") -> ReviewAcknowledgement:
+    """The prescriber has reviewed the conflicts between recorded acts and results filed later
+    (docs/rules.md §9.1): exactly those shown now are acknowledged; a new conflict raises the
+    flag again."""
+    with transaction.atomic(), acting_as(actor):
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+        now = timezone.now()
+        conflicts = patient_assessment(patient=_reloaded(patient), as_of=now).review_needed
+        if not conflicts:
+            raise StateConflict("Nothing on this patient's record is waiting for a review.")
+        acknowledgement = ReviewAcknowledgement.objects.create(
+            patient=patient,
+            keys=[c.key for c in conflicts],
+            note=note.strip(),
+            acknowledged_by=actor,
+            acknowledged_at=now,
+        )
+        monitoring_state_refresh(patient=patient, now=now)
+        audit_record(
+            action=Action.REVIEW_ACKNOWLEDGE,
+            actor=actor,
+            object_type="review_acknowledgement",
+            object_id=acknowledgement.pk,
+            patient_id=patient.pk,
+            inputs={"note": acknowledgement.note},
+            output={"acknowledged": [c.as_dict() for c in conflicts]},
+        )
+    return acknowledgement
+
+
+def _reloaded(patient: Patient) -> Patient:
+    return Patient.objects.select_related("prescriber", "monitoring").get(pk=patient.pk)
+
+
+def supplied_elsewhere_record(
+    *, patient: Patient, actor: User, starts_on: date, ends_on: date, reason: str
+) -> SuppliedElsewhere:
+    """A period the patient was supplied outside this system (docs/rules.md §9.14): its days
+    count as on treatment for the supply-based lapse; they never make a result current."""
+    today = local_date(timezone.now(), clinic_zone())
+    if starts_on > today:
+        raise FieldInvalid("starts_on", "The period may not start in the future.")
+    if ends_on < starts_on:
+        raise FieldInvalid("ends_on", "The period ends before it starts.")
+    if ends_on > today:
+        raise FieldInvalid(
+            "ends_on", "Record the days supplied so far; extend the period when it goes on."
+        )
+    if not reason.strip():
+        raise FieldInvalid("reason", "Say where the patient was supplied (an inpatient stay...).")
+    with transaction.atomic(), acting_as(actor):
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+        period = SuppliedElsewhere.objects.create(
+            patient=patient,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            reason=reason.strip(),
+            recorded_by=actor,
+        )
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.SUPPLIED_ELSEWHERE_RECORD,
+            actor=actor,
+            object_type="supplied_elsewhere",
+            object_id=period.pk,
+            patient_id=patient.pk,
+            inputs={"starts_on": starts_on, "ends_on": ends_on, "reason": period.reason},
+            output={
+                "enrollment_status": state.enrollment_status,
+                "lapse_on": state.lapse_on,
+            },
+        )
+    return period
 
 
 def step_down_confirm(

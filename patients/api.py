@@ -34,12 +34,15 @@ from monitoring.engine.types import (
     TreatmentEventKind,
     choices,
 )
+from monitoring.models import SuppliedElsewhere
 from monitoring.presenters import monitoring_payload
 from monitoring.services import (
     consult_acknowledge,
     patient_monitoring,
     patient_monitoring_reload,
+    review_acknowledge,
     step_down_confirm,
+    supplied_elsewhere_record,
 )
 from patients import services
 from patients.models import (
@@ -281,6 +284,13 @@ class ConsultAcknowledgementSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+class SuppliedElsewhereSerializer(serializers.ModelSerializer[SuppliedElsewhere]):
+    class Meta:
+        model = SuppliedElsewhere
+        fields = ["id", "starts_on", "ends_on", "reason", "recorded_by", "created_at"]
+        read_only_fields = ["recorded_by", "created_at"]
+
+
 class EligibilityQuerySerializer(serializers.Serializer[Any]):
     pharmacy = serializers.IntegerField(required=False, min_value=1)
     days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
@@ -311,15 +321,43 @@ DECISION_SCHEMA = inline_serializer(
         "authorization": serializers.DictField(allow_null=True),
         "enrollment_status": serializers.CharField(),
         "treatment_status": serializers.CharField(),
+        "warnings": serializers.ListField(
+            child=inline_serializer(
+                "DecisionWarning",
+                {"code": serializers.CharField(), "message": serializers.CharField()},
+            ),
+            help_text="Information that never blocks: confirmation_overdue, review_needed, "
+            "retitration_needed, incomplete_result.",
+        ),
+        "review_needed": serializers.ListField(
+            child=inline_serializer(
+                "ReviewNeeded",
+                {
+                    "code": serializers.CharField(),
+                    "message": serializers.CharField(),
+                    "on": serializers.DateField(),
+                },
+            ),
+            help_text="Recorded acts that results filed later conflict with; empty when none. "
+            "The prescriber reviews them (POST .../review-acknowledgement/).",
+        ),
         "emergency_supply": inline_serializer(
             "EmergencySupplyOption",
             {
                 "available": serializers.BooleanField(),
                 "max_days_supply": serializers.IntegerField(),
+                "needs_last_dose_confirmation": serializers.BooleanField(),
             },
             allow_null=True,
             help_text="Set when a pharmacist may make an emergency supply (the only block is an "
-            "ANC that is not current); null otherwise.",
+            "ANC that is not current, and every condition of the rule holds); null otherwise. "
+            "`needs_last_dose_confirmation`: no supply is recorded here, so the request must "
+            "confirm the last dose was recent.",
+        ),
+        "emergency_supply_withheld": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="When a blocked decision offers no emergency supply: each condition that "
+            "withholds it, as {code, message}.",
         ),
         "retitration_warning": inline_serializer(
             "RetitrationWarning",
@@ -355,6 +393,8 @@ class PatientViewSet(
         "create": {Role.PRESCRIBER, Role.DESIGNEE},
         "enroll": {Role.PRESCRIBER, Role.DESIGNEE},
         "consult_acknowledgement": {Role.PRESCRIBER},
+        "review_acknowledgement": {Role.PRESCRIBER},
+        "supplied_elsewhere": {Role.PRESCRIBER, Role.PHARMACIST},
         "step_down": {Role.PRESCRIBER},
     }
 
@@ -428,6 +468,35 @@ class PatientViewSet(
         patient = self.get_queryset().get(pk=patient.pk)
         body = PatientSerializer(patient, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ConsultAcknowledgementSerializer, responses={201: PatientSerializer})
+    @action(detail=True, methods=["post"], url_path="review-acknowledgement")
+    def review_acknowledgement(self, request: Request, pk: str | None = None) -> Response:
+        """The prescriber has reviewed what `review_needed` lists (recorded acts that results
+        filed later conflict with); exactly those are acknowledged. 409 when nothing waits."""
+        patient = self.get_object()
+        params = ConsultAcknowledgementSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        review_acknowledge(patient=patient, actor=user_of(request), **params.validated_data)
+        patient = self.get_queryset().get(pk=patient.pk)
+        body = PatientSerializer(patient, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=SuppliedElsewhereSerializer, responses={201: SuppliedElsewhereSerializer}
+    )
+    @action(detail=True, methods=["post"], url_path="supplied-elsewhere")
+    def supplied_elsewhere(self, request: Request, pk: str | None = None) -> Response:
+        """A period the patient was supplied outside this system (an inpatient stay, another
+        pharmacy system): its days count as on treatment for the supply-based lapse, and never
+        make a result current."""
+        patient = self.get_object()
+        params = SuppliedElsewhereSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        period = supplied_elsewhere_record(
+            patient=patient, actor=user_of(request), **params.validated_data
+        )
+        return Response(SuppliedElsewhereSerializer(period).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StepDownSerializer, responses={201: PatientSerializer})
     @action(detail=True, methods=["post"], url_path="step-down")

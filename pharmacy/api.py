@@ -133,6 +133,13 @@ class PharmacyViewSet(
 class EmergencySerializer(serializers.Serializer[Any]):
     reason = serializers.ChoiceField(choices=EmergencyReason.choices)
     remark = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    last_dose_confirmed = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="For a patient with no supply recorded here: true when the patient (or carer) "
+        "says the last dose was taken within the protocol's hours (us-label-2015: 48).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["reason"] == EmergencyReason.OTHER and not attrs.get("remark", "").strip():
@@ -253,7 +260,11 @@ class DispenseViewSet(
             days_supply=data["days_supply"],
             idempotency_key=key,
             dispensed_at=data.get("dispensed_at"),
-            emergency=EmergencyRequest(emergency["reason"], emergency.get("remark", ""))
+            emergency=EmergencyRequest(
+                emergency["reason"],
+                emergency.get("remark", ""),
+                emergency.get("last_dose_confirmed"),
+            )
             if emergency is not None
             else None,
         )

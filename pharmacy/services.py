@@ -19,10 +19,12 @@ from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption, emergency_option
 from monitoring.engine.types import (
+    REASON_MESSAGES,
     Assessment,
     Decision,
     DecisionContext,
     Reason,
+    ReasonItem,
 )
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone, is_future
@@ -47,9 +49,11 @@ def dispensing_decision(
     return patient_assessment(patient=patient, as_of=as_of, context=context)
 
 
-def emergency_supply_option(*, patient_id: int, assessment: Assessment) -> EmergencyOption:
-    """Whether a pharmacist's emergency supply is open for this decision. Queries the
-    dispenses only when the decision is blocked for a stale ANC (the rare path)."""
+def emergency_supply_option(
+    *, patient_id: int, assessment: Assessment, last_dose_confirmed: bool | None = None
+) -> EmergencyOption:
+    """Whether a pharmacist's emergency supply is open for this decision (docs/rules.md §10).
+    Queries the dispenses only when the decision is blocked for a stale ANC (the rare path)."""
     used = False
     codes = {item.code for item in assessment.reasons}
     if Reason.ANC_NOT_CURRENT in codes and assessment.latest_anc is not None:
@@ -62,13 +66,37 @@ def emergency_supply_option(*, patient_id: int, assessment: Assessment) -> Emerg
             .exclude(emergency_reason="")
             .exists()
         )
-    return emergency_option(assessment, clinic_zone(), used_since_latest_anc=used)
+    return emergency_option(
+        assessment,
+        clinic_zone(),
+        used_since_latest_anc=used,
+        last_dose_confirmed=last_dose_confirmed,
+    )
 
 
 def emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
     if not option.available:
         return None
-    return {"available": True, "max_days_supply": option.max_days_supply}
+    return {
+        "available": True,
+        "max_days_supply": option.max_days_supply,
+        "needs_last_dose_confirmation": option.needs_last_dose_confirmation,
+    }
+
+
+def emergency_withheld(option: EmergencyOption) -> list[dict[str, str]]:
+    """Each condition that withholds the emergency supply (none when it is offered or not
+    needed)."""
+    if option.available or option.refusals == (Reason.EMERGENCY_SUPPLY_NOT_NEEDED,):
+        return []
+    return [ReasonItem(code, REASON_MESSAGES[code]).as_dict() for code in option.refusals]
+
+
+def emergency_fields(option: EmergencyOption) -> dict[str, Any]:
+    return {
+        "emergency_supply": emergency_field(option),
+        "emergency_supply_withheld": emergency_withheld(option),
+    }
 
 
 def _decision_inputs(
@@ -99,7 +127,7 @@ def eligibility_check(
     )
     payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
     option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-    payload["emergency_supply"] = emergency_field(option)
+    payload.update(emergency_fields(option))
     # Information for the pharmacist, never a block (clinical.doses).
     payload["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=as_of)
     audit_record(
@@ -130,6 +158,9 @@ class DispenseOutcome:
 class EmergencyRequest:
     reason: str
     remark: str = ""
+    # For a patient with no supply recorded here: the pharmacist's word that the last dose was
+    # taken within the protocol's hours (docs/rules.md §10). None: not said.
+    last_dose_confirmed: bool | None = None
 
 
 def _replay(
@@ -181,7 +212,7 @@ def _emergency_validate(actor: User, emergency: EmergencyRequest) -> EmergencyRe
     remark = emergency.remark.strip()
     if emergency.reason == EmergencyReason.OTHER and not remark:
         raise FieldInvalid("emergency", 'A remark is required when the reason is "other".')
-    return EmergencyRequest(emergency.reason, remark)
+    return EmergencyRequest(emergency.reason, remark, emergency.last_dose_confirmed)
 
 
 def dispense_record(
@@ -265,16 +296,28 @@ def dispense_record(
             if emergency is None:
                 if assessment.decision != Decision.ALLOWED:
                     option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                    payload["emergency_supply"] = emergency_field(option)
+                    payload.update(emergency_fields(option))
                     raise RuleRefused(
                         "dispense_blocked",
                         "The rules do not allow this supply now.",
                         [item.code for item in assessment.reasons],
                     ).with_decision(payload)
                 payload["emergency_supply"] = None
+                payload["emergency_supply_withheld"] = []
             else:
-                option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                payload["emergency_supply"] = emergency_field(option)
+                option = emergency_supply_option(
+                    patient_id=locked.pk,
+                    assessment=assessment,
+                    last_dose_confirmed=emergency.last_dose_confirmed,
+                )
+                payload.update(emergency_fields(option))
+                if option.available and option.needs_last_dose_confirmation:
+                    raise RuleRefused(
+                        "emergency_supply_refused",
+                        "No supply is recorded here: confirm that the patient's last dose was "
+                        "recent (last_dose_confirmed).",
+                        (Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN,),
+                    ).with_decision(payload)
                 if not option.available:
                     raise RuleRefused(
                         "emergency_supply_refused",

@@ -1,5 +1,5 @@
-"""Issue 9: `monitoring_rebuild --check` for patients on either protocol, and stored snapshots
-that stay decodable (a us-label-2015 snapshot encodes exactly as before uk-cpms existed)."""
+"""`monitoring_rebuild --check` for patients on either protocol, and stored snapshots that stay
+compact and decodable (a us-label-2015 snapshot holds none of the keys only uk-cpms uses)."""
 
 import re
 from datetime import timedelta
@@ -31,13 +31,15 @@ US_SNAPSHOT_KEYS = {
     "has_dispenses",
     "supply_until",
     "latest",
-    "baseline_sum",
-    "baseline_count",
+    # the per-course baseline (docs/rules.md §9.8) and the episode behind the interruption
+    "baseline",
+    "baseline_fresh",
+    "course_dosed",
+    "interruption_episode_at",
     "episode",
     "weekly_until",
     "needs_rechallenge",
     "authorizations",
-    "notes",
     "format",
 }
 

@@ -68,6 +68,10 @@ class EmergencySupplyForm(DispenseForm):
         ]
     )
     remark = forms.CharField(required=False, max_length=500, help_text="Required for Other")
+    # For a patient with no supply recorded here (the decision says when it is asked).
+    last_dose_confirmed = forms.BooleanField(
+        required=False, label="The patient's last dose was taken within the last 48 hours"
+    )
 
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, max_days=max_days, **kwargs)

@@ -49,7 +49,7 @@ from pharmacy.services import (
     dispense_record,
     dispensing_decision,
     eligibility_check,
-    emergency_field,
+    emergency_fields,
     emergency_supply_option,
 )
 from web import forms
@@ -167,7 +167,7 @@ def _decision_context(
         assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
         decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
         option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-        decision["emergency_supply"] = emergency_field(option)
+        decision.update(emergency_fields(option))
         decision["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=now)
     reasons = [
         {
@@ -235,7 +235,11 @@ def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> Htt
                 actor=user,
                 days_supply=data["days_supply"],
                 idempotency_key=data.get("idempotency_key") or "",
-                emergency=EmergencyRequest(data["reason"], data.get("remark", ""))
+                emergency=EmergencyRequest(
+                    data["reason"],
+                    data.get("remark", ""),
+                    True if data.get("last_dose_confirmed") else None,
+                )
                 if emergency
                 else None,
             ),

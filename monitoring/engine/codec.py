@@ -1,4 +1,8 @@
-"""Snapshots to and from JSON, for the stored monitoring state."""
+"""Snapshots to and from JSON, for the stored monitoring state.
+
+A stored snapshot of another format is not read (`snapshot_from_json` raises `ValueError`): the
+caller replays the history instead, and `manage.py monitoring_rebuild` rewrites every row.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import Any
 from monitoring.engine.types import (
     AuthorizationKind,
     AuthorizationRecord,
+    AuthorizationScope,
     Band,
+    Conflict,
     EnrollmentStatus,
     Episode,
     Frequency,
@@ -20,16 +26,47 @@ from monitoring.engine.types import (
     as_jsonable,
 )
 
-SNAPSHOT_FORMAT = 1
+# 2: draws grouped, acts that stand, authorization scopes, per-course baselines (docs/rules.md
+# §9).
+SNAPSHOT_FORMAT = 2
 
 
-# Keys added for later protocols (uk-cpms), left out at their defaults: a us-label-2015 snapshot
-# encodes exactly as before they existed, so stored states stay equal to a rebuild's.
+# Keys left out at their defaults, so that a plain patient's snapshot stays small.
 _OPTIONAL_TOP: dict[str, Any] = {
     "confirmed_routine": None,
     "confirmed_for_clock": None,
     "limit_overrides": [],
+    "notes": [],
+    "baseline": [],
+    "baseline_fresh": 0,
+    "course_dosed": False,
+    "interruption_episode_at": None,
+    "last_episode": None,
+    "rechallenge_since": None,
+    "scopes": [],
+    "used_authorizations": [],
+    "elsewhere_until": None,
+    "consult_pending": None,
+    "consults_acknowledged": [],
+    "conflicts": [],
+    "reviewed": [],
+    "incomplete_at": None,
+    "incomplete_band": None,
 }
+_OPTIONAL_EPISODE: dict[str, Any] = {
+    "recovering": 0,
+    "first_band": None,
+    "known": [],
+    "rechallenge_since_before": None,
+}
+
+
+def _trim_episode(episode: dict[str, Any] | None) -> None:
+    if episode is None:
+        return
+    for key, default in _OPTIONAL_EPISODE.items():
+        if episode.get(key) == default:
+            del episode[key]
 
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
@@ -39,8 +76,11 @@ def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
             del data[key]
     if data["latest"] is not None and data["latest"].get("wbc_per_ul") is None:
         del data["latest"]["wbc_per_ul"]
-    if data["episode"] is not None and not data["episode"].get("recovering"):
-        del data["episode"]["recovering"]
+    _trim_episode(data["episode"])
+    _trim_episode(data.get("last_episode"))
+    for auth in data["authorizations"]:
+        if auth.get("recorded_at") is None:
+            del auth["recorded_at"]
     data["format"] = SNAPSHOT_FORMAT
     return data
 
@@ -57,11 +97,27 @@ def _req_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _episode(data: dict[str, Any] | None) -> Episode | None:
+    if data is None:
+        return None
+    return Episode(
+        worst=Band(data["worst"]),
+        opened_at=_req_dt(data["opened_at"]),
+        confirmation_deadline=_req_dt(data["confirmation_deadline"]),
+        confirmation_pending=data["confirmation_pending"],
+        caused_interruption=data["caused_interruption"],
+        rechallenge_flag_before=data["rechallenge_flag_before"],
+        recovering=data.get("recovering", 0),
+        first_band=Band(data["first_band"]) if data.get("first_band") else None,
+        known=tuple((_req_dt(at), int(severity)) for at, severity in data.get("known", ())),
+        rechallenge_since_before=_dt(data.get("rechallenge_since_before")),
+    )
+
+
 def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
     if data.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"unknown snapshot format {data.get('format')!r}")
     latest = data["latest"]
-    episode = data["episode"]
     return Snapshot(
         protocol=data["protocol"],
         population=Population(data["population"]),
@@ -85,19 +141,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             drawn_on=date.fromisoformat(latest["drawn_on"]),
             wbc_per_ul=latest.get("wbc_per_ul"),
         ),
-        baseline_sum=data["baseline_sum"],
-        baseline_count=data["baseline_count"],
-        episode=None
-        if episode is None
-        else Episode(
-            worst=Band(episode["worst"]),
-            opened_at=_req_dt(episode["opened_at"]),
-            confirmation_deadline=_req_dt(episode["confirmation_deadline"]),
-            confirmation_pending=episode["confirmation_pending"],
-            caused_interruption=episode["caused_interruption"],
-            rechallenge_flag_before=episode["rechallenge_flag_before"],
-            recovering=episode.get("recovering", 0),
-        ),
+        episode=_episode(data["episode"]),
         weekly_until=_d(data["weekly_until"]),
         needs_rechallenge=data["needs_rechallenge"],
         authorizations=tuple(
@@ -106,6 +150,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
                 kind=AuthorizationKind(a["kind"]),
                 starts_on=date.fromisoformat(a["starts_on"]),
                 expires_on=date.fromisoformat(a["expires_on"]),
+                recorded_at=_dt(a.get("recorded_at")),
             )
             for a in data["authorizations"]
         ),
@@ -122,4 +167,30 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             )
             for o in data.get("limit_overrides", ())
         ),
+        baseline=tuple(int(v) for v in data.get("baseline", ())),
+        baseline_fresh=int(data.get("baseline_fresh", 0)),
+        course_dosed=bool(data.get("course_dosed", False)),
+        interruption_episode_at=_dt(data.get("interruption_episode_at")),
+        last_episode=_episode(data.get("last_episode")),
+        rechallenge_since=_dt(data.get("rechallenge_since")),
+        scopes=tuple(
+            AuthorizationScope(
+                authorization_id=s["authorization_id"],
+                episode_opened_at=_dt(s["episode_opened_at"]),
+                cap=int(s["cap"]),
+                known_at=_req_dt(s["known_at"]),
+            )
+            for s in data.get("scopes", ())
+        ),
+        used_authorizations=tuple(int(v) for v in data.get("used_authorizations", ())),
+        elsewhere_until=_d(data.get("elsewhere_until")),
+        consult_pending=_dt(data.get("consult_pending")),
+        consults_acknowledged=tuple(_req_dt(v) for v in data.get("consults_acknowledged", ())),
+        conflicts=tuple(
+            Conflict(c["code"], c["message"], c["key"], date.fromisoformat(c["on"]))
+            for c in data.get("conflicts", ())
+        ),
+        reviewed=tuple(data.get("reviewed", ())),
+        incomplete_at=_dt(data.get("incomplete_at")),
+        incomplete_band=Band(data["incomplete_band"]) if data.get("incomplete_band") else None,
     )

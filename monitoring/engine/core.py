@@ -1,12 +1,25 @@
 """The engine: replay a patient's history into a Snapshot, project a Snapshot to any instant.
 
 Pure: plain data in, frozen data out, the time always passed in. Protocol specifics (thresholds,
-bands, schedules) come from a protocol module (monitoring/engine/protocols/).
+bands, schedules) come from a protocol module (monitoring/engine/protocols/). The rules are
+written in docs/rules.md; section numbers in the comments below are that page's.
+
+How a replay reads a real history (§9):
+- Results are grouped into draws first (same instant, or same laboratory and accession), and a
+  draw's band is its worst count's (§9.3), so the order in which results were filed never
+  matters.
+- A recorded clinician act (enrollment, start, interrupt, resume, discontinue) is a fact: it is
+  never dropped or re-judged by results filed later (§9.1). Where later data would have made it
+  refusable, the act stands, the data still take effect, and a `Conflict` asks the prescriber
+  to review it. A resume never lifts an interruption caused by a band it did not allow.
+- Before the first dose a low count only gates the start (§9.7); each authorization answers the
+  episode it was written for (§9.5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from copy import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -21,7 +34,11 @@ from monitoring.engine.types import (
     AncReading,
     Assessment,
     AuthorizationKind,
+    AuthorizationRecord,
+    AuthorizationScope,
     Band,
+    Conflict,
+    ConsultAcknowledgementRecord,
     Decision,
     DecisionContext,
     DispenseRecord,
@@ -30,15 +47,19 @@ from monitoring.engine.types import (
     Episode,
     Frequency,
     LatestAnc,
+    Notice,
     PatientHistory,
     Population,
     Reason,
     ReasonItem,
+    ReviewAcknowledgementRecord,
     Snapshot,
     StepDownRecord,
+    SuppliedElsewhereRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
     TreatmentStatus,
+    WarningCode,
 )
 
 
@@ -76,8 +97,6 @@ def empty_snapshot(population: Population, protocol: str) -> Snapshot:
         has_dispenses=False,
         supply_until=None,
         latest=None,
-        baseline_sum=0,
-        baseline_count=0,
         episode=None,
         weekly_until=None,
         needs_rechallenge=False,
@@ -85,13 +104,103 @@ def empty_snapshot(population: Population, protocol: str) -> Snapshot:
     )
 
 
+# --- draws -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """One specimen: every stored result of one draw instant or one accession (§9.3)."""
+
+    result_id: int  # the result that gives the draw its ANC (else its WBC)
+    drawn_at: datetime  # UTC; the earliest draw time of its results
+    anc: int | None  # the lowest ANC among its results
+    wbc: int | None  # the lowest WBC among its results
+    known_at: datetime  # UTC; when the last of its results was on record
+    effective_at: datetime  # UTC; from when it counts for decisions (§9.6)
+    accession: str = ""
+
+
+def _effective_at(r: AncReading) -> datetime:
+    """§9.6: a result counts from its draw time, or from when it was recorded if that is
+    earlier (a draw time a few minutes ahead of the server's clock)."""
+    drawn = utc(r.drawn_at)
+    if r.recorded_at is None:
+        return drawn
+    return min(drawn, utc(r.recorded_at))
+
+
+def draws_of(readings: Iterable[AncReading], until: datetime | None = None) -> list[Draw]:
+    """The draws the results effective at `until` (all when None) make, oldest first.
+
+    Results with the same draw instant, or the same laboratory and accession, are one draw
+    (an accession identifies the specimen, whatever time stamps its results carry); the lowest
+    value of each count is the draw's, so a normal value never refutes a low one of the same
+    draw, and the answer never depends on which was filed first."""
+    kept = [r for r in readings if until is None or _effective_at(r) <= until]
+    parent = list(range(len(kept)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_at: dict[object, int] = {}
+    for index, r in enumerate(kept):
+        keys: list[object] = [utc(r.drawn_at)]
+        if r.accession:
+            keys.append(("accession", r.lab, r.accession))
+        for key in keys:
+            other = first_at.setdefault(key, index)
+            if other != index:
+                parent[root(index)] = root(other)
+    groups: dict[int, list[AncReading]] = defaultdict(list)
+    for index, r in enumerate(kept):
+        groups[root(index)].append(r)
+    draws = [_draw(group) for group in groups.values()]
+    draws.sort(key=lambda d: (d.drawn_at, d.result_id))
+    return draws
+
+
+def _draw(group: list[AncReading]) -> Draw:
+    ancs = sorted((r.value_per_ul, r.result_id) for r in group if r.value_per_ul is not None)
+    wbcs = sorted((r.wbc_per_ul, r.result_id) for r in group if r.wbc_per_ul is not None)
+    result_id = ancs[0][1] if ancs else wbcs[0][1]
+    known = [utc(r.recorded_at) if r.recorded_at is not None else utc(r.drawn_at) for r in group]
+    accession = next((r.accession for r in group if r.accession), "")
+    return Draw(
+        result_id=result_id,
+        drawn_at=min(utc(r.drawn_at) for r in group),
+        anc=ancs[0][0] if ancs else None,
+        wbc=wbcs[0][0] if wbcs else None,
+        known_at=max(known),
+        effective_at=max(_effective_at(r) for r in group),
+        accession=accession,
+    )
+
+
+def _reads(rules: ProtocolRules, draw: Draw) -> tuple[int | None, int | None]:
+    """The counts of `draw` the protocol reads."""
+    return (
+        draw.anc if "anc" in rules.analytes else None,
+        draw.wbc if "wbc" in rules.analytes else None,
+    )
+
+
+def _complete(rules: ProtocolRules, anc: int | None, wbc: int | None) -> bool:
+    """Whether a draw holds every count the protocol reads (§9.9)."""
+    return ("anc" not in rules.analytes or anc is not None) and (
+        "wbc" not in rules.analytes or wbc is not None
+    )
+
+
 # --- helpers shared by replay and projection -----------------------------------------------
 
 
 def _baseline(state: Snapshot) -> Fraction | None:
-    if state.baseline_count == 0:
+    if not state.baseline:
         return None
-    return Fraction(state.baseline_sum, state.baseline_count)
+    return Fraction(sum(state.baseline), len(state.baseline))
 
 
 def limits_on(state: Snapshot, day: date) -> dict[str, int]:
@@ -103,8 +212,75 @@ def limits_on(state: Snapshot, day: date) -> dict[str, int]:
     return dict(latest.limits)
 
 
-def _in_force(state: Snapshot, kind: AuthorizationKind, day: date) -> bool:
-    return any(a.kind == kind and a.in_force_on(day) for a in state.authorizations)
+def authorization_known_at(a: AuthorizationRecord, zone: tzinfo) -> datetime:
+    """When an authorization was on record: its recording time (or, unknown, the end of its
+    first day)."""
+    if a.recorded_at is not None:
+        return utc(a.recorded_at)
+    return utc(end_of_day(a.starts_on, zone))
+
+
+def _binding_at(a: AuthorizationRecord, zone: tzinfo) -> datetime:
+    """The instant an authorization takes hold: when it was recorded, kept within its first day
+    (an authorization back-dated to an earlier day answers the episode open at that day's
+    end)."""
+    first = utc(start_of_day(a.starts_on, zone))
+    last = utc(end_of_day(a.starts_on, zone))
+    if a.recorded_at is None:
+        return last
+    return max(first, min(last, utc(a.recorded_at)))
+
+
+def _neutropenia_target(state: Snapshot) -> datetime | None:
+    """The episode a continuation must answer now: the open one, else the one whose
+    interruption has not been lifted."""
+    if state.episode is not None:
+        return state.episode.opened_at
+    if state.interrupted_by_neutropenia_on is not None:
+        return state.interruption_episode_at
+    return None
+
+
+def continuation_in_force(
+    state: Snapshot, rules: ProtocolRules, day: date
+) -> AuthorizationRecord | None:
+    """The continuation authorization that answers the patient's state on `day` (§9.5): in
+    force, written for the episode that is open (or whose interruption stands), and covering its
+    band now."""
+    target = _neutropenia_target(state)
+    if target is None or not state.scopes:
+        return None
+    band = band_now(state, rules)
+    severity = rules.severity(band) if band is not None else 0
+    by_id = {a.authorization_id: a for a in state.authorizations}
+    for scope in state.scopes:
+        auth = by_id.get(scope.authorization_id)
+        if (
+            auth is not None
+            and scope.episode_opened_at == target
+            and severity <= scope.cap
+            and auth.in_force_on(day)
+        ):
+            return auth
+    return None
+
+
+def rechallenge_in_force(state: Snapshot, day: date, zone: tzinfo) -> AuthorizationRecord | None:
+    """A rechallenge authorization that may lift the current need for one (§9.5): in force,
+    not used by an earlier resume, and written once the severe result it answers was on
+    record."""
+    for a in state.authorizations:
+        if (
+            a.kind == AuthorizationKind.RECHALLENGE
+            and a.in_force_on(day)
+            and a.authorization_id not in state.used_authorizations
+            and (
+                state.rechallenge_since is None
+                or authorization_known_at(a, zone) >= state.rechallenge_since
+            )
+        ):
+            return a
+    return None
 
 
 def _interrupted_since(state: Snapshot) -> date | None:
@@ -116,12 +292,19 @@ def _interrupted_since(state: Snapshot) -> date | None:
     return min(dates) if dates else None
 
 
+def _covered_until(state: Snapshot) -> date | None:
+    """The first day without supply, counting periods supplied elsewhere (§9.14)."""
+    ends = [d for d in (state.supply_until, state.elsewhere_until) if d is not None]
+    return max(ends) if ends else None
+
+
 def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
     """The date the current interruption (or run without supply) reaches the lapse, if any.
 
     Days are counted from the recorded interruption or from the first day without supply,
-    whichever is earlier; a continuation authorization counts as on treatment, so the count
-    starts again the day after it expires (protocol reading 7).
+    whichever is earlier. A continuation authorization counts as on treatment only while it
+    actually allows a supply (§9.5): not while the prescriber's own interruption stands, not for
+    an episode it was not written for, and not after it expires.
     """
     if state.enrollment_status != EnrollmentStatus.ENROLLED:
         return None
@@ -132,28 +315,50 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
         since = _interrupted_since(state)
         if since is not None:
             candidates.append(since)
-    if state.has_dispenses and state.supply_until is not None:
-        candidates.append(state.supply_until)
+    covered = _covered_until(state)
+    if state.has_dispenses and covered is not None:
+        candidates.append(covered)
     if not candidates:
         return None
     start = min(candidates)
-    continuations = sorted(
-        (
-            a
-            for a in state.authorizations
-            if a.kind == AuthorizationKind.CONTINUATION and a.starts_on <= on
-        ),
+    if state.interrupted_by_prescriber_on is None:
+        covering = _covering_continuations(state, rules, on)
+        moved = True
+        while moved:
+            moved = False
+            for auth in covering:
+                overlaps = auth.starts_on < start + timedelta(days=rules.lapse_days)
+                if overlaps and auth.expires_on >= start:
+                    start = auth.expires_on + timedelta(days=1)
+                    moved = True
+    return start + timedelta(days=rules.lapse_days)
+
+
+def _covering_continuations(
+    state: Snapshot, rules: ProtocolRules, on: date
+) -> list[AuthorizationRecord]:
+    """The continuations, started by `on`, that answer the patient's state now."""
+    target = _neutropenia_target(state)
+    if target is None:
+        return []
+    band = band_now(state, rules)
+    severity = rules.severity(band) if band is not None else 0
+    ids = {
+        s.authorization_id
+        for s in state.scopes
+        if s.episode_opened_at == target and severity <= s.cap
+    }
+    return sorted(
+        (a for a in state.authorizations if a.authorization_id in ids and a.starts_on <= on),
         key=lambda a: a.starts_on,
     )
-    moved = True
-    while moved:
-        moved = False
-        for auth in continuations:
-            overlaps = auth.starts_on < start + timedelta(days=rules.lapse_days)
-            if overlaps and auth.expires_on >= start:
-                start = auth.expires_on + timedelta(days=1)
-                moved = True
-    return start + timedelta(days=rules.lapse_days)
+
+
+def _end_course(state: Snapshot) -> None:
+    """A course of treatment ended (discontinuation or lapse): the next course counts its own
+    baseline results (§9.8)."""
+    state.course_dosed = False
+    state.baseline_fresh = 0
 
 
 def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> None:
@@ -171,6 +376,7 @@ def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> None:
     )
     state.clock_started_on = None
     state.lapsed_on = lapse
+    _end_course(state)
 
 
 def _limits_of_latest(state: Snapshot) -> Mapping[str, int]:
@@ -178,27 +384,35 @@ def _limits_of_latest(state: Snapshot) -> Mapping[str, int]:
 
 
 def band_now(state: Snapshot, rules: ProtocolRules) -> Band | None:
+    """The open episode's worst band; else the latest complete draw's, or a newer incomplete
+    set's when that is worse (§9.9)."""
     if state.episode is not None:
         return state.episode.worst
-    if state.latest is None:
-        return None
+    band: Band | None = None
     latest = state.latest
-    reading = AncReading(latest.result_id, latest.value_per_ul, latest.drawn_at, latest.wbc_per_ul)
-    return rules.band_of(reading, state.population, _baseline(state), _limits_of_latest(state))
+    if latest is not None:
+        reading = AncReading(
+            latest.result_id, latest.value_per_ul, latest.drawn_at, latest.wbc_per_ul
+        )
+        band = rules.band_of(reading, state.population, _baseline(state), _limits_of_latest(state))
+    worse = state.incomplete_band
+    if worse is not None and (band is None or rules.severity(worse) > rules.severity(band)):
+        return worse
+    return band
 
 
-def start_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Reason]:
+def start_refusals(state: Snapshot, rules: ProtocolRules, on: date, zone: tzinfo) -> list[Reason]:
     """Why treatment may not start (or restart after re-enrollment) on `on`."""
     refusals: list[Reason] = []
     if state.episode is not None or band_now(state, rules) != rules.normal_band:
         refusals.append(Reason.ANC_BELOW_THRESHOLD)
-    if state.needs_rechallenge and not _in_force(state, AuthorizationKind.RECHALLENGE, on):
+    if state.needs_rechallenge and rechallenge_in_force(state, on, zone) is None:
         refusals.append(Reason.RECHALLENGE_NOT_AUTHORIZED)
     return refusals
 
 
-def resume_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Reason]:
-    """Why a `resume` on `on` may not lift the interruption (rules.md §5)."""
+def resume_refusals(state: Snapshot, rules: ProtocolRules, on: date, zone: tzinfo) -> list[Reason]:
+    """Why a `resume` on `on` may not lift a neutropenia interruption (§5)."""
     refusals: list[Reason] = []
     if state.interrupted_by_neutropenia_on is None:
         return refusals
@@ -212,25 +426,35 @@ def resume_refusals(state: Snapshot, rules: ProtocolRules, on: date) -> list[Rea
         state.needs_rechallenge,
     ):
         refusals.append(Reason.ANC_BELOW_THRESHOLD)
-    if state.needs_rechallenge and not _in_force(state, AuthorizationKind.RECHALLENGE, on):
+    if state.needs_rechallenge and rechallenge_in_force(state, on, zone) is None:
         refusals.append(Reason.RECHALLENGE_NOT_AUTHORIZED)
     return refusals
 
 
 # --- replay ----------------------------------------------------------------------------------
 
-_Item = tuple[date, int, datetime, datetime, int, int, object]
-
-# Same date, same recorded instant (a frozen clock, an import): stop before a new enrollment,
-# enroll before starting, and a resume last so it sees the day's interruptions.
-_PRECEDENCE = {
+# Within one local date (docs/rules.md, "The order of one day"):
+#   rank 0: discontinue, then (re-)enrollment - a course ends, and a new one is enrolled, before
+#           the day's results and supplies;
+#   rank 1: draws, dispenses, authorizations, periods supplied elsewhere and acknowledgements,
+#           in the order of their instants (a first supply is judged on the results before it);
+#   rank 2: start, interrupt, resume, step-down, in the order they were recorded - judged
+#           against every result of their day (events carry a date, not a time), so a low
+#           result entered after a same-day resume still keeps the patient interrupted, and the
+#           start day's morning draw is a baseline.
+_RANK0: dict[TreatmentEventKind | None, int] = {
     TreatmentEventKind.DISCONTINUE: 0,
     None: 1,  # an enrollment
-    TreatmentEventKind.START: 2,
-    TreatmentEventKind.INTERRUPT: 3,
-    TreatmentEventKind.RESUME: 4,
-    "step_down": 5,  # a step-down is judged after the day's treatment events
 }
+_RANK2: dict[TreatmentEventKind | None, int] = {
+    TreatmentEventKind.START: 0,
+    TreatmentEventKind.INTERRUPT: 1,
+    TreatmentEventKind.RESUME: 2,
+    None: 3,  # a step-down
+}
+
+# (local date, rank, instant, precedence, id), the instant from which it counts, the item.
+_Item = tuple[tuple[date, int, datetime, int, int], datetime, object]
 
 
 def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
@@ -238,64 +462,93 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
     until_day = local_date(until, zone) if until is not None else None
     until = utc(until) if until is not None else None
     items: list[_Item] = []
-    # Within one local date: results first, then enrollments and treatment events in the order
-    # they were recorded, then dispenses. A same-day resume is therefore judged against every
-    # result of that day, so a low result entered after the resume still keeps the patient
-    # interrupted (rules.md §5); a discontinue and a re-enrollment on one day keep their order.
-    for r in history.readings:
-        if r.drawn_at.tzinfo is not UTC:
-            r = replace(r, drawn_at=utc(r.drawn_at))
-        if until is None or r.drawn_at <= until:
-            day = local_date(r.drawn_at, zone)
-            items.append((day, 0, r.drawn_at, r.drawn_at, 0, r.result_id, r))
+    for d in draws_of(history.readings, until):
+        items.append(
+            ((local_date(d.drawn_at, zone), 1, d.drawn_at, 0, d.result_id), d.effective_at, d)
+        )
     dated: list[EnrollmentRecord | TreatmentEventRecord | StepDownRecord] = [
         *history.enrollments,
         *history.treatment_events,
         *history.step_downs,
     ]
     for e in dated:
-        if until_day is None or e.effective_date <= until_day:
-            midnight = utc(start_of_day(e.effective_date, zone))
-            recorded = utc(e.recorded_at) if e.recorded_at is not None else midnight
-            kind: TreatmentEventKind | str | None = (
-                e.kind
-                if isinstance(e, TreatmentEventRecord)
-                else "step_down"
-                if isinstance(e, StepDownRecord)
-                else None
-            )
-            items.append((e.effective_date, 1, midnight, recorded, _PRECEDENCE[kind], e.seq, e))
-    for d in history.dispenses:
-        if d.dispensed_at.tzinfo is not UTC:
-            d = replace(d, dispensed_at=utc(d.dispensed_at))
-        if until is None or d.dispensed_at <= until:
-            day = local_date(d.dispensed_at, zone)
-            items.append((day, 3, d.dispensed_at, d.dispensed_at, 0, d.dispense_id, d))
-    items.sort(key=lambda item: item[:6])
+        if until_day is not None and e.effective_date > until_day:
+            continue
+        midnight = utc(start_of_day(e.effective_date, zone))
+        recorded = utc(e.recorded_at) if e.recorded_at is not None else midnight
+        if isinstance(e, StepDownRecord):
+            key = (e.effective_date, 2, recorded, _RANK2[None], e.seq)
+        elif isinstance(e, EnrollmentRecord):
+            key = (e.effective_date, 0, recorded, _RANK0[None], e.seq)
+        elif e.kind in _RANK0:
+            key = (e.effective_date, 0, recorded, _RANK0[e.kind], e.seq)
+        else:
+            key = (e.effective_date, 2, recorded, _RANK2[e.kind], e.seq)
+        items.append((key, midnight, e))
+    for disp in history.dispenses:
+        at = utc(disp.dispensed_at)
+        if until is None or at <= until:
+            disp = disp if disp.dispensed_at.tzinfo is UTC else replace(disp, dispensed_at=at)
+            items.append(((local_date(at, zone), 1, at, 1, disp.dispense_id), at, disp))
+    for auth in history.authorizations:
+        at = _binding_at(auth, zone)
+        if until is None or at <= until:
+            items.append(((auth.starts_on, 1, at, 2, auth.authorization_id), at, auth))
+    for period in history.supplied_elsewhere:
+        if until_day is None or period.starts_on <= until_day:
+            at = utc(start_of_day(period.starts_on, zone))
+            items.append(((period.starts_on, 1, at, 3, period.record_id), at, period))
+    for ack in history.consult_acknowledgements:
+        at = utc(ack.acknowledged_at)
+        if until is None or at <= until:
+            items.append(((local_date(at, zone), 1, at, 4, 0), at, ack))
+    for index, review in enumerate(history.review_acknowledgements):
+        at = utc(review.acknowledged_at)
+        if until is None or at <= until:
+            items.append(((local_date(at, zone), 1, at, 5, index), at, review))
+    items.sort(key=lambda item: item[0])
     return items
+
+
+def initial_protocol(history: PatientHistory) -> str:
+    """The protocol the history is read under until its first enrollment says otherwise."""
+    for e in sorted(history.enrollments, key=lambda e: (e.effective_date, e.seq)):
+        return e.protocol or history.protocol
+    return history.protocol
 
 
 def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapshot:
     """The state after every item of `history` effective at `until` (all of it when None)."""
-    rules = get_protocol(history.protocol)
-    state = empty_snapshot(history.population, history.protocol)
-    state.authorizations = tuple(sorted(history.authorizations, key=lambda a: a.authorization_id))
+    protocol = initial_protocol(history)
+    rules = get_protocol(protocol)
+    zone = history.zone
+    state = empty_snapshot(history.population, protocol)
     state.limit_overrides = tuple(sorted(history.limit_overrides, key=lambda o: o.override_id))
+    timeline = _timeline(history, until)
     high_water: datetime | None = None
     # The handlers below change `state` in place: it is this replay's own object, and copying
     # a snapshot per event was most of the cost of a replay.
-    for day, _rank, effective_at, _order, _precedence, _seq, item in _timeline(history, until):
+    for key, effective_at, item in timeline:
+        day = key[0]
         _apply_lapse(state, rules, day)
-        if isinstance(item, AncReading):
-            _on_reading(state, rules, item, day)
+        if isinstance(item, Draw):
+            _on_draw(state, rules, item, day)
         elif isinstance(item, EnrollmentRecord):
-            _on_enrollment(state, item)
+            rules = _on_enrollment(state, rules, item, history.protocol)
         elif isinstance(item, TreatmentEventRecord):
-            _on_treatment_event(state, rules, item)
+            _on_treatment_event(state, rules, item, zone)
         elif isinstance(item, StepDownRecord):
             _on_step_down(state, rules, item)
         elif isinstance(item, DispenseRecord):
-            _on_dispense(state, rules, item, day)
+            _on_dispense(state, rules, item, day, zone)
+        elif isinstance(item, AuthorizationRecord):
+            _on_authorization(state, item, zone)
+        elif isinstance(item, SuppliedElsewhereRecord):
+            _on_supplied_elsewhere(state, item)
+        elif isinstance(item, ConsultAcknowledgementRecord):
+            _on_consult_acknowledgement(state, item)
+        elif isinstance(item, ReviewAcknowledgementRecord):
+            state.reviewed = tuple(sorted({*state.reviewed, *item.keys}))
         high_water = effective_at if high_water is None else max(high_water, effective_at)
     state.high_water = high_water
     return state
@@ -305,56 +558,118 @@ def _note(state: Snapshot, text: str) -> None:
     state.notes = (*state.notes, text)
 
 
-def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date) -> None:
-    baseline = _baseline(state)
-    limits = limits_on(state, day)
-    band = rules.band_of(r, state.population, baseline, limits)
-    if band is None:
-        # An incomplete result set the protocol cannot read (e.g. uk-cpms neutrophils without
-        # the WBC of the same draw, both in range): it changes nothing, and is not current.
-        _note(state, f"{day}: incomplete result set {r.result_id}, not read")
+def _conflict(state: Snapshot, code: str, message: str, key: str, on: date) -> None:
+    """§9.1: record that a standing act conflicts with the data now on file."""
+    if any(c.key == key for c in state.conflicts):
         return
-    state.latest = LatestAnc(r.result_id, r.value_per_ul, r.drawn_at, day, r.wbc_per_ul)
-    if state.first_dose_on is None and r.value_per_ul is not None:
-        # rules.md §1: the BEN baseline is the mean of the results before the first dose.
-        state.baseline_sum += r.value_per_ul
-        state.baseline_count += 1
+    state.conflicts = (*state.conflicts, Conflict(code, message, key, on))
+
+
+def _add_baseline(state: Snapshot, value: int) -> None:
+    """§9.8: the baseline is the mean of the last two ANCs before the course's first dose."""
+    if state.baseline_fresh == 0:
+        state.baseline = (value,)
+    else:
+        state.baseline = (*state.baseline[-1:], value)
+    state.baseline_fresh = min(2, state.baseline_fresh + 1)
+
+
+def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> None:
+    anc, wbc = _reads(rules, draw)
+    if anc is None and wbc is None:
+        return  # nothing this protocol reads (a WBC alone under an ANC-only protocol)
+    reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+    limits = limits_on(state, day)
+    band = rules.band_of(reading, state.population, _baseline(state), limits)
+    complete = _complete(rules, anc, wbc)
+    if band is None:
+        # §9.9: an incomplete set in the normal range says nothing: not current, not green,
+        # not a step of a recovery run.
+        state.incomplete_at = draw.drawn_at
+        _note(state, f"{day}: incomplete result set {draw.result_id}, not read")
+        return
+    if complete:
+        state.latest = LatestAnc(draw.result_id, anc, draw.drawn_at, day, wbc)
+        state.incomplete_at = None
+        state.incomplete_band = None
+        if not state.course_dosed and anc is not None:
+            _add_baseline(state, anc)
+    else:
+        # §9.9: one count alone never makes a result current, but it may worsen the band
+        # (before the first dose too: it gates the start).
+        state.incomplete_at = draw.drawn_at
+        if state.incomplete_band is None or rules.severity(band) > rules.severity(
+            state.incomplete_band
+        ):
+            state.incomplete_band = band
+    if state.first_dose_on is None:
+        # §9.7: before any clozapine a low count only gates the start.
+        return
+    _episode_step(state, rules, band, draw, day)
+
+
+def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw, day: date) -> None:
+    """Open, worsen, confirm or close the episode with one draw on treatment (§1, §9.4)."""
+    severity = rules.severity(band)
     episode = state.episode
     if episode is None:
         if band == rules.normal_band:
             return
         state.episode = Episode(
             worst=band,
-            opened_at=r.drawn_at,
-            confirmation_deadline=r.drawn_at + timedelta(hours=rules.confirmation_hours),
+            opened_at=draw.drawn_at,
+            confirmation_deadline=draw.drawn_at + timedelta(hours=rules.confirmation_hours),
             confirmation_pending=rules.confirmation_hours > 0,
             caused_interruption=False,
             rechallenge_flag_before=state.needs_rechallenge,
+            first_band=band,
+            known=((draw.known_at, severity),),
+            rechallenge_since_before=state.rechallenge_since,
         )
-        _apply_band_consequences(state, rules, band, day)
+        _apply_band_consequences(state, rules, band, day, draw.known_at, worsened=True)
         return
 
-    within_window = r.drawn_at <= episode.confirmation_deadline
+    state.episode = episode = replace(episode, known=(*episode.known, (draw.known_at, severity)))
+    _raise_caps(state, episode.opened_at, draw.known_at, severity)
+    within_window = draw.drawn_at <= episode.confirmation_deadline
     if episode.confirmation_pending and within_window and band == rules.normal_band:
-        # rules.md §1: the repeat within 24 h is normal, so the episode was never confirmed:
-        # lift the interruption it caused, forget its rechallenge flag, no weekly step.
-        if episode.caused_interruption:
+        # §1, §9.4: the repeat within 24 h is normal, so the episode was never confirmed: no
+        # weekly step, and the rechallenge flag it raised is forgotten. The interruption it
+        # caused is lifted - unless the first result was severe: that interruption stands until
+        # the prescriber resumes, and its consult stays flagged until acknowledged.
+        severe_first = episode.first_band is not None and rules.requires_rechallenge(
+            episode.first_band
+        )
+        if episode.caused_interruption and not severe_first:
             state.interrupted_by_neutropenia_on = None
+            state.interruption_episode_at = None
             if (
                 state.interrupted_by_prescriber_on is None
                 and state.treatment_status == TreatmentStatus.INTERRUPTED
             ):
                 state.treatment_status = TreatmentStatus.ACTIVE
+        if (
+            severe_first
+            and rules.consult(episode.first_band)  # type: ignore[arg-type]
+            and episode.opened_at not in state.consults_acknowledged
+        ):
+            state.consult_pending = episode.opened_at
+        state.last_episode = replace(episode, confirmation_pending=False)
         state.episode = None
         state.needs_rechallenge = episode.rechallenge_flag_before
+        state.rechallenge_since = episode.rechallenge_since_before
         return
 
     # Confirmed now: by a low repeat within 24 h, or because no repeat came in time
     # (protocol reading 2).
-    worst = band if rules.severity(band) > rules.severity(episode.worst) else episode.worst
+    worse = severity > rules.severity(episode.worst)
+    worst = band if worse else episode.worst
     state.episode = replace(episode, worst=worst, confirmation_pending=False)
-    _apply_band_consequences(state, rules, band, day)
-    if not rules.recovered(worst, r, state.population, baseline, limits):
+    _apply_band_consequences(state, rules, band, day, draw.known_at, worsened=worse)
+    anc, wbc = _reads(rules, draw)
+    reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+    limits = limits_on(state, day)
+    if not rules.recovered(worst, reading, state.population, _baseline(state), limits):
         if state.episode.recovering:
             state.episode = replace(state.episode, recovering=0)
         return
@@ -366,16 +681,41 @@ def _on_reading(state: Snapshot, rules: ProtocolRules, r: AncReading, day: date)
     weekly_days = rules.weekly_after_episode_days(worst)
     if weekly_days:
         state.weekly_until = day + timedelta(days=weekly_days)
+    state.last_episode = state.episode
     state.episode = None
 
 
-def _apply_band_consequences(state: Snapshot, rules: ProtocolRules, band: Band, day: date) -> None:
-    if rules.requires_rechallenge(band):
+def _raise_caps(state: Snapshot, opened_at: datetime, known_at: datetime, severity: int) -> None:
+    """A draw of an episode that was on record when an authorization for it was written raises
+    what that authorization answers (§9.5)."""
+    if not any(s.episode_opened_at == opened_at for s in state.scopes):
+        return
+    state.scopes = tuple(
+        replace(s, cap=max(s.cap, severity))
+        if s.episode_opened_at == opened_at and known_at <= s.known_at
+        else s
+        for s in state.scopes
+    )
+
+
+def _apply_band_consequences(
+    state: Snapshot,
+    rules: ProtocolRules,
+    band: Band,
+    day: date,
+    known_at: datetime,
+    *,
+    worsened: bool,
+) -> None:
+    if rules.requires_rechallenge(band) and state.first_dose_on is not None:
+        if worsened or not state.needs_rechallenge:
+            # §9.5: a rechallenge written before this result was on record does not answer it.
+            state.rechallenge_since = known_at
         state.needs_rechallenge = True
     if not rules.interrupts(band):
         return
     if state.treatment_status == TreatmentStatus.ACTIVE:
-        # rules.md §5: moderate/severe interrupt automatically, and again after a resume.
+        # §5: moderate/severe interrupt automatically, and again after a resume.
         state.treatment_status = TreatmentStatus.INTERRUPTED
         state.interrupted_by_neutropenia_on = day
     elif state.treatment_status == TreatmentStatus.INTERRUPTED:
@@ -385,38 +725,160 @@ def _apply_band_consequences(state: Snapshot, rules: ProtocolRules, band: Band, 
     else:
         return
     if state.episode is not None:
+        state.interruption_episode_at = state.episode.opened_at
         state.episode = replace(state.episode, caused_interruption=True)
 
 
-def _on_enrollment(state: Snapshot, e: EnrollmentRecord) -> None:
+def _on_enrollment(
+    state: Snapshot, rules: ProtocolRules, e: EnrollmentRecord, patient_protocol: str
+) -> ProtocolRules:
+    """(Re-)enrollment; returns the rules in force from now on (the enrollment's protocol)."""
+    protocol = e.protocol or patient_protocol
+    first = state.enrolled_on is None
     if state.enrollment_status == EnrollmentStatus.ENROLLED:
-        _note(state, f"{e.effective_date}: enrollment while enrolled, ignored")
-        return
-    was = state.enrollment_status
+        # Recorded as a re-enrollment; data filed since (a supply, an import) mean the patient
+        # no longer looks lapsed. The act stands: a new course, as the prescriber recorded.
+        _conflict(
+            state,
+            "reenrollment_while_enrolled",
+            f"A re-enrollment on {e.effective_date} was recorded while the patient was not "
+            "lapsed by the data now on file.",
+            f"enroll:{e.seq}",
+            e.effective_date,
+        )
+    was_pending = state.enrollment_status == EnrollmentStatus.PENDING and first
     state.enrollment_status = EnrollmentStatus.ENROLLED
     state.enrolled_on = e.effective_date
-    if was == EnrollmentStatus.PENDING:
-        return
-    # Re-enrollment after discontinuation or a lapse: a new patient (rules.md §2, §4). The
-    # neutropenia history (episode, rechallenge flag) stays.
+    if protocol != state.protocol:
+        rules = _switch_protocol(state, protocol)
+    if was_pending:
+        return rules
+    # Re-enrollment after discontinuation or a lapse: a new patient (§2, §4). The neutropenia
+    # history (the rechallenge flag) stays with the patient.
     state.treatment_status = TreatmentStatus.NOT_STARTED
     state.clock_started_on = None
     state.interrupted_by_prescriber_on = None
     state.interrupted_by_neutropenia_on = None
+    state.interruption_episode_at = None
     state.supply_until = None
+    state.elsewhere_until = None
     state.has_dispenses = False
     state.lapsed_on = None
+    if state.course_dosed:
+        _end_course(state)
+    return rules
 
 
-def _start_clock(state: Snapshot, rules: ProtocolRules, day: date) -> None:
-    rechallenged = state.needs_rechallenge and _in_force(state, AuthorizationKind.RECHALLENGE, day)
+def _switch_protocol(state: Snapshot, protocol: str) -> ProtocolRules:
+    """§9.11: from this enrollment on, the history is read under `protocol`. Results drawn
+    before it keep the bands they had; an episode still open is closed with its band (the new
+    protocol's enrollment already needed a complete normal result of its own), and the
+    rechallenge flag, BEN status and baseline stay with the patient."""
+    rules = get_protocol(protocol)
+    if state.episode is not None:
+        _note(state, f"episode of {state.episode.opened_at} closed by the switch to {protocol}")
+        state.last_episode = state.episode
+        state.episode = None
+    latest = state.latest
+    if latest is not None:
+        anc = latest.value_per_ul if "anc" in rules.analytes else None
+        wbc = latest.wbc_per_ul if "wbc" in rules.analytes else None
+        if not _complete(rules, anc, wbc):
+            state.latest = None
+        else:
+            state.latest = replace(latest, value_per_ul=anc, wbc_per_ul=wbc)
+    state.incomplete_band = None
+    state.weekly_until = None
+    state.confirmed_routine = None
+    state.confirmed_for_clock = None
+    state.protocol = protocol
+    return rules
+
+
+def _start_clock(state: Snapshot, day: date, zone: tzinfo) -> None:
+    rechallenge = rechallenge_in_force(state, day, zone) if state.needs_rechallenge else None
     state.treatment_status = TreatmentStatus.ACTIVE
     state.clock_started_on = day
     state.first_dose_on = state.first_dose_on or day
-    state.needs_rechallenge = state.needs_rechallenge and not rechallenged
+    state.course_dosed = True
+    if rechallenge is not None:
+        state.needs_rechallenge = False
+        state.used_authorizations = (*state.used_authorizations, rechallenge.authorization_id)
 
 
-def _on_treatment_event(state: Snapshot, rules: ProtocolRules, t: TreatmentEventRecord) -> None:
+def _begin_treatment(
+    state: Snapshot,
+    rules: ProtocolRules,
+    day: date,
+    zone: tzinfo,
+    *,
+    act: str,
+    key: str,
+    exact: bool,
+) -> None:
+    """A recorded start (or a first supply) begins a course, whatever was filed later (§9.1).
+
+    It was judged on the latest result before it. Where the data now on file would have
+    refused it, the act stands, the low band takes effect (an episode opens from that result,
+    interrupting when its band interrupts), and the prescriber is asked to review it - except
+    for a mild result of the start day itself, which only means "continue" (§9.2). `exact`:
+    the results before the act are known to precede the first dose (a supply has an instant);
+    a start has only a date, so a low result of its day is read as drawn on treatment (the
+    safer reading for the rechallenge rule, §9.7)."""
+    exposed_before = state.first_dose_on is not None
+    refusals = start_refusals(state, rules, day, zone)
+    _start_clock(state, day, zone)
+    latest = state.latest
+    episode = state.episode
+    band = band_now(state, rules)
+    same_day = latest is not None and latest.drawn_on >= day
+    continuing = same_day and episode is None and band is not None and not rules.interrupts(band)
+    if refusals and not (continuing and refusals == [Reason.ANC_BELOW_THRESHOLD]):
+        what = (
+            f"the latest {rules.draw_name} ({latest.value_per_ul}/µL drawn {latest.drawn_on})"
+            if latest is not None
+            else f"no {rules.draw_name} on file"
+        )
+        reasons = ", ".join(r.value for r in refusals)
+        _conflict(
+            state,
+            f"{act}_conflicts_with_results",
+            f"The {act.replace('_', ' ')} on {day} stands, but {what} would not have allowed "
+            f"it ({reasons}).",
+            f"{key}:{latest.result_id if latest else 0}",
+            day,
+        )
+    if episode is not None:
+        # An episode still open when a course begins: its band takes effect on treatment.
+        if rules.interrupts(episode.worst):
+            _apply_band_consequences(
+                state, rules, episode.worst, day, episode.opened_at, worsened=False
+            )
+        return
+    if latest is None or band is None or band == rules.normal_band:
+        return
+    # The low result the course began on is read as its first low result on treatment.
+    state.episode = Episode(
+        worst=band,
+        opened_at=latest.drawn_at,
+        confirmation_deadline=latest.drawn_at + timedelta(hours=rules.confirmation_hours),
+        confirmation_pending=rules.confirmation_hours > 0,
+        caused_interruption=False,
+        rechallenge_flag_before=state.needs_rechallenge,
+        first_band=band,
+        known=((latest.drawn_at, rules.severity(band)),),
+        rechallenge_since_before=state.rechallenge_since,
+    )
+    needs, since = state.needs_rechallenge, state.rechallenge_since
+    _apply_band_consequences(state, rules, band, day, latest.drawn_at, worsened=True)
+    if not exposed_before and (exact or not same_day):
+        # §9.7: a severe count from before any clozapine is no reason for a rechallenge.
+        state.needs_rechallenge, state.rechallenge_since = needs, since
+
+
+def _on_treatment_event(
+    state: Snapshot, rules: ProtocolRules, t: TreatmentEventRecord, zone: tzinfo
+) -> None:
     day = t.effective_date
     status = state.treatment_status
     if t.kind == TreatmentEventKind.DISCONTINUE:
@@ -428,44 +890,82 @@ def _on_treatment_event(state: Snapshot, rules: ProtocolRules, t: TreatmentEvent
         state.clock_started_on = None
         state.interrupted_by_prescriber_on = None
         state.interrupted_by_neutropenia_on = None
+        state.interruption_episode_at = None
         state.supply_until = None
+        state.elsewhere_until = None
         state.has_dispenses = False
+        _end_course(state)
         return
     if state.enrollment_status != EnrollmentStatus.ENROLLED:
         _note(state, f"{day}: {t.kind} while not enrolled, ignored")
         return
     if t.kind == TreatmentEventKind.START:
-        if status == TreatmentStatus.NOT_STARTED and not start_refusals(state, rules, day):
-            _start_clock(state, rules, day)
+        if status == TreatmentStatus.NOT_STARTED:
+            _begin_treatment(
+                state, rules, day, zone, act="start", key=f"start:{t.seq}", exact=False
+            )
         elif status == TreatmentStatus.ACTIVE and state.clock_started_on is not None:
             # The first supply started the clock already; a later-recorded start dated
             # earlier moves the clock back to it.
             state.clock_started_on = min(state.clock_started_on, day)
         else:
-            _note(state, f"{day}: start refused in state {status}, ignored")
+            _note(state, f"{day}: start while {status}, ignored")
         return
     if t.kind == TreatmentEventKind.INTERRUPT:
-        if status != TreatmentStatus.ACTIVE:
+        if status not in (TreatmentStatus.ACTIVE, TreatmentStatus.INTERRUPTED):
             _note(state, f"{day}: interrupt while {status}, ignored")
             return
+        # §9.1: the prescriber's interruption stands whatever the results say, and only a
+        # resume or a discontinue lifts it.
         state.treatment_status = TreatmentStatus.INTERRUPTED
-        state.interrupted_by_prescriber_on = day
+        state.interrupted_by_prescriber_on = state.interrupted_by_prescriber_on or day
         return
     # resume
-    if status != TreatmentStatus.INTERRUPTED or resume_refusals(state, rules, day):
-        _note(state, f"{day}: resume refused in state {status}, ignored")
+    if status != TreatmentStatus.INTERRUPTED:
+        _note(state, f"{day}: resume while {status}, ignored")
         return
-    rechallenge = state.interrupted_by_neutropenia_on is not None and state.needs_rechallenge
-    state.treatment_status = TreatmentStatus.ACTIVE
     state.interrupted_by_prescriber_on = None
-    state.interrupted_by_neutropenia_on = None
-    if rechallenge:
-        # rules.md §2, §6: a rechallenge restarts the clock as a new patient.
-        state.clock_started_on = day
-        state.needs_rechallenge = False
+    if state.interrupted_by_neutropenia_on is not None:
+        refusals = resume_refusals(state, rules, day, zone)
+        if refusals:
+            # §5, §9.1: the resume stands, but it never lifts an interruption caused by a band it
+            # did not allow; the prescriber reviews it.
+            latest = state.latest
+            what = (
+                f"the latest {rules.draw_name} ({latest.value_per_ul}/µL drawn {latest.drawn_on})"
+                if latest is not None
+                else f"no {rules.draw_name} on file"
+            )
+            reasons = ", ".join(r.value for r in refusals)
+            _conflict(
+                state,
+                "resume_conflicts_with_results",
+                f"The resume on {day} was recorded, but {what} does not allow it ({reasons}); "
+                "treatment stays interrupted.",
+                f"resume:{t.seq}:{latest.result_id if latest else 0}",
+                day,
+            )
+        else:
+            rechallenge = state.needs_rechallenge
+            authorization = rechallenge_in_force(state, day, zone) if rechallenge else None
+            state.interrupted_by_neutropenia_on = None
+            state.interruption_episode_at = None
+            if authorization is not None:
+                # §2, §6, §9.5: a rechallenge restarts the clock as a new patient, and uses the
+                # authorization up.
+                state.clock_started_on = day
+                state.needs_rechallenge = False
+                state.used_authorizations = (
+                    *state.used_authorizations,
+                    authorization.authorization_id,
+                )
+    if state.interrupted_by_neutropenia_on is None:
+        state.treatment_status = TreatmentStatus.ACTIVE
 
 
-def _on_dispense(state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: date) -> None:
+def _on_dispense(
+    state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: date, zone: tzinfo
+) -> None:
     supply_end = day + timedelta(days=d.days_supply)
     state.has_dispenses = True
     state.supply_until = max(state.supply_until, supply_end) if state.supply_until else supply_end
@@ -473,8 +973,47 @@ def _on_dispense(state: Snapshot, rules: ProtocolRules, d: DispenseRecord, day: 
         state.enrollment_status == EnrollmentStatus.ENROLLED
         and state.treatment_status == TreatmentStatus.NOT_STARTED
     ):
-        # rules.md §2: a first supply before any `start` starts the clock.
-        _start_clock(state, rules, day)
+        # §2: a first supply before any `start` starts the clock; the decision that let it out
+        # was judged on the latest result before it.
+        _begin_treatment(
+            state, rules, day, zone, act="first_supply", key=f"dispense:{d.dispense_id}", exact=True
+        )
+
+
+def _on_authorization(state: Snapshot, a: AuthorizationRecord, zone: tzinfo) -> None:
+    """An authorization takes hold; a continuation is bound to the episode it answers (§9.5)."""
+    state.authorizations = tuple(
+        sorted((*state.authorizations, a), key=lambda x: x.authorization_id)
+    )
+    if a.kind != AuthorizationKind.CONTINUATION:
+        return
+    known_at = authorization_known_at(a, zone)
+    target = state.episode
+    if target is None and state.interrupted_by_neutropenia_on is not None:
+        last = state.last_episode
+        if last is not None and last.opened_at == state.interruption_episode_at:
+            target = last
+    if target is None:
+        state.scopes = (*state.scopes, AuthorizationScope(a.authorization_id, None, -1, known_at))
+        return
+    known = [severity for at, severity in target.known if at <= known_at]
+    cap = max(known) if known else -1
+    state.scopes = (
+        *state.scopes,
+        AuthorizationScope(a.authorization_id, target.opened_at, cap, known_at),
+    )
+
+
+def _on_supplied_elsewhere(state: Snapshot, period: SuppliedElsewhereRecord) -> None:
+    end = period.ends_on + timedelta(days=1)
+    state.elsewhere_until = max(state.elsewhere_until, end) if state.elsewhere_until else end
+
+
+def _on_consult_acknowledgement(state: Snapshot, ack: ConsultAcknowledgementRecord) -> None:
+    opened = utc(ack.episode_opened_at)
+    state.consults_acknowledged = tuple(sorted({*state.consults_acknowledged, opened}))
+    if state.consult_pending == opened:
+        state.consult_pending = None
 
 
 def _confirmed_routine(state: Snapshot) -> Frequency | None:
@@ -535,19 +1074,21 @@ def project(state: Snapshot, as_of: datetime, zone: tzinfo) -> Snapshot:
     return projected
 
 
-def frequency_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency | None:
+def frequency_on(
+    state: Snapshot, rules: ProtocolRules, day: date, zone: tzinfo
+) -> Frequency | None:
     if state.enrollment_status != EnrollmentStatus.ENROLLED:
         return None
-    continuation = _in_force(state, AuthorizationKind.CONTINUATION, day)
-    rechallenge = _in_force(state, AuthorizationKind.RECHALLENGE, day)
     if state.episode is not None:
         latest = (state.latest.value_per_ul or 0) if state.latest else 0
         return rules.episode_frequency(
             state.episode.worst, latest, state.population, _baseline(state)
         )
     if state.needs_rechallenge:
-        # Recovered from severe neutropenia and not rechallenged: nothing is due (rules.md §3)
-        # unless an authorization keeps the patient on treatment, then weekly as a new patient.
+        # Recovered from severe neutropenia and not rechallenged: nothing is due (§3) unless an
+        # authorization keeps the patient on treatment, then weekly as a new patient.
+        continuation = continuation_in_force(state, rules, day)
+        rechallenge = rechallenge_in_force(state, day, zone)
         return Frequency.WEEKLY if (continuation or rechallenge) else None
     routine = routine_on(state, rules, day)
     if state.weekly_until is not None and day <= state.weekly_until:
@@ -556,24 +1097,93 @@ def frequency_on(state: Snapshot, rules: ProtocolRules, day: date) -> Frequency 
     return routine
 
 
+def days_on_hand(supply_until: date | None, day: date) -> int:
+    """Days of supply the patient holds on `day`, that day included (§9.13): a 7-day supply
+    dispensed today covers today and the next six days."""
+    if supply_until is None:
+        return 0
+    return max(0, (supply_until - day).days)
+
+
+def supply_allowance(rules: ProtocolRules, frequency: Frequency | None, on_hand: int) -> int:
+    """The days the frequency's largest supply still allows after the supply on hand."""
+    if frequency is None:
+        return 0
+    return max(0, rules.max_supply_days[frequency] - on_hand)
+
+
+def _warnings(
+    state: Snapshot, rules: ProtocolRules, as_of: datetime, zone: tzinfo, open_conflicts: int
+) -> tuple[Notice, ...]:
+    notices: list[Notice] = []
+    episode = state.episode
+    if episode is not None and episode.confirmation_pending and rules.confirmation_overdue_hours:
+        overdue_from = episode.confirmation_deadline + timedelta(
+            hours=rules.confirmation_overdue_hours
+        )
+        if utc(as_of) > overdue_from:
+            notices.append(
+                Notice(
+                    WarningCode.CONFIRMATION_OVERDUE,
+                    f"The repeat {rules.draw_name} that confirms the first low result is more than "
+                    f"{rules.confirmation_overdue_hours} hours overdue.",
+                )
+            )
+    if open_conflicts:
+        notices.append(
+            Notice(
+                WarningCode.REVIEW_NEEDED,
+                "Results filed after a recorded act conflict with it; the prescriber must review "
+                "the patient's record.",
+            )
+        )
+    covered = _covered_until(state)
+    if (
+        (state.has_dispenses or state.elsewhere_until is not None)
+        and covered is not None
+        and state.treatment_status in (TreatmentStatus.ACTIVE, TreatmentStatus.INTERRUPTED)
+        and utc(as_of) - utc(start_of_day(covered, zone))
+        > timedelta(hours=rules.retitration_after_hours)
+    ):
+        notices.append(
+            Notice(
+                WarningCode.RETITRATION_NEEDED,
+                f"The recorded supply ran out on {covered}: more than "
+                f"{rules.retitration_after_hours} hours without clozapine means the dose must be "
+                "re-titrated.",
+            )
+        )
+    if state.incomplete_at is not None:
+        notices.append(
+            Notice(
+                WarningCode.INCOMPLETE_RESULT,
+                f"A newer {rules.draw_name} is incomplete (a count is missing); it cannot make "
+                "the patient current.",
+            )
+        )
+    return tuple(notices)
+
+
 def assess(
     state: Snapshot,
     as_of: datetime,
     zone: tzinfo,
     context: DecisionContext | None = None,
 ) -> Assessment:
-    """Project `state` to `as_of` and, with a context, decide a supply (rules.md §7).
+    """Project `state` to `as_of` and, with a context, decide a supply (§7).
 
     `state` must hold no item effective after `as_of` (see `snapshot_for`).
     """
     rules = get_protocol(state.protocol)
     day = local_date(as_of, zone)
     state = project(state, utc(as_of), zone)
-    frequency = frequency_on(state, rules, day)
+    frequency = frequency_on(state, rules, day, zone)
     latest = state.latest
     in_force = tuple(a for a in state.authorizations if a.in_force_on(day))
-    continuation = any(a.kind == AuthorizationKind.CONTINUATION for a in in_force)
-    rechallenge = any(a.kind == AuthorizationKind.RECHALLENGE for a in in_force)
+    continuation_auth = continuation_in_force(state, rules, day)
+    rechallenge_auth = rechallenge_in_force(state, day, zone)
+    continuation = continuation_auth is not None
+    rechallenge = rechallenge_auth is not None
     episode = state.episode
 
     next_due: date | None = None
@@ -583,6 +1193,8 @@ def assess(
         current_until = latest.drawn_on + timedelta(days=rules.current_window_days[frequency])
         if episode is not None and episode.confirmation_pending:
             next_due = min(next_due, local_date(episode.confirmation_deadline, zone))
+    if state.treatment_status == TreatmentStatus.NOT_STARTED:
+        next_due = None  # nothing is chased before treatment starts
 
     reasons: set[Reason] = set()
     enrollment = state.enrollment_status
@@ -592,7 +1204,7 @@ def assess(
         reasons.add(Reason.NO_ANC_ON_FILE)
     elif current_until is not None and day > current_until:
         reasons.add(Reason.ANC_NOT_CURRENT)
-    if state.population == Population.BEN and state.baseline_count < rules.ben_baselines_required:
+    if state.population == Population.BEN and state.baseline_fresh < rules.ben_baselines_required:
         reasons.add(Reason.BASELINE_INCOMPLETE)
     treatment = state.treatment_status
     if treatment == TreatmentStatus.DISCONTINUED or enrollment == EnrollmentStatus.DISCONTINUED:
@@ -605,18 +1217,14 @@ def assess(
         if not (continuation and only_neutropenia):
             reasons.add(Reason.TREATMENT_INTERRUPTED)
     elif treatment == TreatmentStatus.NOT_STARTED and enrollment == EnrollmentStatus.ENROLLED:
-        if Reason.ANC_BELOW_THRESHOLD in start_refusals(state, rules, day):
+        if Reason.ANC_BELOW_THRESHOLD in start_refusals(state, rules, day, zone):
             reasons.add(Reason.ANC_BELOW_THRESHOLD)
     if state.needs_rechallenge and not rechallenge and not continuation:
         reasons.add(Reason.RECHALLENGE_NOT_AUTHORIZED)
     if frequency in rules.needs_continuation and not continuation:
         reasons.add(Reason.TREATMENT_INTERRUPTED)
 
-    limit = rules.max_supply_days[frequency] if frequency is not None else 0
-    on_hand_after_today = 0
-    if state.supply_until is not None:
-        on_hand_after_today = max(0, (state.supply_until - day).days - 1)
-    allowance = max(0, limit - on_hand_after_today)
+    allowance = supply_allowance(rules, frequency, days_on_hand(state.supply_until, day))
 
     if context is not None:
         if not context.prescriber_certified:
@@ -640,6 +1248,10 @@ def assess(
     else:
         decision, max_days = Decision.BLOCKED, 0
 
+    open_conflicts = tuple(c for c in state.conflicts if c.key not in state.reviewed)
+    applying = tuple(
+        a.authorization_id for a in (continuation_auth, rechallenge_auth) if a is not None
+    )
     return Assessment(
         as_of=as_of,
         protocol=state.protocol,
@@ -654,7 +1266,8 @@ def assess(
         confirmation_due=episode.confirmation_deadline
         if episode and episode.confirmation_pending
         else None,
-        hematology_consult=bool(episode and rules.consult(episode.worst)),
+        hematology_consult=bool(episode and rules.consult(episode.worst))
+        or state.consult_pending is not None,
         authorizations=in_force,
         clock_started_on=state.clock_started_on,
         interrupted_since=_interrupted_since(state)
@@ -664,7 +1277,7 @@ def assess(
         lapsed_on=state.lapsed_on,
         needs_rechallenge=state.needs_rechallenge,
         baseline_per_ul=state.baseline_per_ul(),
-        baseline_count=state.baseline_count,
+        baseline_count=state.baseline_fresh,
         supply_until=state.supply_until,
         decision=decision,
         max_days_supply=max_days,
@@ -674,6 +1287,12 @@ def assess(
         if frequency is not None and episode is None
         else None,
         limits=_limits_shown(state, rules, day),
+        warnings=_warnings(state, rules, as_of, zone, len(open_conflicts)),
+        review_needed=open_conflicts,
+        weekly_until=state.weekly_until,
+        has_dispenses=state.has_dispenses,
+        elsewhere_until=state.elsewhere_until,
+        applying=applying,
     )
 
 
@@ -717,24 +1336,52 @@ class Refusal:
     reasons: tuple[Reason, ...] = ()
 
 
+def latest_complete_draw(
+    history: PatientHistory, protocol: str, until: datetime
+) -> tuple[Draw, Band | None] | None:
+    """The latest draw on file by `until` that is complete under `protocol`, and its band
+    there; judged afresh, as a protocol's enrollment needs (§9.11)."""
+    rules = get_protocol(protocol)
+    for draw in reversed(draws_of(history.readings, utc(until))):
+        anc, wbc = _reads(rules, draw)
+        if (anc is not None or wbc is not None) and _complete(rules, anc, wbc):
+            reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+            return draw, rules.band_of(reading, history.population, None, {})
+    return None
+
+
 def enrollment_refusal(
-    history: PatientHistory, effective_date: date, *, prescriber_certified: bool
+    history: PatientHistory,
+    effective_date: date,
+    *,
+    prescriber_certified: bool,
+    protocol: str | None = None,
 ) -> Refusal | None:
-    """rules.md §4: may the patient be (re-)enrolled on `effective_date`?"""
-    rules = get_protocol(history.protocol)
-    until = end_of_day(effective_date, history.zone)
-    state = project(replay(history, until=until), until, history.zone)
+    """§4: may the patient be (re-)enrolled on `effective_date`, under `protocol` (default: the
+    patient's)? Under a protocol other than the one in force, the latest complete result is
+    judged by the new protocol's own rules (§9.11)."""
+    protocol = protocol or history.protocol
+    rules = get_protocol(protocol)
+    zone = history.zone
+    until = end_of_day(effective_date, zone)
+    state = project(replay(history, until=until), until, zone)
     if state.enrollment_status == EnrollmentStatus.ENROLLED:
         return Refusal("conflict", "The patient is already enrolled on that date.")
     reasons: list[Reason] = []
     if not prescriber_certified:
         reasons.append(Reason.PRESCRIBER_NOT_CERTIFIED)
-    latest = state.latest
-    if latest is None or (effective_date - latest.drawn_on).days > rules.enrollment_lab_days:
+    if protocol == state.protocol:
+        latest_on = state.latest.drawn_on if state.latest is not None else None
+        normal = band_now(state, rules) == rules.normal_band
+    else:
+        found = latest_complete_draw(history, protocol, until)
+        latest_on = local_date(found[0].drawn_at, zone) if found is not None else None
+        normal = found is not None and found[1] == rules.normal_band
+    if latest_on is None or (effective_date - latest_on).days > rules.enrollment_lab_days:
         reasons.append(Reason.ANC_NOT_RECENT)
-    elif band_now(state, rules) != rules.normal_band:
+    elif not normal:
         reasons.append(Reason.ANC_BELOW_THRESHOLD)
-    if history.population == Population.BEN and state.baseline_count < rules.ben_baselines_required:
+    if history.population == Population.BEN and state.baseline_fresh < rules.ben_baselines_required:
         reasons.append(Reason.BASELINE_INCOMPLETE)
     if reasons:
         return Refusal("rules", "The patient cannot be enrolled on that date.", tuple(reasons))
@@ -744,10 +1391,11 @@ def enrollment_refusal(
 def treatment_event_refusal(
     history: PatientHistory, kind: TreatmentEventKind, effective_date: date
 ) -> Refusal | None:
-    """rules.md §5: may `kind` be recorded with `effective_date`?"""
-    rules = get_protocol(history.protocol)
-    until = end_of_day(effective_date, history.zone)
-    state = project(replay(history, until=until), until, history.zone)
+    """§5: may `kind` be recorded with `effective_date`?"""
+    zone = history.zone
+    until = end_of_day(effective_date, zone)
+    state = project(replay(history, until=until), until, zone)
+    rules = get_protocol(state.protocol)
     status = state.treatment_status
     if kind == TreatmentEventKind.DISCONTINUE:
         if status == TreatmentStatus.DISCONTINUED:
@@ -761,14 +1409,14 @@ def treatment_event_refusal(
         )
     if kind == TreatmentEventKind.START:
         if status == TreatmentStatus.NOT_STARTED:
-            refusals = start_refusals(state, rules, effective_date)
+            refusals = start_refusals(state, rules, effective_date, zone)
             if refusals:
                 return Refusal("rules", "Treatment cannot start.", tuple(refusals))
             return None
         if status == TreatmentStatus.ACTIVE and state.first_dose_on is not None:
             return (
                 None
-                if effective_date <= state.first_dose_on
+                if state.clock_started_on is not None and effective_date <= state.clock_started_on
                 else Refusal("conflict", "Treatment is already active.")
             )
         return Refusal("conflict", f"Treatment is {status.value}; a start is not possible.")
@@ -778,7 +1426,7 @@ def treatment_event_refusal(
         return None
     if status != TreatmentStatus.INTERRUPTED:
         return Refusal("conflict", f"Treatment is {status.value}; only interrupted can resume.")
-    refusals = resume_refusals(state, rules, effective_date)
+    refusals = resume_refusals(state, rules, effective_date, zone)
     if refusals:
         return Refusal("rules", "Treatment cannot resume.", tuple(refusals))
     return None
@@ -787,11 +1435,11 @@ def treatment_event_refusal(
 def authorization_refusal(
     history: PatientHistory, kind: AuthorizationKind, starts_on: date, as_of: datetime
 ) -> Refusal | None:
-    """rules.md §6: a continuation only where the band interrupts treatment; a rechallenge
-    only after severe neutropenia."""
-    rules = get_protocol(history.protocol)
-    state = project(replay(history, until=as_of), as_of, history.zone)
-    band = band_now(state, rules)
+    """§6, §9.5: a continuation only for an episode whose band interrupts treatment, open (or
+    its interruption standing) on its first day; a rechallenge only after severe neutropenia."""
+    zone = history.zone
+    state = project(replay(history, until=as_of), as_of, zone)
+    rules = get_protocol(state.protocol)
     if kind == AuthorizationKind.CONTINUATION:
         if not rules.continuation_allowed:
             return Refusal(
@@ -800,12 +1448,15 @@ def authorization_refusal(
                 "stops it until the patient is back in range.",
                 (Reason.ANC_BELOW_THRESHOLD,),
             )
-        interrupting = band is not None and rules.interrupts(band)
-        if not interrupting and state.interrupted_by_neutropenia_on is None:
+        first_day = min(utc(as_of), utc(end_of_day(starts_on, zone)))
+        then = project(replay(history, until=first_day), first_day, zone)
+        band = band_now(then, rules)
+        interrupting = then.episode is not None and band is not None and rules.interrupts(band)
+        if not interrupting and then.interrupted_by_neutropenia_on is None:
             return Refusal(
                 "rules",
-                "A continuation authorization applies only while the ANC band interrupts "
-                "treatment (moderate or severe).",
+                "A continuation authorization answers an episode whose band interrupts "
+                f"treatment, open on its first day ({starts_on}).",
                 (Reason.ANC_BELOW_THRESHOLD,),
             )
         return None
@@ -822,13 +1473,13 @@ def step_down_refusal(
     """May the prescriber confirm `frequency` as the routine interval from `effective_date`?
     Only the longer interval the schedule offers then (or one between), for an active patient
     outside an episode."""
-    rules = get_protocol(history.protocol)
+    until = end_of_day(effective_date, history.zone)
+    state = project(replay(history, until=until), until, history.zone)
+    rules = get_protocol(state.protocol)
     if not rules.step_down_needs_confirmation:
         return Refusal(
             "conflict", f"{rules.name} steps down by its schedule; there is nothing to confirm."
         )
-    until = end_of_day(effective_date, history.zone)
-    state = project(replay(history, until=until), until, history.zone)
     offered = step_down_offered(state, rules, effective_date)
     if offered is None:
         return Refusal("conflict", "No longer monitoring interval is offered on that date.")

@@ -93,6 +93,10 @@ class Reason(StrEnum):
     EMERGENCY_SUPPLY_BAND_NOT_NORMAL = "emergency_supply_band_not_normal"
     EMERGENCY_SUPPLY_ALREADY_USED = "emergency_supply_already_used"
     EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT = "emergency_supply_days_exceed_limit"
+    EMERGENCY_SUPPLY_ANC_TOO_OLD = "emergency_supply_anc_too_old"
+    EMERGENCY_SUPPLY_AFTER_EPISODE = "emergency_supply_after_episode"
+    EMERGENCY_SUPPLY_OFF_CLOZAPINE = "emergency_supply_off_clozapine"
+    EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN = "emergency_supply_last_dose_unknown"
 
 
 REASON_MESSAGES: dict[Reason, str] = {
@@ -131,6 +135,21 @@ REASON_MESSAGES: dict[Reason, str] = {
     Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT: (
         "The requested days' supply is longer than the emergency supply allows."
     ),
+    Reason.EMERGENCY_SUPPLY_ANC_TOO_OLD: (
+        "The latest ANC is too long past its window for an emergency supply; a new ANC is "
+        "needed first."
+    ),
+    Reason.EMERGENCY_SUPPLY_AFTER_EPISODE: (
+        "No emergency supply in the weeks of closer monitoring that follow a low-count episode."
+    ),
+    Reason.EMERGENCY_SUPPLY_OFF_CLOZAPINE: (
+        "The last recorded supply ran out too long ago: after this long off clozapine the dose "
+        "must be re-titrated, which is the prescriber's decision."
+    ),
+    Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN: (
+        "No supply is recorded here: the pharmacist must confirm when the patient's last dose "
+        "was taken."
+    ),
 }
 
 REASON_ORDER: dict[Reason, int] = {reason: index for index, reason in enumerate(Reason)}
@@ -146,18 +165,23 @@ def choices(enum_cls: type[StrEnum]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class AncReading:
-    """One usable result set (final or corrected, not voided, not superseded) of one draw.
+    """One stored lab result as the engine is given it: an ANC (`value_per_ul`), a WBC
+    (`wbc_per_ul`), or both when the caller already holds them as one set.
 
-    `value_per_ul` is the absolute neutrophil count; `wbc_per_ul` the white cell count of the
-    same draw, given only to protocols that read it (`ProtocolRules.analytes`). Either may be
-    missing from a set: the protocol decides what an incomplete set means (`band_of` None: it
-    says nothing). A protocol that reads the ANC alone is only ever given sets with an ANC.
+    The engine groups results into draws itself (docs/rules.md §9.3): results with the same draw
+    instant, or the same laboratory and accession, are one draw, and the worse value of each
+    count is the draw's. `recorded_at` is when the system stored the result: a result counts for
+    decisions from then at the latest (§9.6), and what was on record when an authorization was
+    written is what it answers (§9.5). None means "known when drawn" (tests, imports).
     """
 
     result_id: int
     value_per_ul: int | None
     drawn_at: datetime
     wbc_per_ul: int | None = None
+    accession: str = ""
+    lab: str = ""
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +190,8 @@ class EnrollmentRecord:
     seq: int = 0
     # When it was recorded: orders same-date enrollments and treatment events.
     recorded_at: datetime | None = None
+    # The protocol the patient was (re-)enrolled under; "" means the patient's protocol.
+    protocol: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +208,8 @@ class AuthorizationRecord:
     kind: AuthorizationKind
     starts_on: date
     expires_on: date
+    # When the prescriber recorded it: it answers what was on record then (docs/rules.md §9.5).
+    recorded_at: datetime | None = None
 
     def in_force_on(self, day: date) -> bool:
         return self.starts_on <= day <= self.expires_on
@@ -212,6 +240,35 @@ class DispenseRecord:
     dispense_id: int
     dispensed_at: datetime
     days_supply: int
+    # A pharmacist's emergency supply (docs/rules.md §10).
+    emergency: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuppliedElsewhereRecord:
+    """A period in which the patient was supplied outside this system (an inpatient stay,
+    another pharmacy system), first and last day inclusive (docs/rules.md §9.14)."""
+
+    record_id: int
+    starts_on: date
+    ends_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultAcknowledgementRecord:
+    """The prescriber arranged (or decided on) the hematology consult of the episode that opened
+    at `episode_opened_at`."""
+
+    episode_opened_at: datetime
+    acknowledged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewAcknowledgementRecord:
+    """The prescriber reviewed the conflicts named by `keys` (see `Conflict.key`)."""
+
+    acknowledged_at: datetime
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +285,9 @@ class PatientHistory:
     dispenses: tuple[DispenseRecord, ...] = ()
     step_downs: tuple[StepDownRecord, ...] = ()
     limit_overrides: tuple[LimitOverrideRecord, ...] = ()
+    supplied_elsewhere: tuple[SuppliedElsewhereRecord, ...] = ()
+    consult_acknowledgements: tuple[ConsultAcknowledgementRecord, ...] = ()
+    review_acknowledgements: tuple[ReviewAcknowledgementRecord, ...] = ()
 
 
 # --- the replayed state ---------------------------------------------------------------------
@@ -235,7 +295,8 @@ class PatientHistory:
 
 @dataclass(frozen=True, slots=True)
 class LatestAnc:
-    """The latest result set the rules read (its ANC, and its WBC where the protocol reads it)."""
+    """The latest complete draw the rules read (its ANC, and its WBC where the protocol reads
+    it): the result a decision's currency, an enrollment and a start are judged on."""
 
     result_id: int
     value_per_ul: int | None
@@ -246,7 +307,7 @@ class LatestAnc:
 
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """A run of results below the normal threshold, from the first low one to recovery."""
+    """A run of draws below the normal threshold, from the first low one to recovery."""
 
     worst: Band
     opened_at: datetime
@@ -254,8 +315,45 @@ class Episode:
     confirmation_pending: bool
     caused_interruption: bool
     rechallenge_flag_before: bool
-    # Consecutive results in a row that meet the protocol's recovery (uk-cpms red: two greens).
+    # Consecutive draws in a row that meet the protocol's recovery (uk-cpms red: two greens).
     recovering: int = 0
+    # The band of the draw that opened it (a severe first result keeps its interruption even
+    # when a normal repeat leaves it unconfirmed, docs/rules.md §9.4).
+    first_band: Band | None = None
+    # Per draw in the episode: when it was on record and its band's severity, so that an
+    # authorization answers the episode as it stood when the authorization was written (§9.5).
+    known: tuple[tuple[datetime, int], ...] = ()
+    # The rechallenge "since" in force before this episode (restored if it is unconfirmed).
+    rechallenge_since_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationScope:
+    """What a continuation authorization answers (docs/rules.md §9.5): the episode open on its
+    first day, and no band worse than `cap` (a protocol's severity), the episode's worst band as
+    it was on record when the authorization was written. `episode_opened_at` None: it found no
+    episode and covers nothing."""
+
+    authorization_id: int
+    episode_opened_at: datetime | None
+    cap: int
+    # When the authorization was on record: later-filed draws of the episode do not raise `cap`.
+    known_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A recorded clinician act that later data would have made refusable (docs/rules.md §9.1):
+    the act stands, and the prescriber is asked to review it. `key` identifies the act and the
+    result it conflicts with, so a review acknowledges exactly what was seen."""
+
+    code: str
+    message: str
+    key: str
+    on: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "on": self.on.isoformat()}
 
 
 @dataclass(slots=True)
@@ -281,8 +379,6 @@ class Snapshot:
     has_dispenses: bool
     supply_until: date | None
     latest: LatestAnc | None
-    baseline_sum: int
-    baseline_count: int
     episode: Episode | None
     weekly_until: date | None
     needs_rechallenge: bool
@@ -293,11 +389,40 @@ class Snapshot:
     confirmed_routine: Frequency | None = None
     confirmed_for_clock: date | None = None
     limit_overrides: tuple[LimitOverrideRecord, ...] = ()
+    # The BEN baseline (docs/rules.md §9.8): the last two ANCs before the current course's first
+    # dose; `baseline_fresh` counts those drawn in the current course (a course that ended in a
+    # lapse or discontinuation never lends its values to the next one's count).
+    baseline: tuple[int, ...] = ()
+    baseline_fresh: int = 0
+    course_dosed: bool = False
+    # The episode whose interrupting band interrupted treatment (until a resume lifts it), and
+    # the last episode that closed, so a continuation can answer an interruption that outlived
+    # its episode.
+    interruption_episode_at: datetime | None = None
+    last_episode: Episode | None = None
+    # When the severe result that made a rechallenge necessary was on record: a rechallenge
+    # authorization written before it does not answer it (docs/rules.md §9.5).
+    rechallenge_since: datetime | None = None
+    scopes: tuple[AuthorizationScope, ...] = ()
+    # Rechallenge authorizations a resume (or start) has used: each lifts one episode.
+    used_authorizations: tuple[int, ...] = ()
+    # The first day after the latest period supplied elsewhere (docs/rules.md §9.14).
+    elsewhere_until: date | None = None
+    # The episode (its first low draw) whose hematology consult is still flagged after the
+    # episode closed, until the prescriber acknowledges it (docs/rules.md §9.4).
+    consult_pending: datetime | None = None
+    consults_acknowledged: tuple[datetime, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    reviewed: tuple[str, ...] = ()
+    # The draw time of an incomplete result set newer than `latest` (it does not count, §9.9),
+    # and the worst band such sets showed: one count alone may still worsen the band.
+    incomplete_at: datetime | None = None
+    incomplete_band: Band | None = None
 
     def baseline_per_ul(self) -> float | None:
-        if self.baseline_count == 0:
+        if not self.baseline:
             return None
-        return self.baseline_sum / self.baseline_count
+        return sum(self.baseline) / len(self.baseline)
 
 
 # --- outputs --------------------------------------------------------------------------------
@@ -306,6 +431,24 @@ class Snapshot:
 @dataclass(frozen=True, slots=True)
 class ReasonItem:
     code: Reason
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code.value, "message": self.message}
+
+
+class WarningCode(StrEnum):
+    """Information that never blocks a supply (api.md `warnings`)."""
+
+    CONFIRMATION_OVERDUE = "confirmation_overdue"
+    REVIEW_NEEDED = "review_needed"
+    RETITRATION_NEEDED = "retitration_needed"
+    INCOMPLETE_RESULT = "incomplete_result"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    code: WarningCode
     message: str
 
     def as_dict(self) -> dict[str, str]:
@@ -346,6 +489,15 @@ class Assessment:
     step_down_offered: Frequency | None = None
     # The band limits in force (/µL) when a per-patient override applies, else None.
     limits: tuple[tuple[str, int], ...] | None = None
+    warnings: tuple[Notice, ...] = ()
+    # Recorded acts that later data conflict with, not yet reviewed (docs/rules.md §9.1).
+    review_needed: tuple[Conflict, ...] = ()
+    # The last day of the closer monitoring after an episode, and whether supply is tracked here.
+    weekly_until: date | None = None
+    has_dispenses: bool = False
+    elsewhere_until: date | None = None
+    # The authorizations in force that actually answer the patient's state now.
+    applying: tuple[int, ...] = ()
 
     @property
     def reason_codes(self) -> list[str]:

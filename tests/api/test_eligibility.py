@@ -363,6 +363,7 @@ def test_supply_on_hand_counts_against_the_largest_supply(api, phil, active_pati
 
     decision = _decide(client, active_patient).json()
 
-    # 5 days dispensed today leave 4 on hand after today: 7 - 4 = 3
+    # 5 days dispensed today cover today and four more: 5 on hand, 7 - 5 = 2 (docs/rules.md
+    # §9.13)
     assert decision["decision"] == "allowed"
-    assert decision["max_days_supply"] == 3
+    assert decision["max_days_supply"] == 2

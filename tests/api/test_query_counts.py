@@ -58,8 +58,10 @@ def test_the_eligibility_decision_uses_the_same_queries_for_5_and_500_results(
 
     short, long = counts
     assert short == long
-    # A sane bound too, so a constant but large cost is noticed.
-    assert short <= 12
+    # A sane bound too, so a constant but large cost is noticed: the replay reads one query per
+    # history table (results, enrollments, events, authorizations, dispenses, periods supplied
+    # elsewhere, consult and review acknowledgements) on top of the stored-state path.
+    assert short <= 15
 
 
 def test_the_histories_get_the_routine_frequency_of_their_length(api, phil, histories):

@@ -127,7 +127,10 @@ def test_a_patient_on_each_protocol_side_by_side(api, alice, phil, prescriber_ap
     states = {s.patient_id: s for s in MonitoringState.objects.all()}
     assert states[us["id"]].protocol == US and states[uk["id"]].protocol == UK
     assert states[uk["id"]].protocol_version and states[uk["id"]].band == "red"
-    assert states[uk["id"]].latest_wbc_per_ul == 2990
+    # The WBC alone is an incomplete set: it turned the band red, but the latest result the
+    # rules call current stays the last complete one (docs/rules.md §9.9), and a warning says so.
+    assert states[uk["id"]].latest_wbc_per_ul == 4000
+    assert "incomplete_result" in [w["code"] for w in uk_red["warnings"]]
 
 
 def test_anc_and_wbc_results_are_listed_apart(prescriber_api, alice):

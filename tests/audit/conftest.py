@@ -107,7 +107,7 @@ def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
             "patient": stale.pk,
             "pharmacy": pharmacy.pk,
             "days_supply": 4,
-            "emergency": {"reason": "lab_delay"},
+            "emergency": {"reason": "lab_delay", "last_dose_confirmed": True},
         },
         format="json",
     )

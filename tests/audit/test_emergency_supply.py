@@ -19,6 +19,8 @@ from tests.conftest import TODAY
 
 
 def _emergency(client, patient, pharmacy, days=4, reason="lab_delay", remark="", key=None):
+    # These patients have no supply recorded here, so the pharmacist confirms the last dose
+    # (docs/rules.md §10; tests/audit/test_emergency_supply_conditions.py has the rest).
     extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post(
         "/api/v1/dispenses/",
@@ -26,7 +28,7 @@ def _emergency(client, patient, pharmacy, days=4, reason="lab_delay", remark="",
             "patient": patient.pk,
             "pharmacy": pharmacy.pk,
             "days_supply": days,
-            "emergency": {"reason": reason, "remark": remark},
+            "emergency": {"reason": reason, "remark": remark, "last_dose_confirmed": True},
         },
         format="json",
         **extra,
@@ -46,7 +48,11 @@ def test_the_decision_offers_it_only_when_the_anc_alone_is_stale(api, phil, stal
 
     assert decision["decision"] == "blocked"
     assert [r["code"] for r in decision["reasons"]] == ["anc_not_current"]
-    assert decision["emergency_supply"] == {"available": True, "max_days_supply": 4}
+    assert decision["emergency_supply"] == {
+        "available": True,
+        "max_days_supply": 4,
+        "needs_last_dose_confirmation": True,
+    }
 
 
 def test_the_decision_does_not_offer_it_when_the_supply_is_allowed(api, phil, active_patient):
@@ -66,14 +72,22 @@ def test_a_pharmacist_makes_one_and_the_prescriber_is_told(
     assert body["emergency"]["reason"] == "weather"
     assert body["emergency"]["reviewed_at"] is None
     assert body["decision"]["decision"] == "blocked"  # the decision in force, stored as it was
-    assert body["decision"]["emergency_supply"] == {"available": True, "max_days_supply": 4}
+    assert body["decision"]["emergency_supply"] == {
+        "available": True,
+        "max_days_supply": 4,
+        "needs_last_dose_confirmation": False,  # the request confirmed it
+    }
     dispense = Dispense.objects.get(pk=body["id"])
     assert (dispense.days_supply, dispense.emergency_reason) == (4, "weather")
 
     [entry] = entries_after(before)
     assert entry.action == Action.EMERGENCY_SUPPLY_RECORD
     assert entry.outcome == "allowed"
-    assert entry.inputs["emergency"] == {"reason": "weather", "remark": ""}
+    assert entry.inputs["emergency"] == {
+        "reason": "weather",
+        "remark": "",
+        "last_dose_confirmed": True,
+    }
     assert entry.output["reasons"] == ["anc_not_current"]
 
     told = Notification.objects.filter(kind=Kind.EMERGENCY_SUPPLY, patient=stale_patient)
@@ -167,11 +181,15 @@ def test_supply_on_hand_caps_it(api, phil, pharmacy, active_patient, clock):
         format="json",
     )
     assert ok.status_code == 201
-    clock.shift(timedelta(days=2))  # the ANC is stale now; 4 days are still on hand
+    clock.shift(timedelta(days=2))  # the ANC is stale now; 5 days are still on hand
     decision = api(phil).get(f"/api/v1/patients/{active_patient.pk}/eligibility/").json()
     assert [r["code"] for r in decision["reasons"]] == ["anc_not_current"]
-    assert decision["emergency_supply"] == {"available": True, "max_days_supply": 3}
-    _refused(api, phil, active_patient, pharmacy, ["emergency_supply_days_exceed_limit"], days=4)
+    assert decision["emergency_supply"] == {
+        "available": True,
+        "max_days_supply": 2,
+        "needs_last_dose_confirmation": False,
+    }
+    _refused(api, phil, active_patient, pharmacy, ["emergency_supply_days_exceed_limit"], days=3)
 
 
 def test_a_full_supply_on_hand_is_refused(api, phil, pharmacy, stale_patient):
@@ -254,6 +272,7 @@ def test_a_blocked_dispense_says_the_emergency_option_exists(api, phil, pharmacy
     assert response.json()["decision"]["emergency_supply"] == {
         "available": True,
         "max_days_supply": 4,
+        "needs_last_dose_confirmation": True,
     }
 
 

@@ -45,7 +45,11 @@ def test_free_text_cannot_become_a_spreadsheet_formula(api, aud, phil, pharmacy,
             "patient": patient.pk,
             "pharmacy": pharmacy.pk,
             "days_supply": 2,
-            "emergency": {"reason": "other", "remark": '=HYPERLINK("http://x")'},
+            "emergency": {
+                "reason": "other",
+                "remark": '=HYPERLINK("http://x")',
+                "last_dose_confirmed": True,
+            },
         },
         format="json",
     )

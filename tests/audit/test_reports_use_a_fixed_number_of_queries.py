@@ -33,7 +33,7 @@ def _more_rows(api, alice, bob, phil, pharmacy):
                 "patient": stale.pk,
                 "pharmacy": pharmacy.pk,
                 "days_supply": 4,
-                "emergency": {"reason": "weather"},
+                "emergency": {"reason": "weather", "last_dose_confirmed": True},
             },
             format="json",
         )

@@ -126,16 +126,36 @@ class HistoryBuilder:
     # --- authorizations and dispenses -------------------------------------------------------
 
     def _authorization(
-        self, kind: AuthorizationKind, starts_on: date, expires_on: date
+        self,
+        kind: AuthorizationKind,
+        starts_on: date,
+        expires_on: date,
+        recorded_at: datetime | None = None,
     ) -> HistoryBuilder:
-        record = AuthorizationRecord(len(self.authorizations) + 1, kind, starts_on, expires_on)
+        # Recorded at 11:00 on its first day unless a test says otherwise: after the day's 09:00
+        # draws, before its 12:00 decisions.
+        record = AuthorizationRecord(
+            len(self.authorizations) + 1,
+            kind,
+            starts_on,
+            expires_on,
+            recorded_at if recorded_at is not None else at(starts_on, 11),
+        )
         return replace(self, authorizations=(*self.authorizations, record))
 
-    def continuation(self, starts_on: date, expires_on: date) -> HistoryBuilder:
-        return self._authorization(AuthorizationKind.CONTINUATION, starts_on, expires_on)
+    def continuation(
+        self, starts_on: date, expires_on: date, recorded_at: datetime | None = None
+    ) -> HistoryBuilder:
+        return self._authorization(
+            AuthorizationKind.CONTINUATION, starts_on, expires_on, recorded_at
+        )
 
-    def rechallenge(self, starts_on: date, expires_on: date) -> HistoryBuilder:
-        return self._authorization(AuthorizationKind.RECHALLENGE, starts_on, expires_on)
+    def rechallenge(
+        self, starts_on: date, expires_on: date, recorded_at: datetime | None = None
+    ) -> HistoryBuilder:
+        return self._authorization(
+            AuthorizationKind.RECHALLENGE, starts_on, expires_on, recorded_at
+        )
 
     def dispense(self, when: Moment, days_supply: int, hour: int = 9) -> HistoryBuilder:
         record = DispenseRecord(len(self.dispenses) + 1, _moment(when, hour), days_supply)

@@ -91,7 +91,6 @@ def test_the_first_low_result_creates_a_24_hour_confirmation_and_applies_its_ban
     [
         pytest.param(1200, id="mild"),
         pytest.param(800, id="moderate"),
-        pytest.param(300, id="severe"),
     ],
 )
 def test_a_normal_repeat_within_24_hours_closes_the_episode_as_unconfirmed(value):
@@ -111,6 +110,31 @@ def test_a_normal_repeat_within_24_hours_closes_the_episode_as_unconfirmed(value
     assert assessment.reason_codes == []
     # ... and the patient is back on its routine interval at once, with no weekly step.
     assert assessment.monitoring_frequency == Frequency.MONTHLY
+
+
+def test_after_a_severe_first_result_a_normal_repeat_leaves_it_unconfirmed_but_interrupted():
+    # docs/rules.md §9.4: the interruption a severe first result caused stands until the
+    # prescriber resumes (no rechallenge is needed: the episode was never confirmed), and the
+    # hematology consult stays flagged until acknowledged.
+    history = (
+        on_monthly_routine().anc(300, FIRST_LOW_AT).anc(1800, real_hours_after(FIRST_LOW_AT, 23))
+    )
+
+    assessment = decide(history, at(day(1, LOW_DAY), 12), days_supply=7)
+
+    assert assessment.band == Band.NORMAL
+    assert assessment.confirmation_due is None
+    assert assessment.needs_rechallenge is False
+    assert assessment.treatment_status == TreatmentStatus.INTERRUPTED
+    assert assessment.reason_codes == ["treatment_interrupted"]
+    assert assessment.hematology_consult is True
+
+    resumed = history.resume(day(1, LOW_DAY))
+    after_resume = decide(resumed, at(day(1, LOW_DAY), 12), days_supply=7)
+    assert after_resume.treatment_status == TreatmentStatus.ACTIVE
+    assert after_resume.decision == Decision.ALLOWED
+    assert after_resume.monitoring_frequency == Frequency.MONTHLY
+    assert after_resume.hematology_consult is True  # until acknowledged
 
 
 def test_an_unconfirmed_moderate_episode_is_followed_by_no_weekly_step():

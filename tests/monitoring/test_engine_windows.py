@@ -130,20 +130,22 @@ def test_daily_monitoring_allows_a_supply_only_under_a_continuation_authorizatio
     assert assessment.max_days_supply == 0
 
 
-# --- supply on hand counts against the largest supply (protocol reading 6) ------------------
+# --- supply on hand counts against the largest supply, the day of dispensing included -------
+# (docs/rules.md §9.13: a 7-day supply dispensed today covers today and the next six days)
 
 
 @pytest.mark.parametrize(
     ("frequency", "supplied", "days_later", "max_days_supply"),
     [
-        pytest.param(Frequency.WEEKLY, 7, 0, 1, id="weekly: 7 days today leave room for 1"),
-        pytest.param(Frequency.WEEKLY, 7, 3, 4, id="weekly: 7 days 3 days ago leave room for 4"),
-        pytest.param(Frequency.WEEKLY, 7, 6, 7, id="weekly: 7 days 6 days ago, all used up"),
-        pytest.param(Frequency.WEEKLY, 3, 0, 5, id="weekly: 3 days today leave room for 5"),
+        pytest.param(Frequency.WEEKLY, 7, 1, 1, id="weekly: 7 days yesterday leave room for 1"),
+        pytest.param(Frequency.WEEKLY, 7, 3, 3, id="weekly: 7 days 3 days ago leave room for 3"),
+        pytest.param(Frequency.WEEKLY, 7, 6, 6, id="weekly: 7 days 6 days ago, one day left"),
+        pytest.param(Frequency.WEEKLY, 7, 7, 7, id="weekly: 7 days 7 days ago, all used up"),
+        pytest.param(Frequency.WEEKLY, 3, 0, 4, id="weekly: 3 days today leave room for 4"),
         pytest.param(
-            Frequency.EVERY_2_WEEKS, 14, 7, 8, id="every 2 weeks: 14 days 7 days ago, room for 8"
+            Frequency.EVERY_2_WEEKS, 14, 7, 7, id="every 2 weeks: 14 days 7 days ago, room for 7"
         ),
-        pytest.param(Frequency.MONTHLY, 28, 21, 22, id="monthly: 28 days 21 days ago, room for 22"),
+        pytest.param(Frequency.MONTHLY, 28, 21, 21, id="monthly: 28 days 21 days ago, room for 21"),
     ],
 )
 def test_supply_on_hand_counts_against_the_largest_supply(
@@ -158,12 +160,23 @@ def test_supply_on_hand_counts_against_the_largest_supply(
     assert assessment.max_days_supply == max_days_supply
 
 
-def test_a_second_full_supply_on_the_same_day_is_blocked_as_exceeding_the_limit():
+@pytest.mark.parametrize("requested", [7, 1])
+def test_no_further_supply_is_allowed_on_the_day_a_full_weekly_supply_went_out(requested):
     drawn_on = DRAWN_ON[Frequency.WEEKLY]
     history = scenario(Frequency.WEEKLY).dispense(at(drawn_on, 10), 7)
 
-    assessment = decide(history, drawn_on, days_supply=7)
+    assessment = decide(history, drawn_on, days_supply=requested)
 
     assert assessment.decision == Decision.BLOCKED
     assert assessment.reason_codes == ["days_supply_exceeds_limit"]
-    assert assessment.max_days_supply == 1
+    assert assessment.max_days_supply == 0
+
+
+def test_the_day_after_a_full_weekly_supply_at_most_one_day_more_is_allowed():
+    drawn_on = DRAWN_ON[Frequency.WEEKLY]
+    history = scenario(Frequency.WEEKLY).dispense(at(drawn_on, 10), 7)
+
+    assert decide(history, day(1, drawn_on), days_supply=1).decision == Decision.ALLOWED
+    blocked = decide(history, day(1, drawn_on), days_supply=2)
+    assert blocked.reason_codes == ["days_supply_exceeds_limit"]
+    assert blocked.max_days_supply == 1

@@ -91,6 +91,11 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
     ("patient-consult-acknowledgement", "post",
         "/api/v1/patients/{patient}/consult-acknowledgement/", {},
         (401, 409, 403, 404, 403, 403, 409, 403)),  # no consult flagged: 409
+    ("patient-review-acknowledgement", "post",
+        "/api/v1/patients/{patient}/review-acknowledgement/", {},
+        (401, 409, 403, 404, 403, 403, 409, 403)),  # nothing to review: 409
+    ("patient-supplied-elsewhere", "post", "/api/v1/patients/{patient}/supplied-elsewhere/", {},
+        (401, 400, 403, 404, 400, 403, 400, 403)),  # no dates: 400
     ("patient-step-down", "post", "/api/v1/patients/{patient}/step-down/", {},
         (401, 400, 403, 404, 403, 403, 400, 403)),
     ("anc-result-list", "get", "/api/v1/patients/{patient}/anc-results/", None,

@@ -25,8 +25,9 @@ def allowed_patient(alice, clock):
 
 @pytest.fixture
 def stale_patient(alice, clock):
-    """The last draw is 12 days old: blocked, ANC not current."""
-    start = TODAY - timedelta(days=60)
+    """The last draw is 12 days old: blocked, ANC not current (and within the emergency
+    supply's reach: a weekly window of 7 days plus 7)."""
+    start = TODAY - timedelta(days=61)
     return factories.enrolled_patient(
         actor=alice,
         start=start,

@@ -232,9 +232,16 @@ def test_a_stale_anc_offers_the_emergency_supply_on_the_counter(browse, phil, st
         {"days_supply": 7, "reason": "lab_delay"},
     )
     assert "Select a valid choice" in too_long.content.decode() and not Dispense.objects.exists()
-    done = client.post(
+    # No supply is recorded here: the pharmacist confirms the last dose (docs/rules.md §10).
+    assert "last dose was taken within" in html
+    unconfirmed = client.post(
         f"/counter/patients/{stale_patient.pk}/emergency/",
         {"days_supply": 4, "reason": "lab_delay"},
+    )
+    assert "confirm" in unconfirmed.content.decode() and not Dispense.objects.exists()
+    done = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 4, "reason": "lab_delay", "last_dose_confirmed": "on"},
     )
     assert "DISPENSED 4 days (emergency supply)" in done.content.decode()
     dispense = Dispense.objects.get(patient=stale_patient)

@@ -41,8 +41,16 @@ class ProtocolRules(Protocol):
     due_after_days: dict[Frequency, int]
     current_window_days: dict[Frequency, int]
     max_supply_days: dict[Frequency, int]
-    # The longest emergency supply a pharmacist may make while the ANC is not current.
+    # The longest emergency supply a pharmacist may make while the ANC is not current (0: none),
+    # how many days past its window the latest result may be, and how long the patient may have
+    # been without clozapine (docs/rules.md §10).
     emergency_supply_max_days: int
+    emergency_anc_grace_days: int
+    emergency_last_dose_hours: int
+    # A first low result whose repeat is this many hours overdue adds a warning (§9.4).
+    confirmation_overdue_hours: int
+    # Without clozapine this long, the dose must be re-titrated (a warning; §10).
+    retitration_after_hours: int
     # Frequencies that may be dispensed to only under a continuation authorization.
     needs_continuation: frozenset[Frequency]
     # True: a longer routine interval is offered by the schedule and applies only once the

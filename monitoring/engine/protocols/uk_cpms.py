@@ -95,6 +95,10 @@ continuation_allowed = False  # reading 5: red means stop
 # The safe reading for the UK monitoring services, which gate every supply on a current result:
 # no pharmacist's emergency supply (rules.md has it for us-label-2015 only).
 emergency_supply_max_days = 0
+emergency_anc_grace_days = 0  # no emergency supply at all (above)
+emergency_last_dose_hours = 0
+confirmation_overdue_hours = 0  # no confirmation step (reading 3)
+retitration_after_hours = 48  # [GGC]: more than 48 hours missed, re-titrate
 ben_baselines_required = 1  # reading 12
 step_down_needs_confirmation = True  # [GGC]: progress only if authorised (reading 8)
 

@@ -77,6 +77,12 @@ ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
 # episode, an uncertified prescriber or pharmacy, or a patient not enrolled or not on active
 # treatment; at most one per ANC (monitoring/engine/emergency.py).
 emergency_supply_max_days = 4
+# docs/rules.md §10: the latest ANC no older than its window + 7 days, and the patient's supply
+# ran out no more than 48 hours ago (after 48 hours off clozapine the dose is re-titrated).
+emergency_anc_grace_days = 7
+emergency_last_dose_hours = 48
+confirmation_overdue_hours = 48  # docs/rules.md §9.4: repeat more than 48 hours overdue
+retitration_after_hours = 48  # [L25]: more than 2 days off clozapine, re-titrate from 12.5 mg
 continuation_allowed = True  # rules.md §6: the prescriber's treatment rationale
 step_down_needs_confirmation = False  # [T6][T7]: the schedule steps down by itself
 overridable_limits: Mapping[str, int] = MappingProxyType({})  # no per-patient limits
@@ -169,9 +175,11 @@ def requires_rechallenge(band: Band) -> bool:
 
 
 def _ben_floor(baseline: Fraction | None, *, higher: bool) -> Fraction:
-    if baseline is None:
+    # docs/rules.md §9.8: a threshold that refers to the baseline is never below the BEN normal
+    # threshold, so a value inside the BEN-neutropenia range never ends that episode.
+    if baseline is None or not higher:
         return Fraction(BEN_NORMAL)
-    return max(Fraction(BEN_NORMAL), baseline) if higher else min(Fraction(BEN_NORMAL), baseline)
+    return max(Fraction(BEN_NORMAL), baseline)
 
 
 def recovered(
