@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Assessment, AuthorizationRecord, LatestAnc
 
 
@@ -17,8 +18,8 @@ def _latest(latest: LatestAnc | None) -> dict[str, Any] | None:
     }
 
 
-def _latest_wbc(latest: LatestAnc | None) -> dict[str, Any] | None:
-    if latest is None or latest.wbc_per_ul is None:
+def _latest_wbc(latest: LatestAnc | None, protocol: str) -> dict[str, Any] | None:
+    if latest is None or latest.wbc_per_ul is None or "wbc" not in get_protocol(protocol).analytes:
         return None
     return {"value_per_ul": latest.wbc_per_ul, "drawn_at": latest.drawn_at.isoformat()}
 
@@ -57,7 +58,7 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "monitoring_frequency": a.monitoring_frequency.value if a.monitoring_frequency else None,
         "latest_anc": _latest(a.latest_anc),
         # issue 9: the WBC of the latest result set (uk-cpms), else null
-        "latest_wbc": _latest_wbc(a.latest_anc),
+        "latest_wbc": _latest_wbc(a.latest_anc, a.protocol),
         "next_draw_due": _day(a.next_draw_due),
         "current_until": _day(a.current_until),
         "confirmation_due": _day(a.confirmation_due),

@@ -16,7 +16,7 @@ from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
-from monitoring.engine import assess, replay, step_down_refusal
+from monitoring.engine import assess, get_protocol, replay, step_down_refusal
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import local_date
 from monitoring.engine.types import Assessment, DecisionContext, Frequency, Snapshot
@@ -76,7 +76,9 @@ def monitoring_state_from(
         lapse_on=assessment.lapse_on,
         lapsed_on=assessment.lapsed_on,
         protocol_version=assessment.protocol_version,
-        latest_wbc_per_ul=latest.wbc_per_ul if latest else None,
+        latest_wbc_per_ul=latest.wbc_per_ul
+        if latest and "wbc" in get_protocol(snapshot.protocol).analytes
+        else None,
         step_down_offered=assessment.step_down_offered.value
         if assessment.step_down_offered
         else None,

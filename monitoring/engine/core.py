@@ -589,7 +589,8 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
         _note(state, f"{day}: incomplete result set {draw.result_id}, not read")
         return
     if complete:
-        state.latest = LatestAnc(draw.result_id, anc, draw.drawn_at, day, wbc)
+        # Both counts of the draw are kept, so a later protocol switch can judge it (§9.11).
+        state.latest = LatestAnc(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc)
         state.incomplete_at = None
         state.incomplete_band = None
         if not state.course_dosed and anc is not None:
@@ -783,10 +784,8 @@ def _switch_protocol(state: Snapshot, protocol: str) -> ProtocolRules:
     if latest is not None:
         anc = latest.value_per_ul if "anc" in rules.analytes else None
         wbc = latest.wbc_per_ul if "wbc" in rules.analytes else None
-        if not _complete(rules, anc, wbc):
+        if (anc is None and wbc is None) or not _complete(rules, anc, wbc):
             state.latest = None
-        else:
-            state.latest = replace(latest, value_per_ul=anc, wbc_per_ul=wbc)
     state.incomplete_band = None
     state.weekly_until = None
     state.confirmed_routine = None

@@ -19,6 +19,7 @@ from monitoring.engine.types import (
     Assessment,
     AuthorizationKind,
     AuthorizationRecord,
+    ConsultAcknowledgementRecord,
     DecisionContext,
     DispenseRecord,
     EnrollmentRecord,
@@ -26,7 +27,9 @@ from monitoring.engine.types import (
     LimitOverrideRecord,
     PatientHistory,
     Population,
+    ReviewAcknowledgementRecord,
     StepDownRecord,
+    SuppliedElsewhereRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
 )
@@ -75,19 +78,62 @@ class HistoryBuilder:
     protocol: str = PROTOCOL
     step_downs: tuple[StepDownRecord, ...] = ()
     limit_overrides: tuple[LimitOverrideRecord, ...] = ()
+    supplied_elsewhere: tuple[SuppliedElsewhereRecord, ...] = ()
+    consult_acknowledgements: tuple[ConsultAcknowledgementRecord, ...] = ()
+    review_acknowledgements: tuple[ReviewAcknowledgementRecord, ...] = ()
 
     # --- results ---------------------------------------------------------------------------
 
-    def anc(self, value: int, when: Moment, hour: int = 9) -> HistoryBuilder:
-        reading = AncReading(len(self.readings) + 1, value, _moment(when, hour))
+    def anc(
+        self,
+        value: int,
+        when: Moment,
+        hour: int = 9,
+        *,
+        accession: str = "",
+        lab: str = "",
+        recorded: datetime | None = None,
+    ) -> HistoryBuilder:
+        """An ANC; `recorded` is when the system stored it (default: when it was drawn)."""
+        reading = AncReading(
+            len(self.readings) + 1,
+            value,
+            _moment(when, hour),
+            None,
+            accession,
+            lab,
+            recorded,
+        )
         return replace(self, readings=(*self.readings, reading))
 
     def fbc(
-        self, neutrophils: int | None, wbc: int | None, when: Moment, hour: int = 9
+        self,
+        neutrophils: int | None,
+        wbc: int | None,
+        when: Moment,
+        hour: int = 9,
+        *,
+        accession: str = "",
+        lab: str = "",
+        recorded: datetime | None = None,
     ) -> HistoryBuilder:
         """A result set of one draw (/µL): neutrophils and WBC, either may be missing."""
-        reading = AncReading(len(self.readings) + 1, neutrophils, _moment(when, hour), wbc)
+        reading = AncReading(
+            len(self.readings) + 1,
+            neutrophils,
+            _moment(when, hour),
+            wbc,
+            accession,
+            lab,
+            recorded,
+        )
         return replace(self, readings=(*self.readings, reading))
+
+    def wbc(
+        self, value: int, when: Moment, hour: int = 9, *, accession: str = "", lab: str = ""
+    ) -> HistoryBuilder:
+        """A WBC stored on its own (a result of its own, as the store keeps it)."""
+        return self.fbc(None, value, when, hour, accession=accession, lab=lab)
 
     # --- schedule and limits (protocols that have them) -------------------------------------
 
@@ -103,9 +149,25 @@ class HistoryBuilder:
 
     # --- enrollment and treatment events -----------------------------------------------------
 
-    def enroll(self, on: date) -> HistoryBuilder:
-        record = EnrollmentRecord(on, seq=len(self.enrollments) + 1)
+    def enroll(self, on: date, protocol: str = "") -> HistoryBuilder:
+        """(Re-)enroll under `protocol` (default: the builder's), as each enrollment records."""
+        record = EnrollmentRecord(
+            on, seq=len(self.enrollments) + 1, protocol=protocol or self.protocol
+        )
         return replace(self, enrollments=(*self.enrollments, record))
+
+    def elsewhere(self, starts_on: date, ends_on: date) -> HistoryBuilder:
+        """A period supplied outside this system, first and last day inclusive."""
+        record = SuppliedElsewhereRecord(len(self.supplied_elsewhere) + 1, starts_on, ends_on)
+        return replace(self, supplied_elsewhere=(*self.supplied_elsewhere, record))
+
+    def consult_acknowledged(self, episode_opened_at: datetime, at_: datetime) -> HistoryBuilder:
+        record = ConsultAcknowledgementRecord(episode_opened_at, at_)
+        return replace(self, consult_acknowledgements=(*self.consult_acknowledgements, record))
+
+    def reviewed(self, keys: tuple[str, ...], at_: datetime) -> HistoryBuilder:
+        record = ReviewAcknowledgementRecord(at_, keys)
+        return replace(self, review_acknowledgements=(*self.review_acknowledgements, record))
 
     def _event(self, kind: TreatmentEventKind, on: date) -> HistoryBuilder:
         record = TreatmentEventRecord(kind, on, seq=len(self.treatment_events) + 1)
@@ -157,8 +219,12 @@ class HistoryBuilder:
             AuthorizationKind.RECHALLENGE, starts_on, expires_on, recorded_at
         )
 
-    def dispense(self, when: Moment, days_supply: int, hour: int = 9) -> HistoryBuilder:
-        record = DispenseRecord(len(self.dispenses) + 1, _moment(when, hour), days_supply)
+    def dispense(
+        self, when: Moment, days_supply: int, hour: int = 9, *, emergency: bool = False
+    ) -> HistoryBuilder:
+        record = DispenseRecord(
+            len(self.dispenses) + 1, _moment(when, hour), days_supply, emergency
+        )
         return replace(self, dispenses=(*self.dispenses, record))
 
     # --- output -------------------------------------------------------------------------------
@@ -175,6 +241,9 @@ class HistoryBuilder:
             dispenses=self.dispenses,
             step_downs=self.step_downs,
             limit_overrides=self.limit_overrides,
+            supplied_elsewhere=self.supplied_elsewhere,
+            consult_acknowledgements=self.consult_acknowledgements,
+            review_acknowledgements=self.review_acknowledgements,
         )
 
 
