@@ -29,7 +29,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from audit import context
 
 AUDIT_TABLES = ("audit_auditentry", "audit_fieldchange")
-# Clinical records: never deleted (rules.md §8, §5), and their changes kept field by field.
+# Clinical records: never deleted (docs/rules.md §8, §5), and their changes kept field by field.
 CLINICAL_TABLES = (
     "patients_patient",
     "patients_enrollmentevent",

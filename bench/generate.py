@@ -25,6 +25,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -187,7 +188,12 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
     for pid in range(lo, hi):
         rng = random.Random(seed * 10_000_019 + pid)  # noqa: S311 - reproducible synthetic data
         built = build_patient(pid, today, rng, results)
-        history = built["history"]
+        # The rows are stored with created_at = now: the engine reads that as each result's
+        # recording time, so the stored state must be replayed with it too.
+        history = replace(
+            built["history"],
+            readings=tuple(replace(r, recorded_at=now) for r in built["history"].readings),
+        )
         prescriber = (pid % PRESCRIBERS) + 1
         state = monitoring_state_from(patient=Patient(pk=pid), snapshot=replay(history), now=now)
         # The patient row caches the state's statuses, as monitoring_state_refresh keeps them.

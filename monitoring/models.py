@@ -73,7 +73,7 @@ class AncResult(models.Model):
         ordering = ["-drawn_at", "-id"]
         indexes = [models.Index(fields=["patient", "drawn_at"])]
         constraints = [
-            # rules.md §8: the same result delivered twice is stored once.
+            # docs/rules.md §8: the same result delivered twice is stored once.
             models.UniqueConstraint(
                 fields=["lab", "analyte", "accession"],
                 condition=~models.Q(accession="") & models.Q(superseded=False),
@@ -103,7 +103,7 @@ class MonitoringState(models.Model):
     protocol = models.CharField(max_length=40)
     enrollment_status = models.CharField(max_length=30, choices=choices(EnrollmentStatus))
     treatment_status = models.CharField(max_length=20, choices=choices(TreatmentStatus))
-    # None (no band, no frequency) is a real state here (rules.md §3), kept distinct from "".
+    # None (no band, no frequency) is a real state here (docs/rules.md §3), kept distinct from "".
     band = models.CharField(max_length=20, choices=choices(Band), null=True)  # noqa: DJ001
     monitoring_frequency = models.CharField(  # noqa: DJ001
         max_length=20, choices=choices(Frequency), null=True

@@ -50,7 +50,7 @@ from pharmacy.models import Dispense
 
 
 def clinic_zone() -> tzinfo:
-    """The clinic's calendar (rules.md §3): dates are local dates in settings.TIME_ZONE."""
+    """The clinic's calendar (docs/rules.md §3): dates are local dates in settings.TIME_ZONE."""
     return ZoneInfo(settings.TIME_ZONE)
 
 

@@ -1,10 +1,10 @@
-"""ANC units as laboratories send them (rules.md §8)."""
+"""ANC units as laboratories send them (docs/rules.md §8)."""
 
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-# rules.md §8: cells per µL (= per mm³) as received, or thousands per µL (= 10⁹/L).
+# docs/rules.md §8: cells per µL (= per mm³) as received, or thousands per µL (= 10⁹/L).
 UNIT_FACTORS: dict[str, int] = {
     "/uL": 1,
     "/mm3": 1,

@@ -269,6 +269,9 @@ def authorization_record(
 ) -> Authorization:
     """rules.md §6: a continuation or rechallenge authorization by a certified prescriber."""
     starts_on = starts_on or today()
+    if starts_on > today():
+        # docs/rules.md §9.5: an authorization answers what is on record when it is written.
+        raise FieldInvalid("starts_on", "An authorization may not start in the future.")
     if not rationale.strip():
         raise FieldInvalid("rationale", "Give the clinical rationale.")
     if expires_on < starts_on:

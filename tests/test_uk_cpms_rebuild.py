@@ -144,7 +144,13 @@ def test_a_us_label_snapshot_keeps_its_keys_and_decodes(uk_patients):
     stored = MonitoringState.objects.get(patient=us).snapshot
 
     assert set(stored) == US_SNAPSHOT_KEYS
-    assert set(stored["latest"]) == {"result_id", "value_per_ul", "drawn_at", "drawn_on"}
+    assert set(stored["latest"]) == {
+        "result_id",
+        "value_per_ul",
+        "drawn_at",
+        "drawn_on",
+        "known_at",
+    }
     assert "recovering" not in stored["episode"]
     assert snapshot_from_json(stored).protocol == "us-label-2015"
 

@@ -74,8 +74,10 @@ def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
     for key, default in _OPTIONAL_TOP.items():
         if data.get(key) == default:
             del data[key]
-    if data["latest"] is not None and data["latest"].get("wbc_per_ul") is None:
-        del data["latest"]["wbc_per_ul"]
+    if data["latest"] is not None:
+        for key in ("wbc_per_ul", "known_at"):
+            if data["latest"].get(key) is None:
+                del data["latest"][key]
     _trim_episode(data["episode"])
     _trim_episode(data.get("last_episode"))
     for auth in data["authorizations"]:
@@ -140,6 +142,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
             drawn_at=_req_dt(latest["drawn_at"]),
             drawn_on=date.fromisoformat(latest["drawn_on"]),
             wbc_per_ul=latest.get("wbc_per_ul"),
+            known_at=_dt(latest.get("known_at")),
         ),
         episode=_episode(data["episode"]),
         weekly_until=_d(data["weekly_until"]),

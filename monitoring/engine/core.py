@@ -590,7 +590,8 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
         return
     if complete:
         # Both counts of the draw are kept, so a later protocol switch can judge it (§9.11).
-        state.latest = LatestAnc(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc)
+        known = draw.known_at if draw.known_at != draw.drawn_at else None
+        state.latest = LatestAnc(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc, known)
         state.incomplete_at = None
         state.incomplete_band = None
         if not state.course_dosed and anc is not None:
@@ -857,6 +858,7 @@ def _begin_treatment(
     if latest is None or band is None or band == rules.normal_band:
         return
     # The low result the course began on is read as its first low result on treatment.
+    latest_known = utc(latest.known_at or latest.drawn_at)
     state.episode = Episode(
         worst=band,
         opened_at=latest.drawn_at,
@@ -865,11 +867,11 @@ def _begin_treatment(
         caused_interruption=False,
         rechallenge_flag_before=state.needs_rechallenge,
         first_band=band,
-        known=((latest.drawn_at, rules.severity(band)),),
+        known=((latest_known, rules.severity(band)),),
         rechallenge_since_before=state.rechallenge_since,
     )
     needs, since = state.needs_rechallenge, state.rechallenge_since
-    _apply_band_consequences(state, rules, band, day, latest.drawn_at, worsened=True)
+    _apply_band_consequences(state, rules, band, day, latest_known, worsened=True)
     if not exposed_before and (exact or not same_day):
         # §9.7: a severe count from before any clozapine is no reason for a rechallenge.
         state.needs_rechallenge, state.rechallenge_since = needs, since
@@ -1420,8 +1422,15 @@ def treatment_event_refusal(
             )
         return Refusal("conflict", f"Treatment is {status.value}; a start is not possible.")
     if kind == TreatmentEventKind.INTERRUPT:
-        if status != TreatmentStatus.ACTIVE:
-            return Refusal("conflict", f"Treatment is {status.value}; only active can interrupt.")
+        # The prescriber may stop treatment on top of a neutropenia interruption (a reason of
+        # its own that outlasts the count, and that a continuation does not lift).
+        neutropenia_only = (
+            status == TreatmentStatus.INTERRUPTED and state.interrupted_by_prescriber_on is None
+        )
+        if status != TreatmentStatus.ACTIVE and not neutropenia_only:
+            return Refusal(
+                "conflict", f"Treatment is {status.value}; only active treatment can interrupt."
+            )
         return None
     if status != TreatmentStatus.INTERRUPTED:
         return Refusal("conflict", f"Treatment is {status.value}; only interrupted can resume.")

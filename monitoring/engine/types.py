@@ -1,7 +1,7 @@
 """Plain data for the protocol engine: enums shared with models and serializers, inputs and outputs.
 
-Nothing here touches the ORM, the clock or settings. The string values are the ones rules.md
-and api.md use, so they go on the wire unchanged.
+Nothing here touches the ORM, the clock or settings. The string values are the ones docs/rules.md
+and the HTTP contract use, so they go on the wire unchanged.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Decision(StrEnum):
 
 
 class Reason(StrEnum):
-    """Codes of rules.md §7 (in the table's order), then the enrollment refusals of api.md."""
+    """Codes of docs/rules.md §7 (in the table's order), then the enrollment refusals."""
 
     PATIENT_NOT_ENROLLED = "patient_not_enrolled"
     PRESCRIBER_NOT_CERTIFIED = "prescriber_not_certified"
@@ -303,6 +303,8 @@ class LatestAnc:
     drawn_at: datetime
     drawn_on: date
     wbc_per_ul: int | None = None
+    # When the draw was on record (None: when drawn).
+    known_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,47 +1,48 @@
 """`us-label-2015`: the US prescribing information's ANC tables, as the Clozapine REMS used them.
 
-Sources (rules.md): [L15] Clozaril PI §5.1 Tables 2-3; [L25] PI rev. 6/2025; [T6]/[T7] CNS Drugs
-2022;36:659 Tables 6-7; [PN19]/[APA19] REMS 2019 windows; [VistA PSOCLO1] 7/14/28-day caps.
+The rules are written in docs/rules.md (§1-§10, with the readings R1-R14 that apply to every
+protocol). Sources: [L15] Clozaril PI §5.1 Tables 2-3; [L25] PI rev. 6/2025; [T6]/[T7] CNS Drugs
+2022;36:659 Tables 6-7; [PN19]/[APA19] REMS 2019 windows; [VistA] PSOCLO1 7/14/28-day caps.
 
-Readings of rules.md this module takes, each the safer one for the patient where the text
-leaves room (the closing note of the core issue lists them too):
+Readings this module takes, each the safer one for the patient where the text leaves room:
 
-1. `band` reports the open episode's worst band (rules.md §1: "the episode's band is the worst
-   band seen in it"), so a general patient recovering from moderate at 1200/µL shows `moderate`
+1. `band` reports the open episode's worst band (docs/rules.md §1: an episode's band is the
+   worst seen in it), so a general patient recovering from moderate at 1200/µL shows `moderate`
    with a three-times-weekly frequency, exactly as the moderate row of the table reads. With no
    episode open it is the latest result's band.
 2. A first low result whose repeat is not drawn within 24 hours is not refuted: the episode
    stands as if confirmed (interruption, consult, and the "weekly for 4 weeks" step all apply).
-3. BEN recovery. The BEN-neutropenia row ends at "ANC >= 1000 or >= the patient's baseline"
-   (label wording, so the lower of the two). The severe row says "three times weekly until >= the
-   patient's baseline"; a baseline below 1000 would then end it inside the BEN-neutropenia range,
-   so it ends at the higher of 1000 and the baseline. The result that opened an episode cannot
-   close it. Without a baseline, 1000 is used.
+   A normal repeat within 24 hours after a *severe* first result leaves the episode unconfirmed
+   but keeps its interruption until a resume, and its consult until acknowledged (§9.4).
+3. BEN recovery. A threshold that refers to the baseline is never below 1000/µL (§9.8): the
+   BEN-neutropenia row ends at >= 1000; the severe row ends at the higher of 1000 and the
+   baseline. The result that opened an episode cannot close it. Without a baseline, 1000 is
+   used.
 4. Resuming after severe needs the latest ANC in the normal range: >= 1500 (general), >= 1000
-   or >= the baseline (BEN). After moderate it needs >= 1000 (rules.md §5).
+   (BEN). After moderate it needs >= 1000 (§5).
 5. Treatment may start (a `start` event or the first supply) only with the latest ANC in the
    normal range and no episode open (label: normal band = "start or continue"; the other bands
-   only "continue"); otherwise `anc_below_threshold`.
-6. Supply on hand counts against the largest supply: a patient may hold at most the frequency's
-   largest supply beyond the decision date, so two dispenses at once cannot both pass. A 7-day
-   supply dispensed today leaves 6 days on hand after today.
-7. Interruption days: day N of an interruption that began on date S is S + N (a recorded
-   interruption "30 days old"); the lapse (re-enrollment required) happens on S + 30. With
-   dispenses on record, S is at the latest the day after the last supply ran out (the day the
-   dispense date + days' supply reaches). A continuation authorization counts as on treatment,
-   so an interruption is counted again from the day after it expires.
+   only "continue"); otherwise `anc_below_threshold`. A recorded start stands whatever is filed
+   later (§9.1).
+6. Supply on hand counts against the largest supply, the day of dispensing included (§9.13): a
+   7-day supply dispensed today leaves no room today and 1 day tomorrow.
+7. Interruption days: day N of an interruption that began on date S is S + N; the lapse
+   (re-enrollment required) happens on S + 30. With dispenses on record, S is at the latest the
+   first day without supply. A continuation authorization counts as on treatment only while it
+   answers the patient's state (§9.5).
 8. A continuation authorization lifts a neutropenia interruption only, not one the prescriber
    recorded; a rechallenge authorization alone does not lift an interruption (the prescriber
-   records `resume`, which restarts the clock).
+   records `resume`, which restarts the clock and uses the authorization up).
 9. Enrollment needs the latest ANC on or before the enrollment date to be within 30 days and in
    the normal range (a normal result followed by a low one does not qualify).
 10. "Weekly for 4 weeks" covers the 28 days after the draw that closed the episode, inclusive;
     routine resumes on day 29.
 11. `confirmation_due` keeps showing the deadline of a pending repeat after it has passed, until
-    a repeat arrives: an overdue confirmation stays visible rather than silently disappearing.
-12. Items dated the same day replay as: results, then enrollments and treatment events in the
-    order they were recorded (discontinue, enroll, start, interrupt, resume when recorded at the
-    same instant), then dispenses. So a resume is judged against every result of its day.
+    a repeat arrives: an overdue confirmation stays visible rather than silently disappearing;
+    48 hours past it, every decision warns (`confirmation_overdue`).
+12. The order of one day is written in docs/rules.md ("How the engine reads a history"): a
+    course ends and begins before the day's results, starts, interrupts and resumes are judged
+    against every result of their day.
 13. The 24-hour window is 24 elapsed hours (instants are compared in UTC), so it is not 23 or
     25 hours across a daylight-saving change; calendar rules use the clinic's local dates.
 """
@@ -67,7 +68,7 @@ normal_band = Band.NORMAL
 confirmation_hours = 24  # [T6][T7]: confirm the first low result with a repeat within 24 hours
 lapse_days = 30  # [L15][T6]: an interruption of 30 days or more restarts as a new patient
 enrollment_lab_days = 30  # [seed 002]: labs within the past 30 days at (re-)enrollment
-authorization_max_days = 30  # rules.md §6: default protocol maximum
+authorization_max_days = 30  # docs/rules.md §6: default protocol maximum
 ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
 # Derived: a pharmacist's emergency supply when the only block is an ANC that is not current
 # (the lab is late, the weather, inpatient leave). Four days bridge a long weekend (Friday to
@@ -83,7 +84,7 @@ emergency_anc_grace_days = 7
 emergency_last_dose_hours = 48
 confirmation_overdue_hours = 48  # docs/rules.md §9.4: repeat more than 48 hours overdue
 retitration_after_hours = 48  # [L25]: more than 2 days off clozapine, re-titrate from 12.5 mg
-continuation_allowed = True  # rules.md §6: the prescriber's treatment rationale
+continuation_allowed = True  # docs/rules.md §6: the prescriber's treatment rationale
 step_down_needs_confirmation = False  # [T6][T7]: the schedule steps down by itself
 overridable_limits: Mapping[str, int] = MappingProxyType({})  # no per-patient limits
 
@@ -139,7 +140,7 @@ def band_of(
     baseline: Fraction | None,
     limits: Mapping[str, int],
 ) -> Band:
-    # Exact integers, inclusive lower bounds; never round up into a better band (rules.md §1).
+    # Exact integers, inclusive lower bounds; never round up into a better band (docs/rules.md §1).
     value = _anc(reading)
     if population == Population.BEN:
         if value >= BEN_NORMAL:
@@ -197,7 +198,7 @@ def recovered(
 
 
 def recovery_results_required(worst: Band) -> int:
-    # One result in the recovery range ends an episode (rules.md §1).
+    # One result in the recovery range ends an episode (docs/rules.md §1).
     return 1
 
 
