@@ -99,9 +99,10 @@ def reloaded(notification):
 # --- sending ---------------------------------------------------------------------------------
 
 
-def test_a_scan_sends_its_email_reminders_through_djangos_backend_when_it_commits(
+def test_a_scans_reminders_go_out_in_the_digest_through_djangos_backend_with_a_message_id(
     clock, alice, designee, alice_prescriber, django_capture_on_commit_callbacks
 ):
+    from notifications.tasks import digests
     from tests import factories
 
     start = TODAY - timedelta(days=21)
@@ -111,17 +112,24 @@ def test_a_scan_sends_its_email_reminders_through_djangos_backend_when_it_commit
 
     with django_capture_on_commit_callbacks(execute=True):
         run_scan_on(clock, "draws", TODAY)
+    assert mail.outbox == [], "a draw due today is not urgent: it waits for the digest"
+
+    clock.move_to(factories.at(TODAY, 7, 30))
+    with django_capture_on_commit_callbacks(execute=True):
+        digests.delay()
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [alice_prescriber.email]
-    email = Notification.objects.get(channel=Channel.EMAIL)
-    assert (message.subject, message.body) == (email.subject, email.body)
-    assert email.address == alice_prescriber.email
-    assert (email.status, email.attempts, email.last_error) == (Status.SENT, 1, "")
-    assert email.sent_at == email.created_at
-    # In-app reminders are never e-mailed.
-    assert Notification.objects.filter(channel=Channel.IN_APP).count() == 2
+    digest = Notification.objects.get(channel=Channel.EMAIL, kind=Kind.DIGEST)
+    assert (message.subject, message.body) == (digest.subject, digest.body)
+    assert message.extra_headers["Message-ID"] == digest.message_id
+    assert (digest.status, digest.attempts, digest.last_error) == (Status.SENT, 1, "")
+    item = Notification.objects.get(channel=Channel.EMAIL, kind=Kind.DRAW_DUE)
+    assert (item.status, item.digest_id) == (Status.DIGESTED, digest.pk)
+    assert item.subject in digest.body
+    # In-app reminders are never e-mailed: each user has its own in-app digest.
+    assert Notification.objects.filter(channel=Channel.IN_APP, kind=Kind.DIGEST).count() == 2
 
 
 def test_a_notification_keeps_channel_recipient_subject_body_status_attempts_and_error(
