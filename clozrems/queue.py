@@ -18,14 +18,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
-# Open pending tasks younger than this are left to their own message; older ones are caught up.
-CATCH_UP_AFTER = timedelta(minutes=1)
 # A task that failed this many times is left for an administrator (admin: pending tasks).
 MAX_ATTEMPTS = 10
 
@@ -91,13 +90,14 @@ def pending_task_run(pending_id: int) -> bool:
 
 
 def pending_tasks_catch_up(*, now: datetime, limit: int = 500) -> int:
-    """Do the open pending tasks older than CATCH_UP_AFTER (their message was lost); returns
-    how many were done here."""
+    """Do the open pending tasks older than CLOZREMS_QUEUE_CATCH_UP_SECONDS (younger ones are
+    left to their own message; older ones lost it); returns how many were done here."""
     from notifications.models import PendingTask
 
+    older_than = now - timedelta(seconds=settings.CLOZREMS_QUEUE_CATCH_UP_SECONDS)
     ids = list(
         PendingTask.objects.filter(
-            done_at__isnull=True, created_at__lte=now - CATCH_UP_AFTER, attempts__lt=MAX_ATTEMPTS
+            done_at__isnull=True, created_at__lte=older_than, attempts__lt=MAX_ATTEMPTS
         )
         .order_by("created_at", "id")
         .values_list("pk", flat=True)[:limit]
