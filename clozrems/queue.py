@@ -14,6 +14,7 @@ delivery: beat's every-minute `deliver_pending`).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,11 +60,16 @@ def enqueue_on_commit(task: Any, *args: Any, outbox: bool = True) -> None:
     transaction.on_commit(lambda: enqueue(run_pending, pending.pk, what=what))
 
 
+def task_named(name: str) -> Any:
+    """The task registered under `name` ("app.tasks.function"), importing its module (a web
+    process has not autodiscovered every app's tasks, as a worker has)."""
+    module, _, function = name.rpartition(".")
+    return getattr(importlib.import_module(module), function)
+
+
 def pending_task_run(pending_id: int) -> bool:
     """Do one pending task if it is still open and no other worker holds it; True when done
     here. The work and the row's `done_at` commit together."""
-    from celery import current_app
-
     from notifications.models import PendingTask
 
     with transaction.atomic():
@@ -76,7 +82,7 @@ def pending_task_run(pending_id: int) -> bool:
             return False
         try:
             with transaction.atomic():
-                current_app.tasks[pending.task].run(*pending.args)
+                task_named(pending.task).run(*pending.args)
         except Exception as error:  # recorded; the catch-up tries again, up to MAX_ATTEMPTS
             PendingTask.objects.filter(pk=pending_id).update(
                 attempts=F("attempts") + 1, last_error=f"{error.__class__.__name__}: {error}"[:2000]

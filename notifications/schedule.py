@@ -251,9 +251,7 @@ def run_record(key: str, *, now: datetime | None = None) -> None:
 def daily_runs_catch_up(*, now: datetime) -> list[str]:
     """Queue each enabled daily scan whose schedule had a run due after the one it last
     started (or in the last day, if it never ran); returns the keys queued."""
-    from celery import current_app
-
-    from clozrems.queue import enqueue
+    from clozrems.queue import enqueue, task_named
     from notifications.models import ScanRun, ScheduledTask
 
     last = dict(ScanRun.objects.values_list("key", "last_run_at"))
@@ -269,7 +267,7 @@ def daily_runs_catch_up(*, now: datetime) -> list[str]:
         since = last.get(periodic.key) or now - timedelta(days=1)
         if not _due_since(task.crontab.schedule, since, now):
             continue
-        if enqueue(current_app.tasks[periodic.task], *periodic.args):
+        if enqueue(task_named(periodic.task), *periodic.args):
             queued.append(periodic.key)
     return queued
 

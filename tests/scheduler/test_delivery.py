@@ -400,3 +400,69 @@ def test_the_deliver_task_gives_up_after_its_last_retry_and_the_row_is_failed(cl
     reminder = reloaded(reminder)
     assert (reminder.status, reminder.attempts) == (Status.FAILED, 6)
     assert reminder.next_attempt_at is None
+
+
+# --- a batch longer than the lease; a worker killed after the server took the message ------
+
+
+class SlowBackend(LocmemBackend):
+    """A mail server that takes 70 s a message (the clock moves on while it sends); on the
+    third message, a second worker looks for claimable rows, as beat's next run would."""
+
+    clock = None
+    seen_by_second_worker: list[int] | None = None
+
+    def send_messages(self, messages):
+        from django.utils import timezone
+
+        SlowBackend.clock.shift(timedelta(seconds=70))
+        if len(mail.outbox) == 2:
+            SlowBackend.seen_by_second_worker = notifications_deliverable(now=timezone.now())
+        return super().send_messages(messages)
+
+
+def test_a_batch_longer_than_the_lease_leaves_no_claim_for_another_worker_to_take(clock, settings):
+    """Each claim is stamped when it is made: the row being sent is 0 s old, whatever the batch
+    has cost so far (a batch stamped at its start made it look 140 s old: abandoned)."""
+    settings.CLOZREMS_NOTIFICATION_LEASE_SECONDS = 100
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.SlowBackend"
+    SlowBackend.clock = clock
+    rows = [email_reminder(f"p{i}@example.org") for i in range(4)]
+
+    assert deliver_pending.delay().get() == 4
+
+    being_sent = rows[2].pk
+    assert SlowBackend.seen_by_second_worker is not None
+    assert being_sent not in SlowBackend.seen_by_second_worker
+    assert sorted(m.to[0] for m in mail.outbox) == [f"p{i}@example.org" for i in range(4)]
+
+
+class AcceptsThenWorkerDies(LocmemBackend):
+    """The mail server accepts the message; the worker is killed before it hears so."""
+
+    def send_messages(self, messages):
+        super().send_messages(messages)
+        if len(mail.outbox) == 1:
+            raise WorkerKilled
+
+
+def test_a_worker_killed_after_the_server_accepted_counts_the_attempt_and_resends_the_same_id(
+    clock, settings
+):
+    """At least once: the resend after the lease carries the same Message-ID (a client or
+    provider de-duplicating by it shows one message), and `attempts` counts both."""
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.AcceptsThenWorkerDies"
+    reminder = email_reminder()
+
+    with pytest.raises(WorkerKilled):
+        deliver_pending.apply()
+    killed = reloaded(reminder)
+    assert (killed.status, killed.attempts) == (Status.SENDING, 1), "counted before sending"
+
+    clock.shift(timedelta(seconds=settings.CLOZREMS_NOTIFICATION_LEASE_SECONDS + 1))
+    assert deliver_pending.delay().get() == 1
+
+    sent = reloaded(reminder)
+    assert (sent.status, sent.attempts) == (Status.SENT, 2)
+    assert [m.extra_headers["Message-ID"] for m in mail.outbox] == [sent.message_id] * 2
+    assert sent.message_id.startswith(f"<notification.{sent.pk}.")
