@@ -8,6 +8,7 @@ has both. Elsewhere the tests skip and say why."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -141,16 +142,23 @@ def stack(tmp_path: Path, **env: str) -> Iterator[Stack]:
         running.close()
 
 
+def declared_task(key: str) -> Any:
+    """The beat row written for a declared key (notifications/schedule.py)."""
+    from notifications.models import ScheduledTask
+
+    task: Any = ScheduledTask.objects.get(key=key).periodic_task
+    assert task is not None, f"{key} was deleted"
+    return task
+
+
 def only_these_periodic_tasks(seconds: dict[str, int]) -> None:
     """Beat runs only the declared tasks named (by key), each every N seconds; the others are
     disabled. (The daily ones keep their crontab unless named.)"""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from notifications.models import ScheduledTask
-
     PeriodicTask.objects.update(enabled=False)
     for key, every in seconds.items():
-        task = ScheduledTask.objects.get(key=key).periodic_task
+        task = declared_task(key)
         task.interval, _ = IntervalSchedule.objects.get_or_create(
             every=every, period=IntervalSchedule.SECONDS
         )
@@ -168,11 +176,11 @@ def beat_missed(key: str, *, minutes_ago: int = 10) -> None:
     from django_celery_beat.models import CrontabSchedule
 
     from monitoring.selectors import clinic_zone
-    from notifications.models import ScanRun, ScheduledTask
+    from notifications.models import ScanRun
 
     now = timezone.now()
     scheduled = (now - timedelta(minutes=minutes_ago)).astimezone(clinic_zone())
-    task = ScheduledTask.objects.get(key=key).periodic_task
+    task = declared_task(key)
     task.crontab, _ = CrontabSchedule.objects.get_or_create(
         minute=str(scheduled.minute),
         hour=str(scheduled.hour),
@@ -188,3 +196,33 @@ def beat_missed(key: str, *, minutes_ago: int = 10) -> None:
     ScanRun.objects.update_or_create(
         key=key, defaults={"last_run_at": scheduled - timedelta(days=1)}
     )
+
+
+@contextmanager
+def hung_port() -> Iterator[int]:
+    """A listening socket nobody accepts from: the kernel completes the connection, and then
+    nothing is ever answered."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield int(server.getsockname()[1])
+
+
+@contextmanager
+def broker_at(url: str) -> Iterator[Any]:
+    """Celery as in production (not eager), publishing to `url`; the process's own connection
+    and producer pools are put back afterwards, untouched."""
+    from clozrems.celery import app
+
+    conf: Any = app.conf
+    amqp: Any = app.amqp
+    saved = (conf.task_always_eager, conf.broker_url, app._pool, amqp._producer_pool)  # type: ignore[attr-defined]
+    conf.task_always_eager = False
+    conf.broker_url = url
+    app._pool = None  # type: ignore[attr-defined]
+    amqp._producer_pool = None
+    try:
+        yield app
+    finally:
+        conf.task_always_eager, conf.broker_url = saved[0], saved[1]
+        app._pool, amqp._producer_pool = saved[2], saved[3]  # type: ignore[attr-defined]

@@ -6,12 +6,10 @@ on their own, once. (A real worker doing that: tests/scheduler/test_live_reminde
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -20,41 +18,12 @@ from notifications.tasks import pending_catch_up
 from tests import factories
 from tests.clinical.conftest import STARTED_DAYS_AGO
 from tests.conftest import NOW, TODAY
+from tests.scheduler.live import broker_at, hung_port
 from tests.scheduler.smtp import SmtpServer
 
 # Each request may spend a few bounded broker timeouts (settings: 2 s to connect, 2 s a read,
 # two retries); well under what a hung broker cost before (a minute, then a 500).
 BOUND_SECONDS = 20
-
-
-@contextmanager
-def hung_port() -> Iterator[int]:
-    """A listening socket nobody accepts from: the kernel completes the connection, and then
-    nothing is ever answered."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-        yield int(server.getsockname()[1])
-
-
-@contextmanager
-def broker_at(url: str) -> Iterator[Any]:
-    """Celery as in production (not eager), publishing to `url`; the process's own connection
-    and producer pools are put back afterwards, untouched."""
-    from clozrems.celery import app
-
-    conf: Any = app.conf
-    amqp: Any = app.amqp
-    saved = (conf.task_always_eager, conf.broker_url, app._pool, amqp._producer_pool)  # type: ignore[attr-defined]
-    conf.task_always_eager = False
-    conf.broker_url = url
-    app._pool = None  # type: ignore[attr-defined]
-    amqp._producer_pool = None
-    try:
-        yield app
-    finally:
-        conf.task_always_eager, conf.broker_url = saved[0], saved[1]
-        app._pool, amqp._producer_pool = saved[2], saved[3]  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from patients.services import treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.scheduler.helpers import run_scan_on, subject_of, user_key
+from tests.scheduler.live import declared_task
 from tests.scheduler.smtp import SmtpServer
 
 
@@ -165,12 +166,10 @@ def test_before_its_hour_a_daily_scan_is_not_run_early(clock, alice):
 
 
 def test_a_scan_an_administrator_disabled_or_deleted_is_not_caught_up(db, clock):
-    from notifications.models import ScheduledTask
-
-    draws = ScheduledTask.objects.get(key="scan.draws").periodic_task
+    draws = declared_task("scan.draws")
     draws.enabled = False
     draws.save()
-    ScheduledTask.objects.get(key="scan.consults").periodic_task.delete()
+    declared_task("scan.consults").delete()
     clock.move_to(factories.at(TODAY, 9))
 
     queued = daily_runs_catch_up(now=factories.at(TODAY, 9))

@@ -6,6 +6,7 @@ killed mid-send) is taken over by the next run."""
 
 import smtplib
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from celery.exceptions import Retry
@@ -409,7 +410,7 @@ class SlowBackend(LocmemBackend):
     """A mail server that takes 70 s a message (the clock moves on while it sends); on the
     third message, a second worker looks for claimable rows, as beat's next run would."""
 
-    clock = None
+    clock: Any = None
     seen_by_second_worker: list[int] | None = None
 
     def send_messages(self, messages):
