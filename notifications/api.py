@@ -4,9 +4,13 @@ GET/PUT/PATCH .../preferences/: the caller's own settings."""
 
 from __future__ import annotations
 
+import re
+from datetime import time
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,6 +25,9 @@ from notifications.services import (
     notification_preferences_save,
 )
 from patients.models import Role
+
+
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
@@ -40,11 +47,22 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
         ]
 
 
+@extend_schema_field({"type": "string", "pattern": CLOCK_PATTERN, "example": "07:30"})
+class ClockTimeField(serializers.Field):
+    """A local time of day as HH:MM (the clinic's zone)."""
+
+    def to_representation(self, value: time) -> str:
+        return value.strftime("%H:%M")
+
+    def to_internal_value(self, data: Any) -> time:
+        if not isinstance(data, str) or not re.fullmatch(CLOCK_PATTERN, data):
+            raise serializers.ValidationError("Give a local time of day as HH:MM (00:00-23:59).")
+        return time.fromisoformat(data)
+
+
 class PreferencesSerializer(serializers.Serializer[Preferences]):
-    digest_at = serializers.TimeField(
-        format="%H:%M",
-        input_formats=["%H:%M", "%H:%M:%S"],
-        help_text="Local clinic time after which the day's digest is sent (HH:MM).",
+    digest_at = ClockTimeField(
+        help_text="Local clinic time after which the day's digest is sent (HH:MM)."
     )
     email_digest = serializers.BooleanField(help_text="E-mail the daily digest too.")
     immediate_kinds = serializers.ListField(
