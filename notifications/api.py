@@ -26,7 +26,6 @@ from notifications.services import (
 )
 from patients.models import Role
 
-
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 

@@ -219,9 +219,7 @@ def sync_periodic_tasks(*, reset: bool = False) -> list[str]:
                 existing.enabled = True
                 existing.save()
                 changed.append(f"reset {periodic.name}")
-    return [line for line in changed if not line.startswith("left deleted")] + [
-        line for line in changed if line.startswith("left deleted")
-    ]
+    return changed
 
 
 def create_missing_periodic_tasks(**kwargs: Any) -> None:
