@@ -27,6 +27,7 @@ from monitoring.engine.types import (
     PatientHistory,
     Population,
     Reason,
+    TreatmentStatus,
 )
 from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState, ResultStatus
 from monitoring.selectors import clinic_zone, patient_histories
@@ -361,6 +362,8 @@ def report_overdue(f: ReportFilter, *, now: datetime) -> list[dict[str, Any]]:
         due = picture.next_draw_due
         if picture.enrollment_status != EnrollmentStatus.ENROLLED or due is None or due >= today:
             continue
+        if picture.treatment_status == TreatmentStatus.NOT_STARTED:
+            continue  # no routine draw is due before the first dose
         p = by_id[patient_id]
         current.append((p.pk, p.prescriber_id, p.prescriber.name, (today - due).days))
 

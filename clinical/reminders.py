@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import TextChoices
 
 from clinical import plan
@@ -32,7 +33,7 @@ from clinical.selectors import (
 )
 from clinical.services import plan_entry_prompt
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
-from notifications.messages import patient_label
+from notifications.messages import patient_label, plan_backlog
 from notifications.services import Occasion, Recipient, notifications_create
 from notifications.services import recipients_for_prescribers as _recipients
 from patients.models import Patient
@@ -47,6 +48,7 @@ class ClinicalKind(TextChoices):
     PLAN_ITEM_DUE = "plan_item_due"
     PLAN_ITEM_OVERDUE = "plan_item_overdue"
     RETITRATION_NEEDED = "retitration_needed"
+    PLAN_ITEM_BACKLOG = "plan_item_backlog"
 
 
 # An overdue check is reminded on its first overdue day and weekly after.
@@ -96,9 +98,13 @@ def level_alert(*, level_id: int) -> int:
 
 def level_prompt(*, kind: str, object_id: int) -> int:
     """A change that calls for a level: a smoking status change or an interacting medication."""
+    email_body = None
     if kind == "smoking":
         change = SmokingStatusChange.objects.select_related("patient").get(pk=object_id)
         patient, day, message = change.patient, change.effective_on, smoking_prompt(change)
+        if change.context:
+            # The context is typed by a person: shown in the app, never e-mailed.
+            email_body = smoking_prompt(change, with_context=False)
     else:
         event = MedicationEvent.objects.select_related("patient", "drug").get(pk=object_id)
         patient, day, message = event.patient, event.effective_on, medication_prompt(event)
@@ -109,6 +115,7 @@ def level_prompt(*, kind: str, object_id: int) -> int:
         f"Clozapine level suggested for {_label(patient)}",
         message,
         patient.pk,
+        email_body=email_body,
     )
     return _tell_prescriber(patient, [occasion])
 
@@ -132,10 +139,12 @@ def myocarditis_prompt(*, entry_id: int) -> int:
 
 def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
     """Daily, for a range of patient ids: each started, enrolled patient's plan checks that
-    are due (once per due date) or overdue (first overdue day, then weekly), and a
+    are due (once per due date) or overdue (first overdue day, then weekly; once overdue
+    longer than CLOZREMS_PLAN_BACKLOG_DAYS, told once in the digest's summary), and a
     re-titration warning when the supply ran out 48 hours or more ago (once per run-out).
     Five queries per chunk whatever its size."""
     today = local_today(now)
+    backlog_days = settings.CLOZREMS_PLAN_BACKLOG_DAYS
     patients = list(
         Patient.objects.filter(
             pk__gte=lo, pk__lt=hi, enrollment_status=EnrollmentStatus.ENROLLED
@@ -175,6 +184,24 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
                             f"{state.item.label} due for {label}",
                             f"{state.item.label} is due on {state.due_on.isoformat()}. "
                             f"{state.item.detail} (Source: {state.item.source}.)",
+                            patient.pk,
+                        ),
+                    )
+                )
+            elif state.status == plan.PlanStatus.OVERDUE and state.days_overdue > backlog_days:
+                # Long overdue (an imported history without its plan entries, say): told
+                # once, summarised in the digest with the others, never one by one weekly.
+                found.append(
+                    (
+                        patient.prescriber_id,
+                        Occasion(
+                            ClinicalKind.PLAN_ITEM_BACKLOG,
+                            key,
+                            state.due_on,
+                            plan_backlog(state.item.label, label, backlog_days),
+                            f"{state.item.label} was due on {state.due_on.isoformat()} "
+                            f"({state.days_overdue} days ago). {state.item.detail} "
+                            f"(Source: {state.item.source}.)",
                             patient.pk,
                         ),
                     )

@@ -111,8 +111,8 @@ def level_prompts(*, patient_id: int, since: date | None) -> list[dict[str, Any]
     return sorted(prompts, key=lambda p: p["on"])
 
 
-def smoking_prompt(change: SmokingStatusChange) -> str:
-    context = f" ({change.context})" if change.context else ""
+def smoking_prompt(change: SmokingStatusChange, *, with_context: bool = True) -> str:
+    context = f" ({change.context})" if change.context and with_context else ""
     status = change.status.replace("_", "-")
     return (
         f"Smoking status changed to {status} on {change.effective_on.isoformat()}{context}: "

@@ -30,6 +30,7 @@ from clinical.models import (
 from clinical.selectors import level_history, local_today, prior_level, smoking_status_on
 from clinical.units import Analyte, LevelUnitError, to_ng_ml
 from clozrems.errors import FieldInvalid, StateConflict
+from clozrems.queue import enqueue_on_commit
 from monitoring.selectors import clinic_zone, is_future
 from patients.models import Patient, User
 
@@ -60,10 +61,11 @@ def _day_not_future(field: str, day: date, now: datetime) -> None:
 
 
 def _queue(task_name: str, *args: Any) -> None:
+    """The prescriber's reminder, queued the one way every write queues work (kept in the
+    transaction, sent after commit, caught up if the broker lost it: clozrems/queue.py)."""
     from clinical import tasks
 
-    task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(*args))
+    enqueue_on_commit(getattr(tasks, task_name), *args)
 
 
 def level_result_record(

@@ -38,6 +38,9 @@ def plan_scan_chunk(lo: int, hi: int, now_iso: str) -> int:
 @shared_task
 def plan_scan(now_iso: str | None = None) -> int:
     """The plan's daily scan, fanned out over patient id ranges; returns the chunks queued."""
+    from notifications.schedule import run_record
+
+    run_record("scan.plan")
     now = _now(now_iso).isoformat()
     ranges = reminders.plan_ranges(chunk=settings.CLOZREMS_SCAN_CHUNK)
     if ranges:

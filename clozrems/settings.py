@@ -330,13 +330,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing from a web request gives up within about a second when the broker is away
 # (clozrems/queue.py logs it; the periodic scans catch up), instead of holding the request.
+# Every read and write on the broker's socket is bounded too: a broker that accepts the
+# connection and never answers (hung) costs a request a few seconds, never a minute.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 2,
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.5,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The queue every task goes to (one per deployment sharing a Redis; the live tests use their own).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CLOZREMS_TASK_QUEUE", "celery")
 
 
 def env_int(name: str, default: int) -> int:
@@ -358,3 +364,16 @@ CLOZREMS_NOTIFICATION_MAX_ATTEMPTS = env_int("CLOZREMS_NOTIFICATION_MAX_ATTEMPTS
 CLOZREMS_NOTIFICATION_BACKOFF_SECONDS = env_int("CLOZREMS_NOTIFICATION_BACKOFF_SECONDS", 30)
 # A send claimed longer ago than this belongs to a worker that died: another may take it.
 CLOZREMS_NOTIFICATION_LEASE_SECONDS = env_int("CLOZREMS_NOTIFICATION_LEASE_SECONDS", 600)
+# The right-hand side of every e-mail's Message-ID (stable per notification).
+CLOZREMS_MESSAGE_ID_DOMAIN = os.environ.get("CLOZREMS_MESSAGE_ID_DOMAIN") or (
+    DEFAULT_FROM_EMAIL.rpartition("@")[2] or "clozrems.localhost"
+)
+# The daily digest of non-urgent reminders: put together after this local time (HH:MM), each
+# recipient's own setting overriding it, listing at most CLOZREMS_DIGEST_LIMIT reminders.
+CLOZREMS_DIGEST_AT = os.environ.get("CLOZREMS_DIGEST_AT", "07:30")
+CLOZREMS_DIGEST_LIMIT = env_int("CLOZREMS_DIGEST_LIMIT", 25)
+# Work queued by a write and not done this long after (its message lost with the broker) is
+# done by the catch-up task (clozrems/queue.py).
+CLOZREMS_QUEUE_CATCH_UP_SECONDS = env_int("CLOZREMS_QUEUE_CATCH_UP_SECONDS", 60)
+# A monitoring-plan check overdue longer than this is summarised once, not reminded weekly.
+CLOZREMS_PLAN_BACKLOG_DAYS = env_int("CLOZREMS_PLAN_BACKLOG_DAYS", 30)

@@ -20,6 +20,7 @@ from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement, MonitoringState
 from monitoring.selectors import clinic_zone
+from monitoring.services import lapses_record
 from notifications import messages
 from notifications.models import Kind
 from notifications.services import (
@@ -29,7 +30,6 @@ from notifications.services import (
     recipients_admins,
     recipients_for_prescribers,
 )
-from patients.models import Patient
 
 SCAN_KINDS = ("draws", "confirmations", "consults", "lapses")
 
@@ -96,8 +96,9 @@ def _confirmation_occasion(
 
 
 def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """Due today: one reminder. Overdue: on day 1 and every N days after, and to the
-    administrators once the draw is M days overdue (settings)."""
+    """Due today: one reminder. Overdue: the one owed on day 1 and every N days after (sent on
+    the day the scan runs, however late it first sees the patient), and to the administrators
+    once the draw is M days overdue (settings)."""
     today = now.astimezone(clinic_zone()).date()
     repeat = settings.CLOZREMS_OVERDUE_REPEAT_DAYS
     escalate_after = settings.CLOZREMS_OVERDUE_ESCALATE_AFTER_DAYS
@@ -121,14 +122,17 @@ def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
             )
             continue
         days = (today - due).days
-        if (days - 1) % repeat == 0:
-            subject, body = messages.draw_overdue(label, due, days, draw=_draw(picture))
-            found.append(
-                (
-                    prescriber,
-                    Occasion(Kind.DRAW_OVERDUE, key, due, subject, body, row["patient_id"], days),
-                )
+        # The reminder owed today: the latest of days 1, 1 + N, 1 + 2N... reached. A patient
+        # first seen overdue on day 2 (or a missed run) still gets day 1's today; the unique
+        # key makes it once.
+        owed = 1 + (days - 1) // repeat * repeat
+        subject, body = messages.draw_overdue(label, due, days, draw=_draw(picture))
+        found.append(
+            (
+                prescriber,
+                Occasion(Kind.DRAW_OVERDUE, key, due, subject, body, row["patient_id"], owed),
             )
+        )
         if days >= escalate_after:
             subject, body = messages.draw_overdue(label, due, days, draw=_draw(picture))
             escalations.append(
@@ -137,18 +141,35 @@ def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
     return _store(found, admins=escalations)
 
 
+def _confirmation(row: dict[str, Any], now: datetime) -> Occasion | None:
+    """What the prescriber needs now about a pending 24-hour repeat: the request while its
+    deadline is ahead, the urgent "missed" once it has passed (and then only that: a result
+    entered after its deadline gets one message saying what is needed now)."""
+    picture = _project(row, now)
+    deadline = picture.confirmation_due
+    if deadline is None:
+        return None
+    protocol = get_protocol(picture.protocol)
+    overdue = deadline <= now
+    subject, body = messages.confirmation(
+        _label(row),
+        _local(deadline),
+        overdue=overdue,
+        draw=protocol.draw_name,
+        hours=protocol.confirmation_hours,
+    )
+    kind = Kind.CONFIRMATION_OVERDUE if overdue else Kind.CONFIRMATION_REQUESTED
+    return _confirmation_occasion(kind, row["patient_id"], deadline, subject, body)
+
+
 def confirmations_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """A 24-hour repeat whose deadline has passed with no repeat: one urgent reminder."""
+    """Every pending 24-hour repeat: the request if it was never stored (its message lost with
+    the broker, say), and one urgent reminder once the deadline has passed with no repeat."""
     found: list[tuple[int, Occasion]] = []
-    for row in _candidates(lo, hi, Q(confirmation_due__lte=now)):
-        deadline = _project(row, now).confirmation_due
-        if deadline is None or deadline > now:
-            continue
-        subject, body = messages.confirmation(_label(row), _local(deadline), overdue=True)
-        occasion = _confirmation_occasion(
-            Kind.CONFIRMATION_OVERDUE, row["patient_id"], deadline, subject, body
-        )
-        found.append((row["patient__prescriber_id"], occasion))
+    for row in _candidates(lo, hi, Q(confirmation_due__isnull=False)):
+        occasion = _confirmation(row, now)
+        if occasion is not None:
+            found.append((row["patient__prescriber_id"], occasion))
     return _store(found)
 
 
@@ -192,7 +213,13 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
                 continue  # re-enrollment needed for another reason than a lapse
             lapse_on = picture.lapsed_on
             lapsed.setdefault(lapse_on, []).append(row["patient_id"])
-            subject, body = messages.lapse(_label(row), lapse_on, lapsed=True, draw=_draw(picture))
+            subject, body = messages.lapse(
+                _label(row),
+                lapse_on,
+                lapsed=True,
+                draw=_draw(picture),
+                days=get_protocol(picture.protocol).lapse_days,
+            )
             kind = Kind.LAPSED
         elif picture.lapse_on is not None and 0 < (picture.lapse_on - today).days <= warn_days:
             lapse_on = picture.lapse_on
@@ -207,7 +234,9 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
             )
         )
     for lapse_on, ids in lapsed.items():
-        _lapses_audit(ids, lapse_on)
+        # One audit entry per patient moved, the first time (monitoring.services.lapses_record,
+        # which every write that makes a lapse immediate calls too).
+        lapses_record(patient_ids=ids, lapse_on=lapse_on, actor=None)
         # The lapse is a fact of the history; the stored columns now say so too.
         MonitoringState.objects.filter(patient_id__in=ids).update(
             enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
@@ -216,32 +245,7 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
             monitoring_frequency=None,
             next_draw_due=None,
         )
-        Patient.objects.filter(pk__in=ids).update(
-            enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
-            treatment_status=TreatmentStatus.INTERRUPTED,
-        )
     return _store(found)
-
-
-def _lapses_audit(ids: list[int], lapse_on: date) -> None:
-    """One audit entry per patient the scan moves to re-enrollment required (the first time it
-    does; a later run over the same lapse changes nothing and writes nothing)."""
-    from audit.models import Action
-    from audit.services import audit_record
-
-    moving = Patient.objects.filter(pk__in=ids).exclude(
-        enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED
-    )
-    for patient_id in moving.values_list("pk", flat=True):
-        audit_record(
-            action=Action.PATIENT_LAPSE,
-            actor=None,
-            object_type="patient",
-            object_id=patient_id,
-            patient_id=patient_id,
-            inputs={"lapse_on": lapse_on},
-            output={"enrollment_status": EnrollmentStatus.REENROLLMENT_REQUIRED.value},
-        )
 
 
 def expiries_scan(*, now: datetime) -> int:
@@ -311,7 +315,8 @@ def expiries_scan(*, now: datetime) -> int:
 
 
 def confirmation_requested(*, patient_id: int, now: datetime) -> int:
-    """Tell the prescriber at once that a first low ANC needs a repeat within 24 hours."""
+    """Tell the prescriber at once that a first low result needs a repeat (or, entered after
+    its deadline, that the repeat is now overdue)."""
     row = (
         MonitoringState.objects.filter(patient_id=patient_id, confirmation_due__isnull=False)
         .values(*_FIELDS)
@@ -319,13 +324,9 @@ def confirmation_requested(*, patient_id: int, now: datetime) -> int:
     )
     if row is None:
         return 0
-    deadline = _project(row, now).confirmation_due
-    if deadline is None:
+    occasion = _confirmation(row, now)
+    if occasion is None:
         return 0
-    subject, body = messages.confirmation(_label(row), _local(deadline), overdue=False)
-    occasion = _confirmation_occasion(
-        Kind.CONFIRMATION_REQUESTED, patient_id, deadline, subject, body
-    )
     return _store([(row["patient__prescriber_id"], occasion)])
 
 

@@ -19,7 +19,14 @@ from clozrems.queue import enqueue_on_commit
 from monitoring.engine import assess, get_protocol, replay, step_down_refusal
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import local_date
-from monitoring.engine.types import Assessment, DecisionContext, Frequency, Snapshot
+from monitoring.engine.types import (
+    Assessment,
+    DecisionContext,
+    EnrollmentStatus,
+    Frequency,
+    Snapshot,
+    TreatmentStatus,
+)
 from monitoring.models import (
     AncResult,
     ConsultAcknowledgement,
@@ -112,6 +119,9 @@ STATE_COLUMNS = [
 def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
     """Rewrite the patient's stored state from its history; call inside the writing transaction."""
     state = monitoring_state_compute(patient=patient, now=now)
+    if state.enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED and state.lapsed_on:
+        # A past-dated record made the lapse immediate: recorded as the lapses scan records it.
+        lapses_record(patient_ids=[patient.pk], lapse_on=state.lapsed_on, actor=_acting_user())
     columns = {name: getattr(state, name) for name in STATE_COLUMNS}
     # The caller holds the patient's row lock, so no other writer can create the row between
     # the update and the insert (update_or_create would add a savepoint and a SELECT).
@@ -123,6 +133,45 @@ def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -
     patient.enrollment_status = state.enrollment_status
     patient.treatment_status = state.treatment_status
     return state
+
+
+def _acting_user() -> User | None:
+    from audit.context import actor_id
+
+    pk = actor_id()
+    return None if pk is None else User.objects.filter(pk=pk).first()
+
+
+def lapses_record(*, patient_ids: Sequence[int], lapse_on: date, actor: User | None) -> list[int]:
+    """The one place a lapse is recorded (docs/rules.md §4, 30 days interrupted): each of
+    these patients not yet marked `reenrollment_required` is marked so, interrupted, with one
+    `patient.lapse` audit entry. The lapses scan calls it (actor None) and so does every write
+    whose history makes the lapse immediate (a past-dated interruption, say). Patients already
+    marked are left alone, so a second call writes nothing. Returns the ids it moved."""
+    with transaction.atomic():
+        moving = list(
+            Patient.objects.select_for_update()
+            .filter(pk__in=patient_ids)
+            .exclude(enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED)
+            .values_list("pk", flat=True)
+        )
+        if not moving:
+            return []
+        Patient.objects.filter(pk__in=moving).update(
+            enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
+            treatment_status=TreatmentStatus.INTERRUPTED,
+        )
+        for patient_id in moving:
+            audit_record(
+                action=Action.PATIENT_LAPSE,
+                actor=actor,
+                object_type="patient",
+                object_id=patient_id,
+                patient_id=patient_id,
+                inputs={"lapse_on": lapse_on},
+                output={"enrollment_status": EnrollmentStatus.REENROLLMENT_REQUIRED.value},
+            )
+    return moving
 
 
 REBUILD_COMPARED = ("snapshot", "high_water", "protocol", "protocol_version")

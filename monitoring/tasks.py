@@ -27,7 +27,11 @@ def scan_chunk(kind: str, lo: int, hi: int, now_iso: str) -> int:
 
 @shared_task
 def scan(kind: str, now_iso: str | None = None) -> int:
-    """Fan one scan out over id ranges; returns the number of chunks queued."""
+    """Fan one scan out over id ranges; returns the number of chunks queued. Records the run
+    (notifications/schedule.py catches up a daily run that never reached a worker)."""
+    from notifications.schedule import run_record
+
+    run_record(f"scan.{kind}")
     now = _now(now_iso).isoformat()
     ranges = reminders.scan_ranges(chunk=settings.CLOZREMS_SCAN_CHUNK)
     if ranges:
@@ -37,6 +41,9 @@ def scan(kind: str, now_iso: str | None = None) -> int:
 
 @shared_task(acks_late=True)
 def scan_expiries(now_iso: str | None = None) -> int:
+    from notifications.schedule import run_record
+
+    run_record("scan.expiries")
     return reminders.expiries_scan(now=_now(now_iso))
 
 

@@ -1,4 +1,7 @@
-"""Reminders and their delivery: one row per recipient, channel and occasion."""
+"""Reminders and their delivery: one row per recipient, channel and occasion; the daily digests
+that carry the non-urgent ones; each recipient's own settings; and the bookkeeping of the
+scheduler (the declared periodic tasks by stable key, the last run of each scan, and work
+queued by a transaction until a worker has done it)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,10 @@ class Status(models.TextChoices):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # Non-urgent: waits for the recipient's next daily digest (notifications/digests.py) ...
+    HELD = "held"
+    # ... and was carried by it (`digest` names the digest that did).
+    DIGESTED = "digested"
 
 
 class Kind(models.TextChoices):
@@ -39,6 +46,11 @@ class Kind(models.TextChoices):
     PLAN_ITEM_DUE = "plan_item_due"
     PLAN_ITEM_OVERDUE = "plan_item_overdue"
     RETITRATION_NEEDED = "retitration_needed"
+    # A monitoring-plan check overdue longer than CLOZREMS_PLAN_BACKLOG_DAYS: told once, in a
+    # digest's summary line, never one by one.
+    PLAN_ITEM_BACKLOG = "plan_item_backlog"
+    # One recipient's daily digest of the non-urgent reminders.
+    DIGEST = "digest"
 
 
 class Notification(models.Model):
@@ -81,6 +93,10 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The digest that carried this reminder (status `digested`).
+    digest = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -100,7 +116,90 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["recipient", "channel", "read_at"]),
             models.Index(fields=["channel", "status", "next_attempt_at"]),
+            models.Index(fields=["status", "recipient_key"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient_key} ({self.channel}, {self.status})"
+
+    @property
+    def message_id(self) -> str:
+        """The e-mail's Message-ID: the same on every attempt (a resend after a worker died is
+        recognisable as the same message), different for every notification. Built from the
+        row's id and creation time, so it needs no column and never changes."""
+        domain = settings.CLOZREMS_MESSAGE_ID_DOMAIN
+        stamp = self.created_at.strftime("%Y%m%d%H%M%S%f") if self.created_at else "0"
+        return f"<notification.{self.pk}.{stamp}@{domain}>"
+
+
+class NotificationPreference(models.Model):
+    """A user's own settings for the reminders they receive: in the app, and by e-mail where
+    the address is theirs (their own; a prescriber's user also owns the prescriber's registered
+    address). Urgent reminders are always sent on their own, whatever is set here."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    # Local clinic time after which the day's digest is put together and sent.
+    digest_at = models.TimeField()
+    # E-mail the daily digest too (the in-app digest is always kept).
+    email_digest = models.BooleanField(default=True)
+    # Non-urgent kinds this user wants on their own instead of in the digest.
+    immediate_kinds = models.JSONField(default=list, blank=True)
+    # At most this many reminders are listed in a digest; the rest are counted ("N more").
+    digest_limit = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user}"
+
+
+class ScheduledTask(models.Model):
+    """A periodic task declared in notifications/schedule.py, by its stable key, and the beat
+    row it was written to. The key, not the display name, identifies it: an administrator may
+    rename the row (it stays linked), or delete it (the link is kept, empty, so that a later
+    migrate does not bring it back; `sync_periodic_tasks --reset` does)."""
+
+    key = models.CharField(max_length=60, unique=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="declared",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ScanRun(models.Model):
+    """When a scan (by its declared key) last started in a worker: the catch-up task compares
+    it with the scan's schedule to find a run that beat sent but no worker ever received."""
+
+    key = models.CharField(max_length=60, unique=True)
+    last_run_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.last_run_at:%Y-%m-%d %H:%M}"
+
+
+class PendingTask(models.Model):
+    """Work a transaction asked for (clozrems.queue.enqueue_on_commit), written in that same
+    transaction. The queued message only carries this row's id; the worker marks the row done
+    in the transaction that does the work. A message lost with the broker leaves the row open,
+    and the catch-up task (every minute) does it."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(db_index=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["done_at", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)} ({'done' if self.done_at else 'open'})"

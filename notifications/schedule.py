@@ -1,19 +1,32 @@
-"""The periodic tasks, declared once, in code. `manage.py sync_periodic_tasks` (and every
-migrate) writes them into django-celery-beat's tables: missing ones are created; with --reset
-the code's definition overwrites edits made in production."""
+"""The periodic tasks, declared once, in code, each under a stable key. `manage.py
+sync_periodic_tasks` (and every migrate) writes them into django-celery-beat's tables and
+remembers, per key, the row it wrote (`ScheduledTask`): a missing one is created once; an
+administrator's edits are kept, a rename included (the row stays linked, so nothing is
+doubled); a row an administrator deleted stays deleted (the empty link says so) until
+`--reset`, which also overwrites edits with the code's definition.
+
+The daily scans also catch up: each records when it last started (`ScanRun`), and
+`scans_catch_up` (every 10 minutes) runs any whose schedule says a run was due since then
+(beat sent it while the broker was away, say). Every scan is idempotent, so a late run is
+safe and a run too many changes nothing."""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 TIME_OF_DAY = "clinic's local time (settings.TIME_ZONE)"
 
 
 @dataclass(frozen=True)
 class Periodic:
-    name: str
+    key: str  # stable: what the code and the database know the task by
+    name: str  # the display name an administrator sees (and may change)
     task: str
     args: tuple[Any, ...] = ()
     every_minutes: int | None = None
@@ -21,9 +34,14 @@ class Periodic:
     at_minute: int = 0
     description: str = ""
 
+    @property
+    def daily(self) -> bool:
+        return self.at_hour is not None
+
 
 PERIODIC_TASKS: tuple[Periodic, ...] = (
     Periodic(
+        "scan.draws",
         "draws: due and overdue",
         "monitoring.tasks.scan",
         ("draws",),
@@ -31,13 +49,16 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Due-today and overdue ANC draw reminders; escalation to administrators.",
     ),
     Periodic(
+        "scan.confirmations",
         "confirmations: 24-hour repeats",
         "monitoring.tasks.scan",
         ("confirmations",),
         every_minutes=5,
-        description="Urgent reminder when a 24-hour repeat ANC is missed.",
+        description="The 24-hour repeat request if it was not sent, and an urgent reminder "
+        "when the repeat is missed.",
     ),
     Periodic(
+        "scan.consults",
         "consults: hematology",
         "monitoring.tasks.scan",
         ("consults",),
@@ -45,6 +66,7 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Daily hematology-consult reminder until acknowledged.",
     ),
     Periodic(
+        "scan.lapses",
         "lapses: 30-day interruption",
         "monitoring.tasks.scan",
         ("lapses",),
@@ -53,12 +75,14 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Marks 30-day lapses (re-enrollment) and warns on day 23.",
     ),
     Periodic(
+        "feeds.retry",
         "feeds: retry failed lab messages",
         "monitoring.tasks.feeds_retry",
         every_minutes=10,
         description="Lab feed messages whose processing failed are processed again.",
     ),
     Periodic(
+        "scan.expiries",
         "expiries: certifications and authorizations",
         "monitoring.tasks.scan_expiries",
         at_hour=6,
@@ -66,6 +90,7 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         description="Warnings 14 days before an expiry.",
     ),
     Periodic(
+        "scan.plan",
         "plan: other checks and re-titration",
         "clinical.tasks.plan_scan",
         at_hour=7,
@@ -74,57 +99,178 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         "and re-titration warnings when a supply ran out 48 hours ago.",
     ),
     Periodic(
+        "notifications.deliver",
         "notifications: deliver e-mail",
         "notifications.tasks.deliver_pending",
         every_minutes=1,
         description="Sends pending e-mail reminders; retries with backoff.",
     ),
+    Periodic(
+        "notifications.digests",
+        "notifications: daily digests",
+        "notifications.tasks.digests",
+        every_minutes=5,
+        description="Each recipient's daily digest of non-urgent reminders, once their digest "
+        "time has passed.",
+    ),
+    Periodic(
+        "queue.catch_up",
+        "queue: work the broker lost",
+        "notifications.tasks.pending_catch_up",
+        every_minutes=1,
+        description="Alerts and other work queued by a write whose message never reached a "
+        "worker (broker down or hung).",
+    ),
+    Periodic(
+        "scans.catch_up",
+        "scans: catch up missed daily runs",
+        "notifications.tasks.scans_catch_up",
+        every_minutes=10,
+        description="Runs a daily scan whose scheduled run never reached a worker.",
+    ),
 )
+
+DECLARED = {periodic.key: periodic for periodic in PERIODIC_TASKS}
+
+
+def _values(periodic: Periodic) -> dict[str, Any]:
+    from django.conf import settings
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule
+
+    schedule: dict[str, Any] = {"interval": None, "crontab": None}
+    if periodic.every_minutes is not None:
+        schedule["interval"], _ = IntervalSchedule.objects.get_or_create(
+            every=periodic.every_minutes, period=IntervalSchedule.MINUTES
+        )
+    else:
+        schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            minute=str(periodic.at_minute),
+            hour=str(periodic.at_hour),
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone=settings.TIME_ZONE,
+        )
+    return {
+        "task": periodic.task,
+        "args": json.dumps(list(periodic.args)),
+        "description": periodic.description,
+        **schedule,
+    }
+
+
+def _adopt(periodic: Periodic) -> Any:
+    """A beat row written before rows were linked by key: by its name, else (renamed) by its
+    task and arguments, if no other key has it."""
+    from django_celery_beat.models import PeriodicTask
+
+    free = PeriodicTask.objects.filter(declared__isnull=True)
+    return (
+        free.filter(name=periodic.name).first()
+        or free.filter(task=periodic.task, args=json.dumps(list(periodic.args))).first()
+    )
+
+
+def _free_name(name: str, own_pk: int | None = None) -> str:
+    from django_celery_beat.models import PeriodicTask
+
+    taken = PeriodicTask.objects.filter(name=name).exclude(pk=own_pk).exists()
+    return f"{name} (clozrems default)" if taken else name
 
 
 def sync_periodic_tasks(*, reset: bool = False) -> list[str]:
-    """Create the missing periodic tasks (and, with reset, overwrite the others)."""
-    from django.conf import settings
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+    """Create the declared tasks never written before; with `reset`, also recreate deleted
+    ones and overwrite edited ones. Returns what changed, and what was left deleted."""
+    from django.db import transaction
+    from django_celery_beat.models import PeriodicTask
+
+    from notifications.models import ScheduledTask
 
     changed = []
-    for periodic in PERIODIC_TASKS:
-        schedule: dict[str, Any] = {"interval": None, "crontab": None}
-        if periodic.every_minutes is not None:
-            schedule["interval"], _ = IntervalSchedule.objects.get_or_create(
-                every=periodic.every_minutes, period=IntervalSchedule.MINUTES
-            )
-        else:
-            schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(
-                minute=str(periodic.at_minute),
-                hour=str(periodic.at_hour),
-                day_of_week="*",
-                day_of_month="*",
-                month_of_year="*",
-                timezone=settings.TIME_ZONE,
-            )
-        values = {
-            "task": periodic.task,
-            "args": json.dumps(list(periodic.args)),
-            "description": periodic.description,
-            **schedule,
-        }
-        existing = PeriodicTask.objects.filter(name=periodic.name).first()
-        if existing is None:
-            PeriodicTask.objects.create(name=periodic.name, **values)
-            changed.append(f"created {periodic.name}")
-        elif reset:
-            for field, value in values.items():
-                setattr(existing, field, value)
-            existing.enabled = True
-            existing.save()
-            changed.append(f"reset {periodic.name}")
+    with transaction.atomic():
+        for periodic in PERIODIC_TASKS:
+            link = ScheduledTask.objects.select_for_update().filter(key=periodic.key).first()
+            if link is None:
+                task = _adopt(periodic)
+                if task is None:
+                    task = PeriodicTask.objects.create(
+                        name=_free_name(periodic.name), **_values(periodic)
+                    )
+                    changed.append(f"created {periodic.name}")
+                ScheduledTask.objects.create(key=periodic.key, periodic_task=task)
+                continue
+            if link.periodic_task is None:
+                if not reset:
+                    changed.append(
+                        f"left deleted {periodic.name} (an administrator deleted it; "
+                        "sync_periodic_tasks --reset restores it)"
+                    )
+                    continue
+                link.periodic_task = PeriodicTask.objects.create(
+                    name=_free_name(periodic.name), **_values(periodic)
+                )
+                link.save(update_fields=["periodic_task"])
+                changed.append(f"recreated {periodic.name}")
+            elif reset:
+                existing = link.periodic_task
+                for field, value in _values(periodic).items():
+                    setattr(existing, field, value)
+                existing.name = _free_name(periodic.name, existing.pk)
+                existing.enabled = True
+                existing.save()
+                changed.append(f"reset {periodic.name}")
     return changed
 
 
 def create_missing_periodic_tasks(**kwargs: Any) -> None:
-    """post_migrate hook: the versioned defaults appear on a fresh database."""
+    """post_migrate hook: the versioned defaults appear on a fresh database; nothing an
+    administrator renamed or deleted is doubled or brought back."""
     from django.db import connection
 
-    if "django_celery_beat_periodictask" in connection.introspection.table_names():
-        sync_periodic_tasks()
+    tables = connection.introspection.table_names()
+    if {"django_celery_beat_periodictask", "notifications_scheduledtask"} <= set(tables):
+        for line in sync_periodic_tasks():
+            if line.startswith("left deleted"):
+                logger.warning("periodic task %s", line)
+
+
+# --- catching up the daily scans -------------------------------------------------------------
+
+
+def run_record(key: str, *, now: datetime | None = None) -> None:
+    """A scan (by its declared key) has started in a worker now."""
+    from django.utils import timezone
+
+    from notifications.models import ScanRun
+
+    ScanRun.objects.update_or_create(key=key, defaults={"last_run_at": now or timezone.now()})
+
+
+def daily_runs_catch_up(*, now: datetime) -> list[str]:
+    """Queue each enabled daily scan whose schedule had a run due after the one it last
+    started (or in the last day, if it never ran); returns the keys queued."""
+    from clozrems.queue import enqueue, task_named
+    from notifications.models import ScanRun, ScheduledTask
+
+    last = dict(ScanRun.objects.values_list("key", "last_run_at"))
+    links = {
+        link.key: link.periodic_task
+        for link in ScheduledTask.objects.select_related("periodic_task__crontab")
+    }
+    queued = []
+    for periodic in PERIODIC_TASKS:
+        task = links.get(periodic.key)
+        if not periodic.daily or task is None or not task.enabled or task.crontab is None:
+            continue
+        since = last.get(periodic.key) or now - timedelta(days=1)
+        if not _due_since(task.crontab.schedule, since, now):
+            continue
+        if enqueue(task_named(periodic.task), *periodic.args):
+            queued.append(periodic.key)
+    return queued
+
+
+def _due_since(schedule: Any, since: datetime, now: datetime) -> bool:
+    """Whether `schedule` (a crontab) had a run due in (since, now]."""
+    last, delta, _ = schedule.remaining_delta(since)
+    return bool(last + delta <= now)

@@ -1,4 +1,5 @@
-"""Delivery tasks: thin, safe to run twice (each send is claimed first)."""
+"""Delivery, digest and catch-up tasks: thin, safe to run twice (each send is claimed first,
+each digest and reminder has a unique key, each pending task is marked done with its work)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,35 @@ def deliver(self: Task, notification_id: int) -> str:
 def deliver_pending() -> int:
     """Send every claimable e-mail reminder (run by beat every minute and after new ones)."""
     return notifications_deliver_due(now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def digests() -> int:
+    """Build the daily digests that are due (beat, every 5 minutes)."""
+    from notifications.digests import digests_build
+
+    return digests_build()
+
+
+@shared_task(acks_late=True)
+def run_pending(pending_id: int) -> bool:
+    """Do one piece of work a transaction queued (clozrems.queue.enqueue_on_commit)."""
+    from clozrems.queue import pending_task_run
+
+    return pending_task_run(pending_id)
+
+
+@shared_task(acks_late=True)
+def pending_catch_up() -> int:
+    """Do the queued work whose message was lost with the broker (beat, every minute)."""
+    from clozrems.queue import pending_tasks_catch_up
+
+    return pending_tasks_catch_up(now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def scans_catch_up() -> list[str]:
+    """Run a daily scan whose scheduled run never reached a worker (beat, every 10 minutes)."""
+    from notifications.schedule import daily_runs_catch_up
+
+    return daily_runs_catch_up(now=timezone.now())

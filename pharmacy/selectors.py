@@ -9,7 +9,7 @@ from django.db.models import Max, OuterRef, Subquery
 
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.types import EnrollmentStatus
+from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
 from monitoring.models import MonitoringState
 from monitoring.selectors import clinic_zone
 from pharmacy.models import Dispense, Pharmacy
@@ -50,6 +50,8 @@ def pharmacy_worklist(
         due = picture.next_draw_due
         if due is None or due > horizon or picture.enrollment_status != EnrollmentStatus.ENROLLED:
             continue
+        if picture.treatment_status == TreatmentStatus.NOT_STARTED:
+            continue  # no routine draw is due before the first dose
         latest = picture.latest_anc
         entries.append(
             {

@@ -372,23 +372,40 @@ def dispense_record(
 
 
 def _prescriber_notify(dispense: Dispense, patient: Patient) -> None:
+    from monitoring.engine import get_protocol
     from notifications.messages import patient_label
     from notifications.models import Kind
     from notifications.services import Occasion, notifications_create, recipients_for_prescribers
 
     label = patient_label(patient.pk, patient.first_name, patient.last_name)
+    draw = get_protocol(patient.protocol).draw_name
+    reason = dispense.emergency_reason
+    opening = (
+        f"A pharmacist made an emergency supply of {dispense.days_supply} day(s) for {label} "
+        f"because the {draw} was not current (reason: {reason}"
+    )
+    closing = f"). Arrange a {draw} draw now: the next supply needs a current result."
+    remark = f'; the pharmacist noted: "{dispense.emergency_remark}"'
+    body = opening + (remark if dispense.emergency_remark else "") + closing
+    body_without_remark = (
+        opening
+        + closing
+        + (
+            " The pharmacist's remark is on the dispense record in clozrems."
+            if dispense.emergency_remark
+            else ""
+        )
+    )
     occasion = Occasion(
         kind=Kind.EMERGENCY_SUPPLY,
         subject_key=f"dispense:{dispense.pk}",
         key_date=local_date(dispense.dispensed_at, clinic_zone()),
         subject=f"Emergency supply of {dispense.days_supply} day(s) for {label}",
-        body=(
-            f"A pharmacist made an emergency supply of {dispense.days_supply} day(s) for {label} "
-            f"because the ANC was not current (reason: {dispense.emergency_reason}"
-            + (f"; {dispense.emergency_remark}" if dispense.emergency_remark else "")
-            + "). Arrange an ANC draw now: the next supply needs a current result."
-        ),
+        body=body,
         patient_id=patient.pk,
+        # E-mail carries no free text: the pharmacist's remark could name someone. It is read
+        # in the app and on the dispense record.
+        email_body=body_without_remark,
     )
     recipients = recipients_for_prescribers([patient.prescriber_id]).get(patient.prescriber_id, [])
     notifications_create(occasions=[(occasion, recipients)])

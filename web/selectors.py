@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import AncReading, Assessment, Population
+from monitoring.engine.types import AncReading, Assessment, Population, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement
 from monitoring.selectors import clinic_zone
 from patients.models import Patient
@@ -26,6 +26,7 @@ URGENCY = (
     ("overdue", "Draw overdue"),
     ("today", "Draw due today"),
     ("week", "Draw due this week"),
+    ("not_started", "Not started: no routine draw before the first dose"),
     ("later", "Up to date"),
 )
 
@@ -45,6 +46,10 @@ def _urgency(a: Assessment, today: date, acknowledged: bool) -> tuple[str, int]:
         return "confirmation", 0
     if a.hematology_consult and not acknowledged:
         return "consult", 0
+    if a.treatment_status == TreatmentStatus.NOT_STARTED:
+        # No routine draw is chased before the first dose (the reminders agree: the draws scan
+        # skips these patients); the enrollment labs already stand.
+        return "not_started", 0
     if due is not None and due < today:
         return "overdue", (today - due).days
     if due == today:

@@ -527,7 +527,11 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
         enrolled=Count("pk", filter=Q(enrollment_status="enrolled")),
         pending=Count("pk", filter=Q(enrollment_status="pending")),
         reenrollment=Count("pk", filter=Q(enrollment_status="reenrollment_required")),
-        overdue=Count("pk", filter=Q(enrollment_status="enrolled", next_draw_due__lt=today)),
+        overdue=Count(
+            "pk",
+            filter=Q(enrollment_status="enrolled", next_draw_due__lt=today)
+            & ~Q(treatment_status="not_started"),
+        ),
         confirmations=Count("pk", filter=Q(confirmation_due__isnull=False)),
         consults=Count("pk", filter=Q(hematology_consult=True)),
     )

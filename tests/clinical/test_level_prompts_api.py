@@ -97,7 +97,9 @@ def test_an_interacting_medication_reminds_the_prescriber(
     [entry] = entries_after(before)
     assert entry.action == Action.MEDICATION_EVENT_RECORD
     assert entry.inputs["drug"] == drug and entry.inputs["kind"] == kind
-    [reminder] = Notification.objects.filter(kind="level_suggested", recipient=alice)
+    [reminder] = Notification.objects.filter(
+        kind="level_suggested", recipient=alice, channel="in_app"
+    )
     assert drug in reminder.body and words in reminder.body
 
 

@@ -134,7 +134,9 @@ def test_a_large_change_at_the_same_dose_asks_for_a_recheck(
         )
     codes = [f["code"] for f in response.json()["interpretation"]["flags"]]
     assert {"level_changed_same_dose", "ratio_changed"} <= set(codes)
-    [reminder] = Notification.objects.filter(kind="level_unexpected", recipient=alice)
+    [reminder] = Notification.objects.filter(
+        kind="level_unexpected", recipient=alice, channel="in_app"
+    )
     assert not reminder.urgent
     assert "same daily dose" in reminder.body
 

@@ -92,7 +92,9 @@ def test_the_myocarditis_watch_asks_about_symptoms_and_prompts_troponin_and_crp(
             format="json",
         )
     assert "troponin and CRP" in worried.json()["prompt"]
-    [reminder] = Notification.objects.filter(kind="myocarditis_symptoms", recipient=alice)
+    [reminder] = Notification.objects.filter(
+        kind="myocarditis_symptoms", recipient=alice, channel="in_app"
+    )
     assert reminder.urgent
 
 

@@ -6,6 +6,7 @@ killed mid-send) is taken over by the next run."""
 
 import smtplib
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from celery.exceptions import Retry
@@ -99,9 +100,10 @@ def reloaded(notification):
 # --- sending ---------------------------------------------------------------------------------
 
 
-def test_a_scan_sends_its_email_reminders_through_djangos_backend_when_it_commits(
+def test_a_scans_reminders_go_out_in_the_digest_through_djangos_backend_with_a_message_id(
     clock, alice, designee, alice_prescriber, django_capture_on_commit_callbacks
 ):
+    from notifications.tasks import digests
     from tests import factories
 
     start = TODAY - timedelta(days=21)
@@ -111,17 +113,24 @@ def test_a_scan_sends_its_email_reminders_through_djangos_backend_when_it_commit
 
     with django_capture_on_commit_callbacks(execute=True):
         run_scan_on(clock, "draws", TODAY)
+    assert mail.outbox == [], "a draw due today is not urgent: it waits for the digest"
+
+    clock.move_to(factories.at(TODAY, 7, 30))
+    with django_capture_on_commit_callbacks(execute=True):
+        digests.delay()
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [alice_prescriber.email]
-    email = Notification.objects.get(channel=Channel.EMAIL)
-    assert (message.subject, message.body) == (email.subject, email.body)
-    assert email.address == alice_prescriber.email
-    assert (email.status, email.attempts, email.last_error) == (Status.SENT, 1, "")
-    assert email.sent_at == email.created_at
-    # In-app reminders are never e-mailed.
-    assert Notification.objects.filter(channel=Channel.IN_APP).count() == 2
+    digest = Notification.objects.get(channel=Channel.EMAIL, kind=Kind.DIGEST)
+    assert (message.subject, message.body) == (digest.subject, digest.body)
+    assert message.extra_headers["Message-ID"] == digest.message_id
+    assert (digest.status, digest.attempts, digest.last_error) == (Status.SENT, 1, "")
+    item = Notification.objects.get(channel=Channel.EMAIL, kind=Kind.DRAW_DUE)
+    assert (item.status, item.digest_id) == (Status.DIGESTED, digest.pk)
+    assert item.subject in digest.body
+    # In-app reminders are never e-mailed: each user has its own in-app digest.
+    assert Notification.objects.filter(channel=Channel.IN_APP, kind=Kind.DIGEST).count() == 2
 
 
 def test_a_notification_keeps_channel_recipient_subject_body_status_attempts_and_error(
@@ -392,3 +401,69 @@ def test_the_deliver_task_gives_up_after_its_last_retry_and_the_row_is_failed(cl
     reminder = reloaded(reminder)
     assert (reminder.status, reminder.attempts) == (Status.FAILED, 6)
     assert reminder.next_attempt_at is None
+
+
+# --- a batch longer than the lease; a worker killed after the server took the message ------
+
+
+class SlowBackend(LocmemBackend):
+    """A mail server that takes 70 s a message (the clock moves on while it sends); on the
+    third message, a second worker looks for claimable rows, as beat's next run would."""
+
+    clock: Any = None
+    seen_by_second_worker: list[int] | None = None
+
+    def send_messages(self, messages):
+        from django.utils import timezone
+
+        SlowBackend.clock.shift(timedelta(seconds=70))
+        if len(mail.outbox) == 2:
+            SlowBackend.seen_by_second_worker = notifications_deliverable(now=timezone.now())
+        return super().send_messages(messages)
+
+
+def test_a_batch_longer_than_the_lease_leaves_no_claim_for_another_worker_to_take(clock, settings):
+    """Each claim is stamped when it is made: the row being sent is 0 s old, whatever the batch
+    has cost so far (a batch stamped at its start made it look 140 s old: abandoned)."""
+    settings.CLOZREMS_NOTIFICATION_LEASE_SECONDS = 100
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.SlowBackend"
+    SlowBackend.clock = clock
+    rows = [email_reminder(f"p{i}@example.org") for i in range(4)]
+
+    assert deliver_pending.delay().get() == 4
+
+    being_sent = rows[2].pk
+    assert SlowBackend.seen_by_second_worker is not None
+    assert being_sent not in SlowBackend.seen_by_second_worker
+    assert sorted(m.to[0] for m in mail.outbox) == [f"p{i}@example.org" for i in range(4)]
+
+
+class AcceptsThenWorkerDies(LocmemBackend):
+    """The mail server accepts the message; the worker is killed before it hears so."""
+
+    def send_messages(self, messages):
+        super().send_messages(messages)
+        if len(mail.outbox) == 1:
+            raise WorkerKilled
+
+
+def test_a_worker_killed_after_the_server_accepted_counts_the_attempt_and_resends_the_same_id(
+    clock, settings
+):
+    """At least once: the resend after the lease carries the same Message-ID (a client or
+    provider de-duplicating by it shows one message), and `attempts` counts both."""
+    settings.EMAIL_BACKEND = f"{THIS_MODULE}.AcceptsThenWorkerDies"
+    reminder = email_reminder()
+
+    with pytest.raises(WorkerKilled):
+        deliver_pending.apply()
+    killed = reloaded(reminder)
+    assert (killed.status, killed.attempts) == (Status.SENDING, 1), "counted before sending"
+
+    clock.shift(timedelta(seconds=settings.CLOZREMS_NOTIFICATION_LEASE_SECONDS + 1))
+    assert deliver_pending.delay().get() == 1
+
+    sent = reloaded(reminder)
+    assert (sent.status, sent.attempts) == (Status.SENT, 2)
+    assert [m.extra_headers["Message-ID"] for m in mail.outbox] == [sent.message_id] * 2
+    assert sent.message_id.startswith(f"<notification.{sent.pk}.")

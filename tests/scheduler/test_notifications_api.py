@@ -1,5 +1,6 @@
-"""GET /api/v1/notifications/ (the caller's in-app reminders, newest first, paginated,
-`?unread=true`) and POST /api/v1/notifications/{id}/read/; someone else's reminder is 404
+"""GET /api/v1/notifications/ (the caller's in-app reminders as delivered, newest first,
+paginated, `?unread=true`; reminders that wait for a digest are in tests/scheduler/
+test_digests.py) and POST /api/v1/notifications/{id}/read/; someone else's reminder is 404
 (api.md: never reveal a record the caller may not see)."""
 
 from datetime import date, timedelta
@@ -13,7 +14,14 @@ from tests.conftest import NOW
 URL = "/api/v1/notifications/"
 
 
-def tell(users, *, kind=Kind.DRAW_DUE, subject_key="patient:1", key_date=date(2026, 5, 20), n=0):
+def tell(
+    users,
+    *,
+    kind=Kind.CONFIRMATION_REQUESTED,
+    subject_key="patient:1",
+    key_date=date(2026, 5, 20),
+    n=0,
+):
     occasion = Occasion(
         kind, subject_key, key_date, f"{kind} #{n}", f"body of {kind} #{n}", occurrence=n
     )
@@ -44,15 +52,15 @@ def test_the_list_holds_only_the_callers_in_app_reminders_newest_first(api, inbo
     assert data["count"] == 3
     assert [item["id"] for item in data["results"]] == [n.pk for n in inbox]
     assert [item["subject"] for item in data["results"]] == [
-        "draw_due #2",
-        "draw_due #1",
-        "draw_due #0",
+        "confirmation_requested #2",
+        "confirmation_requested #1",
+        "confirmation_requested #0",
     ]
     first = data["results"][0]
     assert {"id", "kind", "urgent", "patient", "subject", "body", "key_date", "read_at"} <= set(
         first
     )
-    assert first["kind"] == "draw_due"
+    assert first["kind"] == "confirmation_requested"
     assert first["read_at"] is None
 
 
@@ -100,7 +108,7 @@ def test_the_unread_filter(api, inbox, alice):
 
 
 def test_the_kind_filter(api, clock, alice):
-    tell([alice], kind=Kind.DRAW_DUE)
+    tell([alice], kind=Kind.CONSULT_NEEDED)
     tell([alice], kind=Kind.LAPSE_WARNING)
 
     data = api(alice).get(URL, {"kind": "lapse_warning"}).json()

@@ -1,7 +1,8 @@
-"""The periodic tasks are declared in code (notifications.schedule.PERIODIC_TASKS) and written
-into django-celery-beat's tables on every migrate and by `manage.py sync_periodic_tasks`:
-missing ones are created, edits made in production are kept, and `--reset` restores the code's
-definition."""
+"""The periodic tasks are declared in code (notifications.schedule.PERIODIC_TASKS), each under a
+stable key, and written into django-celery-beat's tables on every migrate and by `manage.py
+sync_periodic_tasks`: a task never written is created, edits made in production are kept (a
+rename included: the row stays linked to its key, so nothing is doubled), a task an
+administrator deleted stays deleted, and `--reset` restores the code's definition."""
 
 import json
 from io import StringIO
@@ -13,6 +14,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from clozrems.celery import app
 from monitoring.reminders import SCANS
+from notifications.models import ScheduledTask
 from notifications.schedule import PERIODIC_TASKS
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +28,13 @@ def sync(*args):
     return out.getvalue()
 
 
+def declared(periodic):
+    return ScheduledTask.objects.get(key=periodic.key).periodic_task
+
+
 def assert_matches_the_code(periodic):
-    task = PeriodicTask.objects.get(name=periodic.name)
+    task = declared(periodic)
+    assert task.name == periodic.name
     assert task.task == periodic.task
     assert json.loads(task.args) == list(periodic.args)
     assert task.enabled
@@ -51,6 +58,8 @@ def test_the_test_database_migrated_with_every_declared_periodic_task():
 
 
 def test_migrate_creates_the_periodic_tasks_on_a_database_that_lacks_them():
+    """A fresh database: neither beat rows nor links."""
+    ScheduledTask.objects.all().delete()
     PeriodicTask.objects.all().delete()
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -60,6 +69,62 @@ def test_migrate_creates_the_periodic_tasks_on_a_database_that_lacks_them():
     )
     for periodic in PERIODIC_TASKS:
         assert_matches_the_code(periodic)
+
+
+def test_rows_written_before_keys_existed_are_adopted_not_doubled():
+    """An existing deployment: beat rows by name (one already renamed), no links yet."""
+    ScheduledTask.objects.all().delete()
+    PeriodicTask.objects.filter(name=DRAWS.name).update(name="morning draws (ours)")
+    before = PeriodicTask.objects.count()
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+    assert PeriodicTask.objects.count() == before
+    assert declared(DRAWS).name == "morning draws (ours)"
+    assert ScheduledTask.objects.count() == len(PERIODIC_TASKS)
+
+
+def test_a_task_renamed_in_the_admin_is_not_doubled_by_migrate(admin_client):
+    task = declared(DRAWS)
+    form = admin_client.get(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    assert form.status_code == 200
+    task.name = "draws at seven (renamed)"
+    task.save()  # what the admin's change form saves
+    before = PeriodicTask.objects.count()
+
+    call_command("migrate", verbosity=0, interactive=False)
+    sync()
+
+    assert PeriodicTask.objects.count() == before
+    assert not PeriodicTask.objects.filter(name=DRAWS.name).exists()
+    assert PeriodicTask.objects.filter(task=DRAWS.task, args='["draws"]').count() == 1
+    assert declared(DRAWS).name == "draws at seven (renamed)"
+
+
+def test_a_task_deleted_in_the_admin_stays_deleted_through_migrate(admin_client):
+    task = declared(DRAWS)
+    response = admin_client.post(
+        f"/admin/django_celery_beat/periodictask/{task.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+    call_command("migrate", verbosity=0, interactive=False)
+    output = sync()
+
+    assert not PeriodicTask.objects.filter(task=DRAWS.task, args='["draws"]').exists()
+    assert f"left deleted {DRAWS.name}" in output
+    assert "0 periodic task(s) changed" in output
+    assert ScheduledTask.objects.get(key=DRAWS.key).periodic_task is None
+
+
+def test_reset_brings_a_deleted_task_back():
+    declared(DRAWS).delete()
+
+    output = sync("--reset")
+
+    assert f"recreated {DRAWS.name}" in output
+    assert_matches_the_code(DRAWS)
 
 
 def test_the_declared_tasks_are_registered_and_name_known_scans():
@@ -95,19 +160,10 @@ def test_syncing_twice_creates_no_duplicates():
         assert PeriodicTask.objects.filter(name=periodic.name).count() == 1
 
 
-def test_a_deleted_task_is_recreated_by_a_plain_sync():
-    PeriodicTask.objects.filter(name=DRAWS.name).delete()
-
-    output = sync()
-
-    assert f"created {DRAWS.name}" in output
-    assert_matches_the_code(DRAWS)
-
-
 @pytest.fixture
 def edited_in_production():
     """An operator disabled the draws scan and moved it to 09:15."""
-    task = PeriodicTask.objects.get(name=DRAWS.name)
+    task = declared(DRAWS)
     task.enabled = False
     task.crontab, _ = CrontabSchedule.objects.get_or_create(
         minute="15",
@@ -125,7 +181,7 @@ def test_a_plain_sync_keeps_an_edited_task(edited_in_production):
     sync()
     sync()
 
-    task = PeriodicTask.objects.get(name=DRAWS.name)
+    task = declared(DRAWS)
     assert not task.enabled
     assert (task.crontab.hour, task.crontab.minute) == ("9", "15")
 

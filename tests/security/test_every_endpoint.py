@@ -182,6 +182,12 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (401, 200, 404, 404, 404, 404, 404, 403)),
     ("notification-read", "post", "/api/v1/notifications/{notification}/read/", None,
         (401, 200, 404, 404, 404, 404, 404, 403)),
+    ("notification-preferences", "get", "/api/v1/notifications/preferences/", None,
+        (401, 200, 200, 200, 200, 200, 200, 403)),
+    ("notification-preferences", "patch", "/api/v1/notifications/preferences/", {},
+        (401, 200, 200, 200, 200, 200, 200, 403)),
+    ("notification-preferences", "put", "/api/v1/notifications/preferences/", {},
+        (401, 400, 400, 400, 400, 400, 400, 403)),
     # --- lab feeds
     # JSON is not a lab message: 415 once the caller may post at all.
     ("feed-hl7", "post", "/api/v1/feeds/hl7/", {}, (401, 403, 403, 403, 403, 403, 415, 415)),

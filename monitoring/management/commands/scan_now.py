@@ -1,4 +1,5 @@
-"""Run the scheduler's scans now instead of waiting for beat (all of them, or those named).
+"""Run the scheduler's scans now instead of waiting for beat (all of them, or those named);
+`digests` last, which puts each recipient's digest together now, whatever its set time.
 
 With a worker running (REDIS_URL set) the chunks are queued for it; without one they run here.
 """
@@ -11,11 +12,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring import reminders, tasks
 
-ALL = [*reminders.SCAN_KINDS, "expiries"]
+ALL = [*reminders.SCAN_KINDS, "expiries", "digests"]
 
 
 class Command(BaseCommand):
-    help = "Run scheduler scans now: draws, confirmations, consults, lapses, expiries."
+    help = "Run scheduler scans now: draws, confirmations, consults, lapses, expiries, digests."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kinds", nargs="*", help=f"any of {', '.join(ALL)} (default: all)")
@@ -28,6 +29,10 @@ class Command(BaseCommand):
             if kind == "expiries":
                 tasks.scan_expiries.delay()
                 self.stdout.write("expiries: queued")
+            elif kind == "digests":
+                from notifications.digests import digests_build
+
+                self.stdout.write(f"digests: {digests_build(whatever_the_time=True)} stored")
             else:
                 chunks = tasks.scan(kind)
                 self.stdout.write(f"{kind}: {chunks} chunk(s) queued")
