@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.context import acting_as
@@ -18,8 +19,9 @@ from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
 from monitoring.engine import assess, get_protocol, replay, step_down_refusal
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
-from monitoring.engine.core import local_date
+from monitoring.engine.core import HistoryItem, advance, local_date
 from monitoring.engine.types import (
+    AncReading,
     Assessment,
     DecisionContext,
     EnrollmentStatus,
@@ -28,6 +30,7 @@ from monitoring.engine.types import (
     TreatmentStatus,
 )
 from monitoring.models import (
+    DECISIVE_STATUSES,
     AncResult,
     ConsultAcknowledgement,
     MonitoringState,
@@ -118,7 +121,47 @@ STATE_COLUMNS = [
 
 def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
     """Rewrite the patient's stored state from its history; call inside the writing transaction."""
-    state = monitoring_state_compute(patient=patient, now=now)
+    return _state_write(patient=patient, state=monitoring_state_compute(patient=patient, now=now))
+
+
+def monitoring_state_advance(
+    *,
+    patient: Patient,
+    item: HistoryItem,
+    now: datetime | None = None,
+    stored: Snapshot | None = None,
+) -> MonitoringState:
+    """The stored state with one new item of the patient's history applied: the engine's step
+    on the stored snapshot when the item comes after everything in it (no history is read), else
+    a rewrite from the whole history. Both give the same state (the engine's property tests, and
+    `monitoring_rebuild --check`). Call inside the writing transaction, holding the patient's
+    lock. `stored`: the snapshot as read after taking that lock, when the caller has it; else it
+    is read here (a relation loaded before the lock may be stale)."""
+    now = now or timezone.now()
+    if stored is None:
+        row = MonitoringState.objects.filter(patient=patient).values_list("snapshot", flat=True)
+        data = row.first()
+        stored = _decoded(data) if data is not None else None
+    moved = (
+        advance(stored, item, zone=clinic_zone(), patient_protocol=patient.protocol)
+        if stored is not None
+        else None
+    )
+    if moved is None:
+        return monitoring_state_refresh(patient=patient, now=now)
+    return _state_write(
+        patient=patient, state=monitoring_state_from(patient=patient, snapshot=moved, now=now)
+    )
+
+
+def _decoded(data: dict[str, Any]) -> Snapshot | None:
+    try:
+        return snapshot_from_json(data)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _state_write(*, patient: Patient, state: MonitoringState) -> MonitoringState:
     if state.enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED and state.lapsed_on:
         # A past-dated record made the lapse immediate: recorded as the lapses scan records it.
         lapses_record(patient_ids=[patient.pk], lapse_on=state.lapsed_on, actor=_acting_user())
@@ -127,11 +170,18 @@ def monitoring_state_refresh(*, patient: Patient, now: datetime | None = None) -
     # the update and the insert (update_or_create would add a savepoint and a SELECT).
     if not MonitoringState.objects.filter(patient=patient).update(**columns):
         state.save(force_insert=True)
-    Patient.objects.filter(pk=patient.pk).update(
-        enrollment_status=state.enrollment_status, treatment_status=state.treatment_status
-    )
+    if (patient.enrollment_status, patient.treatment_status) != (
+        state.enrollment_status,
+        state.treatment_status,
+    ):
+        Patient.objects.filter(pk=patient.pk).update(
+            enrollment_status=state.enrollment_status, treatment_status=state.treatment_status
+        )
     patient.enrollment_status = state.enrollment_status
     patient.treatment_status = state.treatment_status
+    if Patient.monitoring.is_cached(patient):
+        # Keep a loaded relation in step with the row, for the rest of the caller's request.
+        patient.monitoring = state
     return state
 
 
@@ -233,10 +283,7 @@ def stored_snapshot(patient: Patient) -> Snapshot | None:
         state = patient.monitoring
     except MonitoringState.DoesNotExist:
         return None
-    try:
-        return snapshot_from_json(state.snapshot)
-    except (ValueError, KeyError, TypeError):
-        return None
+    return _decoded(state.snapshot)
 
 
 def patient_assessment(
@@ -406,7 +453,7 @@ def anc_result_record(
             .values_list("confirmation_due", flat=True)
             .first()
         )
-        state = monitoring_state_refresh(patient=patient, now=now)
+        state = _result_applied(patient=patient, result=result, replaced=previous, now=now)
         audit_record(
             action=Action.ANC_RESULT_CORRECT if previous is not None else Action.ANC_RESULT_RECORD,
             actor=actor,
@@ -430,6 +477,38 @@ def anc_result_record(
             patient_pk = patient.pk
             enqueue_on_commit(confirmation_requested, patient_pk)
     return RecordedResult(result, created=True)
+
+
+def _result_applied(
+    *, patient: Patient, result: AncResult, replaced: AncResult | None, now: datetime
+) -> MonitoringState:
+    """The state with a new result applied: one step on the stored snapshot when the result is
+    a draw of its own (no other current result shares its draw instant or accession) and
+    replaces nothing; else the history is replayed."""
+    if replaced is None:
+        same_draw = Q(drawn_at=result.drawn_at)
+        if result.accession:
+            same_draw |= Q(lab=result.lab, accession=result.accession)
+        grouped = (
+            AncResult.objects.filter(
+                same_draw, patient=patient, superseded=False, status__in=DECISIVE_STATUSES
+            )
+            .exclude(pk=result.pk)
+            .exists()
+        )
+        if not grouped:
+            wbc = result.analyte == ResultAnalyte.WBC
+            reading = AncReading(
+                result.pk,
+                None if wbc else result.value_per_ul,
+                result.drawn_at,
+                result.value_per_ul if wbc else None,
+                accession=result.accession,
+                lab=result.lab,
+                recorded_at=result.created_at,
+            )
+            return monitoring_state_advance(patient=patient, item=reading, now=now)
+    return monitoring_state_refresh(patient=patient, now=now)
 
 
 def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult:

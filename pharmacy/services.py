@@ -23,12 +23,13 @@ from monitoring.engine.types import (
     Assessment,
     Decision,
     DecisionContext,
+    DispenseRecord,
     Reason,
     ReasonItem,
 )
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone, is_future
-from monitoring.services import monitoring_state_refresh, patient_assessment
+from monitoring.services import monitoring_state_advance, patient_assessment, stored_snapshot
 from patients.models import Patient, Role, User
 from pharmacy.models import Dispense, EmergencyReason, Pharmacy
 
@@ -343,7 +344,15 @@ def dispense_record(
                     emergency_reason=emergency.reason if emergency else "",
                     emergency_remark=emergency.remark if emergency else "",
                 )
-                monitoring_state_refresh(patient=locked, now=now)
+                monitoring_state_advance(
+                    patient=locked,
+                    item=DispenseRecord(
+                        dispense.pk, dispense.dispensed_at, dispense.days_supply, bool(emergency)
+                    ),
+                    now=now,
+                    # read after the lock, with the decision
+                    stored=stored_snapshot(locked),
+                )
                 if emergency is not None:
                     _prescriber_notify(dispense, locked)
                 audit_record(

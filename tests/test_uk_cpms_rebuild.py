@@ -40,6 +40,7 @@ US_SNAPSHOT_KEYS = {
     "weekly_until",
     "needs_rechallenge",
     "authorizations",
+    "last_key",
     "format",
 }
 

@@ -52,6 +52,7 @@ _OPTIONAL_TOP: dict[str, Any] = {
     "reviewed": [],
     "incomplete_at": None,
     "incomplete_band": None,
+    "last_key": None,
 }
 _OPTIONAL_EPISODE: dict[str, Any] = {
     "recovering": 0,
@@ -196,4 +197,12 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
         reviewed=tuple(data.get("reviewed", ())),
         incomplete_at=_dt(data.get("incomplete_at")),
         incomplete_band=Band(data["incomplete_band"]) if data.get("incomplete_band") else None,
+        last_key=_key(data.get("last_key")),
     )
+
+
+def _key(value: list[Any] | None) -> tuple[date, int, datetime, int, int] | None:
+    if not value:
+        return None
+    day, rank, instant, precedence, item_id = value
+    return (date.fromisoformat(day), int(rank), _req_dt(instant), int(precedence), int(item_id))

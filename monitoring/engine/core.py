@@ -118,6 +118,7 @@ class Draw:
     known_at: datetime  # UTC; when the last of its results was on record
     effective_at: datetime  # UTC; from when it counts for decisions (§9.6)
     accession: str = ""
+    members: tuple[int, ...] = ()  # the ids of its results
 
 
 def _effective_at(r: AncReading) -> datetime:
@@ -176,6 +177,7 @@ def _draw(group: list[AncReading]) -> Draw:
         known_at=max(known),
         effective_at=max(_effective_at(r) for r in group),
         accession=accession,
+        members=tuple(sorted(r.result_id for r in group)),
     )
 
 
@@ -457,55 +459,83 @@ _RANK2: dict[TreatmentEventKind | None, int] = {
 _Item = tuple[tuple[date, int, datetime, int, int], datetime, object]
 
 
+# One more item of a patient's history, as a service adds it (see `advance`).
+HistoryItem = (
+    AncReading
+    | EnrollmentRecord
+    | TreatmentEventRecord
+    | StepDownRecord
+    | DispenseRecord
+    | AuthorizationRecord
+    | SuppliedElsewhereRecord
+    | ConsultAcknowledgementRecord
+    | ReviewAcknowledgementRecord
+)
+
+
+def _entry(item: object, zone: tzinfo) -> _Item:
+    """An item's place in the replay: its sort key, and the instant from which it counts."""
+    if isinstance(item, Draw):
+        return (
+            (local_date(item.drawn_at, zone), 1, item.drawn_at, 0, item.result_id),
+            (item.effective_at),
+            item,
+        )
+    if isinstance(item, EnrollmentRecord | TreatmentEventRecord | StepDownRecord):
+        midnight = utc(start_of_day(item.effective_date, zone))
+        recorded = utc(item.recorded_at) if item.recorded_at is not None else midnight
+        if isinstance(item, StepDownRecord):
+            key = (item.effective_date, 2, recorded, _RANK2[None], item.seq)
+        elif isinstance(item, EnrollmentRecord):
+            key = (item.effective_date, 0, recorded, _RANK0[None], item.seq)
+        elif item.kind in _RANK0:
+            key = (item.effective_date, 0, recorded, _RANK0[item.kind], item.seq)
+        else:
+            key = (item.effective_date, 2, recorded, _RANK2[item.kind], item.seq)
+        return key, midnight, item
+    if isinstance(item, DispenseRecord):
+        at = utc(item.dispensed_at)
+        item = item if item.dispensed_at.tzinfo is UTC else replace(item, dispensed_at=at)
+        return (local_date(at, zone), 1, at, 1, item.dispense_id), at, item
+    if isinstance(item, AuthorizationRecord):
+        at = _binding_at(item, zone)
+        return (item.starts_on, 1, at, 2, item.authorization_id), at, item
+    if isinstance(item, SuppliedElsewhereRecord):
+        at = utc(start_of_day(item.starts_on, zone))
+        return (item.starts_on, 1, at, 3, item.record_id), at, item
+    if isinstance(item, ConsultAcknowledgementRecord):
+        at = utc(item.acknowledged_at)
+        return (local_date(at, zone), 1, at, 4, 0), at, item
+    if isinstance(item, ReviewAcknowledgementRecord):
+        at = utc(item.acknowledged_at)
+        return (local_date(at, zone), 1, at, 5, 0), at, item
+    raise TypeError(f"not an item of a history: {item!r}")
+
+
 def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
     zone = history.zone
     until_day = local_date(until, zone) if until is not None else None
     until = utc(until) if until is not None else None
-    items: list[_Item] = []
-    for d in draws_of(history.readings, until):
-        items.append(
-            ((local_date(d.drawn_at, zone), 1, d.drawn_at, 0, d.result_id), d.effective_at, d)
-        )
-    dated: list[EnrollmentRecord | TreatmentEventRecord | StepDownRecord] = [
+    others: list[object] = [
         *history.enrollments,
         *history.treatment_events,
         *history.step_downs,
+        *history.dispenses,
+        *history.authorizations,
+        *history.supplied_elsewhere,
+        *history.consult_acknowledgements,
+        *history.review_acknowledgements,
     ]
-    for e in dated:
-        if until_day is not None and e.effective_date > until_day:
-            continue
-        midnight = utc(start_of_day(e.effective_date, zone))
-        recorded = utc(e.recorded_at) if e.recorded_at is not None else midnight
-        if isinstance(e, StepDownRecord):
-            key = (e.effective_date, 2, recorded, _RANK2[None], e.seq)
-        elif isinstance(e, EnrollmentRecord):
-            key = (e.effective_date, 0, recorded, _RANK0[None], e.seq)
-        elif e.kind in _RANK0:
-            key = (e.effective_date, 0, recorded, _RANK0[e.kind], e.seq)
-        else:
-            key = (e.effective_date, 2, recorded, _RANK2[e.kind], e.seq)
-        items.append((key, midnight, e))
-    for disp in history.dispenses:
-        at = utc(disp.dispensed_at)
-        if until is None or at <= until:
-            disp = disp if disp.dispensed_at.tzinfo is UTC else replace(disp, dispensed_at=at)
-            items.append(((local_date(at, zone), 1, at, 1, disp.dispense_id), at, disp))
-    for auth in history.authorizations:
-        at = _binding_at(auth, zone)
-        if until is None or at <= until:
-            items.append(((auth.starts_on, 1, at, 2, auth.authorization_id), at, auth))
-    for period in history.supplied_elsewhere:
-        if until_day is None or period.starts_on <= until_day:
-            at = utc(start_of_day(period.starts_on, zone))
-            items.append(((period.starts_on, 1, at, 3, period.record_id), at, period))
-    for ack in history.consult_acknowledgements:
-        at = utc(ack.acknowledged_at)
-        if until is None or at <= until:
-            items.append(((local_date(at, zone), 1, at, 4, 0), at, ack))
-    for index, review in enumerate(history.review_acknowledgements):
-        at = utc(review.acknowledged_at)
-        if until is None or at <= until:
-            items.append(((local_date(at, zone), 1, at, 5, index), at, review))
+    items = [_entry(d, zone) for d in draws_of(history.readings, until)]
+    for item in others:
+        entry = _entry(item, zone)
+        if until is not None:
+            dated = isinstance(
+                item, EnrollmentRecord | TreatmentEventRecord | StepDownRecord
+            ) or isinstance(item, SuppliedElsewhereRecord)
+            if (dated and entry[0][0] > until_day) or (not dated and entry[1] > until):  # type: ignore[operator]
+                continue
+        items.append(entry)
     items.sort(key=lambda item: item[0])
     return items
 
@@ -524,34 +554,65 @@ def replay(history: PatientHistory, *, until: datetime | None = None) -> Snapsho
     zone = history.zone
     state = empty_snapshot(history.population, protocol)
     state.limit_overrides = tuple(sorted(history.limit_overrides, key=lambda o: o.override_id))
-    timeline = _timeline(history, until)
-    high_water: datetime | None = None
-    # The handlers below change `state` in place: it is this replay's own object, and copying
-    # a snapshot per event was most of the cost of a replay.
-    for key, effective_at, item in timeline:
-        day = key[0]
-        _apply_lapse(state, rules, day)
-        if isinstance(item, Draw):
-            _on_draw(state, rules, item, day)
-        elif isinstance(item, EnrollmentRecord):
-            rules = _on_enrollment(state, rules, item, history.protocol)
-        elif isinstance(item, TreatmentEventRecord):
-            _on_treatment_event(state, rules, item, zone)
-        elif isinstance(item, StepDownRecord):
-            _on_step_down(state, rules, item)
-        elif isinstance(item, DispenseRecord):
-            _on_dispense(state, rules, item, day, zone)
-        elif isinstance(item, AuthorizationRecord):
-            _on_authorization(state, item, zone)
-        elif isinstance(item, SuppliedElsewhereRecord):
-            _on_supplied_elsewhere(state, item)
-        elif isinstance(item, ConsultAcknowledgementRecord):
-            _on_consult_acknowledgement(state, item)
-        elif isinstance(item, ReviewAcknowledgementRecord):
-            state.reviewed = tuple(sorted({*state.reviewed, *item.keys}))
-        high_water = effective_at if high_water is None else max(high_water, effective_at)
-    state.high_water = high_water
+    for entry in _timeline(history, until):
+        rules = _step(state, rules, entry, zone, history.protocol)
     return state
+
+
+def _step(
+    state: Snapshot, rules: ProtocolRules, entry: _Item, zone: tzinfo, patient_protocol: str
+) -> ProtocolRules:
+    """Apply one item to `state` (in place); returns the rules in force after it. The handlers
+    change `state` in place: it is the caller's own object (copying a snapshot per event was
+    most of the cost of a replay)."""
+    key, effective_at, item = entry
+    day = key[0]
+    _apply_lapse(state, rules, day)
+    if isinstance(item, Draw):
+        _on_draw(state, rules, item, day)
+    elif isinstance(item, EnrollmentRecord):
+        rules = _on_enrollment(state, rules, item, patient_protocol)
+    elif isinstance(item, TreatmentEventRecord):
+        _on_treatment_event(state, rules, item, zone)
+    elif isinstance(item, StepDownRecord):
+        _on_step_down(state, rules, item)
+    elif isinstance(item, DispenseRecord):
+        _on_dispense(state, rules, item, day, zone)
+    elif isinstance(item, AuthorizationRecord):
+        _on_authorization(state, item, zone)
+    elif isinstance(item, SuppliedElsewhereRecord):
+        _on_supplied_elsewhere(state, item)
+    elif isinstance(item, ConsultAcknowledgementRecord):
+        _on_consult_acknowledgement(state, item)
+    elif isinstance(item, ReviewAcknowledgementRecord):
+        state.reviewed = tuple(sorted({*state.reviewed, *item.keys}))
+    high_water = state.high_water
+    state.high_water = effective_at if high_water is None else max(high_water, effective_at)
+    state.last_key = key
+    return rules
+
+
+def advance(
+    state: Snapshot, item: HistoryItem, *, zone: tzinfo, patient_protocol: str
+) -> Snapshot | None:
+    """`state` with one more item of history applied - what a replay of the longer history
+    gives - when the item comes after everything `state` holds; None when it does not (the
+    caller replays the history instead).
+
+    A result must be a draw of its own: the caller checks that no stored result shares its
+    draw instant or its accession (it would regroup that draw, §9.3)."""
+    if state.last_key is None and state.high_water is not None:
+        return None  # a snapshot stored before the key was kept
+    subject: object = _draw([item]) if isinstance(item, AncReading) else item
+    entry = _entry(subject, zone)
+    if state.last_key is not None and entry[0] <= state.last_key:
+        return None
+    if isinstance(item, AncReading) and state.high_water is not None:
+        if entry[1] < state.high_water:
+            return None  # it counts from before something already applied
+    moved = copy(state)
+    _step(moved, get_protocol(moved.protocol), entry, zone, patient_protocol)
+    return moved
 
 
 def _note(state: Snapshot, text: str) -> None:

@@ -420,6 +420,9 @@ class Snapshot:
     # and the worst band such sets showed: one count alone may still worsen the band.
     incomplete_at: datetime | None = None
     incomplete_band: Band | None = None
+    # The replay's sort key of the last item applied (local date, rank, instant, precedence,
+    # id): one more item that sorts after it may be applied to this snapshot alone.
+    last_key: tuple[date, int, datetime, int, int] | None = None
 
     def baseline_per_ul(self) -> float | None:
         if not self.baseline:

@@ -16,11 +16,12 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from monitoring.engine import assess, evaluate, get_protocol, replay, snapshot_for
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
+from monitoring.engine.core import Draw, _timeline, advance
 from monitoring.engine.types import (
     AncReading,
     AuthorizationKind,
@@ -423,3 +424,82 @@ def test_adding_an_older_normal_result_never_turns_a_blocked_decision_into_allow
 
     if without.decision == Decision.BLOCKED:
         assert with_it.decision == Decision.BLOCKED, (without.reason_codes, with_it.reason_codes)
+
+
+# --- the stored snapshot advanced one item at a time equals a replay ----------------------------
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@PROPERTY_SETTINGS
+@given(data=st.data(), later=later_by, context=contexts)
+def test_advancing_the_snapshot_item_by_item_equals_replaying_the_history(
+    protocol, data, later, context
+):
+    # What the services do on each write (monitoring.services.monitoring_state_advance): apply
+    # the new item to the stored snapshot when it comes after everything in it, else replay.
+    history = data.draw(histories(protocol))
+    readings = {r.result_id: r for r in history.readings}
+    applied = replace(
+        history,
+        readings=(),
+        enrollments=(),
+        treatment_events=(),
+        authorizations=(),
+        dispenses=(),
+        step_downs=(),
+    )
+    state = replay(applied)
+    advanced = 0
+    for _key, _effective, item in _timeline(history, None):
+        if isinstance(item, Draw):
+            new = tuple(readings[i] for i in item.members)
+            applied = replace(applied, readings=(*applied.readings, *new))
+            one = new[0] if len(new) == 1 else None
+        else:
+            field = {
+                EnrollmentRecord: "enrollments",
+                TreatmentEventRecord: "treatment_events",
+                AuthorizationRecord: "authorizations",
+                DispenseRecord: "dispenses",
+                StepDownRecord: "step_downs",
+            }[type(item)]
+            original = next(x for x in getattr(history, field) if _same(x, item))
+            applied = replace(applied, **{field: (*getattr(applied, field), original)})
+            one = original
+        moved = (
+            advance(through_json(state), one, zone=ZONE, patient_protocol=history.protocol)
+            if one is not None
+            else None
+        )
+        if moved is None:
+            state = replay(applied)
+        else:
+            state = moved
+            advanced += 1
+
+    event("advanced one item or more" if advanced else "replayed every item")
+    full = replay(history)
+    assert state == full
+    as_of = after(full.high_water, later)
+    assert assess(state, as_of, ZONE, context) == assess(full, as_of, ZONE, context)
+
+
+def _same(original, item):
+    """`item` is `original` as the timeline holds it (dispense times in UTC)."""
+    if isinstance(original, DispenseRecord):
+        return original.dispense_id == item.dispense_id
+    return original == item
+
+
+def test_an_item_that_sorts_before_the_snapshots_last_one_is_not_applied_alone():
+    from tests.monitoring.builders import day, started_patient
+
+    history = started_patient().anc(2000, day(7)).dispense(day(8), 7).build()
+    state = replay(history)
+    earlier = AncReading(99, 300, local_dt(day(6)))
+
+    assert advance(state, earlier, zone=ZONE, patient_protocol=history.protocol) is None
+
+
+def local_dt(on):
+    return datetime(on.year, on.month, on.day, 9, 0, tzinfo=ZONE)

@@ -9,6 +9,7 @@ several processes (--workers), each taking whole chunks.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,21 @@ def _rebuild_ranges(
             differing.update(monitoring_states_rebuild(patients=patients, now=now, check=check))
         count += len(patients)
     return count, differing
+
+
+def _worker_start(settings_module: str, database: dict[str, Any]) -> None:
+    """A worker is a fresh interpreter (spawned, not forked: a fork copies the parent's threads'
+    locks and its database sockets, and a child stuck on one never returns): it sets Django up
+    and uses the parent's database, whatever its name (a test run's included)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    for key, value in database.items():
+        settings.DATABASES["default"][key] = value  # type: ignore[literal-required]
+        connections["default"].settings_dict[key] = value
 
 
 def _worker(args: tuple[list[tuple[int, int]], str, bool]) -> tuple[int, dict[int, list[str]]]:
@@ -68,10 +84,16 @@ class Command(BaseCommand):
         if workers <= 1:
             count, differing = _rebuild_ranges(ranges, now, check)
         else:
-            # Each process opens its own database connection (none may be shared over a fork).
-            connections.close_all()
             shares = [(ranges[w::workers], now.isoformat(), check) for w in range(workers)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            database = {
+                key: connections["default"].settings_dict[key]
+                for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+            }
+            settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "clozrems.settings")
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(
+                workers, initializer=_worker_start, initargs=(settings_module, database)
+            ) as pool:
                 parts = pool.map(_worker, shares)
             count = sum(part[0] for part in parts)
             differing = {pk: fields for part in parts for pk, fields in part[1].items()}
