@@ -1,4 +1,4 @@
-"""ANC units as laboratories send them (rules.md §8), and the whole-cells check of manual entry
+"""ANC units as laboratories send them (docs/rules.md §8), and the whole-cells check of manual entry
 (docs/rules.md §8, manual entry guards)."""
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_thousands_per_microlitre_are_converted(api, alice, active_patient):
     ],
 )
 def test_every_known_unit_is_converted(api, alice, active_patient, value, unit, per_ul):
-    # Confirmed: 0/µL is a count the manual entry guards hold back otherwise (rules.md §8).
+    # Confirmed: 0/µL is a count the manual entry guards hold back otherwise (docs/rules.md §8).
     body = _body(value=value, unit=unit, confirm_unusual=True)
     response = api(alice).post(_url(active_patient), body, format="json")
 

@@ -131,7 +131,7 @@ def test_resume_after_moderate_needs_an_anc_of_1000(api, alice, active_patient):
 
 
 def _severe_then_recovered(client, patient):
-    # A fall of more than 75% from 2100/µL: entered by hand, it is confirmed (rules.md §8).
+    # A fall of more than 75% from 2100/µL: entered by hand, it is confirmed (docs/rules.md §8).
     low = _anc(client, patient, 400, hours_ago=60, confirm_unusual=True)
     assert low["monitoring"]["treatment_status"] == "interrupted"
     _anc(client, patient, 420, hours_ago=40)  # within 24 h: confirmed severe

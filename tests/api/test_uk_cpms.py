@@ -207,7 +207,7 @@ LIMITS = {
 def test_a_haematologist_agreement_sets_a_ben_patients_limits(prescriber_api, alice):
     ben = create(prescriber_api, alice, protocol=UK, population="ben")
     url = f"/api/v1/patients/{ben['id']}/limit-agreements/"
-    # A neutrophil red limit below 1000/µL needs a second haematologist (rules.md §9.10).
+    # A neutrophil red limit below 1000/µL needs a second haematologist (docs/rules.md §9.10).
     body = {
         "limits": LIMITS,
         "haematologist": "Dr H. Haem",
@@ -233,7 +233,7 @@ def test_a_haematologist_agreement_sets_a_ben_patients_limits(prescriber_api, al
     [
         pytest.param("general", UK, LIMITS, 409, id="general population"),
         pytest.param("ben", US, LIMITS, 409, id="us-label-2015 has no per-patient limits"),
-        # The value rules refuse a well-formed request: 422, audited (rules.md §9.10).
+        # The value rules refuse a well-formed request: 422, audited (docs/rules.md §9.10).
         pytest.param("ben", UK, {"neutrophils_green_per_ul": 2500}, 422, id="raising a limit"),
         pytest.param(
             "ben",
