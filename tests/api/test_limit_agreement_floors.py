@@ -258,7 +258,7 @@ def test_an_agreement_writes_one_audit_entry_with_who_signed(clinic, alice, ben)
 
     assert response.status_code == 201, response.json()
     (entry,) = AuditEntry.objects.filter(seq__gt=before)
-    assert entry.action == Action.LIMIT_AGREEMENT_RECORD == "limit_agreement.record"
+    assert entry.action == "limit_agreement.record" == Action.LIMIT_AGREEMENT_RECORD.value
     assert entry.outcome == Outcome.OK
     assert (entry.object_type, entry.object_id) == ("limit_agreement", str(response.json()["id"]))
     assert entry.patient_id == ben and entry.actor_id == alice.pk
