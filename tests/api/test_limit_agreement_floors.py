@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.models import Action, AuditEntry, Outcome
 from monitoring.engine.protocols import get_protocol
@@ -293,3 +296,43 @@ def test_a_bad_shape_is_a_400_and_writes_nothing(clinic, ben):
 
     assert response.status_code == 400 and "limits" in response.json()
     assert AuditEntry.objects.count() == before
+
+
+# --- property ----------------------------------------------------------------------------------
+
+STANDARD = dict(get_protocol(UK).overridable_limits)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,  # write nothing outside tests/
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    limits=st.dictionaries(st.sampled_from(sorted(STANDARD)), st.integers(0, 4000), min_size=1),
+    second=st.booleans(),
+)
+def test_an_agreement_is_accepted_exactly_when_it_keeps_the_floors(
+    api, alice, clock, limits, second
+):
+    with transaction.atomic():
+        clinic = api(alice)
+        patient_id = _create(clinic, alice)
+        extra = {"second_haematologist": "Dr S. Second"} if second else {}
+
+        response = _agree(clinic, patient_id, limits, **extra)
+
+        # docs/rules.md §9.10, restated from the protocol's numbers.
+        rules = get_protocol(UK)
+        floors = rules.limit_floors_second_signature if second else rules.limit_floors
+        merged = {**STANDARD, **limits}
+        keeps = (
+            all(value <= STANDARD[name] for name, value in limits.items())
+            and all(merged[name] >= floor for name, floor in floors.items())
+            and merged["neutrophils_green_per_ul"] > merged["neutrophils_red_per_ul"]
+            and merged["wbc_green_per_ul"] > merged["wbc_red_per_ul"]
+        )
+        assert response.status_code == (201 if keeps else 422), (limits, response.json())
+        assert LimitAgreement.objects.filter(patient_id=patient_id).exists() == keeps
+        transaction.set_rollback(True)

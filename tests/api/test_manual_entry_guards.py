@@ -6,6 +6,9 @@ confirms it (`"confirm_unusual": true`); a lab feed's value is never held for th
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.models import Action, AuditEntry
 from monitoring.engine.protocols.base import MANUAL_ENTRY_MAX_FALL, MANUAL_ENTRY_MIN_PER_UL
@@ -266,3 +269,66 @@ def test_the_schema_documents_confirm_unusual_on_both_result_endpoints(client, d
         assert field["type"] == "boolean"
         assert field["writeOnly"] is True  # sent, never answered
         assert "100/µL" in field["description"] and "75%" in field["description"]
+
+
+# --- properties ------------------------------------------------------------------------------
+
+PROPERTY_SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    database=None,  # write nothing outside tests/
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    previous=st.one_of(st.none(), st.integers(0, 20_000)),
+    value=st.integers(0, 20_000),
+    analyte=st.sampled_from(["anc", "wbc"]),
+)
+def test_an_unconfirmed_entry_is_stored_exactly_when_it_is_not_unusual(
+    api, alice, clock, previous, value, analyte
+):
+    with transaction.atomic():
+        patient = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
+        client = api(alice)
+        if previous is not None:
+            earlier = _body(previous, hours_ago=48, confirm_unusual=True)
+            assert client.post(_url(patient, analyte), earlier, format="json").status_code == 201
+        before = _written(patient)
+
+        response = client.post(_url(patient, analyte), _body(value), format="json")
+
+        # docs/rules.md §8, restated: below 100/µL, or more than 75% below the previous result.
+        unusual = value < 100 or (bool(previous) and 4 * value < (previous or 0))
+        assert response.status_code == (400 if unusual else 201), response.json()
+        if unusual:
+            assert list(response.json()) == ["confirm_unusual"]
+            assert _written(patient) == before
+            confirmed = _body(value, confirm_unusual=True)
+            assert client.post(_url(patient, analyte), confirmed, format="json").status_code == 201
+        transaction.set_rollback(True)
+
+
+@PROPERTY_SETTINGS
+@given(
+    value=st.decimals(min_value=0, max_value=99_999, places=3, allow_nan=False).filter(
+        lambda d: d != d.to_integral_value()
+    ),
+    unit=st.sampled_from(["/uL", "/mm3", "cells/uL", "cells/mm3"]),
+)
+def test_no_fraction_of_a_cell_is_ever_stored_from_a_hand_entry(
+    api, alice, clock, active_patient, value, unit
+):
+    with transaction.atomic():
+        before = _written(active_patient)
+
+        response = api(alice).post(
+            _url(active_patient), _body(str(value), unit, confirm_unusual=True), format="json"
+        )
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["value"] and "10*3/uL" in response.json()["value"][0]
+        assert _written(active_patient) == before
+        transaction.set_rollback(True)
