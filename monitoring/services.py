@@ -272,7 +272,18 @@ def anc_result_record(
     accession = accession.strip()
     lab = lab.strip()
 
-    with transaction.atomic(), acting_as(actor):
+    with (
+        audit_refusals(
+            action=Action.ANC_RESULT_CORRECT,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={"analyte": analyte, "accession": accession, "status": status, "value": value},
+        ),
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
@@ -304,6 +315,14 @@ def anc_result_record(
                     '"status": "corrected" to replace it.',
                     "accession_conflict",
                 )
+            if manual and previous.status != ResultStatus.PRELIMINARY:
+                # A correction typed by hand takes the replaced result out of the decisions as a
+                # void does: the same people may make it (docs/rules.md §8).
+                refusal = anc_result_void_refusal(result=previous, actor=actor, patient=patient)
+                if refusal is not None:
+                    raise NotPermitted(
+                        "correct_not_permitted", f"A correction replaces the result. {refusal}"
+                    )
         if manual and not confirm_unusual and status != ResultStatus.PRELIMINARY:
             _unusual_entry_check(
                 patient=patient,

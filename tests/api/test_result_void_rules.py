@@ -7,11 +7,13 @@ episode or interrupted treatment) tells the prescriber at once, by patient id an
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
 from audit.models import Action, AuditEntry, Outcome
 from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.services import anc_result_record
 from notifications.models import Channel, Kind, Notification
 from patients.models import PatientIdentifier
 from tests import factories
@@ -243,3 +245,68 @@ def test_voiding_an_old_severe_result_tells_the_prescriber_even_when_the_picture
 
     assert response.status_code == 200
     assert _told(active_patient).filter(channel=Channel.EMAIL).count() == 1
+
+
+# --- a correction typed by hand replaces a result as a void does ----------------------------
+
+
+def _correct(client, patient, accession, value, hours_ago=3):
+    return client.post(
+        _results(patient),
+        {
+            "drawn_at": (NOW - timedelta(hours=hours_ago)).isoformat(),
+            "value": value,
+            "unit": "/uL",
+            "accession": accession,
+            "status": "corrected",
+        },
+        format="json",
+    )
+
+
+def test_another_designee_cannot_correct_away_a_designees_result(
+    api, designee, other_designee, active_patient
+):
+    first = api(designee).post(
+        _results(active_patient),
+        {
+            "drawn_at": (NOW - timedelta(hours=3)).isoformat(),
+            "value": 300,
+            "unit": "/uL",
+            "accession": "HAND-1",
+            "confirm_unusual": True,
+        },
+        format="json",
+    )
+    assert first.status_code == 201
+
+    refused = _correct(api(other_designee), active_patient, "HAND-1", 2200)
+
+    assert refused.status_code == 403, refused.json()
+    assert refused.json()["code"] == "correct_not_permitted"
+    assert AncResult.objects.get(pk=first.json()["id"]).superseded is False
+    entry = AuditEntry.objects.filter(action=Action.ANC_RESULT_CORRECT).latest("seq")
+    assert entry.outcome == Outcome.REFUSED and entry.actor_id == other_designee.pk
+    # The designee who typed it may correct it.
+    assert _correct(api(designee), active_patient, "HAND-1", 2200).status_code == 201
+
+
+def test_a_designee_cannot_correct_away_a_labs_result_by_its_accession(
+    api, alice, designee, active_patient
+):
+    # A CSV row that named no lab: its accession is one a hand entry could name too.
+    from_lab = anc_result_record(
+        patient=active_patient,
+        actor=factories.LabUserFactory.create(username="csv-lab"),
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal(300),
+        unit="/uL",
+        accession="CSV-9",
+        source=ResultSource.CSV,
+    ).result
+
+    refused = _correct(api(designee), active_patient, "CSV-9", 2200)
+
+    assert refused.status_code == 403
+    assert AncResult.objects.get(pk=from_lab.pk).superseded is False
+    assert _correct(api(alice), active_patient, "CSV-9", 2200).status_code == 201
