@@ -45,6 +45,8 @@ class Action(models.TextChoices):
     DOSE_ENTRY_RECORD = "dose_entry.record"
     PLAN_ENTRY_RECORD = "plan_entry.record"
     INTERACTING_DRUG_SAVE = "interacting_drug.save"
+    # A haematologist's per-patient limits (uk-cpms BEN patients).
+    LIMIT_AGREEMENT_RECORD = "limit_agreement.record"
 
 
 class Outcome(models.TextChoices):

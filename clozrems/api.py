@@ -14,11 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from clozrems.errors import FieldInvalid, NotPermitted, RuleRefused, StateConflict
 from patients.models import User
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, NotPermitted):
+        return Response(exc.as_dict(), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, RuleRefused):
         return Response(exc.as_dict(), status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, StateConflict):

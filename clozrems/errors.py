@@ -10,11 +10,15 @@ from monitoring.engine.types import REASON_MESSAGES, Reason
 class RuleRefused(Exception):
     """A well-formed request the rules refuse: HTTP 422 with every reason."""
 
-    def __init__(self, code: str, message: str, reasons: Iterable[Reason] = ()) -> None:
+    def __init__(
+        self, code: str, message: str, reasons: Iterable[Reason] = (), *, field: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reasons = tuple(reasons)
+        # The request field the refusal is about, when there is one (shown as "field").
+        self.field = field
         self.decision: dict[str, object] | None = None
 
     def with_decision(self, decision: dict[str, object]) -> RuleRefused:
@@ -28,9 +32,16 @@ class RuleRefused(Exception):
             "message": self.message,
             "reasons": [{"code": r.value, "message": REASON_MESSAGES[r]} for r in self.reasons],
         }
+        if self.field:
+            body["field"] = self.field
         if self.decision is not None:
             body["decision"] = self.decision
         return body
+
+
+class NotPermitted(RuleRefused):
+    """The caller's role, or its relation to the record, does not allow this action on it
+    (who may void which result): HTTP 403 with a code. Audited as a refusal, as a 422 is."""
 
 
 class StateConflict(Exception):

@@ -35,6 +35,16 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
+    # docs/rules.md §8, manual entry guards: sent only to store a count the guards hold back.
+    confirm_unusual = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text="Store a count below 100/µL, or more than 75% below the previous result of "
+        "the same analyte, that the user has checked. Without it such a count is refused "
+        "(400 naming confirm_unusual) and nothing is written. A fractional value in /uL, "
+        "/mm3, cells/uL or cells/mm3 is always refused (400 naming value): cells are whole.",
+    )
 
     class Meta:
         model = AncResult
@@ -53,6 +63,7 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
             "void_reason",
             "recorded_by",
             "created_at",
+            "confirm_unusual",
         ]
         read_only_fields = [
             "analyte",
@@ -85,6 +96,23 @@ def _has_offset(text: str) -> bool:
 
 class VoidSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500)
+
+
+VOID_REFUSED = inline_serializer(
+    "VoidRefused",
+    {
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "reasons": serializers.ListField(child=serializers.DictField()),
+    },
+)
+VOID_RULES = (
+    "Mark a result entered in error, with a reason (never deleted). A result entered by hand is "
+    "voided by whoever entered it or by the patient's prescriber; a lab's result only by the "
+    "lab's correction or by the prescriber. Anyone else: 403 `void_not_permitted`. Voiding a "
+    "low result (or one whose void changes the band, treatment status, episode or consult) "
+    "tells the prescriber at once."
+)
 
 
 class AncResultViewSet(
@@ -136,12 +164,17 @@ class AncResultViewSet(
             accession=data.get("accession", ""),
             status=data.get("status", ResultStatus.FINAL),
             analyte=self.analyte,
+            confirm_unusual=data.get("confirm_unusual", False),
         )
         body = dict(self.get_serializer(recorded.result).data)
         body["monitoring"] = self._monitoring(patient)
         return Response(body, status=status.HTTP_201_CREATED if recorded.created else 200)
 
-    @extend_schema(request=VoidSerializer, responses={200: AncResultSerializer})
+    @extend_schema(
+        request=VoidSerializer,
+        responses={200: AncResultSerializer, 403: VOID_REFUSED, 409: VOID_REFUSED},
+        description=VOID_RULES,
+    )
     @action(detail=True, methods=["post"])
     def void(self, request: Request, patient_pk: str, pk: str) -> Response:
         return self._void(request)
@@ -180,7 +213,11 @@ class WbcResultViewSet(AncResultViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
-    @extend_schema(request=VoidSerializer, responses={200: WbcResultSerializer})
+    @extend_schema(
+        request=VoidSerializer,
+        responses={200: WbcResultSerializer, 403: VOID_REFUSED, 409: VOID_REFUSED},
+        description=VOID_RULES,
+    )
     @action(detail=True, methods=["post"])
     def void(self, request: Request, patient_pk: str, pk: str) -> Response:  # type: ignore[override]
         return self._void(request)

@@ -252,7 +252,7 @@ def expiries_scan(*, now: datetime) -> int:
     """Certifications and continuation authorizations that expire within the warning window
     (14 days): warn the people who can renew them, once per expiry date."""
     from notifications.services import recipients_for_pharmacy
-    from patients.models import Authorization, Prescriber
+    from patients.models import Authorization, Prescriber, certified_on_q
     from pharmacy.models import Pharmacy
 
     today = now.astimezone(clinic_zone()).date()
@@ -260,7 +260,7 @@ def expiries_scan(*, now: datetime) -> int:
     admins = recipients_admins()
     pairs: list[tuple[Occasion, list[Recipient]]] = []
     prescribers = Prescriber.objects.filter(
-        active=True, certified=True, certification_expires_on__range=(today, until)
+        certified_on_q(today), certification_expires_on__range=(today, until)
     )
     people = recipients_for_prescribers(prescribers.values_list("pk", flat=True))
     for prescriber in prescribers:
@@ -277,7 +277,7 @@ def expiries_scan(*, now: datetime) -> int:
         )
         pairs.append((occasion, [*admins, *people.get(prescriber.pk, [])]))
     pharmacies = Pharmacy.objects.filter(
-        active=True, certified=True, certification_expires_on__range=(today, until)
+        certified_on_q(today), certification_expires_on__range=(today, until)
     )
     for pharmacy in pharmacies:
         expires = pharmacy.certification_expires_on

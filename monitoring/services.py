@@ -14,18 +14,20 @@ from django.utils import timezone
 
 from audit.context import acting_as
 from audit.models import Action
-from audit.services import audit_record
-from clozrems.errors import FieldInvalid, StateConflict
+from audit.services import audit_record, audit_refusals
+from clozrems.errors import FieldInvalid, NotPermitted, StateConflict
 from clozrems.queue import enqueue_on_commit
 from monitoring.engine import assess, get_protocol, replay, step_down_refusal
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import HistoryItem, advance, local_date
+from monitoring.engine.protocols.base import manual_entry_concern
 from monitoring.engine.types import (
     AncReading,
     Assessment,
     DecisionContext,
     EnrollmentStatus,
     Frequency,
+    Population,
     Snapshot,
     TreatmentStatus,
 )
@@ -42,8 +44,8 @@ from monitoring.models import (
     SuppliedElsewhere,
 )
 from monitoring.selectors import clinic_zone, is_future, patient_histories, patient_history
-from monitoring.units import UnitError, to_per_ul
-from patients.models import Patient, User
+from monitoring.units import UnitError, check_whole_cells, to_per_ul
+from patients.models import Patient, Role, User
 
 
 def monitoring_state_compute(*, patient: Patient, now: datetime | None = None) -> MonitoringState:
@@ -338,15 +340,24 @@ def anc_result_record(
     derivation: dict[str, Any] | None = None,
     now: datetime | None = None,
     analyte: str = ResultAnalyte.ANC,
+    confirm_unusual: bool = False,
 ) -> RecordedResult:
     """Store one ANC (rules.md §8) and re-run the rules. The same result delivered again (same
     lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
     final one after its preliminary, replaces the one before it, which stays in the history.
     `derivation` holds the WBC and neutrophil percent an ANC was computed from. `analyte`
-    "wbc" stores a white cell count (issue 9), by the same rules."""
+    "wbc" stores a white cell count (issue 9), by the same rules.
+
+    A manual entry (`source` manual) is guarded (docs/rules.md §8): a fraction in a unit of
+    whole cells is refused, and a count the protocol base calls unusual (very low, or a steep
+    fall from the previous result of the same analyte) is stored only with `confirm_unusual`.
+    A feed's value is the lab's word: never held for either."""
     now = now or timezone.now()
+    manual = source == ResultSource.MANUAL
     try:
         per_ul = to_per_ul(value, unit)
+        if manual:
+            check_whole_cells(value, unit)
     except UnitError as error:
         raise FieldInvalid(error.field, error.message) from None
     if timezone.is_naive(drawn_at):
@@ -362,7 +373,18 @@ def anc_result_record(
     accession = accession.strip()
     lab = lab.strip()
 
-    with transaction.atomic(), acting_as(actor):
+    with (
+        audit_refusals(
+            action=Action.ANC_RESULT_CORRECT,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={"analyte": analyte, "accession": accession, "status": status, "value": value},
+        ),
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
@@ -394,6 +416,22 @@ def anc_result_record(
                     '"status": "corrected" to replace it.',
                     "accession_conflict",
                 )
+            if manual and previous.status != ResultStatus.PRELIMINARY:
+                # A correction typed by hand takes the replaced result out of the decisions as a
+                # void does: the same people may make it (docs/rules.md §8).
+                refusal = anc_result_void_refusal(result=previous, actor=actor, patient=patient)
+                if refusal is not None:
+                    raise NotPermitted(
+                        "correct_not_permitted", f"A correction replaces the result. {refusal}"
+                    )
+        if manual and not confirm_unusual and status != ResultStatus.PRELIMINARY:
+            _unusual_entry_check(
+                patient=patient,
+                analyte=analyte,
+                per_ul=per_ul,
+                drawn_at=drawn_at,
+                replaces=previous,
+            )
         result = AncResult(
             patient=patient,
             analyte=analyte,
@@ -433,6 +471,7 @@ def anc_result_record(
             "corrects": None
             if previous is None
             else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
+            "confirm_unusual": confirm_unusual if manual else None,
         }
         if status == ResultStatus.PRELIMINARY and (
             previous is None or previous.status == ResultStatus.PRELIMINARY
@@ -511,35 +550,181 @@ def _result_applied(
     return monitoring_state_refresh(patient=patient, now=now)
 
 
+ANALYTE_NAMES: dict[str, str] = {ResultAnalyte.ANC: "ANC", ResultAnalyte.WBC: "WBC"}
+
+
+def _unusual_entry_check(
+    *,
+    patient: Patient,
+    analyte: str,
+    per_ul: int,
+    drawn_at: datetime,
+    replaces: AncResult | None,
+) -> None:
+    """docs/rules.md §8: refuse (400 on `confirm_unusual`) a hand-entered count the protocol base
+    calls unusual against the patient's previous usable result of the same analyte by draw
+    time (a result this one corrects does not count as its previous one)."""
+    earlier = AncResult.objects.filter(
+        patient=patient,
+        analyte=analyte,
+        status__in=DECISIVE_STATUSES,
+        superseded=False,
+        drawn_at__lte=drawn_at,
+    )
+    if replaces is not None:
+        earlier = earlier.exclude(pk=replaces.pk)
+    previous = earlier.order_by("-drawn_at", "-id").values_list("value_per_ul", flat=True).first()
+    concern = manual_entry_concern(per_ul, previous)
+    if concern is not None:
+        raise FieldInvalid(
+            "confirm_unusual",
+            f"Check this {ANALYTE_NAMES.get(analyte, analyte)}: {concern}. Check the value and "
+            'its unit; if it is right, confirm it ("confirm_unusual": true) to store it.',
+        )
+
+
+def anc_result_void_refusal(*, result: AncResult, actor: User, patient: Patient) -> str | None:
+    """Why `actor` may not void `result` of `patient`, or None (docs/rules.md §8). A result a
+    person entered by hand is voided by whoever entered it or by the patient's prescriber; a
+    lab's result (a feed's, or one filed from the quarantine) only by the lab's own correction
+    or by the prescriber, with a reason. Designees, other designees and administrators void
+    only their own entries."""
+    prescriber = actor.role == Role.PRESCRIBER and actor.prescriber_id == patient.prescriber_id
+    if prescriber:
+        return None
+    if result.source != ResultSource.MANUAL:
+        return (
+            "A lab's result is voided by the lab's own correction, or by the patient's "
+            "prescriber with a reason."
+        )
+    if result.recorded_by_id != actor.pk:
+        return "Only the user who entered this result, or the patient's prescriber, may void it."
+    return None
+
+
 def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult:
-    """Mark a result entered in error (never deleted) and re-run the rules."""
+    """Mark a result entered in error (never deleted) and re-run the rules. Who may void it is
+    `anc_result_void_refusal` (refused with 403, audited). When the result was a low one (outside
+    the protocol's normal band: it opened or deepened an episode, and may have interrupted
+    treatment), or the void changed the patient's band, treatment status, episode or consult
+    flag, the prescriber is told at once."""
     if not reason.strip():
         raise FieldInvalid("reason", "Say why the result is void.")
-    with transaction.atomic(), acting_as(actor):
-        Patient.objects.select_for_update(of=("self",)).filter(pk=result.patient_id).first()
+    with (
+        audit_refusals(
+            action=Action.ANC_RESULT_VOID,
+            actor=actor,
+            object_type="anc_result",
+            object_id=result.pk,
+            patient_id=result.patient_id,
+            inputs={"reason": reason.strip(), "source": result.source},
+        ),
+        transaction.atomic(),
+        acting_as(actor),
+    ):
+        patient = (
+            Patient.objects.select_for_update(of=("self",))
+            .select_related("prescriber")
+            .get(pk=result.patient_id)
+        )
         result.refresh_from_db()
+        refusal = anc_result_void_refusal(result=result, actor=actor, patient=patient)
+        if refusal is not None:
+            raise NotPermitted("void_not_permitted", refusal)
         if result.status == ResultStatus.ENTERED_IN_ERROR:
             raise StateConflict("The result is already void.")
         if result.superseded:
             raise StateConflict("The result was replaced by a correction; void the correction.")
+        before = _picture(patient)
+        low = result.status in DECISIVE_STATUSES and _outside_normal_band(result, patient)
         result.status = ResultStatus.ENTERED_IN_ERROR
         result.void_reason = reason.strip()
         result.save(update_fields=["status", "void_reason"])
-        state = monitoring_state_refresh(patient=result.patient)
+        state = monitoring_state_refresh(patient=patient)
+        changed = before != _picture(patient)
+        notified = low or changed
+        if notified:
+            _void_notify(result=result, patient=patient, actor=actor, state=state)
         audit_record(
             action=Action.ANC_RESULT_VOID,
             actor=actor,
             object_type="anc_result",
             object_id=result.pk,
             patient_id=result.patient_id,
-            inputs={"reason": result.void_reason, "value_per_ul": result.value_per_ul},
+            inputs={
+                "reason": result.void_reason,
+                "value_per_ul": result.value_per_ul,
+                "analyte": result.analyte,
+                "source": result.source,
+                "recorded_by": result.recorded_by_id,
+            },
             output={
                 "status": result.status,
                 "band": state.band,
                 "monitoring_frequency": state.monitoring_frequency,
+                "treatment_status": state.treatment_status,
+                "prescriber_notified": notified,
             },
         )
     return result
+
+
+def _picture(patient: Patient) -> tuple[object, ...] | None:
+    """What a void could change that the prescriber must hear about."""
+    return (
+        MonitoringState.objects.filter(patient=patient)
+        .values_list("band", "treatment_status", "episode_opened_at", "hematology_consult")
+        .first()
+    )
+
+
+def _outside_normal_band(result: AncResult, patient: Patient) -> bool:
+    """The result alone, by the protocol's standard limits, is outside its normal band (for a
+    protocol reading result sets, one count alone can only show a worse band, never green)."""
+    rules = get_protocol(patient.protocol)
+    if result.analyte not in rules.analytes:
+        return False
+    wbc = result.analyte == ResultAnalyte.WBC
+    reading = AncReading(
+        result_id=result.pk,
+        value_per_ul=None if wbc else result.value_per_ul,
+        drawn_at=result.drawn_at,
+        wbc_per_ul=result.value_per_ul if wbc else None,
+    )
+    band = rules.band_of(reading, Population(patient.population), None, {})
+    return band is not None and band != rules.normal_band
+
+
+def _void_notify(
+    *, result: AncResult, patient: Patient, actor: User, state: MonitoringState
+) -> None:
+    from notifications.messages import patient_label, result_voided
+    from notifications.models import Kind
+    from notifications.services import Occasion, notifications_create, recipients_for_prescribers
+
+    label = patient_label(patient.pk, patient.first_name, patient.last_name)
+    zone = clinic_zone()
+    subject, body = result_voided(
+        label,
+        analyte=ANALYTE_NAMES.get(result.analyte, result.analyte),
+        value_per_ul=result.value_per_ul,
+        drawn_on=local_date(result.drawn_at, zone),
+        by=actor.role or ("admin" if actor.is_admin else ""),
+        from_lab=result.source != ResultSource.MANUAL,
+        band=state.band,
+        treatment_status=state.treatment_status,
+    )
+    occasion = Occasion(
+        kind=Kind.RESULT_VOIDED,
+        subject_key=f"anc_result:{result.pk}",
+        key_date=local_date(timezone.now(), zone),
+        subject=subject,
+        body=body,
+        patient_id=patient.pk,
+        urgent=True,
+    )
+    recipients = recipients_for_prescribers([patient.prescriber_id]).get(patient.prescriber_id, [])
+    notifications_create(occasions=[(occasion, recipients)])
 
 
 def consult_acknowledge(*, patient: Patient, actor: User, note: str = "") -> ConsultAcknowledgement:

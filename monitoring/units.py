@@ -1,4 +1,5 @@
-"""ANC units as laboratories send them (docs/rules.md §8)."""
+"""ANC units as laboratories send them (docs/rules.md §8), and the whole-cells check of manual entry
+(docs/rules.md §8, manual entry guards)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,29 @@ def to_per_ul(value: Decimal, unit: str) -> int:
             "check the value and unit.",
         )
     return per_ul
+
+
+# The units that count cells one by one (factor 1): a value in them is a whole number.
+CELL_UNITS = frozenset(unit for unit, factor in UNIT_FACTORS.items() if factor == 1)
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as a person typed it: 2.1, not 2.1000 or 2.1E+0."""
+    return format(value.normalize(), "f")
+
+
+def check_whole_cells(value: Decimal, unit: str) -> None:
+    """Cells per µL (or mm³) are whole numbers: a fraction in one of those units is almost
+    certainly a count in thousands typed with the wrong unit (2.1 meant as 10*3/uL would
+    otherwise be stored as 2/µL, a severe ANC). Refused (UnitError on `value`), naming the
+    unit it probably is; for manual entry, where a person chose the unit."""
+    if canonical_unit(unit) not in CELL_UNITS or value == value.to_integral_value():
+        return
+    typed = plain(value)
+    thousands = plain(value * 1000)
+    raise UnitError(
+        "value",
+        f"{typed} {unit.strip()} is not a whole number of cells, and cells/µL are counted "
+        f"whole. {typed} is almost certainly 10*3/uL (the same as 10*3/mm3 or 10*9/L: "
+        f"{thousands}/µL): choose that unit, or enter the count in cells/µL.",
+    )

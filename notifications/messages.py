@@ -83,6 +83,38 @@ def expiring(what: str, expires_on: date) -> tuple[str, str]:
     )
 
 
+# Who voided a result, in the words of a role (never a person's name: e-mail leaves the system).
+_VOIDED_BY = {
+    "prescriber": "the prescriber",
+    "designee": "a designee",
+    "admin": "an administrator",
+}
+
+
+def result_voided(
+    label: str,
+    *,
+    analyte: str,
+    value_per_ul: int,
+    drawn_on: date,
+    by: str,
+    from_lab: bool,
+    band: str | None,
+    treatment_status: str,
+) -> tuple[str, str]:
+    """A low result, or one whose void changed the picture, was voided. No free text (the void's
+    reason stays in the record) and no names."""
+    source = "a lab's result" if from_lab else "a result entered by hand"
+    return (
+        f"URGENT: {analyte} result voided for {label}",
+        f"The {analyte} of {value_per_ul}/µL drawn on {drawn_on.isoformat()} for {label} "
+        f"({source}) was voided by {_VOIDED_BY.get(by, 'a user')}. It was outside the normal "
+        "range, or voiding it changed the patient's monitoring: the band is now "
+        f"{band or 'none'} and treatment is {treatment_status}. Dispensing now follows the "
+        "remaining results; check the record in clozrems.",
+    )
+
+
 KIND_IS_URGENT = {Kind.CONFIRMATION_OVERDUE, Kind.DRAW_OVERDUE_ESCALATION, Kind.LAPSED}
 
 # --- how each kind is delivered (docs: README, "The scheduler") ----------------------------

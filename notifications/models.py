@@ -38,6 +38,8 @@ class Kind(models.TextChoices):
     PHARMACY_CERTIFICATION_EXPIRING = "pharmacy_certification_expiring"
     AUTHORIZATION_EXPIRING = "authorization_expiring"
     EMERGENCY_SUPPLY = "emergency_supply"
+    # A low result (or one that changed the picture) was voided: the prescriber is told.
+    RESULT_VOIDED = "result_voided"
     # The clozapine levels and the monitoring plan (clinical/reminders.py, ClinicalKind).
     LEVEL_HIGH = "level_high"
     LEVEL_UNEXPECTED = "level_unexpected"

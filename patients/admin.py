@@ -100,4 +100,11 @@ class AuthorizationAdmin(ReadOnlyAdmin):
 class LimitAgreementAdmin(ReadOnlyAdmin):
     """Read here; recorded through the API (the service checks and re-runs the rules)."""
 
-    list_display = ("patient", "haematologist", "agreed_on", "recorded_by", "created_at")
+    list_display = (
+        "patient",
+        "haematologist",
+        "second_haematologist",
+        "agreed_on",
+        "recorded_by",
+        "created_at",
+    )

@@ -555,6 +555,7 @@ DECISION_COLUMNS = (
     "enrollment_status",
     "prescriber__active",
     "prescriber__certified",
+    "prescriber__certified_on",
     "prescriber__certification_expires_on",
     "monitoring__snapshot",
     "monitoring__high_water",
@@ -570,7 +571,7 @@ def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
         raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
     pharmacy = (
         Pharmacy.objects.filter(pk=pharmacy_id)
-        .only("id", "active", "certified", "certification_expires_on")
+        .only("id", "active", "certified", "certified_on", "certification_expires_on")
         .first()
     )
     if pharmacy is None:
@@ -673,6 +674,13 @@ class AuthorizationViewSet(
 class LimitAgreementSerializer(serializers.ModelSerializer[LimitAgreement]):
     limits = serializers.DictField(child=serializers.IntegerField(min_value=0))
     agreed_on = serializers.DateField(required=False)
+    second_haematologist = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="A second haematologist's signature: needed for a red limit below the "
+        "protocol's floor (uk-cpms: neutrophils 1000/µL, WBC 2000/µL).",
+    )
 
     class Meta:
         model = LimitAgreement
@@ -680,6 +688,7 @@ class LimitAgreementSerializer(serializers.ModelSerializer[LimitAgreement]):
             "id",
             "limits",
             "haematologist",
+            "second_haematologist",
             "agreed_on",
             "note",
             "recorded_by",

@@ -40,6 +40,18 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown"
 
 
+def certified_on_q(day: date) -> models.Q:
+    """`is_certified_on(day)` as a filter, for prescribers and pharmacies alike (same fields)."""
+    return (
+        models.Q(active=True, certified=True)
+        & (models.Q(certified_on__isnull=True) | models.Q(certified_on__lte=day))
+        & (
+            models.Q(certification_expires_on__isnull=True)
+            | models.Q(certification_expires_on__gte=day)
+        )
+    )
+
+
 class Prescriber(models.Model):
     name = models.CharField(max_length=200)
     npi = models.CharField("NPI", max_length=10, unique=True, validators=[validate_npi])
@@ -57,7 +69,12 @@ class Prescriber(models.Model):
         return f"{self.name} (NPI {self.npi})"
 
     def is_certified_on(self, day: date) -> bool:
+        """Certified on `day`: active, certified, and `day` within the certification's dates,
+        from `certified_on` (when set; a date in the future is "not yet certified") through
+        `certification_expires_on` (docs/rules.md §9.12)."""
         if not (self.active and self.certified):
+            return False
+        if self.certified_on is not None and day < self.certified_on:
             return False
         return self.certification_expires_on is None or day <= self.certification_expires_on
 
@@ -192,6 +209,9 @@ class LimitAgreement(models.Model):
     # The protocol's limit names and values in cells/µL, e.g. {"neutrophils_green_per_ul": 1500}.
     limits = models.JSONField()
     haematologist = models.CharField(max_length=200)
+    # A second haematologist's signature, needed for a limit below the protocol's floor
+    # (docs/rules.md §9.10); blank when one signed.
+    second_haematologist = models.CharField(max_length=200, blank=True)
     agreed_on = models.DateField()
     note = models.CharField(max_length=500, blank=True)
     recorded_by = models.ForeignKey(

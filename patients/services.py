@@ -26,6 +26,7 @@ from monitoring.engine import (
     treatment_event_refusal,
 )
 from monitoring.engine.core import local_date
+from monitoring.engine.protocols.base import limit_agreement_problem
 from monitoring.engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
@@ -388,37 +389,113 @@ def limit_agreement_record(
     haematologist: str,
     agreed_on: date | None = None,
     note: str = "",
+    second_haematologist: str = "",
 ) -> LimitAgreement:
-    """Issue 9: band limits a haematologist agreed for a BEN patient, on a protocol that has
-    per-patient limits (uk-cpms). Each limit may only lower the protocol's own, and a green
-    limit may not fall below its red one; results drawn from `agreed_on` are banded by them."""
+    """Band limits a haematologist agreed for a BEN patient, on a protocol that has per-patient
+    limits (uk-cpms), checked by docs/rules.md §9.10: each limit may only lower the protocol's
+    own and never go below its floor unless `second_haematologist` signs (and never below the
+    floor that holds even then); each green limit stays above its red one. Results drawn from
+    `agreed_on` are banded by them, so the date is never in the future nor before the
+    patient's current enrollment (for a patient never enrolled: at most the protocol's
+    enrollment-lab window back, the results an enrollment could be judged on). Written with
+    its audit entry; a refusal (422) is audited alone."""
     agreed_on = agreed_on or today()
     _not_future("agreed_on", agreed_on)
-    if not haematologist.strip():
+    haematologist, second_haematologist = haematologist.strip(), second_haematologist.strip()
+    if not haematologist:
         raise FieldInvalid("haematologist", "Name the haematologist who agreed the limits.")
-    with transaction.atomic():
+    if second_haematologist and second_haematologist.casefold() == haematologist.casefold():
+        raise FieldInvalid(
+            "second_haematologist", "The second signature is another haematologist's."
+        )
+    with (
+        audit_refusals(
+            action=Action.LIMIT_AGREEMENT_RECORD,
+            actor=actor,
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            inputs={
+                "limits": limits,
+                "haematologist": haematologist,
+                "second_haematologist": second_haematologist,
+                "agreed_on": agreed_on,
+                "note": note.strip(),
+            },
+        ),
+        transaction.atomic(),
+        acting_as(actor),
+    ):
         patient = _locked(patient)
-        standard = get_protocol(patient.protocol).overridable_limits
+        rules = get_protocol(patient.protocol)
+        standard = rules.overridable_limits
         if not standard:
             raise StateConflict(f"{patient.protocol} has no per-patient limits.")
         if patient.population != Population.BEN:
             raise StateConflict(
                 "Per-patient limits apply to patients with benign ethnic neutropenia only."
             )
-        _check_limits(limits, standard)
+        _check_limit_shapes(limits, standard)
+        problem = limit_agreement_problem(
+            standard=standard,
+            floors=rules.limit_floors,
+            floors_second_signature=rules.limit_floors_second_signature,
+            limits=limits,
+            second_signature=bool(second_haematologist),
+        )
+        if problem is not None:
+            raise RuleRefused("limit_agreement_refused", problem, field="limits")
+        earliest = _earliest_agreement_date(patient, rules.enrollment_lab_days)
+        if agreed_on < earliest:
+            raise RuleRefused(
+                "limit_agreement_refused",
+                f"An agreement may not be dated before {earliest.isoformat()} (the patient's "
+                "current enrollment, or for a patient not yet enrolled the "
+                f"{rules.enrollment_lab_days}-day window of enrollment labs): it would re-band "
+                "results already acted on.",
+                field="agreed_on",
+            )
         agreement = LimitAgreement.objects.create(
             patient=patient,
             limits={name: int(value) for name, value in limits.items()},
-            haematologist=haematologist.strip(),
+            haematologist=haematologist,
+            second_haematologist=second_haematologist,
             agreed_on=agreed_on,
             note=note.strip(),
             recorded_by=actor,
         )
-        monitoring_state_refresh(patient=patient)
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.LIMIT_AGREEMENT_RECORD,
+            actor=actor,
+            object_type="limit_agreement",
+            object_id=agreement.pk,
+            patient_id=patient.pk,
+            inputs={
+                "protocol": rules.name,
+                "protocol_version": rules.version,
+                "limits": agreement.limits,
+                "haematologist": haematologist,
+                "second_haematologist": second_haematologist,
+                "agreed_on": agreed_on,
+                "note": agreement.note,
+            },
+            output={"band": state.band, "treatment_status": state.treatment_status},
+        )
     return agreement
 
 
-def _check_limits(limits: dict[str, int], standard: Mapping[str, int]) -> None:
+def _earliest_agreement_date(patient: Patient, enrollment_lab_days: int) -> date:
+    current = (
+        EnrollmentEvent.objects.filter(patient=patient)
+        .order_by("-effective_date", "-id")
+        .values_list("effective_date", flat=True)
+        .first()
+    )
+    return current if current is not None else today() - timedelta(days=enrollment_lab_days)
+
+
+def _check_limit_shapes(limits: dict[str, int], standard: Mapping[str, int]) -> None:
     if not limits:
         raise FieldInvalid("limits", f"Give one or more of: {', '.join(sorted(standard))}.")
     for name, value in limits.items():
@@ -426,13 +503,3 @@ def _check_limits(limits: dict[str, int], standard: Mapping[str, int]) -> None:
             raise FieldInvalid("limits", f"Unknown limit {name!r}; known: {', '.join(standard)}.")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise FieldInvalid("limits", f"{name} is a whole number of cells/µL.")
-        if value > standard[name]:
-            raise FieldInvalid(
-                "limits", f"{name} may only lower the protocol's limit ({standard[name]}/µL)."
-            )
-    merged = {**standard, **limits}
-    for name, value in merged.items():
-        if name.endswith("_green_per_ul"):
-            red = name.replace("_green_per_ul", "_red_per_ul")
-            if red in merged and value < merged[red]:
-                raise FieldInvalid("limits", f"{name} may not be below {red}.")

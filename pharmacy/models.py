@@ -29,7 +29,12 @@ class Pharmacy(models.Model):
         return f"{self.name} (NCPDP {self.ncpdp_id})"
 
     def is_certified_on(self, day: date) -> bool:
+        """Certified on `day`: active, certified, and `day` within the certification's dates,
+        from `certified_on` (when set; a date in the future is "not yet certified") through
+        `certification_expires_on` (docs/rules.md §9.12)."""
         if not (self.active and self.certified):
+            return False
+        if self.certified_on is not None and day < self.certified_on:
             return False
         return self.certification_expires_on is None or day <= self.certification_expires_on
 

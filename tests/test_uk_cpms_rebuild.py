@@ -81,6 +81,7 @@ def uk_patients(clock, alice):
         actor=alice,
         limits={"neutrophils_green_per_ul": 1200, "neutrophils_red_per_ul": 800},
         haematologist="Dr H. Haem",
+        second_haematologist="Dr S. Second",  # a red limit below the floor (docs/rules.md §9.10)
         agreed_on=TODAY - timedelta(days=10),
     )
     _fbc(ben, alice, NOW - timedelta(days=5), "1.3", "4.0")

@@ -98,6 +98,17 @@ class AncResultForm(forms.Form):
         choices=[(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
     )
     accession = forms.CharField(required=False, max_length=100)
+    # Shown once the service holds a count back as unusual (docs/rules.md §8); ticking it stores
+    # the count as typed.
+    confirm_unusual = forms.BooleanField(
+        required=False, label="I have checked this value and its unit: store it"
+    )
+
+
+class VoidForm(forms.Form):
+    """Mark one result entered in error; offered only to those who may (the service decides)."""
+
+    reason = forms.CharField(max_length=500, label="Reason for voiding")
 
 
 class StepDownForm(forms.Form):

@@ -21,6 +21,11 @@ urlpatterns = [
     path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),
     path("clinic/patients/<int:pk>/results/", views.clinic_result, name="clinic-result"),
+    path(
+        "clinic/patients/<int:pk>/results/<int:result_pk>/void/",
+        views.clinic_result_void,
+        name="clinic-result-void",
+    ),
     path("clinic/patients/<int:pk>/events/", views.clinic_event, name="clinic-event"),
     path("clinic/patients/<int:pk>/levels/", views.clinic_level, name="clinic-level"),
     path("clinic/patients/<int:pk>/plan/", views.clinic_plan, name="clinic-plan"),

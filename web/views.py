@@ -35,10 +35,17 @@ from monitoring.models import (
     MonitoringState,
     QuarantinedResult,
     QuarantineStatus,
+    ResultStatus,
 )
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone
-from monitoring.services import anc_result_record, patient_monitoring, step_down_confirm
+from monitoring.services import (
+    anc_result_record,
+    anc_result_void,
+    anc_result_void_refusal,
+    patient_monitoring,
+    step_down_confirm,
+)
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import authorization_record, patient_enroll, treatment_event_record
@@ -293,10 +300,20 @@ def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:
     return get_object_or_404(patient_list_visible(user=_user(request)), pk=pk)
 
 
-def _patient_context(patient: Patient) -> dict[str, Any]:
+def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
     zone = clinic_zone()
     assessment = patient_monitoring(patient=patient)
     results = list(AncResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
+    # The void control, only on results this user may void (the service's own rule).
+    void_forms = {
+        r.pk: forms.VoidForm(prefix=f"void-{r.pk}")
+        for r in results
+        if r.status != ResultStatus.ENTERED_IN_ERROR
+        and not r.superseded
+        and anc_result_void_refusal(result=r, actor=user, patient=patient) is None
+    }
+    for r in results:
+        r.void_form = void_forms.get(r.pk)  # type: ignore[attr-defined]
     reads_wbc = "wbc" in get_protocol(patient.protocol).analytes
     used = [r for r in results if r.usable]
     baseline = (
@@ -320,6 +337,7 @@ def _patient_context(patient: Patient) -> dict[str, Any]:
             {"code": i.code.value, "message": REASON_MESSAGES[i.code]} for i in assessment.reasons
         ],
         "results": results,
+        "void_forms": void_forms,
         "chart": chart,
         "events": patient.treatment_events.order_by("-effective_date", "-id"),
         "authorizations": patient.authorizations.order_by("-starts_on", "-id"),
@@ -349,7 +367,9 @@ def _plan_choices(patient: Patient) -> list[tuple[str, str]]:
 @role_required(*CLINICIANS, Role.AUDITOR)
 def clinic_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     patient = _clinic_patient(request, pk)
-    return render(request, "web/clinic_patient.html", _patient_context(patient))
+    return render(
+        request, "web/clinic_patient.html", _patient_context(patient, user=_user(request))
+    )
 
 
 def _clinic_form(
@@ -382,7 +402,7 @@ def _clinic_form(
         return render(
             request, f"web/partials/form_{name}.html", {"patient": patient, f"{name}_form": form}
         )
-    context = _patient_context(patient)
+    context = _patient_context(patient, user=user)
     context[f"{name}_form"] = form
     return render(request, "web/clinic_patient.html", context, status=422)
 
@@ -419,8 +439,36 @@ def clinic_result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             unit=d["unit"],
             accession=d.get("accession") or "",
             analyte=d.get("analyte") or "anc",
+            confirm_unusual=bool(d.get("confirm_unusual")),
         ),
     )
+
+
+@role_required(*CLINICIANS)
+def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> HttpResponse:
+    """Void one result entered in error. Only those the service lets void it get this far (the
+    page offers the control only to them); a refusal comes back in place."""
+    user = _user(request)
+    patient = _clinic_patient(request, pk)
+    result = get_object_or_404(AncResult.objects.filter(patient=patient), pk=result_pk)
+    if anc_result_void_refusal(result=result, actor=user, patient=patient) is not None:
+        raise PermissionDenied("You may not void this result.")
+    url = reverse("clinic-patient", args=[patient.pk])
+    if request.method != "POST":
+        return redirect(url)
+    form = forms.VoidForm(request.POST, prefix=f"void-{result.pk}")
+    if form.is_valid():
+        voided = forms.apply(
+            form,
+            lambda: anc_result_void(result=result, actor=user, reason=form.cleaned_data["reason"]),
+        )
+        if voided is not None:
+            return redirect(url)
+    context = _patient_context(patient, user=user)
+    for shown in context["results"]:
+        if shown.pk == result.pk:
+            shown.void_form = form
+    return render(request, "web/clinic_patient.html", context, status=422)
 
 
 @role_required(Role.PRESCRIBER)
@@ -560,8 +608,15 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             ("compliance", "Compliance rates"),
         )
     ]
-    prescribers = Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
-    pharmacies = Pharmacy.objects.annotate(dispense_count=Count("dispenses")).order_by("name")
+    prescribers = list(
+        Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
+    )
+    pharmacies = list(Pharmacy.objects.annotate(dispense_count=Count("dispenses")).order_by("name"))
+    # Certified today: from `certified_on` through the expiry (docs/rules.md §9.12).
+    for prescriber in prescribers:
+        prescriber.certified_today = prescriber.is_certified_on(today)  # type: ignore[attr-defined]
+    for pharmacy in pharmacies:
+        pharmacy.certified_today = pharmacy.is_certified_on(today)  # type: ignore[attr-defined]
     return render(
         request,
         "web/oversight.html",

@@ -92,8 +92,10 @@ MATRIX = [
         (401, 201, 201, 404, 403, 403, 201, 201)),
     ("anc-result", "get", "/api/v1/patients/{active}/anc-results/{result}/", None,
         (401, 200, 200, 404, 403, 200, 200, 200)),
+    # alice entered the result: she (its prescriber) may void it; a designee or an administrator
+    # who did not enter it may not (docs/rules.md §8, who may void what).
     ("anc-void", "post", "/api/v1/patients/{active}/anc-results/{result}/void/", "void",
-        (401, 200, 200, 404, 403, 403, 200, 200)),
+        (401, 200, 403, 404, 403, 403, 403, 403)),
     ("treatment-events", "get", "/api/v1/patients/{active}/treatment-events/", None,
         (401, 200, 200, 404, 403, 200, 200, 200)),
     ("treatment-events", "post", "/api/v1/patients/{active}/treatment-events/", "event",

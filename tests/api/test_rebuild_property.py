@@ -49,7 +49,15 @@ def _step(prescriber, pharmacist, pharmacy, patient, step, accession):
     base = f"/api/v1/patients/{patient.pk}"
     if kind in ("anc", "old-anc"):
         drawn = now - (timedelta(hours=b) if kind == "anc" else timedelta(days=b))
-        body = {"drawn_at": drawn.isoformat(), "value": a, "unit": "/uL", "accession": accession}
+        # Confirmed: the property is about every history, the steep falls included, not about
+        # the manual entry guards (tests/api/test_manual_entry_guards.py).
+        body = {
+            "drawn_at": drawn.isoformat(),
+            "value": a,
+            "unit": "/uL",
+            "accession": accession,
+            "confirm_unusual": True,
+        }
         return prescriber.post(f"{base}/anc-results/", body, format="json")
     if kind == "event":
         day = timezone.localdate(now) - timedelta(days=b)
@@ -83,6 +91,7 @@ def _step(prescriber, pharmacist, pharmacy, patient, step, accession):
             "unit": "/uL",
             "accession": target.accession or "none",
             "status": "corrected",
+            "confirm_unusual": True,
         }
         return prescriber.post(f"{base}/anc-results/", body, format="json")
     raise AssertionError(kind)

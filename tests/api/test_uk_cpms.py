@@ -210,7 +210,13 @@ LIMITS = {
 def test_a_haematologist_agreement_sets_a_ben_patients_limits(prescriber_api, alice):
     ben = create(prescriber_api, alice, protocol=UK, population="ben")
     url = f"/api/v1/patients/{ben['id']}/limit-agreements/"
-    body = {"limits": LIMITS, "haematologist": "Dr H. Haem", "agreed_on": str(TODAY)}
+    # A neutrophil red limit below 1000/µL needs a second haematologist (docs/rules.md §9.10).
+    body = {
+        "limits": LIMITS,
+        "haematologist": "Dr H. Haem",
+        "second_haematologist": "Dr S. Second",
+        "agreed_on": str(TODAY),
+    }
 
     response = prescriber_api.post(url, body, format="json")
     assert response.status_code == 201, response.json()
@@ -230,12 +236,13 @@ def test_a_haematologist_agreement_sets_a_ben_patients_limits(prescriber_api, al
     [
         pytest.param("general", UK, LIMITS, 409, id="general population"),
         pytest.param("ben", US, LIMITS, 409, id="us-label-2015 has no per-patient limits"),
-        pytest.param("ben", UK, {"neutrophils_green_per_ul": 2500}, 400, id="raising a limit"),
+        # The value rules refuse a well-formed request: 422, audited (docs/rules.md §9.10).
+        pytest.param("ben", UK, {"neutrophils_green_per_ul": 2500}, 422, id="raising a limit"),
         pytest.param(
             "ben",
             UK,
             {"neutrophils_red_per_ul": 1500, "neutrophils_green_per_ul": 1000},
-            400,
+            422,
             id="green below red",
         ),
         pytest.param("ben", UK, {"platelets": 100}, 400, id="unknown limit"),

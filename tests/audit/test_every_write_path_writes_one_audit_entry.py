@@ -108,7 +108,14 @@ def test_recording_correcting_and_voiding_a_result_write_one_entry_each(api, ali
     void = client.post(f"{url}{corrected.json()['id']}/void/", {"reason": "wrong patient"})
     assert void.status_code == 200, void.json()
     entry = _one(before, Action.ANC_RESULT_VOID)
-    assert entry.inputs == {"reason": "wrong patient", "value_per_ul": 2400}
+    # Who entered the result and from where decide who may void it (docs/rules.md §8): both kept.
+    assert entry.inputs == {
+        "reason": "wrong patient",
+        "value_per_ul": 2400,
+        "analyte": "anc",
+        "source": "manual",
+        "recorded_by": alice.pk,
+    }
     assert entry.output["status"] == "entered_in_error"
 
 

@@ -182,3 +182,24 @@ def test_another_prescribers_people_are_not_told_of_an_authorization_expiry(
 
     assert reminders().exists()
     assert user_key(bob) not in recipients()
+
+
+def test_a_certification_not_yet_begun_is_not_warned_about_until_it_begins(
+    clock, people, alice_prescriber, phil
+):
+    """docs/rules.md §9.12: a certification counts from its date; until then the scan, like every
+    decision, treats it as not (yet) held."""
+    alice_prescriber.certified_on = TODAY + timedelta(days=2)
+    alice_prescriber.save(update_fields=["certified_on"])
+    expire(alice_prescriber, TODAY + timedelta(days=10))
+    pharmacy = phil.pharmacy
+    pharmacy.certified_on = TODAY + timedelta(days=2)
+    pharmacy.save(update_fields=["certified_on"])
+    expire(pharmacy, TODAY + timedelta(days=10))
+
+    expiries_on(clock, TODAY)
+    assert not reminders().exists()
+
+    expiries_on(clock, TODAY + timedelta(days=2))
+    assert reminders(kind=Kind.PRESCRIBER_CERTIFICATION_EXPIRING).exists()
+    assert reminders(kind=Kind.PHARMACY_CERTIFICATION_EXPIRING).exists()

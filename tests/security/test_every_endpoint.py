@@ -254,6 +254,9 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (302, 302, 422, 404, 403, 403, 422, 403)),
     ("clinic-result", "post", "/clinic/patients/{patient}/results/", {},
         (302, 422, 422, 404, 403, 403, 422, 403)),
+    # The void control: only who may void this result (alice entered it) gets the form back.
+    ("clinic-result-void", "post", "/clinic/patients/{patient}/results/{result}/void/", {},
+        (302, 422, 403, 404, 403, 403, 403, 403)),
     ("clinic-event", "post", "/clinic/patients/{patient}/events/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("clinic-authorization", "post", "/clinic/patients/{patient}/authorizations/", {},

@@ -59,6 +59,11 @@ class ProtocolRules(Protocol):
     # The per-patient band limits a haematologist may agree (name -> the protocol's value /µL);
     # empty when the protocol has none.
     overridable_limits: Mapping[str, int]
+    # The lowest value an agreed limit may take (name -> /µL), and the lowest even when a
+    # second haematologist signs; limits not named have no floor but their green/red order
+    # (docs/rules.md §9.10; checked by `limit_agreement_problem` below).
+    limit_floors: Mapping[str, int]
+    limit_floors_second_signature: Mapping[str, int]
 
     def band_of(
         self,
@@ -103,3 +108,65 @@ class ProtocolRules(Protocol):
     ) -> bool: ...
 
     def routine_frequency(self, clock_started_on: date | None, on: date) -> Frequency: ...
+
+
+# --- Entry guards and per-patient limit checks (docs/rules.md §8, §9.10) -------------------
+# Product rules every protocol shares, kept apart from the interface above. The numbers a
+# protocol owns (its limit floors) are attributes of the protocol module; see `limit_floors`.
+
+# docs/rules.md §8, manual entry guards: a count typed by hand below this many cells/µL, or
+# more than this fraction below the patient's previous result of the same analyte, is stored
+# only when the user confirms it. A typing slip (2.1 meant as 10*3/uL, a dropped digit) would
+# otherwise make a patient severe and interrupt treatment in one click. A lab feed's value is
+# the lab's word and is never held for this.
+MANUAL_ENTRY_MIN_PER_UL = 100
+MANUAL_ENTRY_MAX_FALL = Fraction(3, 4)  # a fall of more than 75%
+
+
+def manual_entry_concern(value_per_ul: int, previous_per_ul: int | None) -> str | None:
+    """Why a hand-entered count needs the user's explicit confirmation, in words, or None.
+    `previous_per_ul` is the patient's previous usable result of the same analyte."""
+    if value_per_ul < MANUAL_ENTRY_MIN_PER_UL:
+        return f"{value_per_ul}/µL is below {MANUAL_ENTRY_MIN_PER_UL}/µL"
+    if previous_per_ul:
+        fall = Fraction(previous_per_ul - value_per_ul, previous_per_ul)
+        if fall > MANUAL_ENTRY_MAX_FALL:
+            return (
+                f"{value_per_ul}/µL is {int(fall * 100)}% below the previous result "
+                f"({previous_per_ul}/µL)"
+            )
+    return None
+
+
+def limit_agreement_problem(
+    *,
+    standard: Mapping[str, int],
+    floors: Mapping[str, int],
+    floors_second_signature: Mapping[str, int],
+    limits: Mapping[str, int],
+    second_signature: bool,
+) -> str | None:
+    """What is wrong with per-patient limits a haematologist agreed (docs/rules.md §9.10), or
+    None. Each limit may only lower the protocol's standard one; a limit that has a floor goes
+    below it only when a second haematologist signs, and never below the floor that applies
+    even then; each green limit stays strictly above its red one (`*_green_per_ul` and
+    `*_red_per_ul` pair by name)."""
+    for name, value in limits.items():
+        if value > standard[name]:
+            return f"{name} may only lower the protocol's limit ({standard[name]}/µL)."
+        hard = floors_second_signature.get(name)
+        if hard is not None and value < hard:
+            return f"{name} may not be below {hard}/µL, even with a second haematologist."
+        floor = floors.get(name)
+        if floor is not None and value < floor and not second_signature:
+            return (
+                f"{name} below {floor}/µL needs a second haematologist's signature "
+                '("second_haematologist").'
+            )
+    merged = {**standard, **limits}
+    for name, value in merged.items():
+        if name.endswith("_green_per_ul"):
+            red = name.removesuffix("_green_per_ul") + "_red_per_ul"
+            if red in merged and value <= merged[red]:
+                return f"{name} ({value}/µL) must be above {red} ({merged[red]}/µL)."
+    return None

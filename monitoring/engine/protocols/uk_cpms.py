@@ -242,3 +242,20 @@ def routine_frequency(clock_started_on: date | None, on: date) -> Frequency:
     if on < clock_started_on + timedelta(weeks=FORTNIGHTLY_UNTIL_WEEKS):
         return Frequency.EVERY_2_WEEKS
     return Frequency.EVERY_4_WEEKS
+
+
+# --- Per-patient limit floors (docs/rules.md §9.10) -----------------------------------------
+# An agreed red limit is never below 1.0 ×10⁹/L neutrophils or 2.0 ×10⁹/L WBC unless a second
+# haematologist signs the agreement (who is recorded). Even then (ours, derived, the safer
+# reading): never below half of those, 0.5 ×10⁹/L neutrophils (below it is severe
+# neutropenia in every scheme, the us-label "severe" row) and 1.0 ×10⁹/L WBC, so no agreement
+# can make a count that low "amber" or "green". Green limits have no floor of their own: each
+# stays strictly above its red limit.
+NEUTROPHILS_RED_FLOOR = 1000
+WBC_RED_FLOOR = 2000
+limit_floors: Mapping[str, int] = MappingProxyType(
+    {"neutrophils_red_per_ul": NEUTROPHILS_RED_FLOOR, "wbc_red_per_ul": WBC_RED_FLOOR}
+)
+limit_floors_second_signature: Mapping[str, int] = MappingProxyType(
+    {"neutrophils_red_per_ul": NEUTROPHILS_RED_FLOOR // 2, "wbc_red_per_ul": WBC_RED_FLOOR // 2}
+)

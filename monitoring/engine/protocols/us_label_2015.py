@@ -242,3 +242,9 @@ def routine_frequency(clock_started_on: date | None, on: date) -> Frequency:
     if on < clock_started_on + relativedelta(months=12):
         return Frequency.EVERY_2_WEEKS
     return Frequency.MONTHLY
+
+
+# --- Per-patient limit floors (docs/rules.md §9.10) -----------------------------------------
+# This protocol has no per-patient limits (`overridable_limits` is empty), so no floors.
+limit_floors: Mapping[str, int] = MappingProxyType({})
+limit_floors_second_signature: Mapping[str, int] = MappingProxyType({})

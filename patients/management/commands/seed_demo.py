@@ -59,10 +59,14 @@ class Command(BaseCommand):
             npi=DEMO_NPI,
             email="okafor@example.org",
             certified=True,
-            certified_on=t - timedelta(days=400),
+            # Before the demo's oldest enrollment: a certification counts from its date.
+            certified_on=t - timedelta(days=800),
         )
         pharmacy = Pharmacy.objects.create(
-            name="Demo Community Pharmacy", ncpdp_id="1234567", certified=True, certified_on=t
+            name="Demo Community Pharmacy",
+            ncpdp_id="1234567",
+            certified=True,
+            certified_on=t - timedelta(days=800),
         )
         users = {}
         for role, link in (
@@ -114,9 +118,9 @@ class Command(BaseCommand):
         self._draw(severe, t - timedelta(days=1), 380)
 
         ben = self._patient(
-            "Gia", "Benign", t - timedelta(days=30), population="ben", baselines=(1100, 1200)
+            "Gia", "Benign", t - timedelta(days=24), population="ben", baselines=(1100, 1200)
         )
-        self._draws(ben, t - timedelta(days=30), 1050, every=7, until=t - timedelta(days=3))
+        self._draws(ben, t - timedelta(days=24), 1050, every=7, until=t - timedelta(days=3))
 
         overdue = self._patient("Hal", "Overdue", t - timedelta(days=60))
         self._draws(overdue, t - timedelta(days=60), 2100, every=7, until=t - timedelta(days=12))
@@ -162,12 +166,15 @@ class Command(BaseCommand):
         return datetime.combine(day, time(hour), tzinfo=clinic_zone())
 
     def _draw(self, patient: Patient, day: date, value: int) -> None:
+        # The demo's histories are written on purpose (a severe drop included): confirmed, so
+        # the manual entry guards (docs/rules.md §8) do not hold them back.
         anc_result_record(
             patient=patient,
             actor=self.actor,
             drawn_at=self._at(day),
             value=Decimal(value),
             unit="/uL",
+            confirm_unusual=True,
         )
         if "wbc" in get_protocol(patient.protocol).analytes:
             anc_result_record(
@@ -177,6 +184,7 @@ class Command(BaseCommand):
                 value=Decimal(value + 2500),
                 unit="/uL",
                 analyte="wbc",
+                confirm_unusual=True,
             )
 
     def _draws(self, patient: Patient, start: date, value: int, *, every: int, until: date) -> None:
@@ -217,7 +225,11 @@ class Command(BaseCommand):
                     if name in standard
                 },
                 haematologist="Dr Demo Haematologist",
-                agreed_on=start - timedelta(days=10),
+                # A red limit below the protocol's floor needs a second signature.
+                second_haematologist="Dr Demo Second Haematologist",
+                # Before the baselines, and no further back than an agreement for a patient not
+                # yet enrolled may be dated (the enrollment-lab window).
+                agreed_on=start - timedelta(days=5),
             )
         for offset, value in enumerate(reversed(baselines), start=1):
             self._draw(patient, start - timedelta(days=offset * 2), value)
