@@ -15,16 +15,24 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES
-from monitoring.feeds.ingest import CORRECTED, FINAL, PRELIMINARY, Refusal, derived_anc
+from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
+from monitoring.feeds.ingest import (
+    CORRECTED,
+    FINAL,
+    PRELIMINARY,
+    Refusal,
+    derived_anc,
+    feed_result_record,
+)
 from monitoring.models import (
     LabCodeMapping,
     QuarantinedResult,
+    QuarantineReason,
     QuarantineStatus,
     ResultSource,
     ResultStatus,
 )
-from monitoring.services import RecordedResult, anc_result_record
+from monitoring.services import RecordedResult
 from patients.models import Patient, PatientIdentifier, User
 
 _STATUS = {
@@ -78,15 +86,42 @@ def patient_identifier_remove(*, identifier: PatientIdentifier, actor: User) -> 
         identifier.delete()
 
 
-def lab_code_mapping_save(*, mapping: LabCodeMapping, actor: User, created: bool) -> LabCodeMapping:
-    """Create or change a local code's LOINC; only codes the rules read may be targets."""
+def lab_code_mapping_save(
+    *, mapping: LabCodeMapping, actor: User, created: bool, confirmed: bool = False
+) -> LabCodeMapping:
+    """Create or change what a local code means: a LOINC code the rules read, or (for one lab)
+    a meaning LOINC has no trusted code for, `segmented_neutrophil_percent`, which counts only
+    when the administrator confirms it (`confirmed`), since it adds to the band percent."""
     mapping.lab, mapping.local_code = mapping.lab.strip(), mapping.local_code.strip()
-    mapping.loinc = mapping.loinc.strip()
-    if mapping.loinc not in LOINC_ANALYTES:
-        known = ", ".join(LOINC_ANALYTES)
-        raise FieldInvalid("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+    mapping.loinc, mapping.analyte = mapping.loinc.strip(), mapping.analyte.strip()
     if not mapping.local_code:
         raise FieldInvalid("local_code", "The local code is empty.")
+    if mapping.loinc:
+        if mapping.loinc not in LOINC_ANALYTES:
+            known = ", ".join(LOINC_ANALYTES)
+            raise FieldInvalid("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+        if mapping.analyte and mapping.analyte != LOINC_ANALYTES[mapping.loinc]:
+            raise FieldInvalid("analyte", f"LOINC {mapping.loinc} already says what it counts.")
+        mapping.analyte = LOINC_ANALYTES[mapping.loinc].value
+        mapping.confirmed_by, mapping.confirmed_at = None, None
+    else:
+        meanings = ", ".join(sorted(MAPPED_ONLY_ANALYTES))
+        if mapping.analyte not in MAPPED_ONLY_ANALYTES:
+            raise FieldInvalid(
+                "loinc", f"Give the LOINC code, or an analyte without one ({meanings})."
+            )
+        if not mapping.lab:
+            raise FieldInvalid(
+                "lab", "A mapping by meaning is for one lab: name the lab that sends the code."
+            )
+        if not confirmed:
+            raise FieldInvalid(
+                "confirmed",
+                f"Confirm that {mapping.lab}'s code {mapping.local_code} is segmented neutrophils "
+                "per 100 leukocytes and that the lab reports band neutrophils separately "
+                '("confirmed": true).',
+            )
+        mapping.confirmed_by, mapping.confirmed_at = actor, timezone.now()
     try:
         with transaction.atomic(), acting_as(actor):
             mapping.save()
@@ -99,6 +134,8 @@ def lab_code_mapping_save(*, mapping: LabCodeMapping, actor: User, created: bool
                     "lab": mapping.lab,
                     "local_code": mapping.local_code,
                     "loinc": mapping.loinc,
+                    "analyte": mapping.analyte,
+                    "confirmed": mapping.confirmed_at is not None,
                     "created": created,
                 },
             )
@@ -117,9 +154,25 @@ def lab_code_mapping_remove(*, mapping: LabCodeMapping, actor: User) -> None:
             actor=actor,
             object_type="lab_code_mapping",
             object_id=mapping.pk,
-            inputs={"lab": mapping.lab, "local_code": mapping.local_code, "loinc": mapping.loinc},
+            inputs={
+                "lab": mapping.lab,
+                "local_code": mapping.local_code,
+                "loinc": mapping.loinc,
+                "analyte": mapping.analyte,
+            },
         )
         mapping.delete()
+
+
+# Reasons that put the patient itself in doubt: resolving them must name the patient.
+IDENTITY_REASONS = frozenset(
+    {
+        QuarantineReason.UNMATCHED,
+        QuarantineReason.AMBIGUOUS,
+        QuarantineReason.IDENTITY_MISMATCH,
+        QuarantineReason.DEMOGRAPHIC_MATCH,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -138,14 +191,21 @@ def quarantine_resolve(
     result_status: str | None = None,
     note: str = "",
 ) -> Resolution:
-    """File a held result on a patient through the same service as manual entry. The
-    administrator names the patient (unless the feed matched one), and may give the unit, the
-    draw time or the status where the feed's was missing or unknown; the value is never
-    changed. A refusal leaves the entry open."""
+    """File a held result on a patient through the same path as the feed. The administrator
+    names the patient (unless the feed matched one by an identifier and held the result for
+    another reason), and may give the unit, the draw time or the status where the feed's was
+    missing or unknown; the value is never changed. A refusal leaves the entry open."""
     with transaction.atomic(), acting_as(actor):
         entry = QuarantinedResult.objects.select_for_update().get(pk=entry.pk)
         if entry.status != QuarantineStatus.OPEN:
             raise StateConflict(f"This quarantined result is already {entry.status}.")
+        if patient is None and entry.reason in IDENTITY_REASONS:
+            # The feed's patient is the one in doubt: filing on it by default is the mistake.
+            raise FieldInvalid(
+                "patient",
+                "Name the patient this result belongs to: it was held because its patient "
+                f"is in doubt ({entry.reason}).",
+            )
         target = patient or entry.patient
         if target is None:
             raise FieldInvalid("patient", "Name the patient this result belongs to.")
@@ -154,7 +214,7 @@ def quarantine_resolve(
         if when is None:
             raise FieldInvalid("drawn_at", "The lab sent no draw time; give it.")
         value, used_unit, derivation = _value(entry, unit)
-        recorded = anc_result_record(
+        recorded = feed_result_record(
             patient=target,
             actor=actor,
             drawn_at=when,
