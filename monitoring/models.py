@@ -253,7 +253,9 @@ class LabCertificate(models.Model):
                 name="lab_certificate_fingerprint_once",
             ),
             models.UniqueConstraint(
-                fields=["subject"], condition=~models.Q(subject=""), name="lab_certificate_subject_once"
+                fields=["subject"],
+                condition=~models.Q(subject=""),
+                name="lab_certificate_subject_once",
             ),
         ]
 

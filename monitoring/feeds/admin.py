@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES
+from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
 from monitoring.feeds.services import (
     lab_code_mapping_remove,
     lab_code_mapping_save,
@@ -157,16 +157,41 @@ class FeedMessageAdmin(admin.ModelAdmin):
 
 
 class LabCodeMappingForm(forms.ModelForm):
+    """A local code's LOINC, or (for one lab) the meaning `segmented_neutrophil_percent`,
+    which counts only once confirmed; the service checks both and audits the change."""
+
+    analyte = forms.ChoiceField(
+        required=False,
+        choices=[("", "- (the LOINC code says)"), *[(a, a) for a in sorted(MAPPED_ONLY_ANALYTES)]],
+    )
+    confirmed = forms.BooleanField(
+        required=False,
+        label="I confirm: this lab's code is segmented neutrophils per 100 leukocytes, and the "
+        "lab reports band neutrophils separately",
+    )
+
     class Meta:
         model = LabCodeMapping
-        fields = ["lab", "local_code", "loinc", "description"]
+        fields = ["lab", "local_code", "loinc", "analyte", "description"]
 
-    def clean_loinc(self) -> str:
-        loinc = str(self.cleaned_data["loinc"]).strip()
-        if loinc not in LOINC_ANALYTES:
-            known = ", ".join(LOINC_ANALYTES)
-            raise forms.ValidationError(f"Map to one of the LOINC codes the rules read: {known}.")
-        return loinc
+    def clean(self) -> dict[str, Any]:
+        """The service's checks, as form errors (its refusal at save time would be a 500)."""
+        data = super().clean() or {}
+        loinc = str(data.get("loinc") or "").strip()
+        if loinc:
+            if loinc not in LOINC_ANALYTES:
+                known = ", ".join(LOINC_ANALYTES)
+                self.add_error("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+            elif data.get("analyte"):
+                self.add_error("analyte", f"LOINC {loinc} already says what it counts.")
+        elif not data.get("analyte"):
+            self.add_error("loinc", "Give the LOINC code, or an analyte without one.")
+        else:
+            if not str(data.get("lab") or "").strip():
+                self.add_error("lab", "A mapping by meaning is for one lab: name the lab.")
+            if not data.get("confirmed"):
+                self.add_error("confirmed", "Confirm what the code counts.")
+        return data
 
 
 @admin.register(LabCodeMapping)
@@ -180,7 +205,12 @@ class LabCodeMappingAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         actor: Any = request.user
-        lab_code_mapping_save(mapping=obj, actor=actor, created=not change)
+        lab_code_mapping_save(
+            mapping=obj,
+            actor=actor,
+            created=not change,
+            confirmed=bool(form.cleaned_data.get("confirmed")),
+        )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         actor: Any = request.user

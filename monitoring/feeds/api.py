@@ -279,9 +279,25 @@ class QuarantineViewSet(
 
 
 class LabCodeMappingSerializer(serializers.ModelSerializer[LabCodeMapping]):
+    """`loinc`: the LOINC code the local code means; or, for one lab, no LOINC and
+    `analyte: "segmented_neutrophil_percent"` with `confirmed: true` (see feeds/codes.py)."""
+
+    confirmed = serializers.BooleanField(write_only=True, required=False, default=False)
+
     class Meta:
         model = LabCodeMapping
-        fields = ["id", "lab", "local_code", "loinc", "description"]
+        fields = [
+            "id",
+            "lab",
+            "local_code",
+            "loinc",
+            "analyte",
+            "description",
+            "confirmed",
+            "confirmed_by",
+            "confirmed_at",
+        ]
+        read_only_fields = ["confirmed_by", "confirmed_at"]
         # The service answers a taken code with 409, as for other conflicts.
         validators: list[Any] = []
 
@@ -296,16 +312,24 @@ class LabCodeMappingViewSet(viewsets.ModelViewSet[LabCodeMapping]):
     queryset = LabCodeMapping.objects.all()
 
     def perform_create(self, serializer: Any) -> None:
-        mapping = LabCodeMapping(**serializer.validated_data)
+        data = dict(serializer.validated_data)
+        confirmed = data.pop("confirmed", False)
         serializer.instance = lab_code_mapping_save(
-            mapping=mapping, actor=user_of(self.request), created=True
+            mapping=LabCodeMapping(**data),
+            actor=user_of(self.request),
+            created=True,
+            confirmed=confirmed,
         )
 
     def perform_update(self, serializer: Any) -> None:
         mapping = serializer.instance
-        for name, value in serializer.validated_data.items():
+        data = dict(serializer.validated_data)
+        confirmed = data.pop("confirmed", False)
+        for name, value in data.items():
             setattr(mapping, name, value)
-        lab_code_mapping_save(mapping=mapping, actor=user_of(self.request), created=False)
+        lab_code_mapping_save(
+            mapping=mapping, actor=user_of(self.request), created=False, confirmed=confirmed
+        )
 
     def perform_destroy(self, instance: LabCodeMapping) -> None:
         lab_code_mapping_remove(mapping=instance, actor=user_of(self.request))

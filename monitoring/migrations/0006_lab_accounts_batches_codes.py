@@ -6,134 +6,234 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0005_uk_cpms'),
+        ("monitoring", "0005_uk_cpms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LabAccount',
+            name="LabAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lab', models.CharField(max_length=100)),
-                ('allow_demographic_match', models.BooleanField(default=False)),
-                ('allowed_networks', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("lab", models.CharField(max_length=100)),
+                ("allow_demographic_match", models.BooleanField(default=False)),
+                ("allowed_networks", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['lab'],
+                "ordering": ["lab"],
             },
         ),
         migrations.CreateModel(
-            name='LabCertificate',
+            name="LabCertificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fingerprint_sha256', models.CharField(blank=True, max_length=64)),
-                ('subject', models.CharField(blank=True, max_length=500)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("fingerprint_sha256", models.CharField(blank=True, max_length=64)),
+                ("subject", models.CharField(blank=True, max_length=500)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['account', 'id'],
+                "ordering": ["account", "id"],
             },
         ),
         migrations.AddField(
-            model_name='feedmessage',
-            name='ack',
+            model_name="feedmessage",
+            name="ack",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='feedmessage',
-            name='position',
+            model_name="feedmessage",
+            name="position",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='feedmessage',
-            name='results',
+            model_name="feedmessage",
+            name="results",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='labcodemapping',
-            name='analyte',
+            model_name="labcodemapping",
+            name="analyte",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AddField(
-            model_name='labcodemapping',
-            name='confirmed_at',
+            model_name="labcodemapping",
+            name="confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='labcodemapping',
-            name='confirmed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="labcodemapping",
+            name="confirmed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='feedmessage',
-            name='outcome',
-            field=models.CharField(choices=[('received', 'Received'), ('accepted', 'Accepted'), ('quarantined', 'Quarantined'), ('rejected', 'Rejected'), ('failed', 'Failed')], max_length=20),
+            model_name="feedmessage",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("received", "Received"),
+                    ("accepted", "Accepted"),
+                    ("quarantined", "Quarantined"),
+                    ("rejected", "Rejected"),
+                    ("failed", "Failed"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='labcodemapping',
-            name='loinc',
+            model_name="labcodemapping",
+            name="loinc",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AlterField(
-            model_name='quarantinedresult',
-            name='reason',
-            field=models.CharField(choices=[('unmatched_patient', 'Unmatched'), ('ambiguous_patient', 'Ambiguous'), ('identity_mismatch', 'Identity Mismatch'), ('demographic_match_only', 'Demographic Match'), ('unknown_unit', 'Unknown Unit'), ('implausible_value', 'Implausible'), ('bad_draw_time', 'Bad Draw Time'), ('unknown_code', 'Unknown Code'), ('unsupported_status', 'Unsupported Status'), ('conflicting_result', 'Conflict')], max_length=30),
+            model_name="quarantinedresult",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("unmatched_patient", "Unmatched"),
+                    ("ambiguous_patient", "Ambiguous"),
+                    ("identity_mismatch", "Identity Mismatch"),
+                    ("demographic_match_only", "Demographic Match"),
+                    ("unknown_unit", "Unknown Unit"),
+                    ("implausible_value", "Implausible"),
+                    ("bad_draw_time", "Bad Draw Time"),
+                    ("unknown_code", "Unknown Code"),
+                    ("unsupported_status", "Unsupported Status"),
+                    ("conflicting_result", "Conflict"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.CreateModel(
-            name='FeedBatch',
+            name="FeedBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('manual', 'Manual'), ('hl7', 'Hl7'), ('fhir', 'Fhir'), ('csv', 'Csv')], max_length=10)),
-                ('raw', models.TextField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('processing', 'Processing'), ('done', 'Done')], default='queued', max_length=12)),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('processed', models.PositiveIntegerField(default=0)),
-                ('detail', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('received_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual"),
+                            ("hl7", "Hl7"),
+                            ("fhir", "Fhir"),
+                            ("csv", "Csv"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("raw", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("processing", "Processing"),
+                            ("done", "Done"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("size", models.PositiveIntegerField(default=0)),
+                ("processed", models.PositiveIntegerField(default=0)),
+                ("detail", models.TextField(blank=True)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "received_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
+                "ordering": ["-received_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='feedmessage',
-            name='batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='monitoring.feedbatch'),
+            model_name="feedmessage",
+            name="batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="monitoring.feedbatch",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='feedmessage',
-            constraint=models.UniqueConstraint(condition=models.Q(('batch__isnull', False)), fields=('batch', 'position'), name='feed_message_batch_position_once'),
+            model_name="feedmessage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("batch__isnull", False)),
+                fields=("batch", "position"),
+                name="feed_message_batch_position_once",
+            ),
         ),
         migrations.AddField(
-            model_name='labaccount',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='lab_account', to=settings.AUTH_USER_MODEL),
+            model_name="labaccount",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="lab_account",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='labcertificate',
-            name='account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='certificates', to='monitoring.labaccount'),
+            model_name="labcertificate",
+            name="account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="certificates",
+                to="monitoring.labaccount",
+            ),
         ),
         migrations.AddIndex(
-            model_name='feedbatch',
-            index=models.Index(fields=['status', 'received_at'], name='monitoring__status_f22aea_idx'),
+            model_name="feedbatch",
+            index=models.Index(
+                fields=["status", "received_at"], name="monitoring__status_f22aea_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labcertificate',
-            constraint=models.UniqueConstraint(condition=models.Q(('fingerprint_sha256', ''), _negated=True), fields=('fingerprint_sha256',), name='lab_certificate_fingerprint_once'),
+            model_name="labcertificate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("fingerprint_sha256", ""), _negated=True),
+                fields=("fingerprint_sha256",),
+                name="lab_certificate_fingerprint_once",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labcertificate',
-            constraint=models.UniqueConstraint(condition=models.Q(('subject', ''), _negated=True), fields=('subject',), name='lab_certificate_subject_once'),
+            model_name="labcertificate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("subject", ""), _negated=True),
+                fields=("subject",),
+                name="lab_certificate_subject_once",
+            ),
         ),
     ]
