@@ -286,14 +286,22 @@ def _entry_raw(body: dict[str, Any], index: int) -> str:
 def outcome_status(outcome: MessageOutcome) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body for one processed Observation."""
     message = outcome.message
-    if message.outcome == FeedMessageOutcome.FAILED:
+    if message.outcome in (FeedMessageOutcome.FAILED, FeedMessageOutcome.RECEIVED):
         return 500, operation_outcome(
-            [issue("error", "exception", f"{message.detail}; kept for retry")]
+            [
+                issue(
+                    "error",
+                    "exception",
+                    f"processing failed; the message is kept and retried (reference M{message.pk})",
+                )
+            ]
         )
+    if message.outcome == FeedMessageOutcome.REJECTED:
+        return 400, operation_outcome([issue("error", "invalid", message.detail)])
     if message.outcome == FeedMessageOutcome.QUARANTINED:
+        # Why it is held is for administrators: it may say who our patients are.
         return 202, operation_outcome(
-            issue("warning", "processing", f"held in quarantine: {text}")
-            for text in outcome.reasons()
+            issue("warning", "processing", text) for text in outcome.held()
         )
     stored = [i for i in outcome.items if i.result_id is not None]
     if stored:

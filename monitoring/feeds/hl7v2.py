@@ -228,7 +228,7 @@ def unescape(value: str, sep: _Separators) -> str:
 
 
 _HEX = re.compile(r"^X((?:[0-9A-Fa-f]{2}){1,%d})$" % _MAX_ESCAPE_OUTPUT)  # noqa: UP031
-_FORMATTING = re.compile(r"^\.(br|sp|sk|in|ti|fi|nf|ce)([+-]?\d{0,6})$")
+_FORMATTING = re.compile(r"^\.(br|sp|sk|in|ti|fi|nf|ce)([+-]?\d{0,9})$")
 
 
 def _escape_sequence(body: str, named: dict[str, str]) -> str | None:
