@@ -675,7 +675,7 @@ def feed_result_record(
     a repeat once; without one, the same result sent again (same lab, patient, analyte, draw
     instant and value) is stored once too. The patient row is locked first, so two copies
     arriving together cannot both be stored."""
-    record = {
+    record: dict[str, Any] = {
         "patient": patient,
         "actor": actor,
         "drawn_at": drawn_at,

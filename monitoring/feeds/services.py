@@ -4,6 +4,8 @@ dismissal. Each writes its audit entry in its own transaction."""
 
 from __future__ import annotations
 
+import re
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +26,10 @@ from monitoring.feeds.ingest import (
     derived_anc,
     feed_result_record,
 )
+from monitoring.feeds.mllp import certificate_fingerprint, networks
 from monitoring.models import (
+    LabAccount,
+    LabCertificate,
     LabCodeMapping,
     QuarantinedResult,
     QuarantineReason,
@@ -33,7 +38,7 @@ from monitoring.models import (
     ResultStatus,
 )
 from monitoring.services import RecordedResult
-from patients.models import Patient, PatientIdentifier, User
+from patients.models import Patient, PatientIdentifier, Role, User
 
 _STATUS = {
     FINAL: ResultStatus.FINAL,
@@ -321,3 +326,84 @@ def quarantine_dismiss(*, entry: QuarantinedResult, actor: User, reason: str) ->
             inputs={"reason": entry.reason, "message": entry.message_id, "why": reason.strip()},
         )
     return entry
+
+
+def lab_account_save(*, account: LabAccount, actor: User, created: bool) -> LabAccount:
+    """Create or change a lab interface account's settings: the lab it speaks for, whether it
+    may file on a last name + date of birth match, and its own sender networks."""
+    account.lab = account.lab.strip()
+    if not account.lab:
+        raise FieldInvalid("lab", "Name the lab this account speaks for.")
+    if account.user.role != Role.LAB:
+        raise FieldInvalid("user", "A lab account belongs to a user of role lab.")
+    account.allowed_networks = ", ".join(account.allowed_networks.replace(",", " ").split())
+    try:
+        networks(account.allowed_networks)
+    except ValueError as error:
+        raise FieldInvalid("allowed_networks", f"Not an address or network: {error}.") from None
+    try:
+        with transaction.atomic(), acting_as(actor):
+            account.save()
+            audit_record(
+                action=Action.LAB_ACCOUNT_SAVE,
+                actor=actor,
+                object_type="lab_account",
+                object_id=account.pk,
+                inputs={
+                    "user": account.user_id,
+                    "lab": account.lab,
+                    "allow_demographic_match": account.allow_demographic_match,
+                    "allowed_networks": account.allowed_networks,
+                    "created": created,
+                },
+            )
+    except IntegrityError:
+        raise StateConflict("This user already has a lab account.", "lab_account_exists") from None
+    return account
+
+
+def lab_certificate_save(
+    *, certificate: LabCertificate, actor: User, created: bool, pem: str = ""
+) -> LabCertificate:
+    """Register (or change, or deactivate) a lab's TLS client certificate: by its SHA-256
+    fingerprint (given, or computed from the PEM), or by its subject."""
+    if pem.strip():
+        try:
+            der = ssl.PEM_cert_to_DER_cert(pem.strip())
+        except ValueError:
+            raise FieldInvalid(
+                "pem", "Not a PEM certificate (-----BEGIN CERTIFICATE-----)."
+            ) from None
+        certificate.fingerprint_sha256 = certificate_fingerprint(der)
+    fingerprint = certificate.fingerprint_sha256.replace(":", "").strip().lower()
+    if fingerprint and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise FieldInvalid("fingerprint_sha256", "A SHA-256 fingerprint is 64 hex digits.")
+    certificate.fingerprint_sha256 = fingerprint
+    certificate.subject = certificate.subject.strip()
+    if not (certificate.fingerprint_sha256 or certificate.subject):
+        raise FieldInvalid(
+            "fingerprint_sha256", "Give the certificate, its fingerprint or subject."
+        )
+    try:
+        with transaction.atomic(), acting_as(actor):
+            certificate.save()
+            audit_record(
+                action=Action.LAB_CERTIFICATE_SAVE,
+                actor=actor,
+                object_type="lab_certificate",
+                object_id=certificate.pk,
+                inputs={
+                    "account": certificate.account_id,
+                    "lab": certificate.account.lab,
+                    "fingerprint_sha256": certificate.fingerprint_sha256,
+                    "subject": certificate.subject,
+                    "active": certificate.active,
+                    "note": certificate.note,
+                    "created": created,
+                },
+            )
+    except IntegrityError:
+        raise StateConflict(
+            "This certificate is already registered.", "certificate_registered"
+        ) from None
+    return certificate
