@@ -118,6 +118,8 @@ def csv_read(
             groups = list(_groups(text, header))
         except csv.Error as error:
             raise FieldInvalid("file", f"The CSV cannot be read: {error}.") from None
+        if not groups:
+            raise FieldInvalid("file", "The CSV holds no result rows under its header.")
     except FieldInvalid as error:
         if actor is not None:
             message_keep_refused(
