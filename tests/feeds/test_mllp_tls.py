@@ -227,3 +227,29 @@ def test_without_tls_the_listener_binds_loopback_only(acme):
         asyncio.run(mllp.serve(host="0.0.0.0", port=0, config=config))  # noqa: S104
     with pytest.raises(ValueError, match="needs the lab account"):
         asyncio.run(mllp.serve(host="127.0.0.1", port=0, config=ListenerConfig(allowed=LOOPBACK)))
+
+
+def test_the_command_needs_tls_or_a_loopback_account(pki, db):
+    from django.core.management import CommandError, call_command
+
+    ca, server = pki
+    with pytest.raises(CommandError, match="Configure TLS"):
+        call_command("mllp_listen")
+    with pytest.raises(CommandError, match="together"):
+        call_command("mllp_listen", "--tls-cert", str(server.cert))
+    with pytest.raises(CommandError, match="--user is for a plain loopback listener"):
+        call_command(
+            "mllp_listen",
+            "--tls-cert",
+            str(server.cert),
+            "--tls-key",
+            str(server.key),
+            "--tls-ca",
+            str(ca.pem),
+            "--user",
+            "x",
+        )
+    with pytest.raises(CommandError, match="loopback"):
+        call_command("mllp_listen", "--user", "local-engine", "--host", "0.0.0.0")  # noqa: S104
+    with pytest.raises(CommandError, match="--allow"):
+        call_command("mllp_listen", "--user", "local-engine", "--allow", "not-a-network")
