@@ -237,7 +237,9 @@ def _escape_sequence(body: str, named: dict[str, str]) -> str | None:
         return named[body]
     hexed = _HEX.match(body)
     if hexed:
-        return bytes.fromhex(hexed.group(1)).decode("latin-1")
+        text = bytes.fromhex(hexed.group(1)).decode("latin-1")
+        # Control characters (NUL above all, which no database text holds) stay escaped.
+        return None if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text) else text
     formatting = _FORMATTING.match(body)
     if formatting is None:
         return None

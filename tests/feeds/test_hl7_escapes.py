@@ -31,6 +31,7 @@ SEP = _Separators()
         ("A\\Cxx\\B", "A\\Cxx\\B"),  # character sets are not switched: literal
         ("A\\Zlocal\\B", "A\\Zlocal\\B"),
         ("A\\X4\\B", "A\\X4\\B"),  # odd hex: literal
+        ("A\\X00\\B", "A\\X00\\B"),  # a control character (NUL): literal
         ("A\\X" + "41" * 40 + "\\B", "A\\X" + "41" * 40 + "\\B"),  # too long: literal
         ("unterminated \\F", "unterminated \\F"),
         ("\\", "\\"),

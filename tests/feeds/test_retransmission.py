@@ -8,7 +8,7 @@ import json
 import threading
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 
 from monitoring.models import AncResult, FeedMessage, LabAccount, MonitoringState
 from tests.feeds.conftest import LAB, message, msh, obx, pid
@@ -143,7 +143,7 @@ def test_two_copies_arriving_at_once_are_stored_once(lab_user, ann):
             barrier.wait(timeout=10)
             codes.extend(answer.code for answer in hl7_ingest(text=text, actor=lab_user))
         finally:
-            close_old_connections()
+            connections.close_all()
 
     threads = [threading.Thread(target=worker, args=(text,)) for text in copies]
     for thread in threads:
