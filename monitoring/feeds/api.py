@@ -273,6 +273,10 @@ class FeedMessageSerializer(serializers.ModelSerializer[FeedMessage]):
             "received_by",
             "received_at",
             "raw",
+            "ack",
+            "results",
+            "batch",
+            "position",
         ]
         read_only_fields = fields
 

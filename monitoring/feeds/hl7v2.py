@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from monitoring.feeds.codes import CodeBook
 from monitoring.feeds.ingest import (
-    _UNSET,
+    ACCOUNT_OF_ACTOR,
     ACK_CODES,
     CANCELLED,
     CORRECTED,
@@ -89,12 +89,12 @@ def hl7_ingest(
     actor: User,
     codes: CodeBook | None = None,
     channel: str = ResultSource.HL7,
-    account: LabAccount | None = _UNSET,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
 ) -> list[Acknowledged]:
     """Apply every message in `text`, each in its own transaction, and acknowledge each.
     `account`: the lab the sender authenticated as (else looked up from `actor`)."""
     codes = codes or CodeBook.load()
-    if account is _UNSET:
+    if account is ACCOUNT_OF_ACTOR:
         account = lab_account_of(actor)
     return [
         message_ingest(er7=er7, actor=actor, codes=codes, channel=channel, account=account)
@@ -108,7 +108,7 @@ def message_ingest(
     actor: User,
     codes: CodeBook | None = None,
     channel: str = ResultSource.HL7,
-    account: LabAccount | None = _UNSET,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
     batch: FeedBatch | None = None,
     position: int | None = None,
 ) -> Acknowledged:

@@ -197,7 +197,8 @@ def lab_account_of(user: User) -> LabAccount | None:
     return LabAccount.objects.filter(user=user).first()
 
 
-_UNSET: Any = object()
+# The default of `account`: look the lab account up from the actor (None is "no account").
+ACCOUNT_OF_ACTOR: Any = object()
 
 
 def feed_message_process(
@@ -209,7 +210,7 @@ def feed_message_process(
     codes: CodeBook | None = None,
     now: datetime | None = None,
     message: FeedMessage | None = None,
-    account: LabAccount | None = _UNSET,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
     acknowledge: Callable[[MessageOutcome], str] | None = None,
     batch: FeedBatch | None = None,
     position: int | None = None,
@@ -221,7 +222,7 @@ def feed_message_process(
     `acknowledge` to build the acknowledgement kept with the message."""
     codes = codes or CodeBook.load()
     now = now or timezone.now()
-    if account is _UNSET:
+    if account is ACCOUNT_OF_ACTOR:
         account = lab_account_of(actor)
     if "\x00" in raw:
         # No lab message holds NUL, and PostgreSQL text cannot: kept with U+FFFD in its place.

@@ -244,3 +244,22 @@ def test_a_batch_run_again_keeps_each_message_once(lab_user, ann):
     assert FeedMessage.objects.filter(batch=batch).count() == 5
     batch.refresh_from_db()
     assert (batch.status, batch.processed) == ("done", 5)
+
+
+def test_the_periodic_feed_retry_resumes_a_batch_left_unfinished(
+    lab_user, ann, clock, django_capture_on_commit_callbacks
+):
+    """A batch whose task was lost (the broker was down) is picked up by the periodic retry."""
+    from datetime import timedelta
+
+    from monitoring.tasks import feeds_retry
+
+    batch = FeedBatch.objects.create(channel="hl7", raw=_hl7_batch(), received_by=lab_user, size=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        feeds_retry()
+    assert FeedBatch.objects.get().status == "queued"  # too recent: its own task may still run
+    clock.shift(timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        feeds_retry()
+    batch.refresh_from_db()
+    assert (batch.status, batch.messages.count()) == ("done", 5)
