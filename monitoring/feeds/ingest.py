@@ -158,10 +158,6 @@ class MessageOutcome:
     def outcome(self) -> str:
         return self.message.outcome
 
-    def reasons(self) -> list[str]:
-        """Why each held result was held (for administrators, never for the lab)."""
-        return [f"{i.reference}: {i.detail}" for i in self.items if i.outcome == "quarantined"]
-
     def held(self) -> list[str]:
         """The held results as the lab is told of them."""
         return [f"{i.reference}: {i.lab_detail}" for i in self.items if i.outcome == "quarantined"]
