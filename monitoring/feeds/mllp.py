@@ -175,7 +175,8 @@ class _Connection:
             try:
                 await self.db(connections.close_all)
             finally:
-                self.worker.shutdown(wait=False)
+                # The thread is idle by now: joining it leaves no thread behind the connection.
+                self.worker.shutdown(wait=True)
 
     async def identify(self) -> tuple[User, LabAccount | None] | None:
         """(the user results are recorded as, the lab account), or None: refused."""
