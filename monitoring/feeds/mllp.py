@@ -293,6 +293,15 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def listener_check(*, host: str, config: ListenerConfig) -> None:
+    """ValueError when the listener would serve unauthenticated senders off this host."""
+    if config.tls is None:
+        if config.actor is None:
+            raise ValueError("a listener without TLS needs the lab account it speaks for")
+        if not _loopback(host):
+            raise ValueError("without TLS the listener binds a loopback address only")
+
+
 async def serve(
     *,
     host: str,
@@ -302,11 +311,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Listen until `stop` is set (or forever); `started` gets the bound port."""
-    if config.tls is None:
-        if config.actor is None:
-            raise ValueError("a listener without TLS needs the lab account it speaks for")
-        if not _loopback(host):
-            raise ValueError("without TLS the listener binds a loopback address only")
+    listener_check(host=host, config=config)
     slots = asyncio.Semaphore(config.max_connections)
     open_connections: set[asyncio.Task[Any]] = set()
 

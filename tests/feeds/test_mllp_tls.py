@@ -220,13 +220,12 @@ def test_an_idle_connection_is_closed(mllp_listener, pki, acme, acme_cert, ann):
 
 
 def test_without_tls_the_listener_binds_loopback_only(acme):
-    import asyncio
-
     config = ListenerConfig(allowed=LOOPBACK, actor=acme.user)
     with pytest.raises(ValueError, match="loopback"):
-        asyncio.run(mllp.serve(host="0.0.0.0", port=0, config=config))  # noqa: S104
+        mllp.listener_check(host="0.0.0.0", config=config)  # noqa: S104
     with pytest.raises(ValueError, match="needs the lab account"):
-        asyncio.run(mllp.serve(host="127.0.0.1", port=0, config=ListenerConfig(allowed=LOOPBACK)))
+        mllp.listener_check(host="127.0.0.1", config=ListenerConfig(allowed=LOOPBACK))
+    mllp.listener_check(host="::1", config=config)
 
 
 def test_the_command_needs_tls_or_a_loopback_account(pki, db):

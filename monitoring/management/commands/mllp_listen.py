@@ -14,7 +14,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.feeds.mllp import ListenerConfig, feed_user, networks, serve, server_tls_context
+from monitoring.feeds.mllp import (
+    ListenerConfig,
+    feed_user,
+    listener_check,
+    networks,
+    serve,
+    server_tls_context,
+)
 
 
 class Command(BaseCommand):
@@ -86,6 +93,10 @@ class Command(BaseCommand):
             max_connections=options["max_connections"],
         )
         host, port = options["host"], options["port"]
+        try:
+            listener_check(host=host, config=config)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
 
         def started(bound: int) -> None:
             who = f"as {actor.username}" if actor is not None else "over TLS"
@@ -94,7 +105,5 @@ class Command(BaseCommand):
 
         try:
             asyncio.run(serve(host=host, port=port, config=config, started=started))
-        except ValueError as error:
-            raise CommandError(str(error)) from None
         except KeyboardInterrupt:
             self.stdout.write("stopped")
