@@ -38,6 +38,8 @@ class Action(models.TextChoices):
     PATIENT_IDENTIFIER_REMOVE = "patient_identifier.remove"
     LAB_CODE_MAPPING_SAVE = "lab_code_mapping.save"
     LAB_CODE_MAPPING_REMOVE = "lab_code_mapping.remove"
+    LAB_ACCOUNT_SAVE = "lab_account.save"
+    LAB_CERTIFICATE_SAVE = "lab_certificate.save"
     # Clozapine levels and the monitoring plan (clinical/).
     LEVEL_RESULT_RECORD = "level_result.record"
     SMOKING_STATUS_RECORD = "smoking_status.record"

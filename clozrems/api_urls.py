@@ -25,6 +25,7 @@ from clozrems.auth_views import TokenObtainView, TokenRevokeView
 from monitoring.api import AncResultViewSet, WbcResultViewSet
 from monitoring.feeds.api import (
     CsvFeedView,
+    FeedBatchViewSet,
     FeedMessageViewSet,
     Hl7FeedView,
     LabCodeMappingViewSet,
@@ -50,6 +51,7 @@ router.register("patients", PatientViewSet, basename="patient")
 router.register("dispenses", DispenseViewSet, basename="dispense")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("feeds/messages", FeedMessageViewSet, basename="feed-message")
+router.register("feeds/batches", FeedBatchViewSet, basename="feed-batch")
 router.register("feeds/quarantine", QuarantineViewSet, basename="quarantine")
 router.register("feeds/code-mappings", LabCodeMappingViewSet, basename="code-mapping")
 router.register("audit-entries", AuditEntryViewSet, basename="audit-entry")

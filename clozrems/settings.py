@@ -377,3 +377,30 @@ CLOZREMS_DIGEST_LIMIT = env_int("CLOZREMS_DIGEST_LIMIT", 25)
 CLOZREMS_QUEUE_CATCH_UP_SECONDS = env_int("CLOZREMS_QUEUE_CATCH_UP_SECONDS", 60)
 # A monitoring-plan check overdue longer than this is summarised once, not reminded weekly.
 CLOZREMS_PLAN_BACKLOG_DAYS = env_int("CLOZREMS_PLAN_BACKLOG_DAYS", 30)
+
+# --- lab feeds (monitoring/feeds/) ---------------------------------------------------------
+# The largest body each HTTP feed takes (bytes): a larger one is answered 413 and logged as a
+# refused message with its size (its first 64 KiB kept).
+CLOZREMS_FEED_MAX_BYTES = {
+    "hl7": env_int("CLOZREMS_FEED_MAX_BYTES_HL7", 5_000_000),
+    "csv": env_int("CLOZREMS_FEED_MAX_BYTES_CSV", 5_000_000),
+    "fhir": env_int("CLOZREMS_FEED_MAX_BYTES_FHIR", 2_000_000),
+}
+# A batch of more HL7 messages (or CSV rows) than this is taken asynchronously: 202 and a
+# batch resource (/api/v1/feeds/batches/{id}/) whose acknowledgements a worker fills in.
+CLOZREMS_FEED_SYNC_MAX_ITEMS = env_int("CLOZREMS_FEED_SYNC_MAX_ITEMS", 200)
+# FHIR: the deepest JSON nesting read (objects and arrays), and the most entries in a Bundle.
+CLOZREMS_FHIR_MAX_DEPTH = env_int("CLOZREMS_FHIR_MAX_DEPTH", 40)
+CLOZREMS_FHIR_MAX_ENTRIES = env_int("CLOZREMS_FHIR_MAX_ENTRIES", 1000)
+# The MLLP listener (manage.py mllp_listen; monitoring/feeds/mllp.py). TLS needs all three
+# files: the listener's certificate and key, and the CA that issues the labs' client
+# certificates. Senders must come from an allowed address or network.
+CLOZREMS_MLLP_HOST = os.environ.get("CLOZREMS_MLLP_HOST", "127.0.0.1")
+CLOZREMS_MLLP_PORT = env_int("CLOZREMS_MLLP_PORT", 2575)
+CLOZREMS_MLLP_TLS_CERT = os.environ.get("CLOZREMS_MLLP_TLS_CERT", "")
+CLOZREMS_MLLP_TLS_KEY = os.environ.get("CLOZREMS_MLLP_TLS_KEY", "")
+CLOZREMS_MLLP_TLS_CA = os.environ.get("CLOZREMS_MLLP_TLS_CA", "")
+CLOZREMS_MLLP_ALLOWED_SENDERS = env_list("CLOZREMS_MLLP_ALLOWED_SENDERS", "127.0.0.1/32,::1/128")
+CLOZREMS_MLLP_IDLE_TIMEOUT_SECONDS = env_int("CLOZREMS_MLLP_IDLE_TIMEOUT_SECONDS", 60)
+CLOZREMS_MLLP_MAX_FRAME_BYTES = env_int("CLOZREMS_MLLP_MAX_FRAME_BYTES", 1_000_000)
+CLOZREMS_MLLP_MAX_CONNECTIONS = env_int("CLOZREMS_MLLP_MAX_CONNECTIONS", 32)

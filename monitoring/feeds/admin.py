@@ -10,14 +10,23 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES
+from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
 from monitoring.feeds.services import (
+    lab_account_save,
+    lab_certificate_save,
     lab_code_mapping_remove,
     lab_code_mapping_save,
     quarantine_dismiss,
     quarantine_resolve,
 )
-from monitoring.models import FeedMessage, LabCodeMapping, QuarantinedResult
+from monitoring.models import (
+    FeedBatch,
+    FeedMessage,
+    LabAccount,
+    LabCertificate,
+    LabCodeMapping,
+    QuarantinedResult,
+)
 from patients.models import Patient
 
 
@@ -157,16 +166,41 @@ class FeedMessageAdmin(admin.ModelAdmin):
 
 
 class LabCodeMappingForm(forms.ModelForm):
+    """A local code's LOINC, or (for one lab) the meaning `segmented_neutrophil_percent`,
+    which counts only once confirmed; the service checks both and audits the change."""
+
+    analyte = forms.ChoiceField(
+        required=False,
+        choices=[("", "- (the LOINC code says)"), *[(a, a) for a in sorted(MAPPED_ONLY_ANALYTES)]],
+    )
+    confirmed = forms.BooleanField(
+        required=False,
+        label="I confirm: this lab's code is segmented neutrophils per 100 leukocytes, and the "
+        "lab reports band neutrophils separately",
+    )
+
     class Meta:
         model = LabCodeMapping
-        fields = ["lab", "local_code", "loinc", "description"]
+        fields = ["lab", "local_code", "loinc", "analyte", "description"]
 
-    def clean_loinc(self) -> str:
-        loinc = str(self.cleaned_data["loinc"]).strip()
-        if loinc not in LOINC_ANALYTES:
-            known = ", ".join(LOINC_ANALYTES)
-            raise forms.ValidationError(f"Map to one of the LOINC codes the rules read: {known}.")
-        return loinc
+    def clean(self) -> dict[str, Any]:
+        """The service's checks, as form errors (its refusal at save time would be a 500)."""
+        data = super().clean() or {}
+        loinc = str(data.get("loinc") or "").strip()
+        if loinc:
+            if loinc not in LOINC_ANALYTES:
+                known = ", ".join(LOINC_ANALYTES)
+                self.add_error("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+            elif data.get("analyte"):
+                self.add_error("analyte", f"LOINC {loinc} already says what it counts.")
+        elif not data.get("analyte"):
+            self.add_error("loinc", "Give the LOINC code, or an analyte without one.")
+        else:
+            if not str(data.get("lab") or "").strip():
+                self.add_error("lab", "A mapping by meaning is for one lab: name the lab.")
+            if not data.get("confirmed"):
+                self.add_error("confirmed", "Confirm what the code counts.")
+        return data
 
 
 @admin.register(LabCodeMapping)
@@ -180,8 +214,125 @@ class LabCodeMappingAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         actor: Any = request.user
-        lab_code_mapping_save(mapping=obj, actor=actor, created=not change)
+        lab_code_mapping_save(
+            mapping=obj,
+            actor=actor,
+            created=not change,
+            confirmed=bool(form.cleaned_data.get("confirmed")),
+        )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         actor: Any = request.user
         lab_code_mapping_remove(mapping=obj, actor=actor)
+
+
+class _ServiceForm(forms.ModelForm):
+    """A form whose save is the audited service's: it runs once the instance is built and
+    valid, and its refusal is shown on the form. The admin's own save then writes nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.request: HttpRequest | None = kwargs.pop("request", None)
+        super().__init__(*args, **kwargs)
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if self.errors:
+            return
+        actor: Any = getattr(self.request, "user", None)
+        try:
+            self.save_through_service(actor)
+        except FieldInvalid as error:
+            field = error.field if error.field in self.fields else None
+            self.add_error(field, error.message)
+        except StateConflict as error:
+            self.add_error(None, error.message)
+
+    def save_through_service(self, actor: Any) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class LabAccountForm(_ServiceForm):
+    class Meta:
+        model = LabAccount
+        fields = ["user", "lab", "allow_demographic_match", "allowed_networks"]
+
+    def save_through_service(self, actor: Any) -> None:
+        lab_account_save(account=self.instance, actor=actor, created=self.instance.pk is None)
+
+
+class LabCertificateForm(_ServiceForm):
+    pem = forms.CharField(
+        required=False,
+        widget=forms.Textarea,
+        label="Certificate (PEM)",
+        help_text="Paste the lab's client certificate to register its SHA-256 fingerprint.",
+    )
+
+    class Meta:
+        model = LabCertificate
+        fields = ["account", "pem", "fingerprint_sha256", "subject", "note", "active"]
+
+    def save_through_service(self, actor: Any) -> None:
+        lab_certificate_save(
+            certificate=self.instance,
+            actor=actor,
+            created=self.instance.pk is None,
+            pem=self.cleaned_data.get("pem") or "",
+        )
+
+
+class _WithRequest:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
+
+        class WithRequest(form):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **inner: Any) -> None:
+                super().__init__(*args, request=request, **inner)
+
+        return WithRequest
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """The form already saved through the audited service."""
+
+
+@admin.register(LabAccount)
+class LabAccountAdmin(_WithRequest, admin.ModelAdmin):
+    """A lab interface account: its lab, whether it may file on name + birth date matches, and
+    its sender networks. Saved through the audited service; never deleted."""
+
+    form = LabAccountForm
+    list_display = ("lab", "user", "allow_demographic_match", "allowed_networks", "updated_at")
+    search_fields = ("lab", "user__username")
+    actions = None
+
+
+@admin.register(LabCertificate)
+class LabCertificateAdmin(_WithRequest, admin.ModelAdmin):
+    """A lab's TLS client certificate for the MLLP listener; deactivate it, never delete it."""
+
+    form = LabCertificateForm
+    list_display = ("account", "fingerprint_sha256", "subject", "active", "created_at")
+    list_filter = ("active",)
+    search_fields = ("account__lab", "fingerprint_sha256", "subject", "note")
+    actions = None
+
+
+@admin.register(FeedBatch)
+class FeedBatchAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "channel", "status", "size", "processed", "received_by")
+    list_filter = ("channel", "status")
+    readonly_fields = [f.name for f in FeedBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -4,15 +4,20 @@ at /fhir/."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    ParseError,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +25,9 @@ from rest_framework.views import APIView
 from clozrems.api import ActionRoles, PatientScoped, user_of
 from clozrems.errors import StateConflict
 from monitoring.feeds import fhir_r4, hl7v2
-from monitoring.feeds.csv_batch import csv_ingest
+from monitoring.feeds.batches import batch_answers, batch_summary, feed_batch_accept
+from monitoring.feeds.csv_batch import csv_apply, csv_read
+from monitoring.feeds.ingest import message_keep_refused
 from monitoring.feeds.retry import message_retry
 from monitoring.feeds.services import (
     lab_code_mapping_remove,
@@ -31,16 +38,86 @@ from monitoring.feeds.services import (
     quarantine_resolve,
 )
 from monitoring.models import (
+    FeedBatch,
+    FeedBatchStatus,
     FeedMessage,
     FeedMessageOutcome,
     LabCodeMapping,
     QuarantinedResult,
+    ResultSource,
 )
 from patients.models import Patient, PatientIdentifier, Role
 from patients.selectors import patient_list_visible
 
 FEEDERS = {Role.LAB}
 READERS = {Role.AUDITOR}
+
+
+class PayloadTooLarge(APIException):
+    status_code = 413
+    default_code = "payload_too_large"
+    default_detail = "The body is larger than this feed takes."
+
+
+# What is kept of a body refused for its size.
+_KEEP_OF_REFUSED = 65_536
+
+
+def feed_body(request: Request, channel: ResultSource) -> bytes:
+    """The request body, read no further than the channel's limit (settings
+    CLOZREMS_FEED_MAX_BYTES): a larger one is kept as a refused message (its first 64 KiB and
+    its size) and answered 413."""
+    limit = settings.CLOZREMS_FEED_MAX_BYTES[channel]
+    django_request = request._request
+    try:
+        declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        _refuse_size(request, channel, django_request.read(_KEEP_OF_REFUSED), declared, limit)
+    data = django_request.read(limit + 1)
+    if len(data) > limit:
+        _refuse_size(request, channel, data[:_KEEP_OF_REFUSED], max(declared, len(data)), limit)
+    return bytes(data)
+
+
+def _refuse_size(request: Request, channel: str, head: bytes, size: int, limit: int) -> None:
+    detail = (
+        f"refused: the body is {size} bytes, over the {limit}-byte limit of the {channel} feed; "
+        f"its first {len(head)} bytes are kept. Send it in smaller parts."
+    )
+    message_keep_refused(
+        channel=ResultSource(channel), raw=_decode(head), actor=user_of(request), detail=detail
+    )
+    raise PayloadTooLarge(
+        f"The body is {size} bytes; the {channel} feed takes at most {limit}. Send it in "
+        "smaller parts."
+    )
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def media_supported(request: Request) -> None:
+    """415 for a body type the view does not read (it reads the raw body itself)."""
+    negotiator, readers = request.negotiator, request.parsers or ()
+    if negotiator is None or negotiator.select_parser(request, readers) is None:
+        raise UnsupportedMediaType(request.content_type)
+
+
+def wants_async(request: Request) -> bool:
+    """`Prefer: respond-async` (RFC 7240) asks for a batch resource whatever the size."""
+    return "respond-async" in request.headers.get("Prefer", "").lower()
+
+
+def batch_accepted(batch: FeedBatch) -> Response:
+    url = f"/api/v1/feeds/batches/{batch.pk}/"
+    body = {"batch": batch.pk, "status": batch.status, "size": batch.size, "url": url}
+    return Response(body, status=202, headers={"Location": url})
 
 
 class PlainTextParser(parsers.BaseParser):
@@ -70,6 +147,16 @@ class CsvParser(PlainTextParser):
     media_type = "text/csv"
 
 
+BATCH_ACCEPTED = inline_serializer(
+    "FeedBatchAccepted",
+    {
+        "batch": serializers.IntegerField(),
+        "status": serializers.ChoiceField(choices=FeedBatchStatus.choices),
+        "size": serializers.IntegerField(),
+        "url": serializers.CharField(),
+    },
+)
+
 MESSAGE_RESULT = inline_serializer(
     "FeedMessageResult",
     {
@@ -95,19 +182,28 @@ class Hl7FeedView(APIView):
     @extend_schema(
         request={"x-application/hl7-v2+er7": OpenApiTypes.STR, "text/plain": OpenApiTypes.STR},
         responses={
+            202: BATCH_ACCEPTED,
+            413: OpenApiTypes.OBJECT,
             200: inline_serializer(
                 "Hl7FeedResponse",
                 {
                     "messages": serializers.ListField(child=MESSAGE_RESULT),
                     "summary": serializers.DictField(child=serializers.IntegerField()),
                 },
-            )
+            ),
         },
     )
     def post(self, request: Request) -> Response:
-        text = request.data if isinstance(request.data, str) else ""
+        media_supported(request)
+        text = _decode(feed_body(request, ResultSource.HL7))
         if not text.strip():
             raise ValidationError({"body": ["Send one or more HL7 v2 messages as text."]})
+        size = len(hl7v2.split_messages(text))
+        if size > settings.CLOZREMS_FEED_SYNC_MAX_ITEMS or wants_async(request):
+            batch = feed_batch_accept(
+                channel=ResultSource.HL7, raw=text, actor=user_of(request), size=size
+            )
+            return batch_accepted(batch)
         answers = hl7v2.hl7_ingest(text=text, actor=user_of(request))
         summary: dict[str, int] = {"messages": len(answers)}
         for answer in answers:
@@ -125,27 +221,40 @@ class CsvFeedView(APIView):
     @extend_schema(
         request={"text/csv": OpenApiTypes.STR, "multipart/form-data": OpenApiTypes.OBJECT},
         responses={
+            202: BATCH_ACCEPTED,
+            413: OpenApiTypes.OBJECT,
             200: inline_serializer(
                 "CsvFeedResponse",
                 {
                     "rows": serializers.ListField(child=serializers.DictField()),
                     "summary": serializers.DictField(child=serializers.IntegerField()),
                 },
-            )
+            ),
         },
     )
     def post(self, request: Request) -> Response:
-        if isinstance(request.data, str):
-            text = request.data
-        else:
-            upload = request.data.get("file") if isinstance(request.data, dict) else None
+        if request.content_type.startswith("multipart/"):
+            limit = settings.CLOZREMS_FEED_MAX_BYTES[ResultSource.CSV]
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            if declared > limit:
+                _refuse_size(request, ResultSource.CSV, b"", declared, limit)
+            upload = request.data.get("file") if hasattr(request.data, "get") else None
             if upload is None or not hasattr(upload, "read"):
                 raise ValidationError({"file": ["Attach the CSV as `file`, or send text/csv."]})
-            content = upload.read()
-            text = content.decode("utf-8-sig", errors="replace")
+            text = upload.read(limit + 1).decode("utf-8-sig", errors="replace")
+        else:
+            media_supported(request)
+            text = _decode(feed_body(request, ResultSource.CSV))
         if not text.strip():
             raise ValidationError({"file": ["The CSV is empty."]})
-        outcome = csv_ingest(text=text.lstrip("\ufeff"), actor=user_of(request))
+        text = text.lstrip("\ufeff")
+        actor = user_of(request)
+        header, groups = csv_read(text, actor=actor)
+        size = sum(len(rows) for rows in groups)
+        if size > settings.CLOZREMS_FEED_SYNC_MAX_ITEMS or wants_async(request):
+            batch = feed_batch_accept(channel=ResultSource.CSV, raw=text, actor=actor, size=size)
+            return batch_accepted(batch)
+        outcome = csv_apply(header=header, groups=groups, actor=actor)
         return Response({"rows": [r.as_dict() for r in outcome.rows], "summary": outcome.summary()})
 
 
@@ -164,6 +273,10 @@ class FeedMessageSerializer(serializers.ModelSerializer[FeedMessage]):
             "received_by",
             "received_at",
             "raw",
+            "ack",
+            "results",
+            "batch",
+            "position",
         ]
         read_only_fields = fields
 
@@ -186,6 +299,69 @@ class FeedMessageViewSet(
         if message.outcome != FeedMessageOutcome.FAILED:
             raise StateConflict("Only a message whose processing failed is retried.")
         return Response(message_retry(message=message).as_dict())
+
+
+class FeedBatchSerializer(serializers.ModelSerializer[FeedBatch]):
+    class Meta:
+        model = FeedBatch
+        fields = [
+            "id",
+            "channel",
+            "status",
+            "size",
+            "processed",
+            "received_by",
+            "received_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class FeedBatchViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[FeedBatch]):
+    """GET /api/v1/feeds/batches/{id}/: a batch taken asynchronously, with the acknowledgements
+    of its messages so far (`messages` for HL7, `rows` for CSV, the same shapes as a small
+    batch's answer) and a summary; `?offset=&limit=` pages them (at most 5000). A lab account
+    sees its own batches only."""
+
+    serializer_class = FeedBatchSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"retrieve": FEEDERS | READERS}
+    queryset = FeedBatch.objects.all()
+
+    def get_queryset(self) -> QuerySet[FeedBatch]:
+        user = user_of(self.request)
+        batches = FeedBatch.objects.all()
+        if user.role in FEEDERS and not user.is_admin:
+            batches = batches.filter(received_by=user)
+        return batches
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", int, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        batch = self.get_object()
+        offset, limit = _page(request, "offset", 0), _page(request, "limit", 1000)
+        limit = min(max(limit, 1), 5000)
+        body: dict[str, Any] = dict(self.get_serializer(batch).data)
+        key = "rows" if batch.channel == ResultSource.CSV else "messages"
+        body[key] = batch_answers(batch, offset=offset, limit=limit)
+        body["summary"] = batch_summary(batch)
+        body["offset"], body["limit"] = offset, limit
+        return Response(body)
+
+
+def _page(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name, "")
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise ValidationError({name: ["A whole number."]})
+    return int(value)
 
 
 class QuarantinedResultSerializer(serializers.ModelSerializer[QuarantinedResult]):
@@ -279,9 +455,25 @@ class QuarantineViewSet(
 
 
 class LabCodeMappingSerializer(serializers.ModelSerializer[LabCodeMapping]):
+    """`loinc`: the LOINC code the local code means; or, for one lab, no LOINC and
+    `analyte: "segmented_neutrophil_percent"` with `confirmed: true` (see feeds/codes.py)."""
+
+    confirmed = serializers.BooleanField(write_only=True, required=False, default=False)
+
     class Meta:
         model = LabCodeMapping
-        fields = ["id", "lab", "local_code", "loinc", "description"]
+        fields = [
+            "id",
+            "lab",
+            "local_code",
+            "loinc",
+            "analyte",
+            "description",
+            "confirmed",
+            "confirmed_by",
+            "confirmed_at",
+        ]
+        read_only_fields = ["confirmed_by", "confirmed_at"]
         # The service answers a taken code with 409, as for other conflicts.
         validators: list[Any] = []
 
@@ -296,16 +488,24 @@ class LabCodeMappingViewSet(viewsets.ModelViewSet[LabCodeMapping]):
     queryset = LabCodeMapping.objects.all()
 
     def perform_create(self, serializer: Any) -> None:
-        mapping = LabCodeMapping(**serializer.validated_data)
+        data = dict(serializer.validated_data)
+        confirmed = data.pop("confirmed", False)
         serializer.instance = lab_code_mapping_save(
-            mapping=mapping, actor=user_of(self.request), created=True
+            mapping=LabCodeMapping(**data),
+            actor=user_of(self.request),
+            created=True,
+            confirmed=confirmed,
         )
 
     def perform_update(self, serializer: Any) -> None:
         mapping = serializer.instance
-        for name, value in serializer.validated_data.items():
+        data = dict(serializer.validated_data)
+        confirmed = data.pop("confirmed", False)
+        for name, value in data.items():
             setattr(mapping, name, value)
-        lab_code_mapping_save(mapping=mapping, actor=user_of(self.request), created=False)
+        lab_code_mapping_save(
+            mapping=mapping, actor=user_of(self.request), created=False, confirmed=confirmed
+        )
 
     def perform_destroy(self, instance: LabCodeMapping) -> None:
         lab_code_mapping_remove(mapping=instance, actor=user_of(self.request))
@@ -379,7 +579,7 @@ class FhirView(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, fhir_r4.Invalid):
-            return Response(fhir_r4.operation_outcome(exc.issues), status=400)
+            return Response(fhir_r4.operation_outcome(exc.issues), status=exc.status)
         if isinstance(exc, ParseError):
             body = fhir_r4.operation_outcome(
                 [fhir_r4.issue("error", "structure", f"The body is not JSON: {exc.detail}")]
@@ -387,21 +587,36 @@ class FhirView(APIView):
             return Response(body, status=400)
         response = super().handle_exception(exc)
         if isinstance(exc, APIException) and response.status_code >= 400:
-            code = {401: "login", 403: "forbidden", 404: "not-found"}.get(
-                response.status_code, "processing"
-            )
+            code = {
+                401: "login",
+                403: "forbidden",
+                404: "not-found",
+                413: "too-costly",
+                415: "not-supported",
+            }.get(response.status_code, "processing")
             response.data = fhir_r4.operation_outcome(
                 [fhir_r4.issue("error", code, str(exc.detail))]
             )
         return response
 
-    def _raw(self, request: Request) -> str:
-        raw = json.dumps(request.data, sort_keys=True, default=str)
-        if "\\u0000" in raw:
-            raise fhir_r4.Invalid(
-                [fhir_r4.issue("error", "invalid", "NUL (\\u0000) characters are not allowed.")]
-            )
-        return raw
+    def _body(self, request: Request) -> tuple[Any, str]:
+        """(the parsed body, the body as received). Bounded in size (413) and nesting (400);
+        whatever is refused is kept first, as received."""
+        media_supported(request)
+        raw = _decode(feed_body(request, ResultSource.FHIR))
+        try:
+            return fhir_r4.fhir_load(raw), raw
+        except fhir_r4.Invalid as invalid:
+            self._keep_refused(request, raw, invalid)
+            raise
+
+    def _keep_refused(self, request: Request, raw: str, invalid: fhir_r4.Invalid) -> None:
+        message_keep_refused(
+            channel=ResultSource.FHIR,
+            raw=raw,
+            actor=user_of(request),
+            detail="; ".join(i["diagnostics"] for i in invalid.issues),
+        )
 
 
 class FhirObservationView(FhirView):
@@ -414,9 +629,12 @@ class FhirObservationView(FhirView):
         responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request) -> Response:
-        outcome = fhir_r4.observation_ingest(
-            body=request.data, raw=self._raw(request), actor=user_of(request)
-        )
+        body, raw = self._body(request)
+        try:
+            outcome = fhir_r4.observation_ingest(body=body, raw=raw, actor=user_of(request))
+        except fhir_r4.Invalid as invalid:
+            self._keep_refused(request, raw, invalid)
+            raise
         code, body = fhir_r4.outcome_status(outcome)
         return Response(body, status=code)
 
@@ -459,9 +677,12 @@ class FhirBundleView(FhirView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
-        kind, outcomes = fhir_r4.bundle_ingest(
-            body=request.data, raw=self._raw(request), actor=user_of(request)
-        )
+        body, raw = self._body(request)
+        try:
+            kind, outcomes = fhir_r4.bundle_ingest(body=body, raw=raw, actor=user_of(request))
+        except fhir_r4.Invalid as invalid:
+            self._keep_refused(request, raw, invalid)
+            raise
         entries = []
         for outcome in outcomes:
             if isinstance(outcome, list):

@@ -32,10 +32,13 @@ from monitoring.feeds.ingest import (
     PRELIMINARY,
     LabObservation,
     LabReport,
+    MessageOutcome,
     PatientIdentity,
     feed_message_process,
+    lab_account_of,
+    message_keep_refused,
 )
-from monitoring.models import ResultSource
+from monitoring.models import FeedBatch, FeedMessage, FeedMessageOutcome, ResultSource
 from patients.models import User
 
 REQUIRED = ("code", "value", "unit", "drawn_at")
@@ -60,14 +63,18 @@ class RowResult:
     quarantine: int | None = None
     reason: str | None = None
 
+    # What the lab is told (a held row: its reference, never why it was held).
+    lab_detail: str = ""
+
     def as_dict(self) -> dict[str, Any]:
+        held = self.outcome == "quarantined"
         return {
             "row": self.row,
             "outcome": self.outcome,
-            "detail": self.detail,
+            "detail": self.lab_detail or self.detail,
             "result": self.result,
             "quarantine": self.quarantine,
-            "reason": self.reason,
+            "reason": None if held else self.reason,
         }
 
 
@@ -99,6 +106,29 @@ def csv_header(text: str) -> list[str]:
     return header
 
 
+def csv_read(
+    text: str, *, actor: User | None = None
+) -> tuple[list[str], list[list[tuple[int, dict[str, str]]]]]:
+    """(header, groups of rows) of a CSV batch, or 400 naming what is wrong. Read whole first:
+    an unreadable line refuses the batch before anything of it is applied. With `actor`, a
+    refused file is kept (as a rejected message) before the refusal is raised."""
+    try:
+        header = csv_header(text)
+        try:
+            groups = list(_groups(text, header))
+        except csv.Error as error:
+            raise FieldInvalid("file", f"The CSV cannot be read: {error}.") from None
+        if not groups:
+            raise FieldInvalid("file", "The CSV holds no result rows under its header.")
+    except FieldInvalid as error:
+        if actor is not None:
+            message_keep_refused(
+                channel=ResultSource.CSV, raw=text, actor=actor, detail=error.message
+            )
+        raise
+    return header, groups
+
+
 def csv_ingest(
     *,
     text: str,
@@ -107,16 +137,28 @@ def csv_ingest(
     progress: Callable[[int], None] | None = None,
 ) -> BatchOutcome:
     """Apply every row; each order (group of rows) in its own transaction."""
-    header = csv_header(text)
-    try:
-        # Read the whole file first: an unreadable line refuses the batch before anything
-        # of it is applied.
-        groups = list(_groups(text, header))
-    except csv.Error as error:
-        raise FieldInvalid("file", f"The CSV cannot be read: {error}.") from None
+    header, groups = csv_read(text, actor=actor)
+    return csv_apply(header=header, groups=groups, actor=actor, codes=codes, progress=progress)
+
+
+def csv_apply(
+    *,
+    header: list[str],
+    groups: list[list[tuple[int, dict[str, str]]]],
+    actor: User,
+    codes: CodeBook | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: FeedBatch | None = None,
+    done: frozenset[int] = frozenset(),
+) -> BatchOutcome:
+    """Apply each group as one kept message; with `batch`, group i is its message at position i
+    and the positions in `done` (already kept) are skipped."""
     codes = codes or CodeBook.load()
+    account = lab_account_of(actor)
     outcome = BatchOutcome()
-    for rows in groups:
+    for position, rows in enumerate(groups):
+        if position in done:
+            continue
         raw = _raw(header, rows)
         report = _report(rows)
         processed = feed_message_process(
@@ -125,28 +167,48 @@ def csv_ingest(
             actor=actor,
             parse=lambda report=report: ("", report.lab, [report]),  # type: ignore[misc]
             codes=codes,
+            account=account,
+            batch=batch,
+            position=None if batch is None else position,
         )
-        numbers = [number for number, _ in rows]
-        if not processed.items:  # the whole group failed and was kept for retry
-            detail = processed.message.detail
-            outcome.rows += [RowResult(n, processed.message.outcome, detail) for n in numbers]
-        by_row: dict[int, RowResult] = {}
-        for item in processed.items:
-            for reference in item.reference.split(" + "):
-                number = int(reference.removeprefix("row "))
-                by_row[number] = RowResult(
-                    number,
-                    item.outcome,
-                    item.detail,
-                    item.result_id,
-                    item.quarantine_id,
-                    item.reason or None,
-                )
-        outcome.rows += [by_row[n] for n in numbers if n in by_row]
+        results = _row_results(rows, processed)
+        # The message keeps what each of its rows became, as the lab was told.
+        FeedMessage.objects.filter(pk=processed.message.pk).update(
+            results=[r.as_dict() for r in results]
+        )
+        outcome.rows += results
         if progress is not None:
             progress(len(rows))
     outcome.rows.sort(key=lambda r: r.row)
     return outcome
+
+
+def _row_results(
+    rows: list[tuple[int, dict[str, str]]], processed: MessageOutcome
+) -> list[RowResult]:
+    numbers = [number for number, _ in rows]
+    if not processed.items:  # the whole group was refused, or failed and was kept for retry
+        message = processed.message
+        shown = (
+            f"processing failed; the message is kept and retried (reference M{message.pk})"
+            if message.outcome == FeedMessageOutcome.FAILED
+            else message.detail
+        )
+        return [RowResult(n, message.outcome, message.detail, lab_detail=shown) for n in numbers]
+    by_row: dict[int, RowResult] = {}
+    for item in processed.items:
+        for reference in item.reference.split(" + "):
+            number = int(reference.removeprefix("row "))
+            by_row[number] = RowResult(
+                number,
+                item.outcome,
+                item.detail,
+                item.result_id,
+                item.quarantine_id,
+                item.reason or None,
+                lab_detail=item.lab_detail,
+            )
+    return [by_row[n] for n in numbers if n in by_row]
 
 
 def _groups(text: str, header: list[str]) -> Iterator[list[tuple[int, dict[str, str]]]]:
@@ -189,7 +251,8 @@ def _report(rows: list[tuple[int, dict[str, str]]]) -> LabReport:
     lab = first.get("lab", "")
     identifiers = []
     if first.get("mrn"):
-        identifiers.append((first.get("mrn_issuer") or lab, first["mrn"]))
+        # No issuer: the sending lab's own number (filled in by the feed path).
+        identifiers.append((first.get("mrn_issuer", ""), first["mrn"]))
     identity = PatientIdentity(
         identifiers=identifiers,
         last_name=first.get("last_name", ""),

@@ -42,6 +42,7 @@ from monitoring.feeds.ingest import (
     MessageOutcome,
     PatientIdentity,
     feed_message_process,
+    message_keep_refused,
 )
 from monitoring.models import AncResult, FeedMessageOutcome, ResultSource, ResultStatus
 from patients.models import User
@@ -58,11 +59,46 @@ _STATUSES = {
 
 
 class Invalid(Exception):
-    """The body is not a valid FHIR resource of the kind expected: 400 OperationOutcome."""
+    """The body is not a valid FHIR resource of the kind expected: 400 OperationOutcome (or
+    `status`, such as 413 for a Bundle of too many entries)."""
 
-    def __init__(self, issues: list[dict[str, Any]]) -> None:
+    def __init__(self, issues: list[dict[str, Any]], status: int = 400) -> None:
         super().__init__("; ".join(i["diagnostics"] for i in issues))
         self.issues = issues
+        self.status = status
+
+
+def fhir_load(raw: str) -> Any:
+    """The JSON of a FHIR body, refused (`Invalid`) when it is not JSON, holds NUL, or nests
+    deeper than CLOZREMS_FHIR_MAX_DEPTH objects and arrays (the FHIR models recurse once per
+    level, so a deeply nested body must never reach them)."""
+    if "\x00" in raw or "\\u0000" in raw:
+        raise Invalid([issue("error", "invalid", "NUL (\\u0000) characters are not allowed.")])
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        body = None
+        deep = True
+    except ValueError as error:
+        raise Invalid([issue("error", "structure", f"The body is not JSON: {error}")]) from None
+    else:
+        deep = _deeper_than(body, settings.CLOZREMS_FHIR_MAX_DEPTH)
+    if deep:
+        limit = settings.CLOZREMS_FHIR_MAX_DEPTH
+        raise Invalid([issue("error", "too-costly", f"The body nests deeper than {limit} levels.")])
+    return body
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` (counted without recursion)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def operation_outcome(issues: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -93,6 +129,8 @@ def observation_validate(body: Any, where: str = "Observation") -> Observation:
         observation = Observation.model_validate(body)
     except ValidationError as error:
         raise Invalid(_issues(error, where)) from None
+    except RecursionError:
+        raise Invalid([issue("error", "too-costly", "The resource nests too deeply.")]) from None
     if observation.valueQuantity is None or observation.valueQuantity.value is None:
         raise Invalid(
             [issue("error", "required", "valueQuantity.value is required.", f"{where}.value")]
@@ -212,6 +250,20 @@ def bundle_ingest(
     entries_raw = body.get("entry") or []
     if not isinstance(entries_raw, list) or not all(isinstance(e, dict) for e in entries_raw):
         raise Invalid([issue("error", "structure", "Bundle.entry must be a list.", "Bundle.entry")])
+    most = settings.CLOZREMS_FHIR_MAX_ENTRIES
+    if len(entries_raw) > most:
+        raise Invalid(
+            [
+                issue(
+                    "error",
+                    "too-costly",
+                    f"The Bundle holds {len(entries_raw)} entries; at most {most} are taken. "
+                    "Send it in smaller Bundles.",
+                    "Bundle.entry",
+                )
+            ],
+            status=413,
+        )
     # The envelope is validated without its resources, each of which is validated on its own,
     # so that one bad entry of a batch does not refuse the others.
     shell = {
@@ -263,6 +315,13 @@ def _batch(
     results: list[MessageOutcome | list[dict[str, Any]]] = []
     for index, found in enumerate(observations):
         if isinstance(found, list):
+            # An invalid entry is kept too, refused, with its issues.
+            message_keep_refused(
+                channel=ResultSource.FHIR,
+                raw=_entry_raw(body, index),
+                actor=actor,
+                detail="; ".join(i["diagnostics"] for i in found),
+            )
             results.append(found)
             continue
         lab, reports = reports_of([found])
@@ -280,20 +339,28 @@ def _batch(
 
 
 def _entry_raw(body: dict[str, Any], index: int) -> str:
-    return json.dumps(body["entry"][index].get("resource"), sort_keys=True)
+    return json.dumps(body["entry"][index].get("resource"), sort_keys=True, default=str)
 
 
 def outcome_status(outcome: MessageOutcome) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body for one processed Observation."""
     message = outcome.message
-    if message.outcome == FeedMessageOutcome.FAILED:
+    if message.outcome in (FeedMessageOutcome.FAILED, FeedMessageOutcome.RECEIVED):
         return 500, operation_outcome(
-            [issue("error", "exception", f"{message.detail}; kept for retry")]
+            [
+                issue(
+                    "error",
+                    "exception",
+                    f"processing failed; the message is kept and retried (reference M{message.pk})",
+                )
+            ]
         )
+    if message.outcome == FeedMessageOutcome.REJECTED:
+        return 400, operation_outcome([issue("error", "invalid", message.detail)])
     if message.outcome == FeedMessageOutcome.QUARANTINED:
+        # Why it is held is for administrators: it may say who our patients are.
         return 202, operation_outcome(
-            issue("warning", "processing", f"held in quarantine: {text}")
-            for text in outcome.reasons()
+            issue("warning", "processing", text) for text in outcome.held()
         )
     stored = [i for i in outcome.items if i.result_id is not None]
     if stored:
@@ -384,7 +451,7 @@ def fhir_parse(raw: str) -> tuple[str, str, list[LabReport]]:
     from monitoring.feeds.ingest import Unreadable
 
     try:
-        body = json.loads(raw)
+        body = fhir_load(raw)
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
             found = [
                 (observation_validate(entry.get("resource")), f"entry {index}")

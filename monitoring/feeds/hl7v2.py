@@ -1,13 +1,17 @@
 """HL7 v2 ORU^R01 results (ER7 text) into lab reports, and the ACK for each message.
 
 Parsed with python-hl7 (`hl7.parse`); fields are read through the message's own separators so
-repeated fields, components, subcomponents and escape sequences (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\)
-come out as the lab meant them. Where things are read:
-- the lab: MSH-4 (sending facility), else MSH-3; the message control id: MSH-10;
+repeated fields, components and subcomponents come out as the lab meant them. Escape sequences
+are decoded here (`unescape`), not by python-hl7: every one has a bounded result (a formatting
+command such as `\\.sp<n>\\` gives at most a few characters, whatever n says), and a malformed or
+unknown one stays as literal text. No field longer than `MAX_FIELD_CHARS` is read: such a
+message is refused (AR), and kept like every other. Where things are read:
+- the lab: MSH-4 (sending facility), else MSH-3, unless the sender is a lab account (then the
+  account's lab); the message control id: MSH-10;
 - the patient: PID-3 (every repetition: id, assigning authority, which defaults to the lab),
   PID-5.1 (family name), PID-7 (date of birth);
-- each order: OBR-3 (filler order number, the accession), else OBR-2, else MSH-10 + OBR-1;
-  OBR-7 the draw time when an OBX has no OBX-14;
+- each order: OBR-3 (filler order number, the accession), else OBR-2, else none (the draw
+  instant and value then tell a repeat); OBR-7 the draw time when an OBX has no OBX-14;
 - each result: OBX-3 (code and coding system, and the alternate code), OBX-5 (value; NM, or SN
   with no comparator), OBX-6 (unit), OBX-11 (status), OBX-14 (draw time).
 """
@@ -27,10 +31,12 @@ from django.utils import timezone
 
 from monitoring.feeds.codes import CodeBook
 from monitoring.feeds.ingest import (
+    ACCOUNT_OF_ACTOR,
     ACK_CODES,
     CANCELLED,
     CORRECTED,
     FINAL,
+    HELD_FOR_REVIEW,
     PRELIMINARY,
     LabObservation,
     LabReport,
@@ -38,11 +44,17 @@ from monitoring.feeds.ingest import (
     PatientIdentity,
     Unreadable,
     feed_message_process,
+    lab_account_of,
 )
-from monitoring.models import FeedMessageOutcome, ResultSource
+from monitoring.models import FeedBatch, FeedMessageOutcome, LabAccount, ResultSource
 from patients.models import User
 
 MLLP_START, MLLP_END = "\x0b", "\x1c"
+# The longest field read (characters); a message with a longer one is refused, and kept.
+MAX_FIELD_CHARS = 16_384
+# The most characters one escape sequence may stand for, and the longest sequence decoded.
+_MAX_ESCAPE_OUTPUT = 4
+_MAX_ESCAPE_LENGTH = 64
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _STATUSES = {"F": FINAL, "C": CORRECTED, "P": PRELIMINARY, "X": CANCELLED}
 # Batch and file envelopes around messages (FHS/BHS ... BTS/FTS) carry no results.
@@ -72,21 +84,47 @@ class Acknowledged:
 
 
 def hl7_ingest(
-    *, text: str, actor: User, codes: CodeBook | None = None, channel: str = ResultSource.HL7
+    *,
+    text: str,
+    actor: User,
+    codes: CodeBook | None = None,
+    channel: str = ResultSource.HL7,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
 ) -> list[Acknowledged]:
-    """Apply every message in `text`, each in its own transaction, and acknowledge each."""
+    """Apply every message in `text`, each in its own transaction, and acknowledge each.
+    `account`: the lab the sender authenticated as (else looked up from `actor`)."""
     codes = codes or CodeBook.load()
-    answers = []
-    for er7 in split_messages(text):
-        outcome = feed_message_process(
-            channel=ResultSource(channel),
-            raw=er7,
-            actor=actor,
-            parse=lambda er7=er7: message_parse(er7),  # type: ignore[misc]
-            codes=codes,
-        )
-        answers.append(Acknowledged(er7, outcome, ack_build(er7, outcome)))
-    return answers
+    if account is ACCOUNT_OF_ACTOR:
+        account = lab_account_of(actor)
+    return [
+        message_ingest(er7=er7, actor=actor, codes=codes, channel=channel, account=account)
+        for er7 in split_messages(text)
+    ]
+
+
+def message_ingest(
+    *,
+    er7: str,
+    actor: User,
+    codes: CodeBook | None = None,
+    channel: str = ResultSource.HL7,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
+    batch: FeedBatch | None = None,
+    position: int | None = None,
+) -> Acknowledged:
+    """Keep, apply and acknowledge one ER7 message."""
+    outcome = feed_message_process(
+        channel=ResultSource(channel),
+        raw=er7,
+        actor=actor,
+        parse=lambda: message_parse(er7),
+        codes=codes or CodeBook.load(),
+        account=account,
+        acknowledge=lambda done: ack_build(er7, done),
+        batch=batch,
+        position=position,
+    )
+    return Acknowledged(er7, outcome, outcome.message.ack)
 
 
 def split_messages(text: str) -> list[str]:
@@ -144,12 +182,75 @@ class _Reader:
         return self.unescape(value).strip()
 
     def unescape(self, value: str) -> str:
-        if self.sep.escape not in value:
-            return value
-        return str(self.message.unescape(value))
+        return unescape(value, self.sep)
 
     def first(self, segment: Any, number: int, component: int = 1, sub: int | None = None) -> str:
         return self.component(self.repetitions(segment, number)[0], component, sub)
+
+
+def unescape(value: str, sep: _Separators) -> str:
+    """Decode HL7 escape sequences (v2.5 §2.7) with a bounded result: separators (F S T R E),
+    highlighting (H N, dropped), hex data (X, at most a few characters), and the formatting
+    commands of FT text (.br .sp .sk .in .ti .fi .nf .ce) as at most `_MAX_ESCAPE_OUTPUT`
+    characters each. A sequence that is malformed, unterminated, too long or not one of these
+    (character-set switches C and M, local Z) stays as literal text."""
+    escape = sep.escape
+    if not escape or escape not in value:
+        return value
+    named = {
+        "F": sep.field,
+        "S": sep.component,
+        "T": sep.subcomponent,
+        "R": sep.repetition,
+        "E": escape,
+        "H": "",
+        "N": "",
+    }
+    out: list[str] = []
+    index = 0
+    while index < len(value):
+        start = value.find(escape, index)
+        if start < 0:
+            out.append(value[index:])
+            break
+        out.append(value[index:start])
+        end = value.find(escape, start + 1, start + 2 + _MAX_ESCAPE_LENGTH)
+        if end < 0:
+            out.append(value[start:])  # unterminated: literal
+            break
+        decoded = _escape_sequence(value[start + 1 : end], named)
+        if decoded is None:
+            out.append(value[start : end + 1])
+        else:
+            out.append(decoded)
+        index = end + 1
+    return "".join(out)
+
+
+_HEX = re.compile(r"^X((?:[0-9A-Fa-f]{2}){1,%d})$" % _MAX_ESCAPE_OUTPUT)  # noqa: UP031
+_FORMATTING = re.compile(r"^\.(br|sp|sk|in|ti|fi|nf|ce)([+-]?\d{0,9})$")
+
+
+def _escape_sequence(body: str, named: dict[str, str]) -> str | None:
+    """What one escape sequence's body stands for, or None: keep it as literal text."""
+    if body in named:
+        return named[body]
+    hexed = _HEX.match(body)
+    if hexed:
+        text = bytes.fromhex(hexed.group(1)).decode("latin-1")
+        # Control characters (NUL above all, which no database text holds) stay escaped.
+        return None if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text) else text
+    formatting = _FORMATTING.match(body)
+    if formatting is None:
+        return None
+    command, number = formatting.groups()
+    if command in ("br", "sp"):
+        count = int(number) if number.lstrip("+-") else 1
+        return "\n" * max(1, min(count, _MAX_ESCAPE_OUTPUT)) if command == "sp" else "\n"
+    if command == "sk":
+        count = int(number) if number.lstrip("+-") else 1
+        return " " * max(0, min(count, _MAX_ESCAPE_OUTPUT))
+    return ""  # indentation, fill and centring do not change a value
 
 
 def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
@@ -159,6 +260,12 @@ def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
     for line in er7.split("\r"):
         if not _SEGMENT_ID.match(line[:3]) or (len(line) > 3 and line[3] != er7[3]):
             raise Unreadable(f"malformed segment: {line[:40]!r}")
+        for number, text in enumerate(line.split(er7[3])):
+            if len(text) > MAX_FIELD_CHARS:
+                raise Unreadable(
+                    f"field {line[:3]}-{number} holds {len(text)} characters; at most "
+                    f"{MAX_FIELD_CHARS} are read"
+                )
     try:
         message = hl7.parse(er7)
         reader = _Reader(message)
@@ -179,7 +286,6 @@ def _reports(
 ) -> Iterable[LabReport]:
     identity = PatientIdentity()
     report: LabReport | None = None
-    orders = 0
     for segment in message:
         name = str(segment[0])
         if name == "PID":
@@ -190,12 +296,9 @@ def _reports(
         elif name == "OBR":
             if report is not None:
                 yield report
-            orders += 1
-            accession = (
-                reader.first(segment, 3)
-                or reader.first(segment, 2)
-                or f"{control_id}:{reader.first(segment, 1) or orders}"
-            )
+            # Without a filler or placer number the order has no accession: a resend then has
+            # another control id, and only its draw and value show it is the same result.
+            accession = reader.first(segment, 3) or reader.first(segment, 2)
             report = LabReport(
                 lab=lab,
                 accession=accession,
@@ -205,7 +308,7 @@ def _reports(
             )
         elif name == "OBX":
             if report is None:
-                report = LabReport(lab, f"{control_id}:0", identity, [], None)
+                report = LabReport(lab, "", identity, [], None)
             report.observations.append(_observation(reader, segment))
     if report is not None:
         yield report
@@ -217,7 +320,8 @@ def _identity(reader: _Reader, pid: Any, lab: str) -> PatientIdentity:
         value = reader.component(repetition, 1)
         if not value:
             continue
-        issuer = reader.component(repetition, 4, 1) or reader.component(repetition, 4, 2) or lab
+        # No assigning authority: the sending lab's own number (filled in by the feed path).
+        issuer = reader.component(repetition, 4, 1) or reader.component(repetition, 4, 2)
         identifiers.append((issuer, value))
     return PatientIdentity(
         identifiers=identifiers,
@@ -293,12 +397,21 @@ def ack_code(outcome: str) -> str:
 
 
 def ack_text(outcome: MessageOutcome) -> str:
+    """MSA-3: what became of the message, in words that say nothing of our patients (a held
+    result gives its reference only; administrators read why it was held)."""
     message = outcome.message
     if message.outcome == FeedMessageOutcome.ACCEPTED:
         stored = sum(1 for i in outcome.items if i.outcome in ("stored", "replaced"))
         return f"accepted: {stored} result(s) stored, {len(outcome.items)} observation(s) read"
     if message.outcome == FeedMessageOutcome.QUARANTINED:
-        return "held in quarantine for review: " + "; ".join(outcome.reasons())
+        held = [
+            f"{i.reference} (reference Q{i.quarantine_id})"
+            for i in outcome.items
+            if i.outcome == "quarantined"
+        ]
+        return f"{HELD_FOR_REVIEW}: " + "; ".join(held)
+    if message.outcome in (FeedMessageOutcome.FAILED, FeedMessageOutcome.RECEIVED):
+        return f"processing failed; the message is kept and retried (reference M{message.pk})"
     return message.detail
 
 

@@ -26,7 +26,21 @@ Readings chosen here (issue 4 is silent on them), each the safer one for the pat
   held in quarantine (its protocol is unknown); the ANC of the same report is.
 - A report whose observations are all unknown codes is quarantined (`unknown_code`): the lab may
   have changed its codes, and an administrator can map them. Unknown codes next to a count the
-  rules read (the rest of a CBC) are ignored.
+  rules read (the rest of a CBC) are ignored. Band neutrophils (docs/rules.md §8) are never
+  read as the neutrophil count or percent; segmented + band percentages derive an ANC only
+  through a local code an administrator mapped to segmented neutrophils and confirmed.
+- A lab account (`LabAccount`) speaks for one lab: its results are recorded under that lab's
+  name whatever the message says, and an identifier without an issuer is read as that lab's.
+  A result matched on last name and date of birth alone (no identifier we know) is held
+  (`demographic_match_only`) unless the account allows such matches (off by default).
+- The same result sent again without an accession (same lab, patient, analyte, draw instant and
+  value) is stored once, whatever the channel (`feed_result_record`). Manual entry is left out
+  on purpose: a clinician who voids a result and types the same value again means it.
+- Every message is kept before it is read (`received`), in its own write, so neither a parser
+  failure nor a rolled-back transaction loses it; a crash leaves it for the retry task.
+- What the lab is told never depends on who our patients are: a held result is answered
+  "held for review" with its reference, whatever the reason (an unknown patient, a birth date
+  that differs, a name-only match); the reasons are for administrators.
 """
 
 from __future__ import annotations
@@ -46,15 +60,18 @@ from clozrems.errors import FieldInvalid, StateConflict
 from monitoring.engine.protocols import get_protocol
 from monitoring.feeds.codes import Analyte, CodeBook
 from monitoring.models import (
+    AncResult,
+    FeedBatch,
     FeedMessage,
     FeedMessageOutcome,
+    LabAccount,
     QuarantinedResult,
     QuarantineReason,
     QuarantineStatus,
     ResultSource,
     ResultStatus,
 )
-from monitoring.services import anc_result_record
+from monitoring.services import RecordedResult, anc_result_record
 from monitoring.units import PERCENT_UNITS, UNIT_FACTORS, UnitError, canonical_unit
 from monitoring.units import to_per_ul as unit_to_per_ul
 from patients.models import Patient, PatientIdentifier, User
@@ -110,15 +127,26 @@ class ItemOutcome:
     quarantine_id: int | None = None
     reason: str = ""
 
+    @property
+    def lab_detail(self) -> str:
+        """What the lab is told: a held result's reason may reveal who our patients are."""
+        if self.outcome == "quarantined":
+            return f"{HELD_FOR_REVIEW}, reference Q{self.quarantine_id}"
+        return self.detail
+
     def as_dict(self) -> dict[str, Any]:
+        """The outcome as the lab sees it (a held result: its reference, never its reason)."""
         return {
             "reference": self.reference,
             "outcome": self.outcome,
-            "detail": self.detail,
+            "detail": self.lab_detail,
             "result": self.result_id,
             "quarantine": self.quarantine_id,
-            "reason": self.reason or None,
+            "reason": None if self.outcome == "quarantined" else (self.reason or None),
         }
+
+
+HELD_FOR_REVIEW = "held for review"
 
 
 @dataclass
@@ -130,8 +158,9 @@ class MessageOutcome:
     def outcome(self) -> str:
         return self.message.outcome
 
-    def reasons(self) -> list[str]:
-        return [f"{i.reference}: {i.detail}" for i in self.items if i.outcome == "quarantined"]
+    def held(self) -> list[str]:
+        """The held results as the lab is told of them."""
+        return [f"{i.reference}: {i.lab_detail}" for i in self.items if i.outcome == "quarantined"]
 
 
 class Refusal(Exception):
@@ -154,8 +183,18 @@ class _Candidate:
     unit: str
     drawn_at: datetime | None
     derivation: dict[str, Any] = field(default_factory=dict)
+    # (WBC, neutrophil percent) or (WBC, segmented percent, band percent)
     inputs: tuple[LabObservation, ...] = ()
     analyte: str = Analyte.ANC
+
+
+def lab_account_of(user: User) -> LabAccount | None:
+    """The lab account a feed user speaks for, if one is configured."""
+    return LabAccount.objects.filter(user=user).first()
+
+
+# The default of `account`: look the lab account up from the actor (None is "no account").
+ACCOUNT_OF_ACTOR: Any = object()
 
 
 def feed_message_process(
@@ -167,51 +206,104 @@ def feed_message_process(
     codes: CodeBook | None = None,
     now: datetime | None = None,
     message: FeedMessage | None = None,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
+    acknowledge: Callable[[MessageOutcome], str] | None = None,
+    batch: FeedBatch | None = None,
+    position: int | None = None,
 ) -> MessageOutcome:
-    """Parse and apply one message in one transaction. `parse` returns (control id, lab,
-    reports) and may raise `Unreadable`; a failure half-way rolls the whole message back and
-    keeps it as `failed`, to be retried. Pass `message` to retry a kept one."""
+    """Keep one message, then parse and apply it in one transaction. `parse` returns
+    (control id, lab, reports) and may raise `Unreadable`; a failure half-way rolls the results
+    back and keeps the message as `failed`, to be retried. Pass `message` to retry a kept one,
+    `account` (else looked up from `actor`) for the lab the sender speaks for, and
+    `acknowledge` to build the acknowledgement kept with the message."""
     codes = codes or CodeBook.load()
     now = now or timezone.now()
+    if account is ACCOUNT_OF_ACTOR:
+        account = lab_account_of(actor)
     if "\x00" in raw:
         # No lab message holds NUL, and PostgreSQL text cannot: kept with U+FFFD in its place.
         shown = raw.replace("\x00", "\ufffd")
         detail = "the message contains NUL (0x00) characters; refused"
-        return MessageOutcome(
-            _keep(message, channel, shown, actor, FeedMessageOutcome.REJECTED, detail), []
+        kept = _keep(
+            message, channel, shown, actor, FeedMessageOutcome.REJECTED, detail, batch, position
         )
+        return _finish(MessageOutcome(kept, []), acknowledge)
+    # Kept before it is read, in a write of its own: nothing below can lose it.
+    kept = _keep(message, channel, raw, actor, FeedMessageOutcome.RECEIVED, "", batch, position)
     try:
         control_id, lab, reports = parse()
     except Unreadable as error:
-        kept = _keep(message, channel, raw, actor, FeedMessageOutcome.REJECTED, str(error))
+        kept = _keep(kept, channel, raw, actor, FeedMessageOutcome.REJECTED, str(error))
         if error.control_id:
             kept.control_id = error.control_id[:100]
             FeedMessage.objects.filter(pk=kept.pk).update(control_id=kept.control_id)
-        return MessageOutcome(kept, [])
+        return _finish(MessageOutcome(kept, []), acknowledge)
+    except Exception as error:  # noqa: BLE001 - a parser fault: kept and retried, never lost
+        logger.exception("feed message could not be parsed; kept for retry")
+        detail = f"processing failed: {type(error).__name__}: {error}"[:2000]
+        kept = _keep(kept, channel, raw, actor, FeedMessageOutcome.FAILED, detail)
+        return _finish(MessageOutcome(kept, []), acknowledge)
+    if account is not None:
+        # The lab is the one the sender authenticated as, never what the message claims.
+        lab = account.lab
+        for report in reports:
+            report.lab = account.lab
+    for report in reports:
+        report.identity.identifiers = [
+            (issuer or report.lab, value) for issuer, value in report.identity.identifiers
+        ]
     try:
         with transaction.atomic():
-            kept = _keep(message, channel, raw, actor, FeedMessageOutcome.ACCEPTED, "")
             kept.control_id, kept.lab = control_id[:100], lab[:100]
             items: list[ItemOutcome] = []
             for report in reports:
                 items += report_ingest(
-                    report=report, channel=channel, actor=actor, message=kept, codes=codes, now=now
+                    report=report,
+                    channel=channel,
+                    actor=actor,
+                    message=kept,
+                    codes=codes,
+                    now=now,
+                    account=account,
                 )
             held = [i for i in items if i.outcome == "quarantined"]
             kept.outcome = FeedMessageOutcome.QUARANTINED if held else FeedMessageOutcome.ACCEPTED
             kept.detail = "; ".join(f"{i.reference}: {i.detail}" for i in held)[:2000]
             kept.ack_code = ACK_CODES[FeedMessageOutcome(kept.outcome)]
+            done = MessageOutcome(kept, items)
+            kept.results = [i.as_dict() for i in items]
+            kept.ack = acknowledge(done) if acknowledge is not None else ""
             kept.save(
-                update_fields=["control_id", "lab", "outcome", "ack_code", "detail", "attempts"]
+                update_fields=[
+                    "control_id",
+                    "lab",
+                    "outcome",
+                    "ack_code",
+                    "detail",
+                    "attempts",
+                    "results",
+                    "ack",
+                ]
             )
-            return MessageOutcome(kept, items)
+            return done
     except Exception as error:  # noqa: BLE001 - kept and retried, never lost
         logger.exception("feed message processing failed; kept for retry")
         detail = f"processing failed: {type(error).__name__}: {error}"[:2000]
-        kept = _keep(message, channel, raw, actor, FeedMessageOutcome.FAILED, detail)
+        kept = _keep(kept, channel, raw, actor, FeedMessageOutcome.FAILED, detail)
         kept.control_id, kept.lab = control_id[:100], lab[:100]
         FeedMessage.objects.filter(pk=kept.pk).update(control_id=kept.control_id, lab=kept.lab)
-        return MessageOutcome(kept, [])
+        return _finish(MessageOutcome(kept, []), acknowledge)
+
+
+def _finish(
+    outcome: MessageOutcome, acknowledge: Callable[[MessageOutcome], str] | None
+) -> MessageOutcome:
+    """Keep the acknowledgement of a message that was not applied."""
+    message = outcome.message
+    message.results = []
+    message.ack = acknowledge(outcome) if acknowledge is not None else ""
+    FeedMessage.objects.filter(pk=message.pk).update(ack=message.ack, results=[])
+    return outcome
 
 
 class Unreadable(Exception):
@@ -224,11 +316,22 @@ class Unreadable(Exception):
 
 # The HL7 acknowledgement for each outcome; the other channels keep it for the record.
 ACK_CODES = {
+    FeedMessageOutcome.RECEIVED: "AE",
     FeedMessageOutcome.ACCEPTED: "AA",
     FeedMessageOutcome.QUARANTINED: "AE",
     FeedMessageOutcome.FAILED: "AE",
     FeedMessageOutcome.REJECTED: "AR",
 }
+
+
+def message_keep_refused(
+    *, channel: ResultSource, raw: str, actor: User, detail: str
+) -> FeedMessage:
+    """Keep what a channel refused before reading it (too large, too deeply nested, not
+    JSON), with why; `raw` is what was received, or as much of it as is kept."""
+    return _keep(
+        None, channel, raw.replace("\x00", "\ufffd"), actor, FeedMessageOutcome.REJECTED, detail
+    )
 
 
 def _keep(
@@ -238,6 +341,8 @@ def _keep(
     actor: User,
     outcome: FeedMessageOutcome,
     detail: str,
+    batch: FeedBatch | None = None,
+    position: int | None = None,
 ) -> FeedMessage:
     code = ACK_CODES[outcome]
     if message is None:
@@ -248,6 +353,8 @@ def _keep(
             outcome=outcome,
             ack_code=code,
             detail=detail[:2000],
+            batch=batch,
+            position=position,
         )
     # A retry keeps the message's row and counts the attempt.
     message.outcome, message.detail, message.ack_code = outcome, detail[:2000], code
@@ -265,6 +372,7 @@ def report_ingest(
     message: FeedMessage,
     codes: CodeBook,
     now: datetime,
+    account: LabAccount | None = None,
 ) -> list[ItemOutcome]:
     """Apply one report (one order, one patient): every observation gets an outcome."""
     outcomes: list[ItemOutcome] = []
@@ -296,8 +404,8 @@ def report_ingest(
                     ),
                     refusal=Refusal(
                         QuarantineReason.UNKNOWN_CODE,
-                        f"no count the rules read: codes {names} are not mapped to LOINC "
-                        "751-8/26499-4/753-4 (ANC), WBC or neutrophil percent",
+                        f"no count the rules read: codes {names} are not LOINC codes of an "
+                        "ANC, WBC, neutrophil or band percent, nor mapped to one",
                     ),
                     patient=None,
                 )
@@ -317,8 +425,15 @@ def report_ingest(
     patient: Patient | None = None
     refused: Refusal | None = None
     try:
-        patient = patient_match(identity=report.identity)
+        patient, how = patient_match_how(identity=report.identity)
         _still_matches(patient, report.identity)
+        if how == DEMOGRAPHICS and not (account is not None and account.allow_demographic_match):
+            refused = Refusal(
+                QuarantineReason.DEMOGRAPHIC_MATCH,
+                f"matched patient {patient.pk} on last name and date of birth alone; this lab "
+                "is not allowed to file on such a match: confirm the patient",
+            )
+            patient = None
     except Refusal as refusal:
         refused = refusal
     if (
@@ -376,14 +491,20 @@ def _wbc_candidates(
 def _candidates(
     accession: str, found: dict[Analyte, list[LabObservation]], default_drawn: datetime | None
 ) -> tuple[list[_Candidate], list[ItemOutcome]]:
+    """The ANC one group (one draw) gives: the absolute count when the lab sent one; else
+    derived from WBC and the neutrophil percent, or from WBC and segmented + band percentages
+    (a confirmed local mapping). Band counts never stand for the neutrophil count."""
     notes: list[ItemOutcome] = []
     ancs = found.get(Analyte.ANC, [])
     wbcs = found.get(Analyte.WBC, [])
     percents = found.get(Analyte.NEUTROPHIL_PERCENT, [])
+    segmented = found.get(Analyte.SEGMENTED_PERCENT, [])
+    bands = [*found.get(Analyte.BAND_PERCENT, []), *found.get(Analyte.BAND_COUNT, [])]
+    band_percents = found.get(Analyte.BAND_PERCENT, [])
     if ancs:
         notes += [
             ItemOutcome(o.reference, "ignored", "an absolute count was sent; not used")
-            for o in (*wbcs, *percents)
+            for o in (*wbcs, *percents, *segmented, *bands)
         ]
         made = [
             _Candidate(
@@ -397,13 +518,26 @@ def _candidates(
             for o in ancs
         ]
         return made, notes
+    shares: list[LabObservation] = []
+    earlier: list[LabObservation] = []  # of a kind used, superseded by a later one
+    unused: list[LabObservation] = []
     if wbcs and percents:
-        wbc, percent = wbcs[-1], percents[-1]
+        shares = [percents[-1]]
+        earlier = percents[:-1]
+        unused = [*segmented, *bands]
+    elif wbcs and segmented and band_percents:
+        shares = [segmented[-1], band_percents[-1]]
+        earlier = [*segmented[:-1], *band_percents[:-1]]
+        unused = found.get(Analyte.BAND_COUNT, [])
+    if shares:
+        wbc = wbcs[-1]
         notes += [
             ItemOutcome(o.reference, "ignored", "a later count of the same kind was used")
-            for o in (*wbcs[:-1], *percents[:-1])
+            for o in (*wbcs[:-1], *earlier)
         ]
-        statuses = {wbc.status, percent.status}
+        notes += [ItemOutcome(o.reference, "ignored", _unused_note(o, found)) for o in unused]
+        inputs = (wbc, *shares)
+        statuses = {o.status for o in inputs}
         status = next(
             (s for s in statuses if s.startswith("unsupported:")),
             CANCELLED
@@ -414,31 +548,33 @@ def _candidates(
             if CORRECTED in statuses
             else FINAL,
         )
-        drawn = wbc.drawn_at or percent.drawn_at or default_drawn
-        if wbc.accession and percent.accession and wbc.accession != percent.accession:
-            accession = f"{wbc.accession}+{percent.accession}"
+        drawn = next((o.drawn_at for o in inputs if o.drawn_at), None) or default_drawn
+        accessions = [o.accession for o in inputs if o.accession]
+        if len(set(accessions)) > 1:
+            accession = "+".join(accessions)
         else:
-            accession = wbc.accession or percent.accession or accession
+            accession = (accessions[0] if accessions else "") or accession
         derived = _Candidate(
-            f"{wbc.reference} + {percent.reference}",
+            " + ".join(o.reference for o in inputs),
             accession,
             status,
             "",
             "",
             drawn,
-            inputs=(wbc, percent),
+            inputs=inputs,
         )
         return [derived], notes
-    lone = wbcs or percents
-    notes += [
-        ItemOutcome(
-            o.reference,
-            "ignored",
-            "WBC and neutrophil percent are both needed to derive an ANC; only one was sent",
-        )
-        for o in lone
-    ]
+    for o in (*wbcs, *percents, *segmented, *bands):
+        notes.append(ItemOutcome(o.reference, "ignored", _unused_note(o, found)))
     return [], notes
+
+
+def _unused_note(obs: LabObservation, found: dict[Analyte, list[LabObservation]]) -> str:
+    if obs in found.get(Analyte.BAND_PERCENT, []) or obs in found.get(Analyte.BAND_COUNT, []):
+        return "a band neutrophil count is never read as the neutrophil count"
+    if obs in found.get(Analyte.SEGMENTED_PERCENT, []):
+        return "segmented neutrophils derive an ANC only with the band percent and a WBC"
+    return "WBC and neutrophil percent are both needed to derive an ANC; only one was sent"
 
 
 def _apply(
@@ -470,10 +606,10 @@ def _apply(
             raise Refusal(QuarantineReason.BAD_DRAW_TIME, "no draw time (OBX-14 or OBR-7)")
         if identity_refusal is not None:
             raise identity_refusal
-        if patient is None:  # pragma: no cover - patient_match raises instead
+        if patient is None:  # pragma: no cover - patient_match_how raises instead
             raise Refusal(QuarantineReason.UNMATCHED, "no patient")
         try:
-            recorded = anc_result_record(
+            recorded = feed_result_record(
                 patient=patient,
                 actor=actor,
                 drawn_at=candidate.drawn_at,
@@ -517,6 +653,77 @@ def _apply(
     return ItemOutcome(candidate.reference, kind, detail, result.pk)
 
 
+def feed_result_record(
+    *,
+    patient: Patient,
+    actor: User,
+    drawn_at: datetime,
+    value: Decimal,
+    unit: str,
+    accession: str,
+    lab: str,
+    source: str,
+    status: str,
+    derivation: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    analyte: str = Analyte.ANC,
+) -> RecordedResult:
+    """`anc_result_record` for a result a lab sent. With an accession the service itself stores
+    a repeat once; without one, the same result sent again (same lab, patient, analyte, draw
+    instant and value) is stored once too. The patient row is locked first, so two copies
+    arriving together cannot both be stored."""
+    record: dict[str, Any] = {
+        "patient": patient,
+        "actor": actor,
+        "drawn_at": drawn_at,
+        "value": value,
+        "unit": unit,
+        "accession": accession,
+        "lab": lab,
+        "source": source,
+        "status": status,
+        "derivation": derivation,
+        "now": now,
+        "analyte": analyte,
+    }
+    if accession.strip():
+        return anc_result_record(**record)
+    try:
+        per_ul = unit_to_per_ul(value, unit)
+    except UnitError:
+        return anc_result_record(**record)  # refused there, with its message
+    with transaction.atomic():
+        Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
+        earlier = AncResult.objects.filter(
+            patient=patient,
+            lab=lab.strip(),
+            analyte=analyte,
+            accession="",
+            drawn_at=drawn_at,
+            value_per_ul=per_ul,
+            superseded=False,
+        )
+        for stored in earlier:
+            repeat = _repeat_of(stored, status)
+            if repeat is not None:
+                return repeat
+        return anc_result_record(**record)
+
+
+def _repeat_of(stored: AncResult, status: str) -> RecordedResult | None:
+    """How a stored result with the same draw and value answers a new copy of it: the same
+    (or a weaker) status is a repeat; a void one stays void unless corrected; a final after a
+    preliminary is new."""
+    decisive = (ResultStatus.FINAL, ResultStatus.CORRECTED)
+    if stored.status == status or (stored.status in decisive and status in decisive):
+        return RecordedResult(stored, created=False)
+    if stored.status == ResultStatus.ENTERED_IN_ERROR and status != ResultStatus.CORRECTED:
+        return RecordedResult(stored, created=False)
+    if status == ResultStatus.PRELIMINARY and stored.status != ResultStatus.PRELIMINARY:
+        return RecordedResult(stored, created=False, stale=True)
+    return None
+
+
 def _number(text: str, what: str) -> Decimal:
     try:
         value = Decimal(text.strip())
@@ -537,18 +744,28 @@ def _known_unit(unit: str) -> None:
 
 def _derivation_inputs(candidate: _Candidate) -> None:
     """Keep the inputs as received, so a quarantined derivation can be redone."""
-    wbc, percent = candidate.inputs
+    wbc, *shares = candidate.inputs
     candidate.derivation = {
-        "formula": "ANC = WBC x neutrophil percent / 100",
         "wbc": {"value": wbc.value.strip(), "unit": wbc.unit.strip()},
-        "neutrophil_percent": {"value": percent.value.strip(), "unit": percent.unit.strip()},
-        "references": [wbc.reference, percent.reference],
+        "references": [o.reference for o in candidate.inputs],
     }
+    if len(shares) == 1:
+        candidate.derivation["formula"] = "ANC = WBC x neutrophil percent / 100"
+        candidate.derivation["neutrophil_percent"] = _as_received(shares[0])
+    else:
+        candidate.derivation["formula"] = "ANC = WBC x (segmented percent + band percent) / 100"
+        candidate.derivation["segmented_percent"] = _as_received(shares[0])
+        candidate.derivation["band_percent"] = _as_received(shares[1])
+
+
+def _as_received(obs: LabObservation) -> dict[str, str]:
+    return {"value": obs.value.strip(), "unit": obs.unit.strip()}
 
 
 def derived_anc(derivation: dict[str, Any], *, wbc_unit: str | None = None) -> tuple[int, int]:
-    """(ANC, WBC) in cells/µL from kept inputs; `Refusal` when they do not make one."""
-    wbc, percent = derivation["wbc"], derivation["neutrophil_percent"]
+    """(ANC, WBC) in cells/µL from kept inputs; `Refusal` when they do not make one. The ANC
+    is rounded down, never into a better band."""
+    wbc = derivation["wbc"]
     unit = wbc_unit or wbc["unit"]
     wbc_value = _number(wbc["value"], "WBC")
     _known_unit(unit)
@@ -556,16 +773,29 @@ def derived_anc(derivation: dict[str, Any], *, wbc_unit: str | None = None) -> t
         wbc_per_ul = unit_to_per_ul(wbc_value, unit)
     except UnitError as error:
         raise Refusal(QuarantineReason.IMPLAUSIBLE, f"WBC: {error.message}") from None
-    share = _number(percent["value"], "neutrophil percent")
-    if percent["unit"] not in PERCENT_UNITS:
-        raise Refusal(
-            QuarantineReason.UNKNOWN_UNIT,
-            f"unknown neutrophil percent unit {percent['unit'] or '(none)'}",
+    if "neutrophil_percent" in derivation:
+        share = _share(derivation["neutrophil_percent"], "neutrophil percent")
+    else:
+        share = _share(derivation["segmented_percent"], "segmented percent") + _share(
+            derivation["band_percent"], "band percent"
         )
-    if not Decimal(0) <= share <= Decimal(100):
-        raise Refusal(QuarantineReason.IMPLAUSIBLE, f"neutrophil percent {share} is not 0-100")
+        if share > Decimal(100):
+            raise Refusal(
+                QuarantineReason.IMPLAUSIBLE, f"segmented + band percent {share} is over 100"
+            )
     anc = int((wbc_per_ul * share / 100).to_integral_value(rounding=ROUND_FLOOR))
     return anc, wbc_per_ul
+
+
+def _share(kept: dict[str, str], what: str) -> Decimal:
+    share = _number(kept["value"], what)
+    if kept["unit"] not in PERCENT_UNITS:
+        raise Refusal(
+            QuarantineReason.UNKNOWN_UNIT, f"unknown {what} unit {kept['unit'] or '(none)'}"
+        )
+    if not Decimal(0) <= share <= Decimal(100):
+        raise Refusal(QuarantineReason.IMPLAUSIBLE, f"{what} {share} is not 0-100")
+    return share
 
 
 def _derive(candidate: _Candidate) -> None:
@@ -583,17 +813,28 @@ def _refusal_of(error: FieldInvalid) -> Refusal:
 
 
 def _already_held(report: LabReport, candidate: _Candidate) -> QuarantinedResult | None:
-    if not candidate.accession:
-        return None
-    return QuarantinedResult.objects.filter(
+    """The open entry holding this very result already: the same accession, or without one
+    the same draw instant, value and patient identity as sent."""
+    same = QuarantinedResult.objects.filter(
         status=QuarantineStatus.OPEN,
-        lab=report.lab,
-        accession=candidate.accession,
+        lab=report.lab[:100],
+        accession=candidate.accession[:100],
         analyte=candidate.analyte,
         value=candidate.value[:50],
         unit=candidate.unit[:20],
         result_status=candidate.status[:20],
-    ).first()
+    )
+    if candidate.accession:
+        return same.first()
+    identity = report.identity
+    for held in same.filter(drawn_at=candidate.drawn_at)[:20]:
+        if (
+            held.patient_identifiers == [list(pair) for pair in identity.identifiers]
+            and held.last_name == identity.last_name[:100]
+            and held.date_of_birth == identity.date_of_birth
+        ):
+            return held
+    return None
 
 
 def _quarantine(
@@ -632,13 +873,18 @@ def _quarantine(
     )
 
 
-def patient_match(*, identity: PatientIdentity) -> Patient:
-    """The one patient the identity names, or a `Refusal` saying why not."""
+# How a patient was found: our own id, an identifier recorded on the patient, or last name and
+# date of birth alone.
+REFERENCE, IDENTIFIER, DEMOGRAPHICS = "reference", "identifier", "demographics"
+
+
+def patient_match_how(*, identity: PatientIdentity) -> tuple[Patient, str]:
+    """(the one patient the identity names, how it was found), or a `Refusal` saying why not."""
     if identity.patient_id is not None:
         patient = Patient.objects.filter(pk=identity.patient_id).first()
         if patient is None:
             raise Refusal(QuarantineReason.UNMATCHED, f"no patient {identity.patient_id}")
-        return patient
+        return patient, REFERENCE
     pairs = [(i.strip(), v.strip()) for i, v in identity.identifiers if v.strip()]
     if pairs:
         query = Q()
@@ -656,7 +902,7 @@ def patient_match(*, identity: PatientIdentity) -> Patient:
                 + ", ".join(f"{i}|{v}" for i, v in pairs),
             )
         if named:
-            return named[0]
+            return named[0], IDENTIFIER
     if identity.last_name.strip() and identity.date_of_birth is not None:
         found = list(
             Patient.objects.filter(
@@ -665,7 +911,7 @@ def patient_match(*, identity: PatientIdentity) -> Patient:
             )[:2]
         )
         if len(found) == 1:
-            return found[0]
+            return found[0], DEMOGRAPHICS
         if len(found) > 1:
             raise Refusal(
                 QuarantineReason.AMBIGUOUS,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
 
 from clozrems.errors import FieldInvalid
 from monitoring.feeds import csv_batch, fhir_r4, hl7v2
@@ -41,21 +45,27 @@ def message_retry(*, message: FeedMessage, codes: CodeBook | None = None) -> hl7
         parse=lambda: parse(message.raw),
         codes=codes,
         message=message,
+        acknowledge=lambda done: hl7v2.ack_build(message.raw, done),
     )
-    return hl7v2.Acknowledged(message.raw, outcome, hl7v2.ack_build(message.raw, outcome))
+    return hl7v2.Acknowledged(message.raw, outcome, outcome.message.ack)
 
 
 # A message that has failed this often stays failed (and listed) for an administrator to look
 # at, rather than being retried forever.
 MAX_ATTEMPTS = 50
+STUCK_AFTER = timedelta(minutes=10)
 
 
 def messages_retry_failed(*, limit: int = 500) -> int:
     """Retry the failed messages, oldest first; the number that no longer fail."""
     codes = CodeBook.load()
     fixed = 0
+    # A message still `received` long after it came was being processed when its process died.
+    stuck = timezone.now() - STUCK_AFTER
     failed = FeedMessage.objects.filter(
-        outcome=FeedMessageOutcome.FAILED, attempts__lt=MAX_ATTEMPTS
+        Q(outcome=FeedMessageOutcome.FAILED)
+        | Q(outcome=FeedMessageOutcome.RECEIVED, received_at__lt=stuck),
+        attempts__lt=MAX_ATTEMPTS,
     ).order_by("id")[:limit]
     for message in failed:
         answer = message_retry(message=message, codes=codes)

@@ -4,6 +4,8 @@ dismissal. Each writes its audit entry in its own transaction."""
 
 from __future__ import annotations
 
+import re
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,17 +17,28 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES
-from monitoring.feeds.ingest import CORRECTED, FINAL, PRELIMINARY, Refusal, derived_anc
+from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
+from monitoring.feeds.ingest import (
+    CORRECTED,
+    FINAL,
+    PRELIMINARY,
+    Refusal,
+    derived_anc,
+    feed_result_record,
+)
+from monitoring.feeds.mllp import certificate_fingerprint, networks
 from monitoring.models import (
+    LabAccount,
+    LabCertificate,
     LabCodeMapping,
     QuarantinedResult,
+    QuarantineReason,
     QuarantineStatus,
     ResultSource,
     ResultStatus,
 )
-from monitoring.services import RecordedResult, anc_result_record
-from patients.models import Patient, PatientIdentifier, User
+from monitoring.services import RecordedResult
+from patients.models import Patient, PatientIdentifier, Role, User
 
 _STATUS = {
     FINAL: ResultStatus.FINAL,
@@ -78,15 +91,42 @@ def patient_identifier_remove(*, identifier: PatientIdentifier, actor: User) -> 
         identifier.delete()
 
 
-def lab_code_mapping_save(*, mapping: LabCodeMapping, actor: User, created: bool) -> LabCodeMapping:
-    """Create or change a local code's LOINC; only codes the rules read may be targets."""
+def lab_code_mapping_save(
+    *, mapping: LabCodeMapping, actor: User, created: bool, confirmed: bool = False
+) -> LabCodeMapping:
+    """Create or change what a local code means: a LOINC code the rules read, or (for one lab)
+    a meaning LOINC has no trusted code for, `segmented_neutrophil_percent`, which counts only
+    when the administrator confirms it (`confirmed`), since it adds to the band percent."""
     mapping.lab, mapping.local_code = mapping.lab.strip(), mapping.local_code.strip()
-    mapping.loinc = mapping.loinc.strip()
-    if mapping.loinc not in LOINC_ANALYTES:
-        known = ", ".join(LOINC_ANALYTES)
-        raise FieldInvalid("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+    mapping.loinc, mapping.analyte = mapping.loinc.strip(), mapping.analyte.strip()
     if not mapping.local_code:
         raise FieldInvalid("local_code", "The local code is empty.")
+    if mapping.loinc:
+        if mapping.loinc not in LOINC_ANALYTES:
+            known = ", ".join(LOINC_ANALYTES)
+            raise FieldInvalid("loinc", f"Map to one of the LOINC codes the rules read: {known}.")
+        if mapping.analyte and mapping.analyte != LOINC_ANALYTES[mapping.loinc]:
+            raise FieldInvalid("analyte", f"LOINC {mapping.loinc} already says what it counts.")
+        mapping.analyte = LOINC_ANALYTES[mapping.loinc].value
+        mapping.confirmed_by, mapping.confirmed_at = None, None
+    else:
+        meanings = ", ".join(sorted(MAPPED_ONLY_ANALYTES))
+        if mapping.analyte not in MAPPED_ONLY_ANALYTES:
+            raise FieldInvalid(
+                "loinc", f"Give the LOINC code, or an analyte without one ({meanings})."
+            )
+        if not mapping.lab:
+            raise FieldInvalid(
+                "lab", "A mapping by meaning is for one lab: name the lab that sends the code."
+            )
+        if not confirmed:
+            raise FieldInvalid(
+                "confirmed",
+                f"Confirm that {mapping.lab}'s code {mapping.local_code} is segmented neutrophils "
+                "per 100 leukocytes and that the lab reports band neutrophils separately "
+                '("confirmed": true).',
+            )
+        mapping.confirmed_by, mapping.confirmed_at = actor, timezone.now()
     try:
         with transaction.atomic(), acting_as(actor):
             mapping.save()
@@ -99,6 +139,8 @@ def lab_code_mapping_save(*, mapping: LabCodeMapping, actor: User, created: bool
                     "lab": mapping.lab,
                     "local_code": mapping.local_code,
                     "loinc": mapping.loinc,
+                    "analyte": mapping.analyte,
+                    "confirmed": mapping.confirmed_at is not None,
                     "created": created,
                 },
             )
@@ -117,9 +159,25 @@ def lab_code_mapping_remove(*, mapping: LabCodeMapping, actor: User) -> None:
             actor=actor,
             object_type="lab_code_mapping",
             object_id=mapping.pk,
-            inputs={"lab": mapping.lab, "local_code": mapping.local_code, "loinc": mapping.loinc},
+            inputs={
+                "lab": mapping.lab,
+                "local_code": mapping.local_code,
+                "loinc": mapping.loinc,
+                "analyte": mapping.analyte,
+            },
         )
         mapping.delete()
+
+
+# Reasons that put the patient itself in doubt: resolving them must name the patient.
+IDENTITY_REASONS = frozenset(
+    {
+        QuarantineReason.UNMATCHED,
+        QuarantineReason.AMBIGUOUS,
+        QuarantineReason.IDENTITY_MISMATCH,
+        QuarantineReason.DEMOGRAPHIC_MATCH,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -138,14 +196,21 @@ def quarantine_resolve(
     result_status: str | None = None,
     note: str = "",
 ) -> Resolution:
-    """File a held result on a patient through the same service as manual entry. The
-    administrator names the patient (unless the feed matched one), and may give the unit, the
-    draw time or the status where the feed's was missing or unknown; the value is never
-    changed. A refusal leaves the entry open."""
+    """File a held result on a patient through the same path as the feed. The administrator
+    names the patient (unless the feed matched one by an identifier and held the result for
+    another reason), and may give the unit, the draw time or the status where the feed's was
+    missing or unknown; the value is never changed. A refusal leaves the entry open."""
     with transaction.atomic(), acting_as(actor):
         entry = QuarantinedResult.objects.select_for_update().get(pk=entry.pk)
         if entry.status != QuarantineStatus.OPEN:
             raise StateConflict(f"This quarantined result is already {entry.status}.")
+        if patient is None and entry.reason in IDENTITY_REASONS:
+            # The feed's patient is the one in doubt: filing on it by default is the mistake.
+            raise FieldInvalid(
+                "patient",
+                "Name the patient this result belongs to: it was held because its patient "
+                f"is in doubt ({entry.reason}).",
+            )
         target = patient or entry.patient
         if target is None:
             raise FieldInvalid("patient", "Name the patient this result belongs to.")
@@ -154,7 +219,7 @@ def quarantine_resolve(
         if when is None:
             raise FieldInvalid("drawn_at", "The lab sent no draw time; give it.")
         value, used_unit, derivation = _value(entry, unit)
-        recorded = anc_result_record(
+        recorded = feed_result_record(
             patient=target,
             actor=actor,
             drawn_at=when,
@@ -261,3 +326,84 @@ def quarantine_dismiss(*, entry: QuarantinedResult, actor: User, reason: str) ->
             inputs={"reason": entry.reason, "message": entry.message_id, "why": reason.strip()},
         )
     return entry
+
+
+def lab_account_save(*, account: LabAccount, actor: User, created: bool) -> LabAccount:
+    """Create or change a lab interface account's settings: the lab it speaks for, whether it
+    may file on a last name + date of birth match, and its own sender networks."""
+    account.lab = account.lab.strip()
+    if not account.lab:
+        raise FieldInvalid("lab", "Name the lab this account speaks for.")
+    if account.user.role != Role.LAB:
+        raise FieldInvalid("user", "A lab account belongs to a user of role lab.")
+    account.allowed_networks = ", ".join(account.allowed_networks.replace(",", " ").split())
+    try:
+        networks(account.allowed_networks)
+    except ValueError as error:
+        raise FieldInvalid("allowed_networks", f"Not an address or network: {error}.") from None
+    try:
+        with transaction.atomic(), acting_as(actor):
+            account.save()
+            audit_record(
+                action=Action.LAB_ACCOUNT_SAVE,
+                actor=actor,
+                object_type="lab_account",
+                object_id=account.pk,
+                inputs={
+                    "user": account.user_id,
+                    "lab": account.lab,
+                    "allow_demographic_match": account.allow_demographic_match,
+                    "allowed_networks": account.allowed_networks,
+                    "created": created,
+                },
+            )
+    except IntegrityError:
+        raise StateConflict("This user already has a lab account.", "lab_account_exists") from None
+    return account
+
+
+def lab_certificate_save(
+    *, certificate: LabCertificate, actor: User, created: bool, pem: str = ""
+) -> LabCertificate:
+    """Register (or change, or deactivate) a lab's TLS client certificate: by its SHA-256
+    fingerprint (given, or computed from the PEM), or by its subject."""
+    if pem.strip():
+        try:
+            der = ssl.PEM_cert_to_DER_cert(pem.strip())
+        except ValueError:
+            raise FieldInvalid(
+                "pem", "Not a PEM certificate (-----BEGIN CERTIFICATE-----)."
+            ) from None
+        certificate.fingerprint_sha256 = certificate_fingerprint(der)
+    fingerprint = certificate.fingerprint_sha256.replace(":", "").strip().lower()
+    if fingerprint and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise FieldInvalid("fingerprint_sha256", "A SHA-256 fingerprint is 64 hex digits.")
+    certificate.fingerprint_sha256 = fingerprint
+    certificate.subject = certificate.subject.strip()
+    if not (certificate.fingerprint_sha256 or certificate.subject):
+        raise FieldInvalid(
+            "fingerprint_sha256", "Give the certificate, its fingerprint or subject."
+        )
+    try:
+        with transaction.atomic(), acting_as(actor):
+            certificate.save()
+            audit_record(
+                action=Action.LAB_CERTIFICATE_SAVE,
+                actor=actor,
+                object_type="lab_certificate",
+                object_id=certificate.pk,
+                inputs={
+                    "account": certificate.account_id,
+                    "lab": certificate.account.lab,
+                    "fingerprint_sha256": certificate.fingerprint_sha256,
+                    "subject": certificate.subject,
+                    "active": certificate.active,
+                    "note": certificate.note,
+                    "created": created,
+                },
+            )
+    except IntegrityError:
+        raise StateConflict(
+            "This certificate is already registered.", "certificate_registered"
+        ) from None
+    return certificate

@@ -80,3 +80,43 @@ def message(*segments: str) -> str:
 WBC = "6690-2^Leukocytes [#/volume] in Blood by Automated count^LN"
 PERCENT = "770-8^Neutrophils/100 leukocytes in Blood by Automated count^LN"
 HGB = "718-7^Hemoglobin [Mass/volume] in Blood^LN"
+
+
+@pytest.fixture
+def mllp_listener(transactional_db):
+    """`start(config) -> port`: an MLLP listener (monitoring/feeds/mllp.py) on a loopback port,
+    in a thread of its own; every one started is stopped after the test."""
+    import asyncio
+    import threading
+
+    from monitoring.feeds.mllp import serve
+
+    running = []
+
+    def start(config) -> int:
+        ready = threading.Event()
+        port: list[int] = []
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+
+        def started(bound: int) -> None:
+            port.append(bound)
+            ready.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(
+                serve(host="127.0.0.1", port=0, config=config, started=started, stop=stop)
+            )
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        assert ready.wait(10), "the MLLP listener did not start"
+        running.append((loop, stop, thread))
+        return port[0]
+
+    yield start
+    for loop, stop, thread in running:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()

@@ -14,24 +14,40 @@ from monitoring.units import UnitError, to_per_ul
     ("codes", "analyte"),
     [
         ([("751-8", "LN")], Analyte.ANC),
+        ([("753-4", "LN")], Analyte.ANC),  # the manual absolute count
         ([("26499-4", "http://loinc.org")], Analyte.ANC),
         ([("6690-2", "LN")], Analyte.WBC),
         ([("26464-8", "LN")], Analyte.WBC),
         ([("804-5", "LN")], Analyte.WBC),
         ([("770-8", "LN")], Analyte.NEUTROPHIL_PERCENT),
-        ([("26508-2", "LN")], Analyte.NEUTROPHIL_PERCENT),
+        ([("23761-0", "LN")], Analyte.NEUTROPHIL_PERCENT),
+        ([("26511-6", "LN")], Analyte.NEUTROPHIL_PERCENT),
+        # Band neutrophils are recognised as bands, never as the neutrophil percent or count.
+        ([("26508-2", "LN")], Analyte.BAND_PERCENT),
+        ([("764-1", "LN")], Analyte.BAND_PERCENT),
+        ([("35332-6", "LN")], Analyte.BAND_PERCENT),
+        ([("763-3", "LN")], Analyte.BAND_COUNT),
+        ([("26507-4", "LN")], Analyte.BAND_COUNT),
         ([("751-8", "")], Analyte.ANC),  # a bare LOINC-shaped code
         ([("751-8", "L")], None),  # a local code system that happens to say 751-8
         ([("NEUT", "L"), ("751-8", "LN")], Analyte.ANC),  # the alternate identifier
-        ([("753-4", "LN")], None),  # not confirmed: held until mapped
         ([("718-7", "LN")], None),
+        ([("769-0", "LN")], None),  # a LOINC code the rules do not read: held, never guessed
         ([("ANC1", "L")], Analyte.ANC),  # mapped for this lab
         ([("ANC2", "L")], Analyte.ANC),  # mapped for every lab
         ([("ANC3", "L")], None),  # mapped for another lab only
+        ([("SEG", "L")], Analyte.SEGMENTED_PERCENT),  # mapped by meaning, confirmed
     ],
 )
 def test_the_code_book_maps_loinc_and_local_codes(codes, analyte):
-    book = CodeBook([("ACME", "ANC1", "751-8"), ("", "ANC2", "751-8"), ("OTHER", "ANC3", "751-8")])
+    book = CodeBook(
+        [
+            ("ACME", "ANC1", "751-8", ""),
+            ("", "ANC2", "751-8", ""),
+            ("OTHER", "ANC3", "751-8", ""),
+            ("ACME", "SEG", "", "segmented_neutrophil_percent"),
+        ]
+    )
     assert book.analyte_for(lab="ACME", codes=codes) == analyte
 
 

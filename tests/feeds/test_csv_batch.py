@@ -15,8 +15,8 @@ URL = "/api/v1/feeds/csv/"
 HEADER = "lab,accession,mrn,last_name,date_of_birth,drawn_at,code,value,unit,status"
 ROWS = [
     "ACMELAB,C1,M1001,,,2026-05-19T08:00:00-04:00,751-8,2.2,10*3/uL,F",  # line 2: stored
-    "ACMELAB,C2,,O'Brien,1985-06-15,2026-05-19T09:00,6690-2,4.0,10*3/uL,F",  # 3 + 4: derived
-    "ACMELAB,C2,,O'Brien,1985-06-15,2026-05-19T09:00,770-8,50,%,F",
+    "ACMELAB,C2,M1001,O'Brien,1985-06-15,2026-05-19T09:00,6690-2,4.0,10*3/uL,F",  # 3 + 4: derived
+    "ACMELAB,C2,M1001,O'Brien,1985-06-15,2026-05-19T09:00,770-8,50,%,F",
     "ACMELAB,C3,Z999,,,2026-05-19T08:00:00-04:00,751-8,2.2,10*3/uL,F",  # 5: unmatched
     "ACMELAB,C4,M1001,,,2026-05-19T08:00:00-04:00,751-8,2.2,mg/dL,F",  # 6: unknown unit
     "ACMELAB,C1,M1001,,,2026-05-19T08:00:00-04:00,751-8,2.2,10*3/uL,F",  # 7: duplicate of 2
@@ -29,16 +29,23 @@ def test_a_csv_upload_gives_per_row_results_and_a_summary(api, lab_user, ann):
     response = api(lab_user).post(URL, data=TEXT.encode(), content_type="text/csv")
     assert response.status_code == 200, response.content
     body = response.json()
-    outcomes = {r["row"]: (r["outcome"], r["reason"]) for r in body["rows"]}
+    outcomes = {r["row"]: r["outcome"] for r in body["rows"]}
     assert outcomes == {
-        2: ("stored", None),
-        3: ("stored", None),
-        4: ("stored", None),
-        5: ("quarantined", "unmatched_patient"),
-        6: ("quarantined", "unknown_unit"),
-        7: ("duplicate", None),
-        8: ("preliminary", None),
+        2: "stored",
+        3: "stored",
+        4: "stored",
+        5: "quarantined",
+        6: "quarantined",
+        7: "duplicate",
+        8: "preliminary",
     }
+    # The lab is told a held row's reference, never why it is held; administrators see why.
+    held = {r["row"]: r for r in body["rows"] if r["outcome"] == "quarantined"}
+    assert {(r["reason"], r["detail"]) for r in held.values()} == {
+        (None, f"held for review, reference Q{r['quarantine']}") for r in held.values()
+    }
+    reasons = [QuarantinedResult.objects.get(pk=held[n]["quarantine"]).reason for n in (5, 6)]
+    assert reasons == ["unmatched_patient", "unknown_unit"]
     assert body["summary"] == {
         "rows": 7,
         "stored": 3,
@@ -63,7 +70,11 @@ def test_a_header_without_required_columns_is_a_400_and_writes_nothing(api, lab_
     response = api(lab_user).post(URL, data=b"mrn,value\nM1001,2.2\n", content_type="text/csv")
     assert response.status_code == 400
     assert "code" in response.json()["file"][0]
-    assert not FeedMessage.objects.exists()
+    assert not AncResult.objects.filter(source="csv").exists()
+    # The refused file is kept all the same, as received, with why.
+    kept = FeedMessage.objects.get()
+    assert (kept.outcome, kept.raw, kept.channel) == ("rejected", "mrn,value\nM1001,2.2\n", "csv")
+    assert "lacks code" in kept.detail
 
 
 def test_the_same_result_by_hl7_and_by_csv_is_stored_once(api, lab_user, ann):
@@ -89,11 +100,8 @@ def test_a_local_code_is_read_through_the_administrators_mapping(api, lab_user, 
     assert first["rows"][0]["outcome"] == "stored"
     second = api(lab_user).post(URL, data=other_lab.encode(), content_type="text/csv").json()
     # The mapping was made for ACMELAB only: another lab's NEUT# is unknown, and held.
-    assert second["rows"][0] == {
-        **second["rows"][0],
-        "outcome": "quarantined",
-        "reason": "unknown_code",
-    }
+    assert second["rows"][0]["outcome"] == "quarantined"
+    assert QuarantinedResult.objects.get().reason == "unknown_code"
 
 
 def test_import_labs_reads_a_csv_file_and_prints_a_summary(tmp_path, ann, capsys):
@@ -138,11 +146,12 @@ def test_import_labs_refuses_a_bad_header_and_a_missing_file(tmp_path, db):
         call_command("import_labs", str(tmp_path / "missing.csv"), "--no-progress")
 
 
-def test_an_unconfirmed_loinc_is_held_until_an_administrator_maps_it(api, lab_user, ann):
-    row = "\nACMELAB,M1,M1001,,,2026-05-19T08:00:00-04:00,753-4,1.7,10*3/uL,F\n"
+def test_an_unknown_code_is_held_until_an_administrator_maps_it(api, lab_user, ann):
+    row = "\nACMELAB,M1,M1001,,,2026-05-19T08:00:00-04:00,NEUTABS,1.7,10*3/uL,F\n"
     first = api(lab_user).post(URL, data=(HEADER + row).encode(), content_type="text/csv").json()
-    assert first["rows"][0]["reason"] == "unknown_code"
-    LabCodeMapping.objects.create(lab="", local_code="753-4", loinc="751-8")
+    assert first["rows"][0]["outcome"] == "quarantined"
+    assert QuarantinedResult.objects.get().reason == "unknown_code"
+    LabCodeMapping.objects.create(lab="", local_code="NEUTABS", loinc="751-8")
     again = row.replace("M1,", "M2,")
     second = api(lab_user).post(URL, data=(HEADER + again).encode(), content_type="text/csv").json()
     assert second["rows"][0]["outcome"] == "stored"
@@ -160,4 +169,7 @@ def test_a_csv_that_cannot_be_read_is_a_400_and_applies_nothing(api, lab_user, a
     lone_cr = api(lab_user).post(URL, data="?\U000617ca\rë*¸µ".encode(), content_type="text/csv")
     assert lone_cr.status_code == 400 and "lacks" in lone_cr.json()["file"][0]
     assert AncResult.objects.count() == before
-    assert not FeedMessage.objects.exists()
+    # Both files are kept, refused, as received.
+    kept = FeedMessage.objects.order_by("id")
+    assert [m.outcome for m in kept] == ["rejected", "rejected"]
+    assert kept[0].raw == text

@@ -75,7 +75,7 @@ def test_a_subject_reference_to_our_patient_id_matches(fhir, ann):
     assert AncResult.objects.get(accession="F-1").patient == ann
 
 
-def test_an_invalid_observation_is_a_400_operation_outcome_and_writes_nothing(fhir, ann):
+def test_an_invalid_observation_is_a_400_operation_outcome_kept_and_files_nothing(fhir, ann):
     body = observation()
     body["valueQuantity"]["value"] = "lots"
     response = fhir("/fhir/Observation", body)
@@ -90,13 +90,18 @@ def test_an_invalid_observation_is_a_400_operation_outcome_and_writes_nothing(fh
         {"resourceType": "Observation", "status": "final"},
     ):
         assert fhir("/fhir/Observation", broken).status_code == 400
-    assert not FeedMessage.objects.exists() and not AncResult.objects.filter(source="fhir").exists()
+    assert not AncResult.objects.filter(source="fhir").exists()
+    # Each refused body is kept as received, with why.
+    kept = list(FeedMessage.objects.order_by("id"))
+    assert [m.outcome for m in kept] == ["rejected"] * 4
+    assert "valueQuantity" in kept[0].detail and '"lots"' in kept[0].raw
 
 
 def test_a_body_that_is_not_json_is_a_400_operation_outcome(api, lab_user):
     response = api(lab_user).post("/fhir/Observation", data=b"{not json", content_type=FHIR)
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+    assert FeedMessage.objects.get().raw == "{not json"
 
 
 def test_an_unmatched_subject_is_accepted_into_quarantine_202(fhir, ann):

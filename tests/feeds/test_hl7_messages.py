@@ -10,6 +10,7 @@ import pytest
 from monitoring.models import (
     AncResult,
     FeedMessage,
+    LabAccount,
     MonitoringState,
     QuarantinedResult,
     ResultSource,
@@ -251,8 +252,11 @@ def test_an_unknown_patient_is_quarantined_with_the_raw_message(post, ann):
     text = message(msh(), pid("Z999^^^ACMELAB^MR", "NOBODY^NEMO", "19700101"), obr(), obx(1))
     answer = only(post(text))
     assert answer["ack_code"] == "AE"
-    assert "quarantine" in answer["ack"]
     held = QuarantinedResult.objects.get()
+    assert (
+        answer["ack"].split("\r")[1]
+        == f"MSA|AE|MSG0001|held for review: OBX 1 (reference Q{held.pk})"
+    )
     assert held.reason == "unmatched_patient"
     assert held.patient_identifiers == [["ACMELAB", "Z999"]]
     assert held.message.raw == text.rstrip("\r")
@@ -267,7 +271,18 @@ def test_an_ambiguous_name_and_birth_date_match_is_quarantined(post, twins):
     assert not AncResult.objects.filter(source="hl7").exists()
 
 
-def test_a_unique_name_and_birth_date_match_files_the_result(post, ann):
+def test_a_unique_name_and_birth_date_match_is_held_by_default(post, ann):
+    answer = only(post(message(msh(), pid("", "o'brien^ann", "19850615"), obr(), obx(1))))
+    assert answer["ack_code"] == "AE"
+    assert not AncResult.objects.filter(source="hl7").exists()
+    held = QuarantinedResult.objects.get()
+    assert held.reason == "demographic_match_only" and held.patient is None
+
+
+def test_a_unique_name_and_birth_date_match_files_the_result_for_a_lab_allowed_to(
+    post, lab_user, ann
+):
+    LabAccount.objects.create(user=lab_user, lab="ACMELAB", allow_demographic_match=True)
     answer = only(post(message(msh(), pid("", "o'brien^ann", "19850615"), obr(), obx(1))))
     assert answer["ack_code"] == "AA"
     assert AncResult.objects.get(accession="ACC1").patient == ann

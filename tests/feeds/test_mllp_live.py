@@ -3,13 +3,11 @@ are in the database."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 
 import pytest
 
-from monitoring.feeds.mllp import feed_user, serve
+from monitoring.feeds.mllp import ListenerConfig, feed_user, networks
 from monitoring.models import AncResult, FeedMessage, QuarantinedResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
@@ -17,31 +15,11 @@ START, END = b"\x0b", b"\x1c\r"
 
 
 @pytest.fixture
-def listener(transactional_db):
-    """The listener in a thread of its own; yields its port."""
-    actor = feed_user("mllp-test")
-    ready = threading.Event()
-    port: list[int] = []
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    def started(bound: int) -> None:
-        port.append(bound)
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(
-            serve(host="127.0.0.1", port=0, actor=actor, started=started, stop=stop)
-        )
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10), "the MLLP listener did not start"
-    yield port[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
-    loop.close()
+def listener(mllp_listener):
+    """A plain listener on loopback, speaking for one lab interface account."""
+    return mllp_listener(
+        ListenerConfig(allowed=networks("127.0.0.1/32"), actor=feed_user("mllp-test"))
+    )
 
 
 def read_ack(conn: socket.socket) -> str:

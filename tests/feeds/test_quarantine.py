@@ -229,3 +229,46 @@ def test_the_periodic_retry_task_processes_failed_messages_and_gives_up_after_ma
     assert feeds_retry.delay().get() == 1
     outcomes = dict(FeedMessage.objects.values_list("control_id", "outcome"))
     assert outcomes == {"R1": "accepted", "R2": "failed"}
+
+
+def _mismatch(send, ann):
+    """ACMELAB's M1001 is Ann, but the message says another birth date: held, not filed."""
+    send(message(msh(), pid("M1001^^^ACMELAB", "O'BRIEN^ANN", "19900101"), obr(), obx(1)))
+    entry = QuarantinedResult.objects.get()
+    assert entry.reason == "identity_mismatch" and entry.patient == ann
+    return entry
+
+
+def test_an_identity_mismatch_is_never_filed_on_the_mrns_patient_by_default(api, admin, send, ann):
+    entry = _mismatch(send, ann)
+    url = f"/api/v1/feeds/quarantine/{entry.pk}/resolve/"
+    refused = api(admin).post(url, {"note": "looks fine"}, format="json")
+    assert refused.status_code == 400
+    assert "patient" in refused.json() and "Name the patient" in str(refused.json()["patient"])
+    entry.refresh_from_db()
+    assert entry.status == "open"
+    assert not AncResult.objects.filter(source="hl7").exists()
+    filed = api(admin).post(url, {"patient": ann.pk, "note": "checked with the lab"})
+    assert filed.status_code == 200, filed.content
+    assert AncResult.objects.get(source="hl7").patient == ann
+
+
+def test_an_identity_mismatch_needs_a_patient_in_the_django_admin_too(client, root, send, ann):
+    entry = _mismatch(send, ann)
+    client.force_login(root)
+    url = f"/admin/monitoring/quarantinedresult/{entry.pk}/change/"
+    refused = client.post(url, {"resolve_status": ""})
+    assert refused.status_code == 200 and "Name the patient" in refused.content.decode()
+    entry.refresh_from_db()
+    assert entry.status == "open"
+    assert client.post(url, {"resolve_patient": ann.pk}).status_code == 302
+    assert AncResult.objects.get(source="hl7").patient == ann
+
+
+def test_a_name_and_birth_date_match_needs_the_patient_named_to_be_filed(api, admin, send, ann):
+    send(message(msh(), pid("", "O'BRIEN^ANN", "19850615"), obr(), obx(1)))
+    entry = QuarantinedResult.objects.get()
+    assert entry.reason == "demographic_match_only"
+    url = f"/api/v1/feeds/quarantine/{entry.pk}/resolve/"
+    assert api(admin).post(url, {}, format="json").status_code == 400
+    assert api(admin).post(url, {"patient": ann.pk}, format="json").status_code == 200

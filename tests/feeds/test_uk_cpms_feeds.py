@@ -130,3 +130,24 @@ def test_a_csv_batch_gives_a_uk_patient_complete_sets(post, kim):
     state = _state(kim)
     assert state.band == "green" and state.latest_anc_per_ul == 2100
     assert state.latest_wbc_per_ul == 3600
+
+
+def test_one_green_set_sent_twice_without_an_accession_is_one_draw_not_two_greens(post, kim):
+    """A red set, then one green set retransmitted (no accession, a new control id): the store
+    holds that green draw once, so it cannot count as two consecutive greens."""
+    red = message(msh("R0"), pid(), obr("RED1", "202605180800-0400"), obx(1, code=WBC, value="2.5"))
+    post(HL7, red, "x-application/hl7-v2+er7")
+    green = "OBR|1|||57021-8^CBC^LN|||202605190800-0400"
+    copies = [
+        message(msh(control), pid(), green, obx(1, code=WBC, value="5.0"), obx(2, value="2.5"))
+        for control in ("G1", "G2")
+    ]
+    post(HL7, copies[0], "x-application/hl7-v2+er7")
+    once = _state(kim).snapshot
+    answer = post(HL7, copies[1], "x-application/hl7-v2+er7")["messages"][0]
+
+    assert [r["outcome"] for r in answer["results"]] == ["duplicate", "duplicate"]
+    greens = AncResult.objects.filter(patient=kim, source="hl7", accession="")
+    assert sorted(greens.values_list("analyte", flat=True)) == ["anc", "wbc"]
+    assert _state(kim).snapshot == once
+    assert _state(kim).band == "red"

@@ -21,7 +21,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from audit.models import AuditEntry
 from clinical.models import DrugEffect, InteractingDrug
-from monitoring.models import AncResult, FeedMessage, LabCodeMapping, QuarantinedResult
+from monitoring.models import (
+    AncResult,
+    FeedBatch,
+    FeedMessage,
+    LabCodeMapping,
+    QuarantinedResult,
+)
 from notifications.models import Channel, Kind, Notification
 from patients.models import PatientIdentifier
 from pharmacy.models import Dispense
@@ -198,6 +204,9 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (401, 403, 403, 403, 403, 200, 200, 403)),
     ("feed-message-retry", "post", "/api/v1/feeds/messages/{message}/retry/", None,
         (401, 403, 403, 403, 403, 403, 409, 403)),
+    # A batch taken asynchronously: its lab account (the sender) reads it, as do auditors.
+    ("feed-batch-detail", "get", "/api/v1/feeds/batches/{batch}/", None,
+        (401, 403, 403, 403, 403, 200, 200, 200)),
     ("quarantine-list", "get", "/api/v1/feeds/quarantine/", None,
         (401, 403, 403, 403, 403, 200, 200, 403)),
     ("quarantine-detail", "get", "/api/v1/feeds/quarantine/{quarantine}/", None,
@@ -352,6 +361,7 @@ def world(alice, designee, bob, phil, aud, admin, lab, clock):
     message = FeedMessage.objects.create(
         channel="hl7", raw="MSH|", outcome="accepted", received_by=lab
     )
+    batch = FeedBatch.objects.create(channel="hl7", raw="MSH|", received_by=lab, status="done")
     quarantine = QuarantinedResult.objects.create(
         message=message, reason="unmatched_patient", detail="matrix", value="2.0", unit="10*3/uL"
     )
@@ -369,6 +379,7 @@ def world(alice, designee, bob, phil, aud, admin, lab, clock):
         "dispense": dispense.dispense.pk,
         "notification": notification.pk,
         "message": message.pk,
+        "batch": batch.pk,
         "quarantine": quarantine.pk,
         "mapping": mapping.pk,
         "drug": drug.pk,

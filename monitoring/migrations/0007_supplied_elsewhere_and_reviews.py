@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0005_uk_cpms"),
+        ("monitoring", "0006_lab_accounts_batches_codes"),
         ("patients", "0004_uk_cpms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
