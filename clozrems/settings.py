@@ -48,7 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as digests (django-rest-knox; the model is patients.ApiToken).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -140,8 +141,11 @@ AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
 # site, the web pages and the API token endpoint then ask for it. On by default in production.
 CLOZREMS_ADMIN_OTP = env_bool("CLOZREMS_ADMIN_OTP", default=PRODUCTION)
 OTP_TOTP_ISSUER = "clozrems"
-# API tokens expire (and are revoked at POST /api/v1/auth/token/revoke/).
+# API tokens expire (and are revoked at POST /api/v1/auth/token/revoke/, and by a password
+# change). Only their digests are stored (django-rest-knox, with the project's own model).
 CLOZREMS_TOKEN_TTL = timedelta(hours=int(os.environ.get("CLOZREMS_TOKEN_TTL_HOURS", "12")))
+KNOX_TOKEN_MODEL = "patients.ApiToken"
+REST_KNOX = {"TOKEN_TTL": CLOZREMS_TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token"}
 # Browser sessions end after 30 idle minutes (each request extends them) or with the browser.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 SESSION_SAVE_EVERY_REQUEST = True
@@ -200,7 +204,7 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "clozrems.auth.ExpiringTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "clozrems.auth.VerifiedSessionAuthentication",
     ],
     # Per user, per anonymous client, and per address whoever calls; stricter on the token
     # endpoint (scope "auth"). Rates from the environment; counts per web process (see caches).

@@ -446,7 +446,7 @@ def step_down_confirm(
         wanted = Frequency(frequency)
     except ValueError:
         raise FieldInvalid("frequency", "Unknown monitoring frequency.") from None
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         patient.refresh_from_db(fields=["protocol"])
         refusal = step_down_refusal(patient_history(patient=patient), wanted, effective_date)
@@ -459,5 +459,19 @@ def step_down_confirm(
             note=note.strip(),
             confirmed_by=actor,
         )
-        monitoring_state_refresh(patient=patient)
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.STEP_DOWN_CONFIRM,
+            actor=actor,
+            object_type="step_down_confirmation",
+            object_id=confirmation.pk,
+            patient_id=patient.pk,
+            inputs={
+                "frequency": wanted.value,
+                "effective_date": effective_date,
+                "note": confirmation.note,
+                "protocol": patient.protocol,
+            },
+            output={"monitoring_frequency": state.monitoring_frequency or None},
+        )
     return confirmation

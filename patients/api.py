@@ -149,11 +149,7 @@ class UserSerializer(serializers.ModelSerializer[User]):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> User:
-        password = validated_data.pop("password")
-        user = User(**validated_data)
-        user.set_password(password)
-        user.save()
-        return user
+        return services.user_create(actor=user_of(self.context["request"]), **validated_data)
 
 
 class UserViewSet(

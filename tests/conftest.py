@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from clozrems.auth import api_token_create
 from tests import factories
 
 # The clock every date-sensitive test runs at: a Wednesday noon in the clinic's zone
@@ -184,8 +184,9 @@ def api(db) -> Callable[..., APIClient]:
     def make(user=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            # As if signed in with everything the user needs (an administrator's code too).
+            token = api_token_create(user=user, otp_verified=True)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return make
