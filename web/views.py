@@ -24,6 +24,7 @@ from audit.reports import ReportFilter, report_compliance, report_overrides
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
+from clozrems.auth import deactivated_link
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
@@ -94,6 +95,9 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
                 return redirect(f"{reverse('login')}?next={request.path}")
             if not isinstance(user, User) or not (user.is_admin or user.role in roles):
                 raise PermissionDenied("Your role may not open this page.")
+            refused = deactivated_link(user)
+            if refused:
+                raise PermissionDenied(refused)
             return view(request, *args, **kwargs)
 
         return wrapper

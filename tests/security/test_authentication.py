@@ -140,9 +140,3 @@ def test_the_admin_site_admits_an_administrator_only_once_verified(client, root,
     assert client.get("/admin/").status_code == 200
 
 
-def test_otp_enroll_prints_an_authenticator_uri(admin, capsys):
-    from django.core.management import call_command
-
-    call_command("otp_enroll", "admin")
-    assert "otpauth://totp/" in capsys.readouterr().out
-    assert TOTPDevice.objects.filter(user=admin, confirmed=True).count() == 1
