@@ -88,11 +88,15 @@ class PatientScoped:
 
         cached = getattr(self, "_patient", None)
         if cached is None:
-            cached = get_object_or_404(
-                patient_list_visible(user=user_of(self.request)),  # type: ignore[attr-defined]
-                pk=self.kwargs["patient_pk"],
-            )
+            user = user_of(self.request)  # type: ignore[attr-defined]
+            cached = get_object_or_404(patient_list_visible(user=user), pk=self.kwargs["patient_pk"])
             self._patient = cached
+            if self.request.method in ("GET", "HEAD"):  # type: ignore[attr-defined]
+                # Reading a patient's results, events or other records: who looked at whom.
+                from patients.services import patient_read_audit
+
+                what = getattr(self, "basename", None) or type(self).__name__
+                patient_read_audit(actor=user, patient_id=cached.pk, what=str(what))
         return cached
 
 

@@ -49,6 +49,20 @@ def deactivated_link(user: Any) -> str | None:
     return None
 
 
+def credential_of(request: Any) -> str:
+    """Which sign-in a request belongs to: its token, or its browser session (digests, never the
+    secrets). A new sign-in is a new credential."""
+    import hashlib
+
+    auth = getattr(request, "auth", None)
+    digest = getattr(auth, "digest", None)
+    if digest:
+        return f"token:{digest[:64]}"
+    session = getattr(getattr(request, "_request", request), "session", None)
+    key = getattr(session, "session_key", None) or ""
+    return f"session:{hashlib.sha256(key.encode()).hexdigest()[:64]}"
+
+
 def api_token_create(*, user: User, otp_verified: bool) -> str:
     """Mint a token for `user` and return it: the only time it is ever seen. The user's expired
     tokens are cleared on the way (one DELETE), so none is kept past its lifetime."""

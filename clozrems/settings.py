@@ -298,6 +298,11 @@ else:
 # --- clozrems ---------------------------------------------------------------
 
 CLOZREMS_DEFAULT_PROTOCOL = os.environ.get("CLOZREMS_DEFAULT_PROTOCOL") or "us-label-2015"
+# A pharmacist opens a patient's record only after finding it by last name and date of birth
+# (or id and date of birth), or from its own pharmacy's dispenses. The dispensing decision and
+# the dispense, which name no one and are audited, take the id alone, as the API contract's
+# clients do; a deployment may require the same of them (0 here).
+CLOZREMS_PHARMACIST_DECISION_BY_ID = env_bool("CLOZREMS_PHARMACIST_DECISION_BY_ID", default=True)
 # The deepest nesting a JSON request body may have (clozrems/parsers.py).
 CLOZREMS_JSON_MAX_DEPTH = int(os.environ.get("CLOZREMS_JSON_MAX_DEPTH", "64"))
 

@@ -520,3 +520,16 @@ def second_factor_audit(*, actor: User | None, device: Any, enrolled: bool) -> N
         object_id=device.pk,
         inputs={"user_id": device.user_id, "name": device.name, "confirmed": device.confirmed},
     )
+
+
+def patient_read_audit(*, actor: User, patient_id: int, what: str) -> None:
+    """Who looked at which patient: one entry per read of a record (its detail, a list of its
+    results or events, the clinic's patient page). `what` names the part read."""
+    audit_record(
+        action=Action.PATIENT_READ,
+        actor=actor,
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+        inputs={"what": what},
+    )
