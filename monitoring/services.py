@@ -258,11 +258,31 @@ def anc_result_record(
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
-            previous = (
-                AncResult.objects.select_for_update()
-                .filter(lab=lab, analyte=analyte, accession=accession, superseded=False)
-                .first()
+            same_accession = AncResult.objects.select_for_update().filter(
+                lab=lab, analyte=analyte, accession=accession, superseded=False
             )
+            if not lab:
+                # Entered by hand (no lab named): the accession belongs to the patient. Among
+                # the prescriber's own patients it names one of them (a 409 it can see
+                # through); another prescriber's patient with it neither blocks the entry nor
+                # shows in the answer.
+                if (
+                    AncResult.objects.filter(
+                        lab="",
+                        analyte=analyte,
+                        accession=accession,
+                        superseded=False,
+                        patient__prescriber_id=patient.prescriber_id,
+                    )
+                    .exclude(patient=patient)
+                    .exists()
+                ):
+                    raise StateConflict(
+                        "This accession is already recorded for another of your patients.",
+                        "accession_in_use",
+                    )
+                same_accession = same_accession.filter(patient=patient)
+            previous = same_accession.first()
         if previous is not None:
             if previous.patient_id != patient.pk:
                 raise StateConflict(

@@ -175,9 +175,16 @@ class PatientIdentifier(models.Model):
 
     class Meta:
         ordering = ["issuer", "value"]
+        # Once per patient. Within one prescriber's patients an identifier names one patient
+        # (monitoring.feeds.services.patient_identifier_add); across prescribers it may be
+        # recorded twice, so that no prescriber can block, or learn of, another's patient, and
+        # a lab's result sent with it is then held as ambiguous for an administrator.
         constraints = [
-            models.UniqueConstraint(fields=["issuer", "value"], name="patient_identifier_once")
+            models.UniqueConstraint(
+                fields=["patient", "issuer", "value"], name="patient_identifier_once_per_patient"
+            )
         ]
+        indexes = [models.Index(fields=["issuer", "value"])]
 
     def __str__(self) -> str:
         return f"{self.issuer}|{self.value}"
