@@ -89,7 +89,9 @@ class PatientScoped:
         cached = getattr(self, "_patient", None)
         if cached is None:
             user = user_of(self.request)  # type: ignore[attr-defined]
-            cached = get_object_or_404(patient_list_visible(user=user), pk=self.kwargs["patient_pk"])
+            cached = get_object_or_404(
+                patient_list_visible(user=user), pk=self.kwargs["patient_pk"]
+            )
             self._patient = cached
             if self.request.method in ("GET", "HEAD"):  # type: ignore[attr-defined]
                 # Reading a patient's results, events or other records: who looked at whom.

@@ -144,8 +144,7 @@ class VerifiedSessionAuthentication(SessionAuthentication):
         refuse_inactive(user)
         if second_factor_missing(request._request):
             raise exceptions.AuthenticationFailed(
-                "Sign in again with your authenticator code: administrators need the second "
-                "factor."
+                "Sign in again with your authenticator code: administrators need the second factor."
             )
         return found
 
@@ -165,8 +164,10 @@ class TokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix=KEYWORD)
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix=KEYWORD
+        )
 
 
 class VerifiedSessionScheme(SessionScheme):
-    target_class = VerifiedSessionAuthentication
+    target_class = "clozrems.auth.VerifiedSessionAuthentication"

@@ -33,8 +33,7 @@ def _refusal(exception: Exception) -> tuple[str, str, str]:
     if state == QUERY_CANCELED:
         return (
             "statement_timeout",
-            "The request took too long and was stopped; nothing was recorded. Try again "
-            "shortly.",
+            "The request took too long and was stopped; nothing was recorded. Try again shortly.",
             RETRY_AFTER_SECONDS,
         )
     return (

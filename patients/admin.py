@@ -212,9 +212,11 @@ class OwnTOTPDeviceAdmin(TOTPDeviceAdmin):
             for name, options in super().get_fieldsets(request, obj)
         ]
 
-    def save_model(self, request: HttpRequest, obj: TOTPDevice, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: TOTPDevice, form: ModelForm, change: bool
+    ) -> None:
         if not change:
-            obj.user = request.user  # type: ignore[assignment]
+            obj.user = request.user
         elif obj.user_id != request.user.pk:
             raise PermissionDenied("Only its owner may change a second-factor device.")
         super().save_model(request, obj, form, change)
@@ -233,8 +235,8 @@ class OwnTOTPDeviceAdmin(TOTPDeviceAdmin):
 
     def config_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._own(request, pk)
-        return super().config_view(request, pk)  # type: ignore[no-any-return]
+        return super().config_view(request, pk)
 
     def qrcode_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._own(request, pk)
-        return super().qrcode_view(request, pk)  # type: ignore[no-any-return]
+        return super().qrcode_view(request, pk)

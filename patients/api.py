@@ -310,9 +310,7 @@ def pharmacist_may_open(
     if date_of_birth is not None:
         if date_of_birth != patient.date_of_birth:
             raise Http404(PATIENT_NOT_FOUND)
-        patient_reach_record(
-            user=user, patient_ids=[patient.pk], credential=credential_of(request)
-        )
+        patient_reach_record(user=user, patient_ids=[patient.pk], credential=credential_of(request))
         return
     if by_id_alone:
         return
@@ -523,8 +521,7 @@ class PatientViewSet(
             OpenApiParameter(
                 "date_of_birth",
                 OpenApiTypes.DATE,
-                description="optional: the patient's date of birth, checked (404 when it "
-                "differs)",
+                description="optional: the patient's date of birth, checked (404 when it differs)",
             ),
         ],
         responses={200: DECISION_SCHEMA},

@@ -63,7 +63,8 @@ class Prescriber(models.Model):
         return self.certification_expires_on is None or day <= self.certification_expires_on
 
 
-class User(AbstractUser):
+# django-stubs cannot type the reverse manager of ApiToken.user (knox, its base, is untyped).
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in. Superusers act as administrators whatever their role."""
 
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
@@ -93,7 +94,7 @@ class User(AbstractUser):
         # `set_password` keeps the new password in `_password` until the next save: a password
         # change (the admin's form, `changepassword`, a reset) ends every API token of the user.
         # Sessions end by themselves: Django checks each one against the password's hash.
-        password_changed = self.pk is not None and self._password is not None
+        password_changed = self.pk is not None and getattr(self, "_password", None) is not None
         super().save(*args, **kwargs)
         if password_changed:
             ApiToken.objects.filter(user=self).delete()

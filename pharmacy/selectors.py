@@ -89,5 +89,7 @@ def patient_reachable(*, user: User, patient_id: int, credential: str, now: date
         patient_id=patient_id, pharmacy_id=user.pharmacy_id or 0
     )
     return (
-        Patient.objects.filter(pk=patient_id).filter(Exists(reached) | Exists(dispensed_here)).exists()
+        Patient.objects.filter(pk=patient_id)
+        .filter(Exists(reached) | Exists(dispensed_here))
+        .exists()
     )

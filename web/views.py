@@ -148,8 +148,10 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
     found = None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        visible = patient_list_visible(user=user).select_related("monitoring").filter(
-            date_of_birth=data["date_of_birth"]
+        visible = (
+            patient_list_visible(user=user)
+            .select_related("monitoring")
+            .filter(date_of_birth=data["date_of_birth"])
         )
         if data.get("patient_id"):
             visible = visible.filter(pk=data["patient_id"])

@@ -73,7 +73,9 @@ def patient_identifier_add(
                 object_id=identifier.pk,
                 patient_id=patient.pk,
                 inputs={"issuer": issuer, "value": value},
-                output={"other_prescribers_patients_with_it": same.exclude(pk=identifier.pk).count()},
+                output={
+                    "other_prescribers_patients_with_it": same.exclude(pk=identifier.pk).count()
+                },
             )
             return identifier
     except IntegrityError:

@@ -5,24 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0005_uk_cpms'),
-        ('patients', '0006_scoped_identifiers'),
+        ("monitoring", "0005_uk_cpms"),
+        ("patients", "0006_scoped_identifiers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='ancresult',
-            name='anc_result_accession_once',
+            model_name="ancresult",
+            name="anc_result_accession_once",
         ),
         migrations.AddConstraint(
-            model_name='ancresult',
-            constraint=models.UniqueConstraint(condition=models.Q(models.Q(('accession', ''), _negated=True), ('superseded', False), models.Q(('lab', ''), _negated=True)), fields=('lab', 'analyte', 'accession'), name='anc_result_accession_once'),
+            model_name="ancresult",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    models.Q(("accession", ""), _negated=True),
+                    ("superseded", False),
+                    models.Q(("lab", ""), _negated=True),
+                ),
+                fields=("lab", "analyte", "accession"),
+                name="anc_result_accession_once",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ancresult',
-            constraint=models.UniqueConstraint(condition=models.Q(models.Q(('accession', ''), _negated=True), ('superseded', False), ('lab', '')), fields=('patient', 'analyte', 'accession'), name='anc_result_manual_accession_once_per_patient'),
+            model_name="ancresult",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    models.Q(("accession", ""), _negated=True), ("superseded", False), ("lab", "")
+                ),
+                fields=("patient", "analyte", "accession"),
+                name="anc_result_manual_accession_once_per_patient",
+            ),
         ),
     ]

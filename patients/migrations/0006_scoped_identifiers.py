@@ -4,22 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0005_api_tokens'),
+        ("patients", "0005_api_tokens"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='patientidentifier',
-            name='patient_identifier_once',
+            model_name="patientidentifier",
+            name="patient_identifier_once",
         ),
         migrations.AddIndex(
-            model_name='patientidentifier',
-            index=models.Index(fields=['issuer', 'value'], name='patients_pa_issuer_2563d6_idx'),
+            model_name="patientidentifier",
+            index=models.Index(fields=["issuer", "value"], name="patients_pa_issuer_2563d6_idx"),
         ),
         migrations.AddConstraint(
-            model_name='patientidentifier',
-            constraint=models.UniqueConstraint(fields=('patient', 'issuer', 'value'), name='patient_identifier_once_per_patient'),
+            model_name="patientidentifier",
+            constraint=models.UniqueConstraint(
+                fields=("patient", "issuer", "value"), name="patient_identifier_once_per_patient"
+            ),
         ),
     ]

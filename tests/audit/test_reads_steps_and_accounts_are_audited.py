@@ -85,9 +85,7 @@ def test_the_clinic_patient_page_is_a_read(client, alice, active_patient):
 
 def test_the_counter_page_is_recorded_by_its_eligibility_check(client, phil, active_patient):
     client.force_login(phil)
-    client.get(
-        "/counter/", {"last_name": "Active", "date_of_birth": active_patient.date_of_birth}
-    )
+    client.get("/counter/", {"last_name": "Active", "date_of_birth": active_patient.date_of_birth})
     [lookup] = entries(action=Action.PATIENT_LOOKUP)
     assert lookup.output["patient_ids"] == [active_patient.pk]
     before = AuditEntry.objects.count()
@@ -97,9 +95,7 @@ def test_the_counter_page_is_recorded_by_its_eligibility_check(client, phil, act
 
 
 def test_a_pharmacists_lookup_is_one_entry_with_what_was_asked_and_found(api, phil, active_patient):
-    api(phil).get(
-        "/api/v1/patients/", {"last_name": "active", "date_of_birth": "1985-06-15"}
-    )
+    api(phil).get("/api/v1/patients/", {"last_name": "active", "date_of_birth": "1985-06-15"})
     [entry] = entries(action=Action.PATIENT_LOOKUP)
     assert entry.inputs == {"last_name": "active", "date_of_birth": "1985-06-15"}
     assert entry.output == {"patient_ids": [active_patient.pk]}
@@ -130,7 +126,12 @@ def test_a_step_down_confirmation_is_audited(api, alice):
 def test_a_user_created_through_the_api_is_audited(api, admin, pharmacy):
     response = api(admin).post(
         "/api/v1/users/",
-        {"username": "new-rph", "password": PASSWORD, "role": "pharmacist", "pharmacy": pharmacy.pk},
+        {
+            "username": "new-rph",
+            "password": PASSWORD,
+            "role": "pharmacist",
+            "pharmacy": pharmacy.pk,
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -144,7 +145,12 @@ def test_users_created_and_changed_in_the_admin_are_audited(client, root, alice,
     client.force_login(root)
     added = client.post(
         "/admin/patients/user/add/",
-        {"username": "made-here", "password1": PASSWORD, "password2": PASSWORD, "usable_password": "true"},
+        {
+            "username": "made-here",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "usable_password": "true",
+        },
     )
     assert added.status_code == 302, added.content[:500]
     made = User.objects.get(username="made-here")

@@ -138,5 +138,3 @@ def test_the_admin_site_admits_an_administrator_only_once_verified(client, root,
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
-
-

@@ -58,12 +58,18 @@ def test_every_json_endpoint_refuses_deep_nesting_with_a_400(api, root, method, 
 def test_the_limit_is_the_setting(api, db, settings):
     settings.CLOZREMS_JSON_MAX_DEPTH = 64
     at_limit = api().generic(
-        "POST", "/api/v1/auth/token/", json.dumps({"username": [[[]]]}), content_type="application/json"
+        "POST",
+        "/api/v1/auth/token/",
+        json.dumps({"username": [[[]]]}),
+        content_type="application/json",
     )
     assert "nested more than" not in at_limit.content.decode()
     settings.CLOZREMS_JSON_MAX_DEPTH = 3
     over = api().generic(
-        "POST", "/api/v1/auth/token/", json.dumps({"username": [[[]]]}), content_type="application/json"
+        "POST",
+        "/api/v1/auth/token/",
+        json.dumps({"username": [[[]]]}),
+        content_type="application/json",
     )
     assert over.status_code == 400 and "nested more than 3 levels" in over.json()["detail"]
 

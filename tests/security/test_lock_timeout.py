@@ -29,7 +29,9 @@ def _needs_postgresql(db):
 
 def test_connections_carry_the_lock_and_statement_timeouts(settings):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
         lock, statement = cursor.fetchone()
     assert lock == f"{settings.DATABASE_LOCK_TIMEOUT_MS}ms" or lock == (
         f"{settings.DATABASE_LOCK_TIMEOUT_MS // 1000}s"

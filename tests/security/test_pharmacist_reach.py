@@ -49,7 +49,9 @@ def test_walking_the_ids_reads_nobody(api, client, phil, patient, alice):
     client.force_login(phil)
     assert client.get(f"/counter/patients/{patient.pk}/").status_code == 404
     by_id = client.get("/counter/", {"patient_id": patient.pk})
-    assert "Give the date of birth" in by_id.content.decode() and "Quill" not in by_id.content.decode()
+    assert (
+        "Give the date of birth" in by_id.content.decode() and "Quill" not in by_id.content.decode()
+    )
 
 
 def test_a_lookup_by_name_and_birth_date_opens_the_id_for_that_sign_in_only(api, phil, patient):
@@ -112,10 +114,14 @@ def test_the_decision_takes_the_id_alone_and_checks_a_birth_date_given(api, phil
 
 def test_a_dispense_with_a_wrong_birth_date_is_for_no_patient(api, phil, patient):
     body = {"patient": patient.pk, "pharmacy": phil.pharmacy_id, "days_supply": 7}
-    wrong = api(phil).post("/api/v1/dispenses/", {**body, "date_of_birth": "2001-01-01"}, format="json")
+    wrong = api(phil).post(
+        "/api/v1/dispenses/", {**body, "date_of_birth": "2001-01-01"}, format="json"
+    )
     assert wrong.status_code == 422
     assert [r["code"] for r in wrong.json()["reasons"]] == ["patient_not_enrolled"]
-    right = api(phil).post("/api/v1/dispenses/", {**body, "date_of_birth": "1985-06-15"}, format="json")
+    right = api(phil).post(
+        "/api/v1/dispenses/", {**body, "date_of_birth": "1985-06-15"}, format="json"
+    )
     assert right.status_code == 201
 
 

@@ -22,9 +22,7 @@ from tests.feeds.conftest import message, msh, obr, obx, pid
 def two_patients(alice, bob, clock):
     start = TODAY - timedelta(days=30)
     draws = factories.weekly_draws(start, TODAY - timedelta(days=2))
-    alices = factories.enrolled_patient(
-        actor=alice, start=start, draws=draws, last_name="Ashdown"
-    )
+    alices = factories.enrolled_patient(actor=alice, start=start, draws=draws, last_name="Ashdown")
     bobs = factories.enrolled_patient(actor=bob, start=start, draws=draws, last_name="Bellamy")
     return alices, bobs
 
@@ -66,9 +64,7 @@ def test_the_same_mrn_on_two_of_ones_own_patients_is_a_409(api, alice, two_patie
     assert mine.status_code == 409 and "another of your patients" in mine.json()["message"]
 
 
-def test_a_lab_result_sent_with_a_shared_mrn_is_held_not_filed(
-    api, alice, bob, two_patients, lab
-):
+def test_a_lab_result_sent_with_a_shared_mrn_is_held_not_filed(api, alice, bob, two_patients, lab):
     alices, bobs = two_patients
     add_mrn(api, alice, alices, "M-88")
     add_mrn(api, bob, bobs, "M-88")  # a squatter, or a mistake: either way, not filed

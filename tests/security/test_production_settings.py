@@ -52,9 +52,7 @@ def test_production_refuses_a_short_or_repetitive_secret():
         result = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=weak)
         assert result.returncode != 0, weak
         assert "at least 50 random characters" in result.stderr
-    good = manage(
-        "check", CLOZREMS_PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(64)[:50]
-    )
+    good = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(64)[:50])
     assert good.returncode == 0, good.stderr
 
 

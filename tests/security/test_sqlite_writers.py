@@ -45,7 +45,7 @@ def test_the_settings_give_sqlite_wal_a_busy_timeout_and_immediate_transactions(
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] >= 5000
-    assert connections[sqlite_file].transaction_mode == "IMMEDIATE"
+    assert getattr(connections[sqlite_file], "transaction_mode", None) == "IMMEDIATE"
 
 
 def test_concurrent_read_then_write_transactions_all_commit_and_lose_nothing(

@@ -108,7 +108,9 @@ def test_revoking_ends_the_callers_token_or_with_all_every_token(api, alice):
     assert bearer(api, first).post("/api/v1/auth/token/revoke/").status_code == 204
     assert bearer(api, first).get(PING).status_code == 401
     assert bearer(api, second).get(PING).status_code == 200
-    revoke_all = bearer(api, second).post("/api/v1/auth/token/revoke/", {"all": True}, format="json")
+    revoke_all = bearer(api, second).post(
+        "/api/v1/auth/token/revoke/", {"all": True}, format="json"
+    )
     assert revoke_all.status_code == 204
     assert [bearer(api, t).get(PING).status_code for t in (second, third)] == [401, 401]
 
@@ -202,7 +204,8 @@ def test_the_login_pages_answer_every_failed_sign_in_alike(client, admin_with_de
             url, {"username": "admin", "password": PASSWORD, "otp_token": "000000"}
         )
         messages = [
-            r.context["form"].non_field_errors() for r in (wrong_password, right_password, wrong_code)
+            r.context["form"].non_field_errors()
+            for r in (wrong_password, right_password, wrong_code)
         ]
         assert messages[0] == messages[1] == messages[2], (url, messages)
         assert "Unable to sign in" in str(messages[0])
@@ -288,9 +291,9 @@ def test_otp_enroll_will_not_replace_an_existing_second_factor_unless_told(admin
     call_command("otp_enroll", "admin", "--replace")
     assert list(TOTPDevice.objects.filter(user=admin).values_list("pk", flat=True)) != [first.pk]
     actions = list(
-        AuditEntry.objects.filter(object_type="otp_device").order_by("seq").values_list(
-            "action", flat=True
-        )
+        AuditEntry.objects.filter(object_type="otp_device")
+        .order_by("seq")
+        .values_list("action", flat=True)
     )
     assert actions == [
         Action.SECOND_FACTOR_ENROLL,

@@ -80,7 +80,9 @@ def test_a_pharmacist_finds_a_patient_by_name_and_birth_date(browse, phil, allow
 
 
 def test_a_blocked_decision_shows_every_reason_and_how_to_unblock(browse, phil, stale_patient):
-    html = browse(phil, stale_patient).get(f"/counter/patients/{stale_patient.pk}/").content.decode()
+    html = (
+        browse(phil, stale_patient).get(f"/counter/patients/{stale_patient.pk}/").content.decode()
+    )
     assert "BLOCKED" in html and "ALLOWED" not in html
     assert "The latest ANC is older than the monitoring frequency allows." in html
     assert "To unblock: A new blood draw is needed" in html
@@ -269,7 +271,11 @@ def test_a_low_band_never_offers_the_emergency_supply(browse, alice, phil, allow
         value=Decimal("800"),
         unit="/uL",
     )
-    html = browse(phil, allowed_patient).get(f"/counter/patients/{allowed_patient.pk}/").content.decode()
+    html = (
+        browse(phil, allowed_patient)
+        .get(f"/counter/patients/{allowed_patient.pk}/")
+        .content.decode()
+    )
     assert "BLOCKED" in html and "Emergency supply" not in html
     response = browse(phil).post(
         f"/counter/patients/{allowed_patient.pk}/emergency/",

@@ -29,9 +29,7 @@ class Command(BaseCommand):
             help="remove the user's devices first (a lost authenticator)",
         )
 
-    def handle(
-        self, *args: Any, username: str, name: str, replace: bool, **options: Any
-    ) -> None:
+    def handle(self, *args: Any, username: str, name: str, replace: bool, **options: Any) -> None:
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")
