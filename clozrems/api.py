@@ -32,6 +32,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     if out_of_range(exc):
         return Response({"non_field_errors": [OUT_OF_RANGE]}, status=status.HTTP_400_BAD_REQUEST)
+    if nul_in_text(exc):
+        return Response({"non_field_errors": [NUL_IN_TEXT]}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
 
 
@@ -46,6 +48,17 @@ def out_of_range(exc: Exception) -> bool:
     return isinstance(exc, OverflowError) or (
         isinstance(exc, DataError) and "out of range" in str(exc)
     )
+
+
+NUL_IN_TEXT = "Text in the request may not contain NUL characters."
+
+
+def nul_in_text(exc: Exception) -> bool:
+    """A NUL character in a value looked up or stored as text: PostgreSQL refuses it (a
+    DataError), SQLite does not. The client's mistake, a 400."""
+    from django.db import DataError
+
+    return isinstance(exc, DataError) and "NUL" in str(exc)
 
 
 def user_of(request: Request) -> User:

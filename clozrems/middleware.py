@@ -51,10 +51,12 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from clozrems.api import OUT_OF_RANGE, out_of_range
+        from clozrems.api import NUL_IN_TEXT, OUT_OF_RANGE, nul_in_text, out_of_range
 
         if out_of_range(exception):  # a page's id no column can hold
             return HttpResponse(OUT_OF_RANGE, status=400, content_type="text/plain")
+        if nul_in_text(exception):
+            return HttpResponse(NUL_IN_TEXT, status=400, content_type="text/plain")
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         code, message, retry_after = _refusal(exception)

@@ -18,6 +18,9 @@ from django_otp.forms import OTPAuthenticationFormMixin
 from clozrems.auth import deactivated_link, needs_second_factor, second_factor_missing
 
 
+USERNAME_MAX_LENGTH = 150  # patients.User.username
+
+
 class _SecondFactor(OTPAuthenticationFormMixin, forms.Form):
     # A Form, so that Django collects the fields below into the login forms that mix it in.
     otp_device = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -27,6 +30,17 @@ class _SecondFactor(OTPAuthenticationFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
     otp_challenge = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_username(self) -> str:
+        # Django's login form sets the length limit on the widget only: a longer name would
+        # reach authentication and django-axes' failure log (a 255-character column), a
+        # database error on PostgreSQL.
+        username = str(self.cleaned_data.get("username") or "")
+        if len(username) > USERNAME_MAX_LENGTH:
+            raise forms.ValidationError(
+                f"A username has at most {USERNAME_MAX_LENGTH} characters.", code="max_length"
+            )
+        return username
 
     def check_second_factor(self, user: Any) -> None:
         """The code of an administrator's authenticator. Any failure here is answered like a

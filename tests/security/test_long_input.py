@@ -28,3 +28,14 @@ def test_an_eligibility_route_with_a_non_numeric_id_is_a_404(api, phil, alice):
         response = api(phil).get(f"/api/v1/patients/{bad}/eligibility/")
         assert response.status_code == 404, bad
     assert api(alice).get("/api/v1/patients/abc/").status_code == 404
+
+
+def test_a_nul_character_in_a_looked_up_value_is_a_400(api, alice):
+    from tests import factories
+
+    patient = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
+    response = api(alice).post(
+        f"/api/v1/patients/{patient.pk}/medications/",
+        {"drug": "flu\x00voxamine", "kind": "start", "effective_on": "2026-05-01"},
+    )
+    assert response.status_code == 400
