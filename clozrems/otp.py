@@ -17,7 +17,6 @@ from django_otp.forms import OTPAuthenticationFormMixin
 
 from clozrems.auth import deactivated_link, needs_second_factor, second_factor_missing
 
-
 USERNAME_MAX_LENGTH = 150  # patients.User.username
 
 
