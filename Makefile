@@ -80,11 +80,11 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clozrems_bench
 
 # The engine and endpoint micro-benchmark, then the scale suite (bench/run.py) on PostgreSQL:
 # generated once per size and reused (BENCH_FRESH=1 regenerates); BENCH_PATIENTS=1000000 for
-# the full run.
+# the full run. Bulk generation runs statements longer than the web's statement_timeout.
 bench: install
 	$(PY) bench/decision_bench.py
 	@if $(PY) -c "import psycopg; psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres').close()" 2>/dev/null; then \
-		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --patients $(BENCH_PATIENTS) $(if $(BENCH_FRESH),,--reuse); \
+		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_STATEMENT_TIMEOUT_MS=0 $(PY) bench/run.py --patients $(BENCH_PATIENTS) $(if $(BENCH_FRESH),,--reuse); \
 	else \
 		echo "SKIPPED scale suite: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
 	fi
@@ -93,7 +93,7 @@ bench: install
 # PostgreSQL database (BENCH_HL7_DATABASE_URL), messages per second.
 BENCH_HL7_MESSAGES ?= 100000
 bench-hl7: install
-	$(PY) bench/hl7_bench.py --messages $(BENCH_HL7_MESSAGES)
+	DATABASE_STATEMENT_TIMEOUT_MS=0 $(PY) bench/hl7_bench.py --messages $(BENCH_HL7_MESSAGES)
 
 worker: install
 	$(VENV)/bin/celery -A clozrems worker -l info

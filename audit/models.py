@@ -49,6 +49,19 @@ class Action(models.TextChoices):
     INTERACTING_DRUG_SAVE = "interacting_drug.save"
     # A haematologist's per-patient limits (uk-cpms BEN patients).
     LIMIT_AGREEMENT_RECORD = "limit_agreement.record"
+    # The prescriber confirms a longer monitoring interval (uk-cpms).
+    STEP_DOWN_CONFIRM = "step_down.confirm"
+    # Accounts: users (their role and links), permission groups, second-factor devices.
+    USER_CREATE = "user.create"
+    USER_UPDATE = "user.update"
+    GROUP_SAVE = "group.save"
+    SECOND_FACTOR_ENROLL = "second_factor.enroll"
+    SECOND_FACTOR_REMOVE = "second_factor.remove"
+    # Who looked at which patient: a record read (detail, results and events lists, the
+    # clinic's patient page) and a pharmacist's lookup by last name and date of birth. The
+    # counter's patient page is its eligibility check's entry.
+    PATIENT_READ = "patient.read"
+    PATIENT_LOOKUP = "patient.lookup"
 
 
 class Outcome(models.TextChoices):

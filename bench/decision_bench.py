@@ -97,8 +97,8 @@ def http_rows() -> list[dict[str, Any]]:
     from django.db import close_old_connections, connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
+    from clozrems.auth import api_token_create
     from monitoring.models import AncResult
     from monitoring.services import monitoring_state_refresh
     from patients.models import Patient, Prescriber, Role, User
@@ -115,7 +115,7 @@ def http_rows() -> list[dict[str, Any]]:
     pharmacy = Pharmacy.objects.create(name="Bench", ncpdp_id="7654321", certified=True)
     doctor = User.objects.create(username="dr", role=Role.PRESCRIBER, prescriber=prescriber)
     pharmacist = User.objects.create(username="rph", role=Role.PHARMACIST, pharmacy=pharmacy)
-    token = Token.objects.create(user=pharmacist).key
+    token = api_token_create(user=pharmacist, otp_verified=False)
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     rows = []
     now = datetime.now(UTC)

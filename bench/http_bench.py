@@ -199,8 +199,8 @@ def prepare(
     from django.db.models import Q
     from django.db.models.fields.json import KeyTextTransform
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from clozrems.auth import api_token_create
     from monitoring.engine.types import EnrollmentStatus
     from monitoring.models import MonitoringState
     from patients.models import Role, User
@@ -229,7 +229,7 @@ def prepare(
         user.is_superuser = user.is_staff = False
         user.is_active = True
         user.save()
-        token, _ = Token.objects.get_or_create(user=user)
+        token = api_token_create(user=user, otp_verified=False)
         synced = _sync_cached_status()
 
         enrolled = patient_list_visible(user=user).filter(
@@ -275,7 +275,7 @@ def prepare(
             if len(allowed) >= dispense_patients or time.perf_counter() - started > max_prepare_s:
                 break
         return {
-            "token": token.key,
+            "token": token,
             "pharmacy": pharmacy.pk,
             "pharmacist": user.pk,
             "enrolled_visible": len(ids),

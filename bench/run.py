@@ -60,8 +60,8 @@ def queries_and_cohorts(database: str, dataset: dict[str, Any]) -> dict[str, Any
     from django.db import close_old_connections, connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
+    from clozrems.auth import api_token_create
     from patients.models import Role, User
     from pharmacy.models import Pharmacy
 
@@ -72,8 +72,8 @@ def queries_and_cohorts(database: str, dataset: dict[str, Any]) -> dict[str, Any
     user, _ = User.objects.get_or_create(
         username="bench-counter", defaults={"role": Role.PHARMACIST, "pharmacy": pharmacy}
     )
-    token, _ = Token.objects.get_or_create(user=user)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token_create(user=user, otp_verified=False)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
 
     def counted(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, int]:
         connection.queries_log.clear()

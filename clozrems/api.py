@@ -34,6 +34,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     if out_of_range(exc):
         return Response({"non_field_errors": [OUT_OF_RANGE]}, status=status.HTTP_400_BAD_REQUEST)
+    if nul_in_text(exc):
+        return Response({"non_field_errors": [NUL_IN_TEXT]}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
 
 
@@ -48,6 +50,17 @@ def out_of_range(exc: Exception) -> bool:
     return isinstance(exc, OverflowError) or (
         isinstance(exc, DataError) and "out of range" in str(exc)
     )
+
+
+NUL_IN_TEXT = "Text in the request may not contain NUL characters."
+
+
+def nul_in_text(exc: Exception) -> bool:
+    """A NUL character in a value looked up or stored as text: PostgreSQL refuses it (a
+    DataError), SQLite does not. The client's mistake, a 400."""
+    from django.db import DataError
+
+    return isinstance(exc, DataError) and "NUL" in str(exc)
 
 
 def user_of(request: Request) -> User:
@@ -90,11 +103,17 @@ class PatientScoped:
 
         cached = getattr(self, "_patient", None)
         if cached is None:
+            user = user_of(self.request)  # type: ignore[attr-defined]
             cached = get_object_or_404(
-                patient_list_visible(user=user_of(self.request)),  # type: ignore[attr-defined]
-                pk=self.kwargs["patient_pk"],
+                patient_list_visible(user=user), pk=self.kwargs["patient_pk"]
             )
             self._patient = cached
+            if self.request.method in ("GET", "HEAD"):  # type: ignore[attr-defined]
+                # Reading a patient's results, events or other records: who looked at whom.
+                from patients.services import patient_read_audit
+
+                what = getattr(self, "basename", None) or type(self).__name__
+                patient_read_audit(actor=user, patient_id=cached.pk, what=str(what))
         return cached
 
 

@@ -1,54 +1,79 @@
 """The token endpoint (api.md: POST /api/v1/auth/token/ with {"username", "password"} ->
-{"token"}), with the administrators' second factor, and revocation."""
+{"token"}), with the administrators' second factor, and revocation.
+
+Every failed sign-in gets the same answer, whatever was wrong (the username, the password, the
+second factor's code, or a missing authenticator), so the answer never tells that a password
+was right. A wrong code counts as a failed login for the lockout (django-axes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django_otp import devices_for_user, match_token
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import Throttled
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.exceptions import PermissionDenied, Throttled
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clozrems.auth import needs_second_factor, token_expired
+from clozrems.auth import api_token_create, deactivated_link, needs_second_factor
 from clozrems.throttles import AuthRateThrottle
+from patients.models import ApiToken, User
+
+SIGN_IN_REFUSED = (
+    "Unable to sign in with what was given. Check the username and password; administrators "
+    "also give the current code of their authenticator (enrolled with manage.py otp_enroll)."
+)
+# The longest username the user table holds: a longer one is a 400, never a database error.
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length or 150
 
 
-class TokenRequestSerializer(AuthTokenSerializer):
+class TokenRequestSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH, trim_whitespace=False)
+    password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
     otp_token = serializers.CharField(
         required=False,
         allow_blank=True,
         write_only=True,
+        max_length=16,
         help_text="The TOTP code; required of administrators when the second factor is on.",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        user = attrs["user"]
+        request = self.context["request"]
+        credentials = {"username": attrs["username"], "password": attrs["password"]}
+        user = authenticate(request=request, **credentials)
+        if user is None:
+            raise serializers.ValidationError(SIGN_IN_REFUSED, code="authorization")
+        attrs["otp_verified"] = False
         if needs_second_factor(user):
             code = (attrs.get("otp_token") or "").strip()
-            if not any(True for _ in devices_for_user(user, confirmed=True)):
-                raise serializers.ValidationError(
-                    {"otp_token": ["An administrator needs a TOTP device: manage.py otp_enroll."]}
+            has_device = any(True for _ in devices_for_user(user, confirmed=True))
+            if not (has_device and code and match_token(user, code) is not None):
+                # The password was right but the second factor is not: a failed login all
+                # the same, counted by django-axes, and answered like a wrong password.
+                user_login_failed.send(
+                    sender=__name__,
+                    credentials={"username": attrs["username"]},
+                    request=getattr(request, "_request", request),
                 )
-            if not code or match_token(user, code) is None:
-                raise serializers.ValidationError(
-                    {"otp_token": ["Give the current code from your authenticator app."]}
-                )
+                raise serializers.ValidationError(SIGN_IN_REFUSED, code="authorization")
+            attrs["otp_verified"] = True
+        attrs["user"] = user
         return attrs
 
 
-class TokenObtainView(ObtainAuthToken):
-    """A fresh token when the old one has expired; throttled per address (scope auth)."""
+class TokenObtainView(APIView):
+    """A new token for each sign-in, shown once; throttled per address (scope auth)."""
 
-    serializer_class = TokenRequestSerializer
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
     throttle_classes = [AuthRateThrottle]
 
     @extend_schema(
@@ -56,7 +81,7 @@ class TokenObtainView(ObtainAuthToken):
         responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         valid = serializer.is_valid()
         if getattr(request, "axes_locked_out", False):
             # django-axes refused even a right password: too many failures for this account
@@ -66,20 +91,32 @@ class TokenObtainView(ObtainAuthToken):
             )
         if not valid:
             raise serializers.ValidationError(serializer.errors)
-        user = serializer.validated_data["user"]
-        token, created = Token.objects.get_or_create(user=user)
-        if not created and token_expired(token):
-            token.delete()
-            token = Token.objects.create(user=user)
-        return Response({"token": token.key})
+        user: User = serializer.validated_data["user"]
+        reason = deactivated_link(user)
+        if reason:
+            raise PermissionDenied(reason)
+        token = api_token_create(user=user, otp_verified=serializer.validated_data["otp_verified"])
+        return Response({"token": token})
+
+
+class TokenRevokeSerializer(serializers.Serializer[Any]):
+    all = serializers.BooleanField(
+        required=False, default=False, help_text="Revoke every token of the caller, not just this."
+    )
 
 
 class TokenRevokeView(APIView):
-    """POST /api/v1/auth/token/revoke/: the caller's token stops working at once."""
+    """POST /api/v1/auth/token/revoke/: the caller's token stops working at once (with
+    `{"all": true}`, or from a browser session, every token of the caller)."""
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=TokenRevokeSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
-        Token.objects.filter(user_id=request.user.pk or 0).delete()
+        params = TokenRevokeSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        tokens = ApiToken.objects.filter(user_id=request.user.pk or 0)
+        if isinstance(request.auth, ApiToken) and not params.validated_data["all"]:
+            tokens = tokens.filter(digest=request.auth.digest)
+        tokens.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

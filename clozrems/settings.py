@@ -6,6 +6,7 @@ Celery running tasks eagerly when no broker is configured, console e-mail. A dep
 ``ALLOWED_HOSTS``.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -48,7 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as digests (django-rest-knox; the model is patients.ApiToken).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -110,13 +112,34 @@ DATABASES = {
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
     ),
 }
+# A writer waits this long for a row another transaction holds (a patient being changed),
+# and a statement runs at most this long; then the request is a 503 that says so
+# (clozrems/middleware.py). 0 turns a limit off (bench/ and long maintenance commands).
+DATABASE_LOCK_TIMEOUT_MS = int(os.environ.get("DATABASE_LOCK_TIMEOUT_MS", "5000"))
+DATABASE_STATEMENT_TIMEOUT_MS = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT_MS", "30000"))
+# SQLite (the laptop default): write-ahead logging so readers never block the writer, and
+# writers that queue for the lock (BEGIN IMMEDIATE, waiting up to the busy timeout) rather than
+# failing at once when two transactions that read first both try to write.
+CLOZREMS_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": int(os.environ.get("SQLITE_BUSY_TIMEOUT_S", "20")),
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    options = DATABASES["default"].setdefault("OPTIONS", {})
     # A database that does not answer fails a request in seconds (503), not minutes.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(
-        os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")
-    )
+    options["connect_timeout"] = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
+    options["options"] = " ".join(
+        [
+            options.get("options", ""),
+            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_MS}",
+            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+        ]
+    ).strip()
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(CLOZREMS_SQLITE_OPTIONS)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -136,12 +159,26 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+# The client's address as the throttles see it: X-Forwarded-For is believed only from the
+# proxies named here (addresses or CIDR networks; none by default). See clozrems/addresses.py.
+CLOZREMS_TRUSTED_PROXIES = env_list("CLOZREMS_TRUSTED_PROXIES", "")
+for _proxy in CLOZREMS_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CLOZREMS_TRUSTED_PROXIES: {_proxy!r} is not an address or a CIDR network."
+        ) from None
+AXES_CLIENT_IP_CALLABLE = "clozrems.addresses.client_address"
 # A TOTP second factor (django-otp) is required of administrators when this is on: the admin
 # site, the web pages and the API token endpoint then ask for it. On by default in production.
 CLOZREMS_ADMIN_OTP = env_bool("CLOZREMS_ADMIN_OTP", default=PRODUCTION)
 OTP_TOTP_ISSUER = "clozrems"
-# API tokens expire (and are revoked at POST /api/v1/auth/token/revoke/).
+# API tokens expire (and are revoked at POST /api/v1/auth/token/revoke/, and by a password
+# change). Only their digests are stored (django-rest-knox, with the project's own model).
 CLOZREMS_TOKEN_TTL = timedelta(hours=int(os.environ.get("CLOZREMS_TOKEN_TTL_HOURS", "12")))
+KNOX_TOKEN_MODEL = "patients.ApiToken"  # noqa: S105 - a model's name, not a secret
+REST_KNOX = {"TOKEN_TTL": CLOZREMS_TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token"}
 # Browser sessions end after 30 idle minutes (each request extends them) or with the browser.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 SESSION_SAVE_EVERY_REQUEST = True
@@ -200,14 +237,20 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "clozrems.auth.ExpiringTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "clozrems.auth.VerifiedSessionAuthentication",
     ],
     # Per user, per anonymous client, and per address whoever calls; stricter on the token
     # endpoint (scope "auth"). Rates from the environment; counts per web process (see caches).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "clozrems.throttles.ClientUserRateThrottle",
+        "clozrems.throttles.ClientAnonRateThrottle",
         "clozrems.throttles.AddressRateThrottle",
+    ],
+    # JSON nested deeper than CLOZREMS_JSON_MAX_DEPTH is a 400 (clozrems/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "clozrems.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("THROTTLE_USER", "1200/min"),
@@ -255,6 +298,13 @@ else:
 # --- clozrems ---------------------------------------------------------------
 
 CLOZREMS_DEFAULT_PROTOCOL = os.environ.get("CLOZREMS_DEFAULT_PROTOCOL") or "us-label-2015"
+# A pharmacist opens a patient's record only after finding it by last name and date of birth
+# (or id and date of birth), or from its own pharmacy's dispenses. The dispensing decision and
+# the dispense, which name no one and are audited, take the id alone, as the API contract's
+# clients do; a deployment may require the same of them (0 here).
+CLOZREMS_PHARMACIST_DECISION_BY_ID = env_bool("CLOZREMS_PHARMACIST_DECISION_BY_ID", default=True)
+# The deepest nesting a JSON request body may have (clozrems/parsers.py).
+CLOZREMS_JSON_MAX_DEPTH = int(os.environ.get("CLOZREMS_JSON_MAX_DEPTH", "64"))
 
 # --- logging ----------------------------------------------------------------
 
@@ -302,10 +352,24 @@ CONTENT_SECURITY_POLICY = {
 
 # --- production hardening ---------------------------------------------------
 
+# Django's own bar for a key (check --deploy, security.W009): 50 characters or more, 5 or more
+# of them different; never the development key.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+
 if PRODUCTION:
     if SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure-"):
         raise ImproperlyConfigured(
             "CLOZREMS_PRODUCTION=1 needs a real SECRET_KEY in the environment."
+        )
+    if (
+        len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} random characters "
+            f"(with at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones); generate one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
         )
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True

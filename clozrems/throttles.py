@@ -5,10 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+
+from clozrems.addresses import client_address
 
 
-class AddressRateThrottle(SimpleRateThrottle):
+class _TrustedAddress:
+    """DRF's throttles read X-Forwarded-For from anyone; these read the address the trusted
+    proxies vouch for (clozrems/addresses.py), as the login lockout does."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
+
+
+class ClientUserRateThrottle(_TrustedAddress, UserRateThrottle):
+    """Per user; per trusted address when anonymous."""
+
+
+class ClientAnonRateThrottle(_TrustedAddress, AnonRateThrottle):
+    """Per trusted address, for anonymous callers."""
+
+
+class AddressRateThrottle(_TrustedAddress, SimpleRateThrottle):
     """Per client address, signed in or not: one address cannot spread a flood over many
     accounts' tokens."""
 

@@ -106,6 +106,16 @@ VOID_REFUSED = inline_serializer(
         "reasons": serializers.ListField(child=serializers.DictField()),
     },
 )
+# A 403 is either the rule's refusal (above) or DRF's for a role that may not void at all.
+VOID_FORBIDDEN = inline_serializer(
+    "VoidForbidden",
+    {
+        "code": serializers.CharField(required=False),
+        "message": serializers.CharField(required=False),
+        "reasons": serializers.ListField(child=serializers.DictField(), required=False),
+        "detail": serializers.CharField(required=False),
+    },
+)
 VOID_RULES = (
     "Mark a result entered in error, with a reason (never deleted). A result entered by hand is "
     "voided by whoever entered it or by the patient's prescriber; a lab's result only by the "
@@ -172,7 +182,7 @@ class AncResultViewSet(
 
     @extend_schema(
         request=VoidSerializer,
-        responses={200: AncResultSerializer, 403: VOID_REFUSED, 409: VOID_REFUSED},
+        responses={200: AncResultSerializer, 403: VOID_FORBIDDEN, 409: VOID_REFUSED},
         description=VOID_RULES,
     )
     @action(detail=True, methods=["post"])
@@ -215,7 +225,7 @@ class WbcResultViewSet(AncResultViewSet):
 
     @extend_schema(
         request=VoidSerializer,
-        responses={200: WbcResultSerializer, 403: VOID_REFUSED, 409: VOID_REFUSED},
+        responses={200: WbcResultSerializer, 403: VOID_FORBIDDEN, 409: VOID_REFUSED},
         description=VOID_RULES,
     )
     @action(detail=True, methods=["post"])

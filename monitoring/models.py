@@ -73,12 +73,20 @@ class AncResult(models.Model):
         ordering = ["-drawn_at", "-id"]
         indexes = [models.Index(fields=["patient", "drawn_at"])]
         constraints = [
-            # docs/rules.md §8: the same result delivered twice is stored once.
+            # docs/rules.md §8: the same result delivered twice is stored once. A lab's
+            # accession names one specimen at that lab, whoever's patient it is.
             models.UniqueConstraint(
                 fields=["lab", "analyte", "accession"],
-                condition=~models.Q(accession="") & models.Q(superseded=False),
+                condition=~models.Q(accession="") & models.Q(superseded=False) & ~models.Q(lab=""),
                 name="anc_result_accession_once",
-            )
+            ),
+            # An accession entered by hand (no lab named) is the patient's own: one
+            # prescriber's numbers can neither block nor reveal another's.
+            models.UniqueConstraint(
+                fields=["patient", "analyte", "accession"],
+                condition=~models.Q(accession="") & models.Q(superseded=False) & models.Q(lab=""),
+                name="anc_result_manual_accession_once_per_patient",
+            ),
         ]
 
     def __str__(self) -> str:

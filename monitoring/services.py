@@ -388,11 +388,31 @@ def anc_result_record(
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
         if accession:
-            previous = (
-                AncResult.objects.select_for_update()
-                .filter(lab=lab, analyte=analyte, accession=accession, superseded=False)
-                .first()
+            same_accession = AncResult.objects.select_for_update().filter(
+                lab=lab, analyte=analyte, accession=accession, superseded=False
             )
+            if not lab:
+                # Entered by hand (no lab named): the accession belongs to the patient. Among
+                # the prescriber's own patients it names one of them (a 409 it can see
+                # through); another prescriber's patient with it neither blocks the entry nor
+                # shows in the answer.
+                if (
+                    AncResult.objects.filter(
+                        lab="",
+                        analyte=analyte,
+                        accession=accession,
+                        superseded=False,
+                        patient__prescriber_id=patient.prescriber_id,
+                    )
+                    .exclude(patient=patient)
+                    .exists()
+                ):
+                    raise StateConflict(
+                        "This accession is already recorded for another of your patients.",
+                        "accession_in_use",
+                    )
+                same_accession = same_accession.filter(patient=patient)
+            previous = same_accession.first()
         if previous is not None:
             if previous.patient_id != patient.pk:
                 raise StateConflict(
@@ -848,7 +868,7 @@ def step_down_confirm(
         wanted = Frequency(frequency)
     except ValueError:
         raise FieldInvalid("frequency", "Unknown monitoring frequency.") from None
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(actor):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         patient.refresh_from_db(fields=["protocol"])
         refusal = step_down_refusal(patient_history(patient=patient), wanted, effective_date)
@@ -861,5 +881,19 @@ def step_down_confirm(
             note=note.strip(),
             confirmed_by=actor,
         )
-        monitoring_state_refresh(patient=patient)
+        state = monitoring_state_refresh(patient=patient)
+        audit_record(
+            action=Action.STEP_DOWN_CONFIRM,
+            actor=actor,
+            object_type="step_down_confirmation",
+            object_id=confirmation.pk,
+            patient_id=patient.pk,
+            inputs={
+                "frequency": wanted.value,
+                "effective_date": effective_date,
+                "note": confirmation.note,
+                "protocol": patient.protocol,
+            },
+            output={"monitoring_frequency": state.monitoring_frequency or None},
+        )
     return confirmation

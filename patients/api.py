@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -22,10 +23,12 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, PatientScoped, user_of
+from clozrems.auth import credential_of
 from monitoring.engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
@@ -57,7 +60,8 @@ from patients.models import (
 )
 from patients.selectors import patient_list_visible, prescriber_list_visible
 from pharmacy.models import Pharmacy
-from pharmacy.services import eligibility_check
+from pharmacy.selectors import patient_reachable, pharmacist_bound
+from pharmacy.services import eligibility_check, patient_lookup_record, patient_reach_record
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
 
@@ -152,11 +156,7 @@ class UserSerializer(serializers.ModelSerializer[User]):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> User:
-        password = validated_data.pop("password")
-        user = User(**validated_data)
-        user.set_password(password)
-        user.save()
-        return user
+        return services.user_create(actor=user_of(self.context["request"]), **validated_data)
 
 
 class UserViewSet(
@@ -295,6 +295,40 @@ class EligibilityQuerySerializer(serializers.Serializer[Any]):
     pharmacy = serializers.IntegerField(required=False, min_value=1)
     days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
     as_of = serializers.DateTimeField(required=False)
+    date_of_birth = serializers.DateField(required=False)
+
+
+class ReachQuerySerializer(serializers.Serializer[Any]):
+    date_of_birth = serializers.DateField(required=False)
+
+
+# The answer for an unknown id, and for a patient the caller may not open (api.md: the same).
+PATIENT_NOT_FOUND = "No Patient matches the given query."
+
+
+def pharmacist_may_open(
+    request: Request, patient: Patient, date_of_birth: Any, *, by_id_alone: bool
+) -> None:
+    """A pharmacist reaches a patient by last name and date of birth, by id and date of birth,
+    or from its own pharmacy's dispenses; any other patient is a 404, like an unknown id. An
+    id with the right date of birth opens the patient for the rest of the sign-in.
+    `by_id_alone`: the dispensing decision, which names no one and is audited, takes the id
+    alone (api.md; CLOZREMS_PHARMACIST_DECISION_BY_ID)."""
+    user = user_of(request)
+    if not pharmacist_bound(user):
+        return
+    if date_of_birth is not None:
+        if date_of_birth != patient.date_of_birth:
+            raise Http404(PATIENT_NOT_FOUND)
+        patient_reach_record(user=user, patient_ids=[patient.pk], credential=credential_of(request))
+        return
+    if by_id_alone:
+        return
+    reachable = patient_reachable(
+        user=user, patient_id=patient.pk, credential=credential_of(request), now=timezone.now()
+    )
+    if not reachable:
+        raise Http404(PATIENT_NOT_FOUND)
 
 
 DECISION_SCHEMA = inline_serializer(
@@ -430,7 +464,39 @@ class PatientViewSet(
                         for f in missing
                     }
                 )
+            response = super().list(request, *args, **kwargs)
+            found = [row["id"] for row in (response.data or {}).get("results", [])]
+            patient_lookup_record(
+                user=user,
+                patient_ids=found,
+                credential=credential_of(request),
+                criteria={
+                    "last_name": request.query_params.get("last_name", ""),
+                    "date_of_birth": request.query_params.get("date_of_birth", ""),
+                },
+            )
+            return response
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "date_of_birth",
+                OpenApiTypes.DATE,
+                description="pharmacists: the patient's date of birth, which opens a patient "
+                "not found by name and date of birth in this sign-in (404 when it differs)",
+            )
+        ]
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        params = ReachQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        pharmacist_may_open(
+            request, patient, params.validated_data.get("date_of_birth"), by_id_alone=False
+        )
+        services.patient_read_audit(actor=user_of(request), patient_id=patient.pk, what="patient")
+        return Response(self.get_serializer(patient).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = PatientSerializer(data=request.data, context=self.get_serializer_context())
@@ -521,6 +587,11 @@ class PatientViewSet(
             ),
             OpenApiParameter("days_supply", OpenApiTypes.INT),
             OpenApiParameter("as_of", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "date_of_birth",
+                OpenApiTypes.DATE,
+                description="optional: the patient's date of birth, checked (404 when it differs)",
+            ),
         ],
         responses={200: DECISION_SCHEMA},
     )
@@ -534,6 +605,12 @@ class PatientViewSet(
         self.check_object_permissions(request, patient)
         params = EligibilityQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
+        pharmacist_may_open(
+            request,
+            patient,
+            params.validated_data.get("date_of_birth"),
+            by_id_alone=settings.CLOZREMS_PHARMACIST_DECISION_BY_ID,
+        )
         pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
         as_of: datetime = params.validated_data.get("as_of") or timezone.now()
         payload = eligibility_check(
@@ -549,6 +626,7 @@ class PatientViewSet(
 # What a dispensing decision reads of a patient (patient_assessment and the engine's inputs).
 DECISION_COLUMNS = (
     "id",
+    "date_of_birth",
     "population",
     "protocol",
     "prescriber_id",

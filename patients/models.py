@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from knox.models import AbstractAuthToken
 
 from monitoring.engine.types import (
     AuthorizationKind,
@@ -79,7 +80,8 @@ class Prescriber(models.Model):
         return self.certification_expires_on is None or day <= self.certification_expires_on
 
 
-class User(AbstractUser):
+# django-stubs cannot type the reverse manager of ApiToken.user (knox, its base, is untyped).
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in. Superusers act as administrators whatever their role."""
 
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
@@ -106,7 +108,13 @@ class User(AbstractUser):
         # ModelAdmin), with its second factor when CLOZREMS_ADMIN_OTP is on.
         if self.role == Role.ADMIN:
             self.is_staff = True
+        # `set_password` keeps the new password in `_password` until the next save: a password
+        # change (the admin's form, `changepassword`, a reset) ends every API token of the user.
+        # Sessions end by themselves: Django checks each one against the password's hash.
+        password_changed = self.pk is not None and getattr(self, "_password", None) is not None
         super().save(*args, **kwargs)
+        if password_changed:
+            ApiToken.objects.filter(user=self).delete()
 
     def has_perm(self, perm: str, obj: Any = None) -> bool:
         if self.is_active and self.role == Role.ADMIN:
@@ -120,6 +128,22 @@ class User(AbstractUser):
 
     def linked_pharmacy(self) -> Pharmacy | None:
         return self.pharmacy
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox's model, `KNOX_TOKEN_MODEL`): only its SHA-512 digest and
+    its first 15 characters (to find the row) are stored, so the token is shown once, to the
+    user who asked for it, and can be read back by nobody. `otp_verified` says whether it was
+    minted with a verified second factor; an administrator's token without one is refused
+    while CLOZREMS_ADMIN_OTP is on (clozrems/auth.py)."""
+
+    otp_verified = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"API token of {self.user} from {self.created:%Y-%m-%d %H:%M}"
 
 
 class Patient(models.Model):
@@ -169,9 +193,16 @@ class PatientIdentifier(models.Model):
 
     class Meta:
         ordering = ["issuer", "value"]
+        # Once per patient. Within one prescriber's patients an identifier names one patient
+        # (monitoring.feeds.services.patient_identifier_add); across prescribers it may be
+        # recorded twice, so that no prescriber can block, or learn of, another's patient, and
+        # a lab's result sent with it is then held as ambiguous for an administrator.
         constraints = [
-            models.UniqueConstraint(fields=["issuer", "value"], name="patient_identifier_once")
+            models.UniqueConstraint(
+                fields=["patient", "issuer", "value"], name="patient_identifier_once_per_patient"
+            )
         ]
+        indexes = [models.Index(fields=["issuer", "value"])]
 
     def __str__(self) -> str:
         return f"{self.issuer}|{self.value}"

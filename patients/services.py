@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -503,3 +504,102 @@ def _check_limit_shapes(limits: dict[str, int], standard: Mapping[str, int]) -> 
             raise FieldInvalid("limits", f"Unknown limit {name!r}; known: {', '.join(standard)}.")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise FieldInvalid("limits", f"{name} is a whole number of cells/µL.")
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+# What the trail keeps of a user: who it is, its role and links, and the flags that give power
+# (never the password's hash; a password change is recorded as `password_changed`).
+USER_FIELDS = (
+    "username",
+    "email",
+    "role",
+    "prescriber_id",
+    "pharmacy_id",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+)
+
+
+def user_facts(user: User) -> dict[str, object]:
+    facts: dict[str, object] = {f: getattr(user, f) for f in USER_FIELDS}
+    if user.pk is not None:
+        facts["groups"] = sorted(user.groups.values_list("name", flat=True))
+    return facts
+
+
+def user_create(
+    *,
+    actor: User,
+    username: str,
+    password: str,
+    role: str,
+    email: str = "",
+    prescriber: Prescriber | None = None,
+    pharmacy: object | None = None,
+) -> User:
+    """A new account (the directory's `POST /users/`), with its audit entry."""
+    with transaction.atomic(), acting_as(actor):
+        user = User(username=username, email=email, role=role, prescriber=prescriber)
+        user.pharmacy = pharmacy  # type: ignore[assignment]
+        user.set_password(password)
+        user.save()
+        user_change_audit(actor=actor, user=user, before=None)
+    return user
+
+
+def user_change_audit(
+    *,
+    actor: User | None,
+    user: User,
+    before: Mapping[str, object] | None,
+    password_changed: bool = False,
+) -> None:
+    """The audit entry for an account created (`before` None) or changed elsewhere (the admin,
+    `manage.py` commands): which of its facts changed, old and new. Call it in the writing
+    transaction."""
+    after = user_facts(user)
+    if before is None:
+        audit_record(
+            action=Action.USER_CREATE,
+            actor=actor,
+            object_type="user",
+            object_id=user.pk,
+            inputs=after,
+        )
+        return
+    changed = {f: [before.get(f), v] for f, v in after.items() if before.get(f) != v}
+    audit_record(
+        action=Action.USER_UPDATE,
+        actor=actor,
+        object_type="user",
+        object_id=user.pk,
+        inputs={"username": user.username},
+        output={"changed": changed, "password_changed": password_changed},
+    )
+
+
+def second_factor_audit(*, actor: User | None, device: Any, enrolled: bool) -> None:
+    """A second-factor device enrolled or removed (the admin, `manage.py otp_enroll`); its key
+    is never written."""
+    audit_record(
+        action=Action.SECOND_FACTOR_ENROLL if enrolled else Action.SECOND_FACTOR_REMOVE,
+        actor=actor,
+        object_type="otp_device",
+        object_id=device.pk,
+        inputs={"user_id": device.user_id, "name": device.name, "confirmed": device.confirmed},
+    )
+
+
+def patient_read_audit(*, actor: User, patient_id: int, what: str) -> None:
+    """Who looked at which patient: one entry per read of a record (its detail, a list of its
+    results or events, the clinic's patient page). `what` names the part read."""
+    audit_record(
+        action=Action.PATIENT_READ,
+        actor=actor,
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+        inputs={"what": what},
+    )

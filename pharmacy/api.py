@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -20,17 +21,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, user_of
+from clozrems.auth import credential_of
 from patients.models import Role, User
 from patients.selectors import patient_list_visible
 from patients.services import today
 from pharmacy.models import Dispense, EmergencyReason, Pharmacy
-from pharmacy.selectors import pharmacy_worklist
+from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
 from pharmacy.services import (
     EmergencyRequest,
     dispense_payload,
     dispense_record,
     emergency_payload,
     emergency_supply_review,
+    patient_reach_record,
     pharmacy_save,
 )
 
@@ -152,6 +155,11 @@ class DispenseRequestSerializer(serializers.Serializer[Any]):
     pharmacy = serializers.IntegerField(min_value=1)
     days_supply = serializers.IntegerField(min_value=1, max_value=90)
     dispensed_at = serializers.DateTimeField(required=False)
+    date_of_birth = serializers.DateField(
+        required=False,
+        help_text="Optional: the patient's date of birth, checked; a patient whose date of birth "
+        "differs is treated as unknown.",
+    )
     emergency = EmergencySerializer(
         required=False,
         allow_null=True,
@@ -247,6 +255,23 @@ class DispenseViewSet(
         if not user.is_admin and pharmacy.pk != user.pharmacy_id:
             raise PermissionDenied("Pharmacists record dispenses for their own pharmacy.")
         patient = patient_list_visible(user=user).filter(pk=data["patient"]).first()
+        if patient is not None and pharmacist_bound(user):
+            # The reach rule (patients.api.pharmacist_may_open): a wrong date of birth, or in a
+            # deployment that wants it, a patient not reached in this sign-in, is unknown.
+            born = data.get("date_of_birth")
+            if born is not None and born != patient.date_of_birth:
+                patient = None
+            elif born is not None:
+                patient_reach_record(
+                    user=user, patient_ids=[patient.pk], credential=credential_of(request)
+                )
+            elif not settings.CLOZREMS_PHARMACIST_DECISION_BY_ID and not patient_reachable(
+                user=user,
+                patient_id=patient.pk,
+                credential=credential_of(request),
+                now=timezone.now(),
+            ):
+                patient = None
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
             raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})

@@ -96,3 +96,27 @@ class Dispense(models.Model):
     @property
     def is_emergency(self) -> bool:
         return bool(self.emergency_reason)
+
+
+class PatientReach(models.Model):
+    """A pharmacist found this patient by last name and date of birth (or id and date of
+    birth): for the rest of that sign-in (`credential`: the token's or session's digest, see
+    clozrems.auth.credential_of), and at most CLOZREMS_TOKEN_TTL, the patient's id alone opens
+    its record. A pharmacist's other way to a patient is its own pharmacy's dispenses."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="pharmacist_reaches"
+    )
+    credential = models.CharField(max_length=80)
+    reached_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "patient", "credential"], name="patient_reach_once_per_sign_in"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} reached patient {self.patient_id}"

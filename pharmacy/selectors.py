@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Max, OuterRef, Subquery
+from django.conf import settings
+from django.db.models import Exists, Max, OuterRef, Subquery
 
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
 from monitoring.models import MonitoringState
 from monitoring.selectors import clinic_zone
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Patient, Role, User
+from pharmacy.models import Dispense, PatientReach, Pharmacy
 
 
 def pharmacy_worklist(
@@ -70,3 +72,26 @@ def pharmacy_worklist(
         )
     entries.sort(key=lambda e: (e["next_draw_due"], e["patient"]))
     return entries
+
+
+def pharmacist_bound(user: User) -> bool:
+    """Whether the reach rule applies: a pharmacist (administrators reach everyone)."""
+    return user.role == Role.PHARMACIST and not user.is_admin
+
+
+def patient_reachable(*, user: User, patient_id: int, credential: str, now: datetime) -> bool:
+    """Whether a pharmacist may open this patient by id alone (one query): it found the
+    patient by last name and date of birth in this sign-in, or the patient was dispensed to
+    at its own pharmacy."""
+    since = now - settings.CLOZREMS_TOKEN_TTL
+    reached = PatientReach.objects.filter(
+        user=user, patient_id=patient_id, credential=credential, reached_at__gte=since
+    )
+    dispensed_here = Dispense.objects.filter(
+        patient_id=patient_id, pharmacy_id=user.pharmacy_id or 0
+    )
+    return (
+        Patient.objects.filter(pk=patient_id)
+        .filter(Exists(reached) | Exists(dispensed_here))
+        .exists()
+    )

@@ -9,13 +9,14 @@ role. `api(user)` is a DRF client authenticated by token (`api()` is anonymous).
 import os
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from clozrems.auth import api_token_create
 from tests import factories
 
 # The clock every date-sensitive test runs at: a Wednesday noon in the clinic's zone
@@ -42,6 +43,32 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         database = engine
     redis = "set" if os.environ.get("REDIS_URL") else "not set (Celery eager)"
     return [f"clozrems: database={database}, REDIS_URL {redis}"]
+
+
+# The schemathesis run's tally (tests/security/test_fuzz_api.py): persona -> status ->
+# requests, gathered from each fuzz test's report. Here, in the root conftest, because under
+# xdist only the controlling process sees every report and it loads only this conftest.
+FUZZ_STATS: dict[str, dict[int, int]] = {}
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "fuzz":
+            tally = FUZZ_STATS.setdefault(value["persona"], {})
+            for status, count in value["statuses"].items():
+                tally[int(status)] = tally.get(int(status), 0) + count
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FUZZ_STATS:
+        return
+    total = sum(sum(t.values()) for t in FUZZ_STATS.values())
+    terminalreporter.write_line(f"schemathesis: {total} requests")
+    for persona, tally in sorted(FUZZ_STATS.items()):
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(tally.items()))
+        terminalreporter.write_line(f"  {persona}: {sum(tally.values())} requests ({statuses})")
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +211,9 @@ def api(db) -> Callable[..., APIClient]:
     def make(user=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            # As if signed in with everything the user needs (an administrator's code too).
+            token = api_token_create(user=user, otp_verified=True)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return make

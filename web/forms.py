@@ -39,10 +39,15 @@ class PatientSearchForm(forms.Form):
     patient_id = forms.IntegerField(required=False, min_value=1, label="Or patient id")
 
     def clean(self) -> dict[str, Any]:
+        # A patient is found by its date of birth with the last name or the id, never by an id
+        # alone (ids are sequential: anyone could walk through them).
         data = super().clean() or {}
-        by_name = data.get("last_name") and data.get("date_of_birth")
-        if not by_name and not data.get("patient_id"):
-            raise forms.ValidationError("Give the last name and date of birth, or the patient id.")
+        if not data.get("date_of_birth") or not (
+            (data.get("last_name") or "").strip() or data.get("patient_id")
+        ):
+            raise forms.ValidationError(
+                "Give the date of birth, with the last name or the patient id."
+            )
         return data
 
 

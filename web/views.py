@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +24,7 @@ from audit.reports import ReportFilter, report_compliance, report_overrides
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
+from clozrems.auth import credential_of, deactivated_link
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
@@ -48,9 +49,14 @@ from monitoring.services import (
 )
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
-from patients.services import authorization_record, patient_enroll, treatment_event_record
+from patients.services import (
+    authorization_record,
+    patient_enroll,
+    patient_read_audit,
+    treatment_event_record,
+)
 from pharmacy.models import Dispense, Pharmacy
-from pharmacy.selectors import pharmacy_worklist
+from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
 from pharmacy.services import (
     EmergencyRequest,
     dispense_record,
@@ -58,6 +64,7 @@ from pharmacy.services import (
     eligibility_check,
     emergency_fields,
     emergency_supply_option,
+    patient_lookup_record,
 )
 from web import forms
 from web.charts import anc_chart
@@ -101,6 +108,9 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
                 return redirect(f"{reverse('login')}?next={request.path}")
             if not isinstance(user, User) or not (user.is_admin or user.role in roles):
                 raise PermissionDenied("Your role may not open this page.")
+            refused = deactivated_link(user)
+            if refused:
+                raise PermissionDenied(refused)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -138,21 +148,34 @@ def _pharmacy_of(user: User) -> Pharmacy | None:
 
 @role_required(Role.PHARMACIST)
 def counter(request: HtmxHttpRequest) -> HttpResponse:
-    """Find a patient by last name and date of birth, or by id."""
+    """Find a patient by date of birth with the last name or the id. Those found open by id for
+    the rest of the sign-in, and the search is in the audit trail."""
     user = _user(request)
     form = forms.PatientSearchForm(request.GET or None)
     found = None
     if form.is_bound and form.is_valid():
-        visible = patient_list_visible(user=user).select_related("monitoring")
         data = form.cleaned_data
+        visible = (
+            patient_list_visible(user=user)
+            .select_related("monitoring")
+            .filter(date_of_birth=data["date_of_birth"])
+        )
         if data.get("patient_id"):
             visible = visible.filter(pk=data["patient_id"])
         else:
-            visible = visible.filter(
-                last_name__iexact=data["last_name"].strip(),
-                date_of_birth=data["date_of_birth"],
-            )
+            visible = visible.filter(last_name__iexact=data["last_name"].strip())
         found = list(visible[:20])
+        patient_lookup_record(
+            user=user,
+            patient_ids=[p.pk for p in found],
+            credential=credential_of(request),
+            criteria={
+                "last_name": (data.get("last_name") or "").strip(),
+                "patient_id": data.get("patient_id"),
+                "date_of_birth": data["date_of_birth"],
+                "page": "counter",
+            },
+        )
         if len(found) == 1 and not request.htmx:
             return redirect("counter-patient", pk=found[0].pk)
     template = "web/partials/search_results.html" if request.htmx else "web/counter.html"
@@ -207,11 +230,24 @@ def _decision_context(
     }
 
 
-@role_required(Role.PHARMACIST)
-def counter_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """The decision as a banner, its reasons, the patient's monitoring, and the dispense form."""
+def _counter_patient(request: HttpRequest, pk: int) -> Patient:
+    """A patient the pharmacist found in this sign-in, or one dispensed at its pharmacy; any
+    other is a 404, like an unknown id."""
     user = _user(request)
     patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    if pharmacist_bound(user) and not patient_reachable(
+        user=user, patient_id=patient.pk, credential=credential_of(request), now=timezone.now()
+    ):
+        raise Http404("No patient matches the given query.")
+    return patient
+
+
+@role_required(Role.PHARMACIST)
+def counter_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The decision as a banner, its reasons, the patient's monitoring, and the dispense form.
+    Opening it is an eligibility check, audited as one: that entry records the read."""
+    user = _user(request)
+    patient = _counter_patient(request, pk)
     context = _decision_context(patient, _pharmacy_of(user), user=user, audited=True)
     return render(request, "web/counter_patient.html", context)
 
@@ -220,7 +256,7 @@ def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> Htt
     if request.method != "POST":
         return redirect("counter-patient", pk=pk)
     user = _user(request)
-    patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    patient = _counter_patient(request, pk)
     pharmacy = _pharmacy_of(user)
     context = _decision_context(patient, pharmacy, user=user, audited=False)
     decision = context["decision"]
@@ -367,6 +403,7 @@ def _plan_choices(patient: Patient) -> list[tuple[str, str]]:
 @role_required(*CLINICIANS, Role.AUDITOR)
 def clinic_patient(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     patient = _clinic_patient(request, pk)
+    patient_read_audit(actor=_user(request), patient_id=patient.pk, what="clinic_page")
     return render(
         request, "web/clinic_patient.html", _patient_context(patient, user=_user(request))
     )

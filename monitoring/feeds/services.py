@@ -38,7 +38,7 @@ from monitoring.models import (
     ResultStatus,
 )
 from monitoring.services import RecordedResult
-from patients.models import Patient, PatientIdentifier, Role, User
+from patients.models import Patient, PatientIdentifier, Prescriber, Role, User
 
 _STATUS = {
     FINAL: ResultStatus.FINAL,
@@ -50,7 +50,11 @@ _STATUS = {
 def patient_identifier_add(
     *, patient: Patient, actor: User, issuer: str, value: str
 ) -> PatientIdentifier:
-    """Record the identifier a lab knows the patient by (one patient per issuer and value)."""
+    """Record the identifier a lab knows the patient by: one patient per issuer and value among
+    the prescriber's own patients (a conflict there is a 409 the prescriber can see through).
+    Another prescriber's patient with the same identifier neither blocks the write nor shows in
+    the answer; the audit entry counts such patients for the administrators, and the lab's
+    results sent with it are held as ambiguous (ingest.patient_match) until one resolves them."""
     issuer, value = issuer.strip(), value.strip()
     if not issuer:
         raise FieldInvalid("issuer", "Name the system that issued the identifier.")
@@ -58,6 +62,20 @@ def patient_identifier_add(
         raise FieldInvalid("value", "The identifier is empty.")
     try:
         with transaction.atomic(), acting_as(actor):
+            # One writer per prescriber at a time, so two of its patients cannot both get it.
+            Prescriber.objects.select_for_update().filter(pk=patient.prescriber_id).first()
+            same = PatientIdentifier.objects.filter(issuer=issuer, value=value)
+            if same.filter(patient=patient).exists():
+                raise StateConflict(
+                    f"{issuer}|{value} is already recorded for this patient.", "identifier_in_use"
+                )
+            mine = same.filter(patient__prescriber_id=patient.prescriber_id).first()
+            if mine is not None:
+                raise StateConflict(
+                    f"{issuer}|{value} is already recorded for another of your patients "
+                    f"(id {mine.patient_id}).",
+                    "identifier_in_use",
+                )
             identifier = PatientIdentifier.objects.create(
                 patient=patient, issuer=issuer, value=value, recorded_by=actor
             )
@@ -68,11 +86,14 @@ def patient_identifier_add(
                 object_id=identifier.pk,
                 patient_id=patient.pk,
                 inputs={"issuer": issuer, "value": value},
+                output={
+                    "other_prescribers_patients_with_it": same.exclude(pk=identifier.pk).count()
+                },
             )
             return identifier
     except IntegrityError:
         raise StateConflict(
-            f"{issuer}|{value} is already recorded for a patient.", "identifier_in_use"
+            f"{issuer}|{value} is already recorded for this patient.", "identifier_in_use"
         ) from None
 
 

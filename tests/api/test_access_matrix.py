@@ -80,7 +80,11 @@ MATRIX = [
         (401, 200, 200, 200, 200, 200, 200, 200)),
     ("patients", "post", "/api/v1/patients/", "patient",
         (401, 201, 201, 400, 403, 403, 201, 201)),
+    # A pharmacist opens a patient only with its date of birth (or once found by name and date
+    # of birth in the same sign-in, or dispensed at its pharmacy): an id alone is a 404.
     ("patient", "get", "/api/v1/patients/{active}/", None,
+        (401, 200, 200, 404, 404, 200, 200, 200)),
+    ("patient", "get", "/api/v1/patients/{active}/?date_of_birth=1985-06-15", None,
         (401, 200, 200, 404, 200, 200, 200, 200)),
     ("enroll", "post", "/api/v1/patients/{pending}/enroll/", "enroll",
         (401, 200, 200, 404, 403, 403, 200, 200)),

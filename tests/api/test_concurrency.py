@@ -99,10 +99,11 @@ def test_many_simultaneous_http_dispenses_with_mixed_keys_record_only_what_the_r
     """24 requests at once through the API: 12 with distinct Idempotency-Keys, 12 sharing one.
     The rules allow one 7-day supply: exactly one dispense is recorded; the shared key's
     requests all get the same answer; nothing else is written; no request hangs."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.get_or_create(user=phil)[0].key
+    from clozrems.auth import api_token_create
+
+    token = api_token_create(user=phil, otp_verified=False)
     keys = [f"http-{i}" for i in range(12)] + ["http-shared"] * 12
     barrier = threading.Barrier(len(keys))
     answers: list = [None] * len(keys)

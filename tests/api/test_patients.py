@@ -155,7 +155,10 @@ def test_an_unknown_patient_is_404(api, alice):
 
 
 def test_a_pharmacist_gets_only_what_a_decision_needs(api, phil, active_patient):
-    response = api(phil).get(f"/api/v1/patients/{active_patient.pk}/")
+    response = api(phil).get(
+        f"/api/v1/patients/{active_patient.pk}/",
+        {"date_of_birth": active_patient.date_of_birth.isoformat()},
+    )
 
     assert response.status_code == 200
     data = response.json()

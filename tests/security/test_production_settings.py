@@ -47,6 +47,15 @@ def test_production_refuses_to_start_without_a_real_secret():
     assert insecure.returncode != 0
 
 
+def test_production_refuses_a_short_or_repetitive_secret():
+    for weak in ("x", secrets.token_urlsafe(64)[:49], "ab" * 40):
+        result = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=weak)
+        assert result.returncode != 0, weak
+        assert "at least 50 random characters" in result.stderr
+    good = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(64)[:50])
+    assert good.returncode == 0, good.stderr
+
+
 def test_pages_and_api_carry_the_content_security_policy(client, api, alice):
     policy = client.get("/login/")["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy

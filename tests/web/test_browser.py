@@ -93,6 +93,7 @@ def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
 
     page.goto(f"{live_server.url}/counter/")
     page.get_by_label("Or patient id").fill(str(allowed_patient.pk))
+    page.get_by_label("Date of birth").fill("1985-06-15")  # an id goes with the date of birth
     page.get_by_role("button", name="Find").click()
     page.get_by_role("link", name="Check", exact=True).click()
     page.get_by_text("ALLOWED — up to 7 days").wait_for()
@@ -156,7 +157,10 @@ def test_a_prescriber_cannot_open_another_prescribers_patient(
 def test_the_pages_work_at_phone_width(page, live_server, phil, stale_patient, shots):
     page.set_viewport_size({"width": 375, "height": 740})
     log_in(page, live_server, "phil")
-    page.goto(f"{live_server.url}/counter/patients/{stale_patient.pk}/")
+    page.goto(
+        f"{live_server.url}/counter/?last_name={stale_patient.last_name}"
+        f"&date_of_birth={stale_patient.date_of_birth}"
+    )
     banner = page.locator(".banner")
     banner.get_by_text("BLOCKED").wait_for()
     width = page.evaluate("document.documentElement.scrollWidth")

@@ -18,7 +18,7 @@ def test_the_counter_blocks_a_patient_whose_prescriber_is_certified_only_from_to
     prescriber.save(update_fields=["certified_on"])
     client.force_login(phil)
 
-    html = client.get(f"/counter/patients/{allowed_patient.pk}/").content.decode()
+    html = _found_at_the_counter(client, allowed_patient)
 
     assert "BLOCKED" in html and "ALLOWED" not in html
     assert "To unblock: The prescriber&#x27;s certification must be renewed." in html
@@ -32,7 +32,7 @@ def test_the_counter_blocks_at_a_pharmacy_certified_only_from_tomorrow(
     pharmacy.save(update_fields=["certified_on"])
     client.force_login(phil)
 
-    html = client.get(f"/counter/patients/{allowed_patient.pk}/").content.decode()
+    html = _found_at_the_counter(client, allowed_patient)
 
     assert "BLOCKED" in html
     assert "Your pharmacy&#x27;s certification must be renewed." in html
@@ -63,3 +63,13 @@ def test_the_oversight_directory_says_not_yet_certified(
     # The pharmacy, certified since 2020, is certified today.
     row = html[html.index("Main Street Pharmacy") :]
     assert row[: row.index("</tr>")].count("<td>yes</td>") == 1
+
+
+def _found_at_the_counter(client, patient):
+    """The pharmacist finds the patient by last name and date of birth, as the counter asks."""
+    response = client.get(
+        "/counter/",
+        {"last_name": patient.last_name, "date_of_birth": patient.date_of_birth.isoformat()},
+        follow=True,
+    )
+    return response.content.decode()

@@ -22,7 +22,11 @@ def uk_patient(api, alice, clock):
 
 
 def test_the_counter_shows_the_traffic_light_and_the_wbc(client, phil, uk_patient):
+    from patients.models import Patient
+
     client.force_login(phil)
+    patient = Patient.objects.get(pk=uk_patient)
+    client.get("/counter/", {"patient_id": patient.pk, "date_of_birth": patient.date_of_birth})
     html = client.get(f"/counter/patients/{uk_patient}/").content.decode()
     assert "ALLOWED" in html
     assert "<dd>green</dd>" in html and "Latest WBC</dt><dd>5000/µL" in html
