@@ -9,7 +9,9 @@ class AuditConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from audit import roles, triggers
+        from audit import checks, roles, triggers
+
+        del checks  # imported for its @register
 
         connection_created.connect(triggers.sqlite_functions_register)
         # The triggers are (re)installed after every migrate: SQLite drops a table's triggers

@@ -99,13 +99,13 @@ class AuditEntry(models.Model):
             ),
         ]
 
-    @property
-    def sealed(self) -> bool:
-        return self.seq is not None
-
     def __str__(self) -> str:
         place = f"#{self.seq}" if self.seq is not None else f"(unsealed, id {self.pk})"
         return f"{place} {self.action} {self.outcome} by {self.actor_username or '-'}"
+
+    @property
+    def sealed(self) -> bool:
+        return self.seq is not None
 
 
 class AuditCheckpoint(models.Model):

@@ -20,6 +20,7 @@ covered at once. See docs/audit.md.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -39,17 +40,28 @@ def _q(connection: BaseDatabaseWrapper, name: str) -> str:
     return str(connection.ops.quote_name(name))
 
 
+# Role names go into SQL text (a DO block takes no parameters): plain identifiers only.
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def role_name_check(role: str) -> str:
+    if not ROLE_NAME.match(role):
+        raise ValueError(
+            f"{role!r} is not a plain role name (lower-case letters, digits, _; at most 63)"
+        )
+    return role
+
+
 def role_create_sql(connection: BaseDatabaseWrapper, role: str) -> str:
     """A login role with no special power (idempotent). Its password is set apart, e.g. with
     psql's \\password, or the server authenticates it another way (certificates, peer)."""
-    literal = role.replace("'", "''")
-    return (
-        "DO $$ BEGIN "
-        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN "
-        f"CREATE ROLE {_q(connection, role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-        "NOREPLICATION NOBYPASSRLS; "
-        "END IF; END $$"
+    role = role_name_check(role)  # a plain identifier: safe in the text below
+    exists = f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"  # noqa: S608  # nosec B608
+    create = (
+        f"CREATE ROLE {_q(connection, role)} "
+        "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
     )
+    return f"DO $$ BEGIN IF NOT EXISTS ({exists}) THEN {create}; END IF; END $$"
 
 
 def ownership_sql(connection: BaseDatabaseWrapper, owner: str) -> list[str]:
@@ -95,6 +107,9 @@ def grants_sql(connection: BaseDatabaseWrapper, app: str, owner: str | None = No
 def db_roles_sql(
     connection: BaseDatabaseWrapper, *, app: str, owner: str | None = None
 ) -> list[str]:
+    role_name_check(app)
+    if owner:
+        role_name_check(owner)
     out = []
     if owner:
         out.append(role_create_sql(connection, owner))

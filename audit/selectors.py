@@ -79,18 +79,19 @@ def _file_checkpoint(
     if fields is None:
         return None, "is not a JSON object"
     try:
+        created_at = parse_datetime(str(fields["created_at"]))
+        if created_at is None:
+            return None, "is not a checkpoint (created_at is not an instant)"
         row = AuditCheckpoint(
             seq=int(fields["seq"]),
             hash=str(fields["hash"]),
             key_id=str(fields["key_id"]),
-            created_at=parse_datetime(str(fields["created_at"])),
+            created_at=created_at,
             sealed=int(fields["sealed"]),
             mac=str(fields["mac"]),
         )
     except (KeyError, TypeError, ValueError):
         return None, "is not a checkpoint (a field is missing or malformed)"
-    if row.created_at is None:
-        return None, "is not a checkpoint (created_at is not an instant)"
     key = keys.get(row.key_id)
     if key is None:
         return None, "is signed with a key this deployment does not hold"
@@ -136,9 +137,7 @@ def audit_chain_verify(*, chunk_size: int = 2000, keys: Keyring | None = None) -
             return _report(checked, expected_seq, broken_id, problem, checkpoints, notes)
         for seq_hash, where in expected_at.get(expected_seq, ()):
             if seq_hash != entry.hash:
-                problem = (
-                    f"does not match {where}: the chain was rewritten at or before this entry"
-                )
+                problem = f"does not match {where}: the chain was rewritten at or before this entry"
                 return _report(checked, expected_seq, entry.pk, problem, checkpoints, notes)
         checked += 1
         expected_prev = str(entry.hash)

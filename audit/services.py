@@ -205,7 +205,7 @@ def _seal_batch(limit: int, key: AuditKey) -> tuple[int, int, AuditCheckpoint | 
             .values_list("seq", "hash")
             .first()
         )
-        seq, prev_hash = (head[0], str(head[1])) if head else (0, GENESIS_HASH)
+        seq, prev_hash = (int(head[0] or 0), str(head[1])) if head else (0, GENESIS_HASH)
         # Only committed rows are visible here; one still being written is sealed next time.
         pending = list(AuditEntry.objects.filter(seq__isnull=True).order_by("id")[:limit])
         if not pending:

@@ -71,6 +71,25 @@ def legacy_chain_check_and_unseal(apps, schema_editor):
     triggers_install(connection)
 
 
+def guard_back_to_append_only(apps, schema_editor):
+    """Backwards: the sealer's guard names columns that 0002 does not have; put back the plain
+    append-only trigger of 0002 (SQLite drops it again when the table is rebuilt just after:
+    the next forward `migrate` installs the triggers anew)."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "DROP TRIGGER IF EXISTS clozrems_audit_auditentry_append_only ON audit_auditentry"
+            )
+            cursor.execute(
+                "CREATE TRIGGER clozrems_audit_auditentry_append_only BEFORE UPDATE OR DELETE "
+                "ON audit_auditentry FOR EACH ROW EXECUTE FUNCTION clozrems_refuse('append-only')"
+            )
+        else:
+            cursor.execute("DROP TRIGGER IF EXISTS clozrems_audit_auditentry_unsealed_insert")
+            cursor.execute("DROP TRIGGER IF EXISTS clozrems_audit_auditentry_no_update")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0002_triggers"),
@@ -134,5 +153,5 @@ class Migration(migrations.Migration):
                 name="audit_entry_unsealed",
             ),
         ),
-        migrations.RunPython(legacy_chain_check_and_unseal, migrations.RunPython.noop),
+        migrations.RunPython(legacy_chain_check_and_unseal, guard_back_to_append_only),
     ]

@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from audit.keys import keyring
-from audit.models import GENESIS_HASH, AuditCheckpoint, AuditEntry, Action
+from audit.models import GENESIS_HASH, Action, AuditCheckpoint, AuditEntry
 from audit.services import audit_record, audit_seal, entry_mac
 from tests.audit.conftest import needs_postgresql
 
@@ -199,7 +199,7 @@ def _truncate(*tables):
             if connection.vendor == "postgresql":
                 cursor.execute(f"TRUNCATE {table}")
             else:
-                cursor.execute(f"DELETE FROM {table}")
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
 
 
 def test_truncating_the_trail_is_caught(chain):
@@ -239,7 +239,11 @@ def test_a_rewritten_chain_is_caught_by_the_checkpoint_even_with_the_real_key(ch
 
 def test_a_forged_checkpoint_row_is_named(chain):
     AuditCheckpoint.objects.create(
-        seq=9, hash="f" * 64, key_id=chain[0].key_id, created_at=chain[0].created_at, sealed=4,
+        seq=9,
+        hash="f" * 64,
+        key_id=chain[0].key_id,
+        created_at=chain[0].created_at,
+        sealed=4,
         mac="0" * 64,
     )
 

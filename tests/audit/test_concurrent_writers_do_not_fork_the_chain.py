@@ -138,3 +138,37 @@ def test_a_second_sealer_waiting_on_the_first_seals_only_what_is_left(admin):
         (6, 6),
         (9, 3),
     ]
+
+
+def test_an_entry_whose_transaction_commits_last_is_sealed_at_the_end_not_skipped(admin):
+    """A transaction takes the lower id, the sealer runs while it is still open (and cannot see
+    it), a later entry with a higher id is sealed first; the late one is sealed by the next
+    run, after it. An id watermark would have passed over it for ever."""
+    from django.db import transaction
+
+    written = threading.Event()
+    release = threading.Event()
+    early: list[AuditEntry] = []
+
+    def write_and_hold():
+        with transaction.atomic():
+            early.append(audit_record(action=Action.QUARANTINE_RESOLVE, actor=admin))
+            written.set()
+            assert release.wait(timeout=30)
+
+    thread, errors = _run(write_and_hold)
+    try:
+        assert written.wait(timeout=30)
+        later = audit_record(action=Action.QUARANTINE_RESOLVE, actor=admin)
+        assert audit_seal().sealed == 1
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert errors == []
+    assert early[0].pk < later.pk
+
+    assert audit_seal().sealed == 1
+
+    order = list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))
+    assert order == [later.pk, early[0].pk]
+    _sealed_once(2)

@@ -249,6 +249,7 @@ def test_the_hook_for_other_apps_appends_to_the_chain(admin):
     assert (entry.seq, entry.prev_hash, entry.hash) == (None, None, None)
     audit_seal()
     entry.refresh_from_db()
+    assert entry.seq is not None and entry.hash is not None
     previous = AuditEntry.objects.filter(seq=entry.seq - 1).first()
     assert entry.prev_hash == (previous.hash if previous else "0" * 64)
     assert len(entry.hash) == 64

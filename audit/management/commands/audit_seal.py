@@ -19,5 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         report = audit_seal(batch_size=options["batch_size"])
         self.stdout.write(
-            self.style.SUCCESS(f"sealed {report.sealed} entries; the chain's head is #{report.head_seq}.")
+            self.style.SUCCESS(
+                f"sealed {report.sealed} entries; the chain's head is #{report.head_seq}."
+            )
         )

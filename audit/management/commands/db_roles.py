@@ -28,11 +28,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if connection.vendor != "postgresql":
-            raise CommandError("database roles are PostgreSQL's; this database is "
-                               f"{connection.vendor}")
-        statements = db_roles_sql(
-            connection, app=options["app_role"], owner=options["owner_role"]
-        )
+            raise CommandError(
+                f"database roles are PostgreSQL's; this database is {connection.vendor}"
+            )
+        statements = db_roles_sql(connection, app=options["app_role"], owner=options["owner_role"])
         if not options["apply"]:
             for sql in statements:
                 self.stdout.write(f"{sql};")
