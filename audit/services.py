@@ -173,17 +173,19 @@ class SealReport:
     checkpoints: tuple[AuditCheckpoint, ...] = ()
 
 
-def audit_seal(*, batch_size: int | None = None) -> SealReport:
+def audit_seal(*, batch_size: int | None = None, wait: bool = True) -> SealReport:
     """Seal every committed unsealed entry, a batch per transaction, each batch ending with a
     signed checkpoint of the new head. Safe to run twice at once: the runs take turns on the
-    sealer lock, and an entry once sealed is never sealed again (the triggers refuse it)."""
+    sealer lock, and an entry once sealed is never sealed again (the triggers refuse it).
+    With `wait=False` (the periodic task) a run that finds another one sealing leaves the work
+    to it instead of queuing behind it."""
     limit = batch_size or settings.CLOZREMS_AUDIT_SEAL_BATCH
     key = keyring().current
     sealed = 0
     head_seq = 0
     checkpoints: list[AuditCheckpoint] = []
     while True:
-        count, head_seq, checkpoint = _seal_batch(limit, key)
+        count, head_seq, checkpoint = _seal_batch(limit, key, wait)
         sealed += count
         if checkpoint is not None:
             checkpoints.append(checkpoint)
@@ -191,14 +193,23 @@ def audit_seal(*, batch_size: int | None = None) -> SealReport:
             return SealReport(sealed, head_seq, tuple(checkpoints))
 
 
-def _seal_batch(limit: int, key: AuditKey) -> tuple[int, int, AuditCheckpoint | None]:
+def _seal_lock(wait: bool) -> bool:
+    if connection.vendor != "postgresql":
+        # SQLite runs every transaction serializably; the unique `seq` backs it up.
+        return True
+    # Held to commit. Each statement after it reads a fresh snapshot (READ COMMITTED), so it
+    # sees the seals of the run that held the lock before.
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [SEAL_LOCK_KEY])
+        row = cursor.fetchone()
+    return wait or bool(row and row[0])
+
+
+def _seal_batch(limit: int, key: AuditKey, wait: bool) -> tuple[int, int, AuditCheckpoint | None]:
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Held to commit. Each statement after it reads a fresh snapshot (READ COMMITTED),
-            # so it sees the seals of the run that held the lock before. SQLite runs every
-            # transaction serializably, and the unique `seq` backs both up.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        if not _seal_lock(wait):
+            return 0, 0, None
         head = (
             AuditEntry.objects.filter(seq__isnull=False)
             .order_by("-seq")

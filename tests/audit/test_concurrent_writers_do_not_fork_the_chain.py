@@ -172,3 +172,32 @@ def test_an_entry_whose_transaction_commits_last_is_sealed_at_the_end_not_skippe
     order = list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))
     assert order == [later.pk, early[0].pk]
     _sealed_once(2)
+
+
+def test_the_periodic_task_leaves_the_work_to_a_sealer_already_running(admin):
+    from django.db import transaction
+
+    from audit.tasks import audit_seal as periodic_seal
+
+    audit_record(action=Action.QUARANTINE_RESOLVE, actor=admin)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def seal_and_hold():
+        with transaction.atomic():
+            audit_seal()
+            holding.set()
+            assert release.wait(timeout=30)
+
+    thread, errors = _run(seal_and_hold)
+    try:
+        assert holding.wait(timeout=30)
+        audit_record(action=Action.QUARANTINE_RESOLVE, actor=admin)
+        # The lock is taken: no wait, nothing sealed, no error.
+        assert periodic_seal() == 0
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert errors == []
+    assert periodic_seal() == 1
+    _sealed_once(2)

@@ -38,8 +38,13 @@ def _patient(alice, name):
 
 
 def _advisory_locks():
+    """Advisory locks held in this database (pg_locks spans the server: other databases' are
+    none of this test's business)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return cursor.fetchone()[0]
 
 
