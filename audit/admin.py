@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AuditEntry, FieldChange
+from audit.models import AuditCheckpoint, AuditEntry, FieldChange
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,6 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = (
+        "id",
         "seq",
         "created_at",
         "action",
@@ -41,7 +42,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("action", "outcome", "role", "created_at")
     search_fields = ("=request_id", "=object_id", "=patient_id", "actor_username", "hash")
     date_hierarchy = "created_at"
-    ordering = ("-seq",)
+    ordering = ("-id",)
 
 
 @admin.register(FieldChange)
@@ -58,3 +59,9 @@ class FieldChangeAdmin(ReadOnlyAdmin):
     )
     list_filter = ("table_name", "field", "changed_at")
     search_fields = ("=row_id", "=request_id", "field")
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "created_at", "sealed", "hash", "key_id")
+    date_hierarchy = "created_at"

@@ -260,6 +260,10 @@ for _view, _summary, _extra in (
 
 
 class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
+    # An entry is listed as soon as its transaction commits; `seq`, `prev_hash`, `hash`,
+    # `key_id` and `sealed_at` are null (or empty) until the sealer chains it (docs/audit.md).
+    sealed = serializers.BooleanField(read_only=True)
+
     class Meta:
         model = AuditEntry
         fields = [
@@ -279,6 +283,9 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
             "output",
             "prev_hash",
             "hash",
+            "key_id",
+            "sealed_at",
+            "sealed",
         ]
 
 
@@ -299,7 +306,7 @@ class AuditEntryFilter(django_filters.FilterSet):
 class AuditEntryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AuditEntry]
 ):
-    """The audit trail, newest first (administrators and auditors)."""
+    """The audit trail, newest first (administrators and auditors), sealed or not yet."""
 
     serializer_class = AuditEntrySerializer
     permission_classes = [ActionRoles]
@@ -307,4 +314,4 @@ class AuditEntryViewSet(
     filterset_class = AuditEntryFilter
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
-        return AuditEntry.objects.order_by("-seq")
+        return AuditEntry.objects.order_by("-id")

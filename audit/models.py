@@ -1,10 +1,14 @@
-"""The audit trail: an append-only, hash-chained log of every state change and dispensing
-decision, and the field history the database triggers write for the clinical tables.
+"""The audit trail: an append-only log of every state change and dispensing decision, chained
+and keyed by the sealer; its signed checkpoints; and the field history the database triggers
+write for the clinical tables.
 
-Neither table is ever updated or deleted: triggers installed by the migrations (and re-installed
-after every migrate, see audit/triggers.py) refuse UPDATE and DELETE on both SQLite and
-PostgreSQL. Actors are stored by id and name, without a foreign key, so an entry stays exactly
-as written whatever happens to the user later.
+A request inserts its entry unsealed (no chain fields) in its own transaction. The sealer
+(`audit.services.audit_seal`) later gives each committed entry its place in the chain once:
+`seq`, `prev_hash`, `key_id`, `sealed_at` and `hash`, an HMAC-SHA256 keyed outside the
+database. Nothing else is ever updated or deleted: triggers installed by the migrations (and
+re-installed after every migrate, see audit/triggers.py) refuse it on SQLite and PostgreSQL.
+The design is in docs/audit.md. Actors are stored by id and name, without a foreign key, so an
+entry stays exactly as written whatever happens to the user later.
 """
 
 from __future__ import annotations
@@ -72,10 +76,14 @@ class Outcome(models.TextChoices):
 
 
 GENESIS_HASH = "0" * 64
+# The columns the sealer sets, once, on an unsealed entry; every other column is content and
+# never changes after the INSERT.
+SEAL_FIELDS = ("seq", "prev_hash", "hash", "key_id", "sealed_at")
 
 
 class AuditEntry(models.Model):
-    seq = models.BigIntegerField(unique=True)
+    # Null until the sealer gives the entry its place in the chain (docs/audit.md).
+    seq = models.BigIntegerField(unique=True, null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     actor_id = models.BigIntegerField(null=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True)
@@ -90,16 +98,56 @@ class AuditEntry(models.Model):
     # request's parameters) and what it produced (decision, reasons, max days, the new values).
     inputs = models.JSONField(default=dict)
     output = models.JSONField(default=dict)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # The chain, set by the sealer: the previous entry's `hash` (64 zeros for #1), and this
+    # entry's HMAC-SHA256 over its canonical content (audit.services.entry_mac) under the key
+    # named by `key_id`.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - null: unsealed
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)  # noqa: DJ001
+    key_id = models.CharField(max_length=16, blank=True, default="")
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The sealer's queue: only the entries not yet sealed, so finding them costs what
+            # is waiting, not the size of the trail.
+            models.Index(
+                fields=["id"], condition=models.Q(seq__isnull=True), name="audit_entry_unsealed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        place = f"#{self.seq}" if self.seq is not None else f"(unsealed, id {self.pk})"
+        return f"{place} {self.action} {self.outcome} by {self.actor_username or '-'}"
+
+    @property
+    def sealed(self) -> bool:
+        return self.seq is not None
+
+
+class AuditCheckpoint(models.Model):
+    """The chain's head as the sealer left it: `seq` and `hash` of the newest sealed entry,
+    signed with the audit key (audit.services.checkpoint_mac). Written in the sealer's
+    transaction, and appended after its commit to the checkpoint file when one is configured
+    (settings.CLOZREMS_AUDIT_CHECKPOINT_FILE). A trail that ends before a checkpoint's `seq`,
+    or whose entry there has another hash, was cut or rewritten (docs/audit.md). Append-only:
+    the triggers refuse UPDATE and DELETE."""
+
+    seq = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField()
+    # How many entries the run that wrote it sealed.
+    sealed = models.PositiveIntegerField()
+    mac = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-seq"]
-        verbose_name_plural = "audit entries"
-        indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.outcome} by {self.actor_username or '-'}"
+        return f"checkpoint #{self.seq} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class FieldChange(models.Model):

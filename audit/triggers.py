@@ -1,6 +1,9 @@
 """Database triggers, on SQLite and PostgreSQL alike:
 
-- the audit tables (audit entries and field history) refuse UPDATE and DELETE;
+- the audit entries accept an INSERT only unsealed (no chain fields), and one UPDATE only: the
+  sealer's, which sets the chain fields of an unsealed entry and changes nothing else; they
+  refuse every other UPDATE, and DELETE;
+- the other audit tables (checkpoints, field history) refuse UPDATE and DELETE;
 - the clinical tables refuse DELETE (results are voided or corrected, patients discontinued;
   nothing clinical is ever deleted);
 - every UPDATE of a tracked table writes one field-history row per changed column, with the
@@ -12,7 +15,8 @@ not remove them silently. The tracked columns are the table's actual columns (mi
 `created_at`), read from the database at install time.
 
 Maintenance escape: PostgreSQL's TRUNCATE fires no row trigger (the test runner's flush uses
-it; production should grant TRUNCATE to no application role). On SQLite the flush deletes rows,
+it); the application's database role has no TRUNCATE privilege (audit/roles.py), and a
+truncated trail fails `audit_verify` against its checkpoints. On SQLite the flush deletes rows,
 so the triggers consult `clozrems_maintenance()`, a function true only inside
 `maintenance()`; a connection without the function (the sqlite3 shell) cannot delete at all.
 """
@@ -27,8 +31,12 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit import context
+from audit.models import SEAL_FIELDS
 
-AUDIT_TABLES = ("audit_auditentry", "audit_fieldchange")
+ENTRY_TABLE = "audit_auditentry"
+# Append-only: no UPDATE, no DELETE.
+APPEND_ONLY_TABLES = ("audit_fieldchange", "audit_auditcheckpoint")
+AUDIT_TABLES = (ENTRY_TABLE, *APPEND_ONLY_TABLES)
 # Clinical records: never deleted (docs/rules.md §8, §5), and their changes kept field by field.
 CLINICAL_TABLES = (
     "patients_patient",
@@ -92,10 +100,47 @@ def _columns(connection: BaseDatabaseWrapper, cursor: Any, table: str) -> list[s
     return [c.name for c in description if c.name not in UNTRACKED_COLUMNS]
 
 
+def _content_columns(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
+    description = connection.introspection.get_table_description(cursor, ENTRY_TABLE)
+    return [c.name for c in description if c.name not in SEAL_FIELDS]
+
+
+def _sqlite_entry_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
+    q = connection.ops.quote_name
+    unsealed_new = " AND ".join(
+        [f"NEW.{q(col)} IS NULL" for col in SEAL_FIELDS if col != "key_id"]
+        + [f"NEW.{q('key_id')} = ''"]
+    )
+    unchanged = " AND ".join(
+        f"OLD.{q(col)} IS NEW.{q(col)}" for col in _content_columns(connection, cursor)
+    )
+    seal = (
+        f"OLD.{q('seq')} IS NULL AND NEW.{q('seq')} IS NOT NULL "
+        f"AND NEW.{q('hash')} IS NOT NULL AND NEW.{q('prev_hash')} IS NOT NULL AND {unchanged}"
+    )
+    table = ENTRY_TABLE
+    return [
+        f"DROP TRIGGER IF EXISTS clozrems_{table}_unsealed_insert",
+        f"CREATE TRIGGER clozrems_{table}_unsealed_insert BEFORE INSERT ON {table} "
+        f"WHEN NOT ({unsealed_new}) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: an entry is inserted unsealed, "
+        "the sealer seals it'); END",
+        f"DROP TRIGGER IF EXISTS clozrems_{table}_no_update",
+        f"CREATE TRIGGER clozrems_{table}_no_update BEFORE UPDATE ON {table} "
+        f"WHEN clozrems_maintenance() = 0 AND NOT ({seal}) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused (only the sealer "
+        "seals an unsealed entry, once)'); END",
+        f"DROP TRIGGER IF EXISTS clozrems_{table}_no_delete",
+        f"CREATE TRIGGER clozrems_{table}_no_delete BEFORE DELETE ON {table} "
+        "WHEN clozrems_maintenance() = 0 "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END",
+    ]
+
+
 def _sqlite_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
     q = connection.ops.quote_name
-    out: list[str] = []
-    for table in AUDIT_TABLES:
+    out: list[str] = _sqlite_entry_statements(connection, cursor)
+    for table in APPEND_ONLY_TABLES:
         for op in ("UPDATE", "DELETE"):
             name = f"clozrems_{table}_no_{op.lower()}"
             out.append(f"DROP TRIGGER IF EXISTS {name}")
@@ -155,12 +200,43 @@ _PG_FUNCTIONS = [
         RETURN NULL;
     END $$ LANGUAGE plpgsql
     """,
+    # The audit entries: inserted unsealed; updated once, by the sealer, which sets the chain
+    # fields (TG_ARGV) of an unsealed entry and nothing else; never deleted.
+    """
+    CREATE OR REPLACE FUNCTION clozrems_audit_entry_guard() RETURNS trigger AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.seq IS NULL AND NEW.hash IS NULL AND NEW.prev_hash IS NULL
+               AND NEW.sealed_at IS NULL AND NEW.key_id = '' THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION '%: INSERT refused (append-only: an entry is inserted unsealed, '
+                            'the sealer seals it)', TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
+           AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
+           AND (to_jsonb(OLD) - TG_ARGV) = (to_jsonb(NEW) - TG_ARGV) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION '%: % refused (append-only: only the sealer seals an unsealed entry, '
+                        'once)', TG_TABLE_NAME, TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END $$ LANGUAGE plpgsql
+    """,
 ]
 
 
 def _pg_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str]:
     out = [sql.strip() for sql in _PG_FUNCTIONS]
-    for table in AUDIT_TABLES:
+    seal_args = ", ".join(f"'{col}'" for col in SEAL_FIELDS)
+    out.append(f"DROP TRIGGER IF EXISTS clozrems_{ENTRY_TABLE}_append_only ON {ENTRY_TABLE}")
+    out.append(
+        f"CREATE TRIGGER clozrems_{ENTRY_TABLE}_append_only "
+        f"BEFORE INSERT OR UPDATE OR DELETE ON {ENTRY_TABLE} "
+        f"FOR EACH ROW EXECUTE FUNCTION clozrems_audit_entry_guard({seal_args})"
+    )
+    for table in APPEND_ONLY_TABLES:
         name = f"clozrems_{table}_append_only"
         out.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         out.append(

@@ -105,6 +105,8 @@ def _server_env(database_url: str, secret_key: str) -> dict[str, str]:
         CLOZREMS_PRODUCTION="1",
         DEBUG="0",
         SECRET_KEY=secret_key,
+        # The audit trail's HMAC key (docs/audit.md): production refuses to start without one.
+        CLOZREMS_AUDIT_KEY=os.environ.get("CLOZREMS_AUDIT_KEY") or secrets.token_urlsafe(48),
         ALLOWED_HOSTS=HOST,
         SECURE_SSL_REDIRECT="0",
         DATABASE_URL=database_url,

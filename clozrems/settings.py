@@ -468,3 +468,31 @@ CLOZREMS_MLLP_ALLOWED_SENDERS = env_list("CLOZREMS_MLLP_ALLOWED_SENDERS", "127.0
 CLOZREMS_MLLP_IDLE_TIMEOUT_SECONDS = env_int("CLOZREMS_MLLP_IDLE_TIMEOUT_SECONDS", 60)
 CLOZREMS_MLLP_MAX_FRAME_BYTES = env_int("CLOZREMS_MLLP_MAX_FRAME_BYTES", 1_000_000)
 CLOZREMS_MLLP_MAX_CONNECTIONS = env_int("CLOZREMS_MLLP_MAX_CONNECTIONS", 32)
+
+# --- the audit trail's key and checkpoints (docs/audit.md) -----------------------------------
+# The HMAC key that seals the audit chain and signs its checkpoints. It lives in the
+# environment, never in the database: whoever can write the database without it cannot forge a
+# seal. Generate one with `python3 -c "import secrets; print(secrets.token_urlsafe(48))"`.
+INSECURE_DEV_AUDIT_KEY = "clozrems-insecure-dev-audit-key-do-not-use-in-production"  # noqa: S105 - refused in production  # nosec B105
+CLOZREMS_AUDIT_KEY = os.environ.get("CLOZREMS_AUDIT_KEY") or INSECURE_DEV_AUDIT_KEY
+# Keys that sealed older entries, comma-separated: kept after a rotation so they still verify.
+CLOZREMS_AUDIT_OLD_KEYS = env_list("CLOZREMS_AUDIT_OLD_KEYS", "")
+# A second, append-only copy of every signed checkpoint outside the database (a path the
+# sealing worker can append to and audit_verify can read); empty: the checkpoint table only.
+CLOZREMS_AUDIT_CHECKPOINT_FILE = os.environ.get("CLOZREMS_AUDIT_CHECKPOINT_FILE", "")
+# Entries sealed per transaction by the sealer.
+CLOZREMS_AUDIT_SEAL_BATCH = env_int("CLOZREMS_AUDIT_SEAL_BATCH", 5000)
+AUDIT_KEY_MIN_LENGTH = 32
+# PostgreSQL: the application's own role (audit/roles.py); when set, every migrate (run as the
+# owner role) grants it again what it may do. Empty: no grants are managed.
+CLOZREMS_DB_APP_ROLE = os.environ.get("CLOZREMS_DB_APP_ROLE", "")
+
+if PRODUCTION and (
+    CLOZREMS_AUDIT_KEY == INSECURE_DEV_AUDIT_KEY
+    or "insecure" in CLOZREMS_AUDIT_KEY
+    or len(CLOZREMS_AUDIT_KEY) < AUDIT_KEY_MIN_LENGTH
+):
+    raise ImproperlyConfigured(
+        "CLOZREMS_PRODUCTION=1 needs a real CLOZREMS_AUDIT_KEY in the environment "
+        f"(at least {AUDIT_KEY_MIN_LENGTH} characters; see docs/audit.md)."
+    )

@@ -99,6 +99,14 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         "and re-titration warnings when a supply ran out 48 hours ago.",
     ),
     Periodic(
+        "audit.seal",
+        "audit: seal the trail",
+        "audit.tasks.audit_seal",
+        every_minutes=1,
+        description="Chains and keys the audit entries written since the last run and signs a "
+        "checkpoint of the chain's head (docs/audit.md).",
+    ),
+    Periodic(
         "notifications.deliver",
         "notifications: deliver e-mail",
         "notifications.tasks.deliver_pending",

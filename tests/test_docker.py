@@ -19,8 +19,12 @@ COMPOSE_FILE = DOCKER / "compose.yaml"
 ENV_EXAMPLE = DOCKER / ".env.example"
 SERVICES = ("postgres", "redis", "web", "worker", "beat")
 APP_SERVICES = ("web", "worker", "beat")
-# Stand-ins for the two secrets that docker/.env.example leaves empty on purpose.
-FAKE_SECRETS = {"SECRET_KEY": "test-only-not-a-secret", "POSTGRES_PASSWORD": "test0only"}
+# Stand-ins for the secrets that docker/.env.example leaves empty on purpose.
+FAKE_SECRETS = {
+    "SECRET_KEY": "test-only-not-a-secret",
+    "POSTGRES_PASSWORD": "test0only",
+    "CLOZREMS_AUDIT_KEY": "test-only-not-an-audit-key-0123456789",
+}
 
 
 @pytest.fixture(scope="module")

@@ -249,7 +249,7 @@ def test_the_years_old_back_dated_agreement_of_the_issue_is_refused(clinic, ben)
 
 
 def test_an_agreement_writes_one_audit_entry_with_who_signed(clinic, alice, ben):
-    before = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     response = _agree(
         clinic,
@@ -260,7 +260,7 @@ def test_an_agreement_writes_one_audit_entry_with_who_signed(clinic, alice, ben)
     )
 
     assert response.status_code == 201, response.json()
-    (entry,) = AuditEntry.objects.filter(seq__gt=before)
+    (entry,) = AuditEntry.objects.filter(id__gt=before)
     assert entry.action == "limit_agreement.record" == Action.LIMIT_AGREEMENT_RECORD.value
     assert entry.outcome == Outcome.OK
     assert (entry.object_type, entry.object_id) == ("limit_agreement", str(response.json()["id"]))
@@ -276,12 +276,12 @@ def test_an_agreement_writes_one_audit_entry_with_who_signed(clinic, alice, ben)
 
 
 def test_a_refused_agreement_writes_its_refusal_and_nothing_else(clinic, ben):
-    before = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     response = _agree(clinic, ben, {"neutrophils_red_per_ul": 0})
 
     assert response.status_code == 422
-    (entry,) = AuditEntry.objects.filter(seq__gt=before)
+    (entry,) = AuditEntry.objects.filter(id__gt=before)
     assert entry.action == Action.LIMIT_AGREEMENT_RECORD
     assert entry.outcome == Outcome.REFUSED
     assert entry.output["code"] == "limit_agreement_refused"

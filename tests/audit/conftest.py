@@ -49,12 +49,15 @@ def pending_patient(alice):
     return patient
 
 
-def entries_after(seq):
-    return list(AuditEntry.objects.filter(seq__gt=seq).order_by("seq"))
+def entries_after(entry_id):
+    """The entries written after the one with this id, in the order they were written (the
+    request path leaves them unsealed: `seq` is the sealer's, docs/audit.md)."""
+    return list(AuditEntry.objects.filter(id__gt=entry_id).order_by("id"))
 
 
 def head():
-    last = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    """The id of the newest entry written so far (0 for none)."""
+    last = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
     return last or 0
 
 

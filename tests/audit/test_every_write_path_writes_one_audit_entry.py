@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from audit.models import Action, AuditEntry
-from audit.services import audit_record
+from audit.services import audit_record, audit_seal
 from monitoring.models import AncResult
 from pharmacy.models import Dispense
 from tests import factories
@@ -252,6 +252,11 @@ def test_the_hook_for_other_apps_appends_to_the_chain(admin):
         inputs={"resolution": "matched"},
     )
     assert _one(before, Action.QUARANTINE_RESOLVE) == entry
+    # The request path writes it unsealed; the sealer gives it its place in the chain.
+    assert (entry.seq, entry.prev_hash, entry.hash) == (None, None, None)
+    audit_seal()
+    entry.refresh_from_db()
+    assert entry.seq is not None and entry.hash is not None
     previous = AuditEntry.objects.filter(seq=entry.seq - 1).first()
     assert entry.prev_hash == (previous.hash if previous else "0" * 64)
     assert len(entry.hash) == 64

@@ -13,7 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    unset = ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    unset = (
+        "SECRET_KEY",
+        "DEBUG",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "CLOZREMS_AUDIT_KEY",
+        "CLOZREMS_AUDIT_CHECKPOINT_FILE",
+    )
     base = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", *args],
@@ -33,10 +39,34 @@ def test_check_deploy_is_clean_with_the_production_settings():
         "WARNING",
         CLOZREMS_PRODUCTION="1",
         SECRET_KEY=secrets.token_urlsafe(50),
+        CLOZREMS_AUDIT_KEY=secrets.token_urlsafe(48),
+        CLOZREMS_AUDIT_CHECKPOINT_FILE="/var/lib/clozrems/audit/checkpoints.jsonl",
         ALLOWED_HOSTS="clozrems.example.org",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_real_audit_key():
+    base = {"CLOZREMS_PRODUCTION": "1", "SECRET_KEY": secrets.token_urlsafe(50)}
+    for key in (None, "short-key", "clozrems-insecure-dev-audit-key-do-not-use-in-production"):
+        result = manage("check", **base, **({} if key is None else {"CLOZREMS_AUDIT_KEY": key}))
+        assert result.returncode != 0, key
+        assert "needs a real CLOZREMS_AUDIT_KEY" in result.stderr, key
+    good = manage("check", **base, CLOZREMS_AUDIT_KEY=secrets.token_urlsafe(48))
+    assert good.returncode == 0, good.stderr
+
+
+def test_check_deploy_warns_when_the_checkpoints_stay_in_the_database():
+    result = manage(
+        "check",
+        "--deploy",
+        CLOZREMS_PRODUCTION="1",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        CLOZREMS_AUDIT_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="clozrems.example.org",
+    )
+    assert "audit.W001" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_real_secret():
@@ -52,7 +82,12 @@ def test_production_refuses_a_short_or_repetitive_secret():
         result = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=weak)
         assert result.returncode != 0, weak
         assert "at least 50 random characters" in result.stderr
-    good = manage("check", CLOZREMS_PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(64)[:50])
+    good = manage(
+        "check",
+        CLOZREMS_PRODUCTION="1",
+        SECRET_KEY=secrets.token_urlsafe(64)[:50],
+        CLOZREMS_AUDIT_KEY=secrets.token_urlsafe(48),
+    )
     assert good.returncode == 0, good.stderr
 
 

@@ -48,6 +48,9 @@ class Command(BaseCommand):
             # So the demo's overdue and low-ANC patients have their reminders at once, rather
             # than at the scans' next scheduled hour.
             call_command("scan_now", stdout=self.stdout)
+            # And the demo's audit trail sealed, so `audit_verify` proves it at once (a laptop
+            # runs no beat to do it every minute: docs/audit.md).
+            call_command("audit_seal", stdout=self.stdout)
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
         for user in User.objects.filter(username__startswith="demo-").order_by("username"):
             self.stdout.write(f"  {user.username:18} {user.role}")
