@@ -35,7 +35,6 @@ US_SNAPSHOT_KEYS = {
     "baseline",
     "baseline_fresh",
     "course_dosed",
-    "interruption_episode_at",
     "episode",
     "weekly_until",
     "needs_rechallenge",

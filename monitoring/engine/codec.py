@@ -40,8 +40,8 @@ _OPTIONAL_TOP: dict[str, Any] = {
     "baseline": [],
     "baseline_fresh": 0,
     "course_dosed": False,
-    "interruption_episode_at": None,
-    "last_episode": None,
+    "refuted": None,
+    "enrollment_check": None,
     "rechallenge_since": None,
     "scopes": [],
     "used_authorizations": [],
@@ -80,7 +80,7 @@ def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
             if data["latest"].get(key) is None:
                 del data["latest"][key]
     _trim_episode(data["episode"])
-    _trim_episode(data.get("last_episode"))
+    _trim_episode(data.get("refuted"))
     for auth in data["authorizations"]:
         if auth.get("recorded_at") is None:
             del auth["recorded_at"]
@@ -174,8 +174,12 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
         baseline=tuple(int(v) for v in data.get("baseline", ())),
         baseline_fresh=int(data.get("baseline_fresh", 0)),
         course_dosed=bool(data.get("course_dosed", False)),
-        interruption_episode_at=_dt(data.get("interruption_episode_at")),
-        last_episode=_episode(data.get("last_episode")),
+        refuted=_episode(data.get("refuted")),
+        enrollment_check=(
+            (date.fromisoformat(data["enrollment_check"][0]), int(data["enrollment_check"][1]))
+            if data.get("enrollment_check")
+            else None
+        ),
         rechallenge_since=_dt(data.get("rechallenge_since")),
         scopes=tuple(
             AuthorizationScope(

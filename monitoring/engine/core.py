@@ -234,21 +234,19 @@ def _binding_at(a: AuthorizationRecord, zone: tzinfo) -> datetime:
 
 
 def _neutropenia_target(state: Snapshot) -> datetime | None:
-    """The episode a continuation must answer now: the open one, else the one whose
-    interruption has not been lifted."""
-    if state.episode is not None:
-        return state.episode.opened_at
-    if state.interrupted_by_neutropenia_on is not None:
-        return state.interruption_episode_at
-    return None
+    """The episode a continuation must answer now: the open one. Once it has closed, the way
+    back is the prescriber's resume (after severe, with a rechallenge), not the continuation;
+    and a continuation never lifts the prescriber's own interruption (§6, §9.5)."""
+    if state.episode is None or state.interrupted_by_prescriber_on is not None:
+        return None
+    return state.episode.opened_at
 
 
 def continuation_in_force(
     state: Snapshot, rules: ProtocolRules, day: date
 ) -> AuthorizationRecord | None:
     """The continuation authorization that answers the patient's state on `day` (§9.5): in
-    force, written for the episode that is open (or whose interruption stands), and covering its
-    band now."""
+    force, written for the episode that is open, and covering its band now."""
     target = _neutropenia_target(state)
     if target is None or not state.scopes:
         return None
@@ -306,7 +304,8 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
     Days are counted from the recorded interruption or from the first day without supply,
     whichever is earlier. A continuation authorization counts as on treatment only while it
     actually allows a supply (§9.5): not while the prescriber's own interruption stands, not for
-    an episode it was not written for, and not after it expires.
+    an episode it was not written for, not while the latest result is no longer current, and
+    not after it expires.
     """
     if state.enrollment_status != EnrollmentStatus.ENROLLED:
         return None
@@ -323,25 +322,26 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
     if not candidates:
         return None
     start = min(candidates)
-    if state.interrupted_by_prescriber_on is None:
-        covering = _covering_continuations(state, rules, on)
-        moved = True
-        while moved:
-            moved = False
-            for auth in covering:
-                overlaps = auth.starts_on < start + timedelta(days=rules.lapse_days)
-                if overlaps and auth.expires_on >= start:
-                    start = auth.expires_on + timedelta(days=1)
-                    moved = True
+    moved = True
+    while moved:
+        moved = False
+        for first, last in _continuation_supply_days(state, rules, on):
+            if first < start + timedelta(days=rules.lapse_days) and last >= start:
+                start = last + timedelta(days=1)
+                moved = True
     return start + timedelta(days=rules.lapse_days)
 
 
-def _covering_continuations(
+def _continuation_supply_days(
     state: Snapshot, rules: ProtocolRules, on: date
-) -> list[AuthorizationRecord]:
-    """The continuations, started by `on`, that answer the patient's state now."""
+) -> list[tuple[date, date]]:
+    """The days, started by `on`, on which a continuation that answers the patient's state
+    could actually allow a supply (§9.5): from its first day to the earlier of its expiry and
+    the last day the latest result is current at the episode's frequency. A continuation
+    written once that result was no longer current allows nothing."""
     target = _neutropenia_target(state)
-    if target is None:
+    latest = state.latest
+    if target is None or latest is None or state.episode is None:
         return []
     band = band_now(state, rules)
     severity = rules.severity(band) if band is not None else 0
@@ -350,10 +350,16 @@ def _covering_continuations(
         for s in state.scopes
         if s.episode_opened_at == target and severity <= s.cap
     }
-    return sorted(
-        (a for a in state.authorizations if a.authorization_id in ids and a.starts_on <= on),
-        key=lambda a: a.starts_on,
+    frequency = rules.episode_frequency(
+        state.episode.worst, latest.value_per_ul or 0, state.population, _baseline(state)
     )
+    current_until = latest.drawn_on + timedelta(days=rules.current_window_days[frequency])
+    spans = [
+        (a.starts_on, min(a.expires_on, current_until))
+        for a in state.authorizations
+        if a.authorization_id in ids and a.starts_on <= on
+    ]
+    return sorted(span for span in spans if span[0] <= span[1])
 
 
 def _end_course(state: Snapshot) -> None:
@@ -567,11 +573,13 @@ def _step(
     most of the cost of a replay)."""
     key, effective_at, item = entry
     day = key[0]
+    if state.enrollment_check is not None and day > state.enrollment_check[0]:
+        _judge_enrollment(state, rules)
     _apply_lapse(state, rules, day)
     if isinstance(item, Draw):
         _on_draw(state, rules, item, day)
     elif isinstance(item, EnrollmentRecord):
-        rules = _on_enrollment(state, rules, item, patient_protocol)
+        rules = _on_enrollment(state, rules, item, patient_protocol, zone)
     elif isinstance(item, TreatmentEventRecord):
         _on_treatment_event(state, rules, item, zone)
     elif isinstance(item, StepDownRecord):
@@ -613,6 +621,40 @@ def advance(
     moved = copy(state)
     _step(moved, get_protocol(moved.protocol), entry, zone, patient_protocol)
     return moved
+
+
+def _judge_enrollment(state: Snapshot, rules: ProtocolRules) -> None:
+    """§9.1: an enrollment stands; if the results now on file for its day would have refused it
+    (none recent enough, or not in the normal range), the prescriber is asked to review it."""
+    check = state.enrollment_check
+    state.enrollment_check = None
+    if check is None:
+        return
+    on, seq = check
+    latest = state.latest
+    band = band_now(state, rules)
+    recent = latest is not None and (on - latest.drawn_on).days <= rules.enrollment_lab_days
+    if recent and band == rules.normal_band:
+        return
+    if (
+        latest is not None
+        and latest.drawn_on >= on
+        and band is not None
+        and not rules.interrupts(band)
+    ):
+        return  # a mild result of the day itself (drawn after it, maybe) means "continue" (§9.2)
+    what = (
+        f"the latest {rules.draw_name} ({latest.value_per_ul}/µL drawn {latest.drawn_on})"
+        if latest is not None
+        else f"no {rules.draw_name} on file"
+    )
+    _conflict(
+        state,
+        "enrollment_conflicts_with_results",
+        f"The enrollment on {on} stands, but {what} would not have allowed it.",
+        f"enroll:{seq}:{latest.result_id if latest else 0}",
+        on,
+    )
 
 
 def _note(state: Snapshot, text: str) -> None:
@@ -675,9 +717,33 @@ def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw,
     """Open, worsen, confirm or close the episode with one draw on treatment (§1, §9.4)."""
     severity = rules.severity(band)
     episode = state.episode
+    refuted = state.refuted
+    if refuted is not None and draw.drawn_at > refuted.confirmation_deadline:
+        state.refuted = refuted = None
+    if episode is None and refuted is not None and band != rules.normal_band:
+        # §1: "a later low result within the same 24 h confirms the episode", even after a
+        # normal repeat had left it unconfirmed: the episode stands again, confirmed, with the
+        # worst band seen in it, and its consequences take effect.
+        worse = severity > rules.severity(refuted.worst)
+        state.episode = replace(
+            refuted,
+            worst=band if worse else refuted.worst,
+            confirmation_pending=False,
+            known=(*refuted.known, (draw.known_at, severity)),
+            recovering=0,
+        )
+        state.refuted = None
+        if state.consult_pending == refuted.opened_at:
+            state.consult_pending = None
+        _raise_caps(state, refuted.opened_at, draw.known_at, severity)
+        _apply_band_consequences(
+            state, rules, state.episode.worst, day, draw.known_at, worsened=True
+        )
+        return
     if episode is None:
         if band == rules.normal_band:
             return
+        state.refuted = None
         state.episode = Episode(
             worst=band,
             opened_at=draw.drawn_at,
@@ -705,7 +771,6 @@ def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw,
         )
         if episode.caused_interruption and not severe_first:
             state.interrupted_by_neutropenia_on = None
-            state.interruption_episode_at = None
             if (
                 state.interrupted_by_prescriber_on is None
                 and state.treatment_status == TreatmentStatus.INTERRUPTED
@@ -717,7 +782,8 @@ def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw,
             and episode.opened_at not in state.consults_acknowledged
         ):
             state.consult_pending = episode.opened_at
-        state.last_episode = replace(episode, confirmation_pending=False)
+        # Kept until its 24 hours are over: a later low result within them confirms it after all.
+        state.refuted = replace(episode, confirmation_pending=False)
         state.episode = None
         state.needs_rechallenge = episode.rechallenge_flag_before
         state.rechallenge_since = episode.rechallenge_since_before
@@ -744,7 +810,6 @@ def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw,
     weekly_days = rules.weekly_after_episode_days(worst)
     if weekly_days:
         state.weekly_until = day + timedelta(days=weekly_days)
-    state.last_episode = state.episode
     state.episode = None
 
 
@@ -788,12 +853,15 @@ def _apply_band_consequences(
     else:
         return
     if state.episode is not None:
-        state.interruption_episode_at = state.episode.opened_at
         state.episode = replace(state.episode, caused_interruption=True)
 
 
 def _on_enrollment(
-    state: Snapshot, rules: ProtocolRules, e: EnrollmentRecord, patient_protocol: str
+    state: Snapshot,
+    rules: ProtocolRules,
+    e: EnrollmentRecord,
+    patient_protocol: str,
+    zone: tzinfo,
 ) -> ProtocolRules:
     """(Re-)enrollment; returns the rules in force from now on (the enrollment's protocol)."""
     protocol = e.protocol or patient_protocol
@@ -812,8 +880,12 @@ def _on_enrollment(
     was_pending = state.enrollment_status == EnrollmentStatus.PENDING and first
     state.enrollment_status = EnrollmentStatus.ENROLLED
     state.enrolled_on = e.effective_date
+    # Its labs are judged once every result of its day is in (the next day's first item, or a
+    # decision): a result filed later that would have refused it asks for a review (§9.1).
+    state.enrollment_check = (e.effective_date, e.seq)
     if protocol != state.protocol:
-        rules = _switch_protocol(state, protocol)
+        at = utc(e.recorded_at) if e.recorded_at else utc(start_of_day(e.effective_date, zone))
+        rules = _switch_protocol(state, protocol, at)
     if was_pending:
         return rules
     # Re-enrollment after discontinuation or a lapse: a new patient (§2, §4). The neutropenia
@@ -822,7 +894,6 @@ def _on_enrollment(
     state.clock_started_on = None
     state.interrupted_by_prescriber_on = None
     state.interrupted_by_neutropenia_on = None
-    state.interruption_episode_at = None
     state.supply_until = None
     state.elsewhere_until = None
     state.has_dispenses = False
@@ -832,16 +903,21 @@ def _on_enrollment(
     return rules
 
 
-def _switch_protocol(state: Snapshot, protocol: str) -> ProtocolRules:
+def _switch_protocol(state: Snapshot, protocol: str, at: datetime) -> ProtocolRules:
     """§9.11: from this enrollment on, the history is read under `protocol`. Results drawn
     before it keep the bands they had; an episode still open is closed with its band (the new
     protocol's enrollment already needed a complete normal result of its own), and the
-    rechallenge flag, BEN status and baseline stay with the patient."""
+    rechallenge flag, BEN status and baseline stay with the patient (a rechallenge authorization
+    must then be written under the new protocol)."""
     rules = get_protocol(protocol)
+    if state.needs_rechallenge:
+        # Non-rechallengeable until a rechallenge authorization under the new protocol: one
+        # written before the switch does not count.
+        state.rechallenge_since = max(state.rechallenge_since or at, at)
     if state.episode is not None:
         _note(state, f"episode of {state.episode.opened_at} closed by the switch to {protocol}")
-        state.last_episode = state.episode
         state.episode = None
+    state.refuted = None
     latest = state.latest
     if latest is not None:
         anc = latest.value_per_ul if "anc" in rules.analytes else None
@@ -952,7 +1028,6 @@ def _on_treatment_event(
         state.clock_started_on = None
         state.interrupted_by_prescriber_on = None
         state.interrupted_by_neutropenia_on = None
-        state.interruption_episode_at = None
         state.supply_until = None
         state.elsewhere_until = None
         state.has_dispenses = False
@@ -1011,7 +1086,6 @@ def _on_treatment_event(
             rechallenge = state.needs_rechallenge
             authorization = rechallenge_in_force(state, day, zone) if rechallenge else None
             state.interrupted_by_neutropenia_on = None
-            state.interruption_episode_at = None
             if authorization is not None:
                 # §2, §6, §9.5: a rechallenge restarts the clock as a new patient, and uses the
                 # authorization up.
@@ -1050,11 +1124,7 @@ def _on_authorization(state: Snapshot, a: AuthorizationRecord, zone: tzinfo) -> 
     if a.kind != AuthorizationKind.CONTINUATION:
         return
     known_at = authorization_known_at(a, zone)
-    target = state.episode
-    if target is None and state.interrupted_by_neutropenia_on is not None:
-        last = state.last_episode
-        if last is not None and last.opened_at == state.interruption_episode_at:
-            target = last
+    target = state.episode or state.refuted
     if target is None:
         state.scopes = (*state.scopes, AuthorizationScope(a.authorization_id, None, -1, known_at))
         return
@@ -1239,6 +1309,8 @@ def assess(
     rules = get_protocol(state.protocol)
     day = local_date(as_of, zone)
     state = project(state, utc(as_of), zone)
+    if state.enrollment_check is not None:
+        _judge_enrollment(state, rules)
     frequency = frequency_on(state, rules, day, zone)
     latest = state.latest
     in_force = tuple(a for a in state.authorizations if a.in_force_on(day))
@@ -1299,9 +1371,14 @@ def assess(
         ):
             reasons.add(Reason.DAYS_SUPPLY_EXCEEDS_LIMIT)
 
+    messages = dict(REASON_MESSAGES)
+    if state.interrupted_by_prescriber_on is not None:
+        messages[Reason.TREATMENT_INTERRUPTED] = (
+            "The prescriber interrupted treatment; only the prescriber's resume lifts it (an "
+            "authorization does not)."
+        )
     ordered = tuple(
-        ReasonItem(code, REASON_MESSAGES[code])
-        for code in sorted(reasons, key=REASON_ORDER.__getitem__)
+        ReasonItem(code, messages[code]) for code in sorted(reasons, key=REASON_ORDER.__getitem__)
     )
     if not ordered:
         decision, max_days = Decision.ALLOWED, allowance
@@ -1310,7 +1387,12 @@ def assess(
     else:
         decision, max_days = Decision.BLOCKED, 0
 
-    open_conflicts = tuple(c for c in state.conflicts if c.key not in state.reviewed)
+    open_conflicts = tuple(
+        sorted(
+            (c for c in state.conflicts if c.key not in state.reviewed),
+            key=lambda c: (c.on, c.key),
+        )
+    )
     applying = tuple(
         a.authorization_id for a in (continuation_auth, rechallenge_auth) if a is not None
     )
@@ -1509,6 +1591,16 @@ def authorization_refusal(
     zone = history.zone
     state = project(replay(history, until=as_of), as_of, zone)
     rules = get_protocol(state.protocol)
+    first_day = min(utc(as_of), utc(end_of_day(starts_on, zone)))
+    then = project(replay(history, until=first_day), first_day, zone)
+    if then.enrollment_status != EnrollmentStatus.ENROLLED:
+        # A lapse or a discontinuation is not undone by an authorization (§4, §9.5); nor does a
+        # back-dated one (it answers only days on which it could have allowed a supply).
+        return Refusal(
+            "conflict",
+            f"The patient is {then.enrollment_status.value.replace('_', ' ')} on {starts_on}; "
+            "re-enroll the patient first.",
+        )
     if kind == AuthorizationKind.CONTINUATION:
         if not rules.continuation_allowed:
             return Refusal(
@@ -1517,8 +1609,6 @@ def authorization_refusal(
                 "stops it until the patient is back in range.",
                 (Reason.ANC_BELOW_THRESHOLD,),
             )
-        first_day = min(utc(as_of), utc(end_of_day(starts_on, zone)))
-        then = project(replay(history, until=first_day), first_day, zone)
         band = band_now(then, rules)
         interrupting = then.episode is not None and band is not None and rules.interrupts(band)
         if not interrupting and then.interrupted_by_neutropenia_on is None:

@@ -99,12 +99,12 @@ def emergency_option(
         or assessment.treatment_status != TreatmentStatus.ACTIVE
     ):
         refusals.add(Reason.EMERGENCY_SUPPLY_NOT_AVAILABLE)
-    if (
-        assessment.band != rules.normal_band
-        or assessment.confirmation_due is not None
-        or assessment.hematology_consult
-    ):
+    if assessment.band != rules.normal_band:
         refusals.add(Reason.EMERGENCY_SUPPLY_BAND_NOT_NORMAL)
+    if assessment.confirmation_due is not None:
+        refusals.add(Reason.EMERGENCY_SUPPLY_CONFIRMATION_PENDING)
+    if assessment.hematology_consult:
+        refusals.add(Reason.EMERGENCY_SUPPLY_CONSULT_PENDING)
     if assessment.weekly_until is not None and day <= assessment.weekly_until:
         refusals.add(Reason.EMERGENCY_SUPPLY_AFTER_EPISODE)
     if assessment.current_until is not None and day > assessment.current_until + timedelta(

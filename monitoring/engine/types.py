@@ -97,6 +97,8 @@ class Reason(StrEnum):
     EMERGENCY_SUPPLY_AFTER_EPISODE = "emergency_supply_after_episode"
     EMERGENCY_SUPPLY_OFF_CLOZAPINE = "emergency_supply_off_clozapine"
     EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN = "emergency_supply_last_dose_unknown"
+    EMERGENCY_SUPPLY_CONFIRMATION_PENDING = "emergency_supply_confirmation_pending"
+    EMERGENCY_SUPPLY_CONSULT_PENDING = "emergency_supply_consult_pending"
 
 
 REASON_MESSAGES: dict[Reason, str] = {
@@ -126,8 +128,13 @@ REASON_MESSAGES: dict[Reason, str] = {
         "current, for an enrolled patient on active treatment."
     ),
     Reason.EMERGENCY_SUPPLY_BAND_NOT_NORMAL: (
-        "No emergency supply while the ANC band is not normal, an episode is open, or a "
-        "confirmation or hematology consult is pending."
+        "No emergency supply while the band is not normal or a low-count episode is open."
+    ),
+    Reason.EMERGENCY_SUPPLY_CONFIRMATION_PENDING: (
+        "No emergency supply while a repeat that confirms a low result is pending."
+    ),
+    Reason.EMERGENCY_SUPPLY_CONSULT_PENDING: (
+        "No emergency supply while a hematology consult is pending (not yet acknowledged)."
     ),
     Reason.EMERGENCY_SUPPLY_ALREADY_USED: (
         "An emergency supply was already made since the latest ANC; a new ANC is needed."
@@ -397,11 +404,11 @@ class Snapshot:
     baseline: tuple[int, ...] = ()
     baseline_fresh: int = 0
     course_dosed: bool = False
-    # The episode whose interrupting band interrupted treatment (until a resume lifts it), and
-    # the last episode that closed, so a continuation can answer an interruption that outlived
-    # its episode.
-    interruption_episode_at: datetime | None = None
-    last_episode: Episode | None = None
+    # An episode a normal repeat left unconfirmed, kept until its 24 hours are over: a later low
+    # result within them confirms it after all (docs/rules.md §1).
+    refuted: Episode | None = None
+    # An enrollment whose labs are judged once its day's results are all in (§9.1).
+    enrollment_check: tuple[date, int] | None = None
     # When the severe result that made a rechallenge necessary was on record: a rechallenge
     # authorization written before it does not answer it (docs/rules.md §9.5).
     rechallenge_since: datetime | None = None

@@ -158,7 +158,10 @@ def test_a_late_moderate_result_from_before_the_start_is_flagged_for_review(clin
     decision = c.decision()
 
     assert "treatment_interrupted" in codes(decision)
-    assert [r["code"] for r in decision["review_needed"]] == ["start_conflicts_with_results"]
+    assert [r["code"] for r in decision["review_needed"]] == [
+        "enrollment_conflicts_with_results",
+        "start_conflicts_with_results",
+    ]
     assert "review_needed" in [w["code"] for w in decision["warnings"]]
     # The prescriber reviews, then resumes.
     reviewed = c.doctor.post(

@@ -75,11 +75,13 @@ def test_not_in_the_weekly_step_after_a_moderate_episode():
 
 
 def test_not_while_a_confirmation_is_pending():
-    history = stale().anc(1200, at(day(29), 8))
+    # A mild first result on day 24, never repeated: three times weekly, stale on day 29.
+    history = stale().anc(1200, at(day(24), 8))
 
     refused = option(history, at(day(29), 12))
 
     assert not refused.available
+    assert Reason.EMERGENCY_SUPPLY_CONFIRMATION_PENDING in refused.refusals
 
 
 def test_not_while_the_consult_of_an_unconfirmed_severe_episode_is_pending():
@@ -87,7 +89,7 @@ def test_not_while_the_consult_of_an_unconfirmed_severe_episode_is_pending():
 
     refused = option(history, at(day(30), 12))
 
-    assert Reason.EMERGENCY_SUPPLY_BAND_NOT_NORMAL in refused.refusals
+    assert Reason.EMERGENCY_SUPPLY_CONSULT_PENDING in refused.refusals
 
 
 @pytest.mark.parametrize(

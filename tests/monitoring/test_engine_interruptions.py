@@ -127,15 +127,30 @@ def test_a_patient_with_no_dispenses_on_record_is_interrupted_only_by_recorded_e
 def test_a_continuation_authorization_stops_the_interruption_count(
     days_after_the_low_result, status
 ):
-    # Interrupted by neutropenia on STOPPED_ON; a continuation from +10 to +25 counts as on
-    # treatment, so the count starts again on +26 and the lapse falls on +56.
-    history = monthly_patient_interrupted_by("neutropenia").continuation(
-        day(10, STOPPED_ON), day(25, STOPPED_ON)
-    )
+    # Interrupted by neutropenia on STOPPED_ON; a continuation from +10 to +25, with a daily
+    # moderate count keeping it able to allow a supply, counts as on treatment, so the count
+    # starts again on +26 and the lapse falls on +56 (docs/rules.md §9.5).
+    history = monthly_patient_interrupted_by("neutropenia")
+    for offset in range(10, 26):
+        history = history.anc(850, day(offset, STOPPED_ON))
+    history = history.continuation(day(10, STOPPED_ON), day(25, STOPPED_ON))
 
     assessment = decide(history, day(days_after_the_low_result, STOPPED_ON))
 
     assert assessment.enrollment_status == status
+
+
+def test_a_continuation_written_after_the_count_went_stale_does_not_stop_the_count():
+    # docs/rules.md §9.5: on treatment only while it could actually allow a supply. The 850 of
+    # STOPPED_ON is current for 2 days at the daily frequency; a continuation from +10 never
+    # allowed anything, so the lapse falls on +30 as without it.
+    history = monthly_patient_interrupted_by("neutropenia").continuation(
+        day(10, STOPPED_ON), day(25, STOPPED_ON)
+    )
+
+    assert decide(history, day(30, STOPPED_ON)).enrollment_status == (
+        EnrollmentStatus.REENROLLMENT_REQUIRED
+    )
 
 
 # --- resume ----------------------------------------------------------------------------------

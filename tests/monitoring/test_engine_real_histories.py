@@ -99,7 +99,11 @@ def test_a_late_moderate_result_from_before_the_start_interrupts_and_needs_a_res
 
     assert assessment.treatment_status == TreatmentStatus.INTERRUPTED
     assert "treatment_interrupted" in assessment.reason_codes
-    assert conflict_codes(assessment) == ["start_conflicts_with_results"]
+    # The enrollment and the start both stand; both would have been refused on the late 800.
+    assert conflict_codes(assessment) == [
+        "enrollment_conflicts_with_results",
+        "start_conflicts_with_results",
+    ]
     assert WarningCode.REVIEW_NEEDED in warning_codes(assessment)
     # The clock started with the recorded start, and a resume lifts the interruption.
     resumed = decide(history.resume(day(8)), day(8), days_supply=7)
@@ -372,8 +376,20 @@ def test_a_continuation_does_not_pause_the_lapse_while_the_prescribers_interrupt
     assert "patient_not_enrolled" in assessment.reason_codes
 
 
+def test_a_continuation_counts_as_on_treatment_only_while_its_count_is_current():
+    # The 800 of LOW_DAY is current for 2 days at the daily frequency: from then on the
+    # continuation allows no supply, so the count runs from LOW_DAY + 3 and lapses on + 33
+    # (it was: 44 days off clozapine and still enrolled).
+    history = moderate_with_continuation()
+
+    assert decide(history, plus(32)).enrollment_status == EnrollmentStatus.ENROLLED
+    assert decide(history, plus(33)).enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED
+
+
 def test_a_continuation_counts_as_on_treatment_only_until_it_expires():
     history = moderate_with_continuation()
+    for offset in range(1, 31):  # daily moderate counts: it could allow a supply every day
+        history = history.anc(850, plus(offset))
 
     assert decide(history, plus(30)).enrollment_status == EnrollmentStatus.ENROLLED
     # Expired on +30: the count runs again from +31 and lapses on +61.
@@ -637,3 +653,103 @@ def test_days_supplied_elsewhere_never_make_a_result_current():
     history = started_patient().dispense(START, 7).elsewhere(day(7), day(20))
 
     assert "anc_not_current" in decide(history, day(21)).reason_codes
+
+
+# --- found by the outside clinical tester (tests/outside/scenarios.py N82, N83, N77, N88, N11) ---
+
+
+@pytest.mark.parametrize(("low", "second"), [(400, 450), (800, 750)])
+def test_a_later_low_result_within_24_hours_confirms_an_episode_a_normal_repeat_refuted(
+    low, second
+):
+    # docs/rules.md §1: low, normal, low within 24 hours of the first: the episode is confirmed.
+    first = at(LOW_DAY, 8)
+    history = (
+        monthly_patient()
+        .anc(2000, plus(-14))
+        .anc(low, first)
+        .anc(2000, at(LOW_DAY, 14))
+        .anc(second, at(LOW_DAY, 22))
+        .anc(2100, at(plus(1), 9))
+        .anc(1600, at(plus(2), 9))
+        .resume(plus(2))
+    )
+
+    assessment = decide(history, plus(2), days_supply=7)
+
+    if low < 500:
+        assert assessment.needs_rechallenge is True
+        assert "rechallenge_not_authorized" in assessment.reason_codes
+    else:
+        # confirmed moderate: resumed at >= 1000, then weekly for four weeks
+        assert assessment.decision == Decision.ALLOWED
+        assert assessment.monitoring_frequency == Frequency.WEEKLY
+    # Confirmed at 22:00: no repeat is waited for any more.
+    assert decide(history, at(LOW_DAY, 23)).confirmation_due is None
+
+
+def test_a_patient_recovered_from_severe_under_a_continuation_is_not_supplied_until_rechallenged():
+    history = (
+        monthly_patient()
+        .anc(2000, plus(-14))
+        .anc(300, at(LOW_DAY, 8))
+        .anc(320, at(plus(1), 7))
+        .continuation(plus(1), plus(25), recorded_at=at(plus(1), 10))
+        .anc(700, plus(2))
+    )
+    assert decide(history, plus(2), days_supply=7).decision == Decision.ALLOWED
+
+    recovered = history.anc(1600, plus(7))
+    assessment = decide(recovered, plus(7), days_supply=7)
+
+    assert assessment.decision == Decision.BLOCKED
+    assert assessment.monitoring_frequency is None
+    assert "rechallenge_not_authorized" in assessment.reason_codes
+
+
+def test_a_rechallenge_written_before_a_protocol_switch_does_not_carry_over():
+    history = (
+        uk_patient()
+        .fbc(1000, 2500, day(40))  # red
+        .fbc(3000, 6000, day(41))
+        .fbc(3000, 6000, day(42))
+        .rechallenge(day(42), day(70))
+        .discontinue(day(50))
+        .anc(2500, day(55))
+        .enroll(day(55), protocol="us-label-2015")
+    )
+    us = _as_protocol(history, "us-label-2015")
+
+    refusal = treatment_event_refusal(us, TreatmentEventKind.START, day(55))
+
+    assert refusal is not None and Reason.RECHALLENGE_NOT_AUTHORIZED in refusal.reasons
+
+
+def test_a_continuation_never_answers_the_prescribers_own_interruption():
+    history = (
+        monthly_patient()
+        .anc(2000, plus(-14))
+        .anc(800, at(LOW_DAY, 8))
+        .anc(850, at(plus(1), 7))
+        .interrupt(plus(1))
+        .continuation(plus(1), plus(15), recorded_at=at(plus(1), 10))
+    )
+
+    assessment = decide(history, plus(1), days_supply=7)
+
+    assert assessment.decision == Decision.BLOCKED
+    assert assessment.applying == ()
+    (interrupted,) = [r for r in assessment.reasons if r.code == Reason.TREATMENT_INTERRUPTED]
+    assert "prescriber" in interrupted.message
+
+
+def test_a_continuation_back_dated_after_the_count_went_stale_never_undoes_a_lapse():
+    history = (
+        monthly_patient()
+        .anc(2000, plus(-14))
+        .anc(800, at(LOW_DAY, 8))
+        .anc(850, at(plus(1), 7))
+        .continuation(plus(5), plus(34), recorded_at=at(plus(38), 10))
+    )
+
+    assert decide(history, plus(38)).enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED

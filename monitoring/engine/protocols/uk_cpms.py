@@ -22,11 +22,10 @@ Sources:
 
 Readings this module takes (ours, "derived"; where the sources leave room, the safer one):
 
-1. Same draw. A result set is a neutrophil count and a WBC drawn at the same instant
-   (`drawn_at` equal to the second); when both carry an accession number they must also carry
-   the same one (and the same lab): same specimen, not merely the same moment. Pairing is done
-   by the history selector (monitoring/selectors.py); one count without the other is an
-   incomplete set.
+1. Same draw (docs/rules.md §9.3). Counts are one draw when they share the draw instant, or the
+   same laboratory and accession (an accession names the specimen, whatever time stamps its
+   results carry). The engine groups them (monitoring/engine/core.py `draws_of`); a draw holding
+   one count without the other is an incomplete set.
 2. Incomplete sets can only make things worse. Red and amber are "and/or" rules, so one count
    alone is enough to show red (a WBC < 3.0 or neutrophils < 1.5) or at least amber; such a set
    is read as that band at once. A single count in the green range says nothing: it cannot
