@@ -178,7 +178,6 @@ class LimitAgreementAdmin(ReadOnlyAdmin):
     )
 
 
-
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Who holds a token, since when and until when; never the token, which is stored only as

@@ -4,15 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0004_digests_preferences_and_schedule_keys'),
+        ("notifications", "0004_digests_preferences_and_schedule_keys"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('draw_due', 'Draw Due'), ('draw_overdue', 'Draw Overdue'), ('draw_overdue_escalation', 'Draw Overdue Escalation'), ('confirmation_requested', 'Confirmation Requested'), ('confirmation_overdue', 'Confirmation Overdue'), ('consult_needed', 'Consult Needed'), ('lapse_warning', 'Lapse Warning'), ('lapsed', 'Lapsed'), ('prescriber_certification_expiring', 'Prescriber Certification Expiring'), ('pharmacy_certification_expiring', 'Pharmacy Certification Expiring'), ('authorization_expiring', 'Authorization Expiring'), ('emergency_supply', 'Emergency Supply'), ('result_voided', 'Result Voided'), ('level_high', 'Level High'), ('level_unexpected', 'Level Unexpected'), ('level_suggested', 'Level Suggested'), ('myocarditis_symptoms', 'Myocarditis Symptoms'), ('plan_item_due', 'Plan Item Due'), ('plan_item_overdue', 'Plan Item Overdue'), ('retitration_needed', 'Retitration Needed'), ('plan_item_backlog', 'Plan Item Backlog'), ('digest', 'Digest')], max_length=40),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("draw_due", "Draw Due"),
+                    ("draw_overdue", "Draw Overdue"),
+                    ("draw_overdue_escalation", "Draw Overdue Escalation"),
+                    ("confirmation_requested", "Confirmation Requested"),
+                    ("confirmation_overdue", "Confirmation Overdue"),
+                    ("consult_needed", "Consult Needed"),
+                    ("lapse_warning", "Lapse Warning"),
+                    ("lapsed", "Lapsed"),
+                    ("prescriber_certification_expiring", "Prescriber Certification Expiring"),
+                    ("pharmacy_certification_expiring", "Pharmacy Certification Expiring"),
+                    ("authorization_expiring", "Authorization Expiring"),
+                    ("emergency_supply", "Emergency Supply"),
+                    ("result_voided", "Result Voided"),
+                    ("level_high", "Level High"),
+                    ("level_unexpected", "Level Unexpected"),
+                    ("level_suggested", "Level Suggested"),
+                    ("myocarditis_symptoms", "Myocarditis Symptoms"),
+                    ("plan_item_due", "Plan Item Due"),
+                    ("plan_item_overdue", "Plan Item Overdue"),
+                    ("retitration_needed", "Retitration Needed"),
+                    ("plan_item_backlog", "Plan Item Backlog"),
+                    ("digest", "Digest"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
