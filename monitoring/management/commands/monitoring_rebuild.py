@@ -19,11 +19,12 @@ from django.db import connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from monitoring import rebuild_worker
 from monitoring.services import monitoring_states_rebuild
 from patients.models import Patient
 
 
-def _rebuild_ranges(
+def rebuild_ranges(
     ranges: list[tuple[int, int]], now: datetime, check: bool
 ) -> tuple[int, dict[int, list[str]]]:
     count, differing = 0, {}
@@ -35,26 +36,6 @@ def _rebuild_ranges(
             differing.update(monitoring_states_rebuild(patients=patients, now=now, check=check))
         count += len(patients)
     return count, differing
-
-
-def _worker_start(settings_module: str, database: dict[str, Any]) -> None:
-    """A worker is a fresh interpreter (spawned, not forked: a fork copies the parent's threads'
-    locks and its database sockets, and a child stuck on one never returns): it sets Django up
-    and uses the parent's database, whatever its name (a test run's included)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    for key, value in database.items():
-        settings.DATABASES["default"][key] = value  # type: ignore[literal-required]
-        connections["default"].settings_dict[key] = value
-
-
-def _worker(args: tuple[list[tuple[int, int]], str, bool]) -> tuple[int, dict[int, list[str]]]:
-    ranges, now_iso, check = args
-    return _rebuild_ranges(ranges, datetime.fromisoformat(now_iso), check)
 
 
 class Command(BaseCommand):
@@ -82,7 +63,7 @@ class Command(BaseCommand):
             workers = 1
         started = time.perf_counter()
         if workers <= 1:
-            count, differing = _rebuild_ranges(ranges, now, check)
+            count, differing = rebuild_ranges(ranges, now, check)
         else:
             shares = [(ranges[w::workers], now.isoformat(), check) for w in range(workers)]
             database = {
@@ -92,9 +73,9 @@ class Command(BaseCommand):
             settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "clozrems.settings")
             context = multiprocessing.get_context("spawn")
             with context.Pool(
-                workers, initializer=_worker_start, initargs=(settings_module, database)
+                workers, initializer=rebuild_worker.start, initargs=(settings_module, database)
             ) as pool:
-                parts = pool.map(_worker, shares)
+                parts = pool.map(rebuild_worker.rebuild, shares)
             count = sum(part[0] for part in parts)
             differing = {pk: fields for part in parts for pk, fields in part[1].items()}
         seconds = time.perf_counter() - started
