@@ -3,12 +3,11 @@ light of the patient's earlier ones, and the adequate-trial summary. No ORM, no 
 
 Sources, cited next to each value as "seed 000" / "seed 001":
 
-- seed 000: "How do I interpret clozapine or norclozapine blood, serum or plasma levels"
-  (/work/shared/seeds/000_0633016294769ce2.txt; SMI Adviser clinical tip, citing Meyer & Stahl
-  2020 and Schoretsanitis et al. 2019).
-- seed 001: "Treatment-Resistant Schizophrenia and Clozapine Management"
-  (/work/shared/seeds/001_a096e631cb4d84a1.txt), sections "Therapeutic Monitoring" and
-  "Clozapine-Resistant Schizophrenia".
+- seed 000: "How do I interpret clozapine or norclozapine blood, serum or plasma levels" (SMI
+  Adviser clinical tip, citing Meyer & Stahl 2020 and Schoretsanitis et al. 2019; listed in
+  docs/rules.md, Sources).
+- seed 001: "Treatment-Resistant Schizophrenia and Clozapine Management", sections
+  "Therapeutic Monitoring" and "Clozapine-Resistant Schizophrenia" (docs/rules.md, Sources).
 
 Readings taken where the seeds leave room (each the safer one for the patient):
 

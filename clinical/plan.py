@@ -2,9 +2,9 @@
 that say, for a treatment start, the checks done and `today`, what is due and what is overdue.
 No ORM, no clock.
 
-Source: seed 001 (/work/shared/seeds/001_a096e631cb4d84a1.txt), "Baseline Laboratory
-Investigations and Follow-Up" (pre-treatment assessment) and "Monitoring Schedule During
-Treatment" (cardiovascular, metabolic, other monitoring).
+Source: seed 001 ("Treatment-Resistant Schizophrenia and Clozapine Management"; docs/rules.md,
+Sources), "Baseline Laboratory Investigations and Follow-Up" (pre-treatment assessment) and
+"Monitoring Schedule During Treatment" (cardiovascular, metabolic, other monitoring).
 
 Offsets are days from the treatment start (the first `start` treatment event). Readings chosen
 where seed 001 leaves room, each the safer one:

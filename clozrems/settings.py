@@ -388,7 +388,7 @@ if PRODUCTION:
         # Only behind a proxy that sets X-Forwarded-Proto itself and strips it from clients.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# --- the scheduler (issue #3) -------------------------------------------------------------
+# --- the scheduler ---------------------------------------------------------------------
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A task's message is acknowledged only when it finishes: a worker killed mid-task leaves it
 # to be delivered again (every task is safe to run twice).

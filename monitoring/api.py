@@ -1,4 +1,4 @@
-"""HTTP for lab results: ANC results (api.md) and, next to them, WBC results (issue 9, read by
+"""HTTP for lab results: ANC results (api.md) and, next to them, WBC results (read by
 uk-cpms): record (with unit conversion and plausibility checks), list, void."""
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class AncResultViewSet(
 
 
 class WbcResultSerializer(AncResultSerializer):
-    """A white cell count (issue 9): the ANC result's shape; `value_per_ul` in cells/µL."""
+    """A white cell count (uk-cpms reads it): the ANC result's shape; `value_per_ul` in cells/µL."""
 
     class Meta(AncResultSerializer.Meta):
         ref_name = "WbcResult"

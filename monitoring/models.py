@@ -12,7 +12,7 @@ class ResultStatus(models.TextChoices):
     FINAL = "final"
     CORRECTED = "corrected"
     ENTERED_IN_ERROR = "entered_in_error"
-    # Stored as the lab sent it, never used for a decision (issue 4: HL7 OBX-11 "P").
+    # Stored as the lab sent it, never used for a decision (HL7 OBX-11 "P").
     PRELIMINARY = "preliminary"
 
 
@@ -126,7 +126,7 @@ class MonitoringState(models.Model):
     episode_opened_at = models.DateTimeField(null=True)
     lapse_on = models.DateField(null=True, db_index=True)
     lapsed_on = models.DateField(null=True, db_index=True)
-    # Issue 9: the protocol's version, the latest set's WBC, and a step-down waiting for the
+    # The protocol's version, the latest set's WBC, and a step-down waiting for the
     # prescriber (protocols whose step-downs need one).
     protocol_version = models.CharField(max_length=100, blank=True)
     latest_wbc_per_ul = models.PositiveIntegerField(null=True)

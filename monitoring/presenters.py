@@ -57,7 +57,7 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "band": a.band.value if a.band else None,
         "monitoring_frequency": a.monitoring_frequency.value if a.monitoring_frequency else None,
         "latest_anc": _latest(a.latest_anc),
-        # issue 9: the WBC of the latest result set (uk-cpms), else null
+        # the WBC of the latest result set (uk-cpms), else null
         "latest_wbc": _latest_wbc(a.latest_anc, a.protocol),
         "next_draw_due": _day(a.next_draw_due),
         "current_until": _day(a.current_until),
@@ -74,7 +74,7 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         "ben_baseline_per_ul": int(a.baseline_per_ul) if a.baseline_per_ul is not None else None,
         "ben_baseline_count": a.baseline_count,
         "supply_until": _day(a.supply_until),
-        # issue 9: a longer interval waiting for the prescriber's confirmation, and the band
+        # a longer interval waiting for the prescriber's confirmation, and the band
         # limits in force when a haematologist agreed per-patient ones
         "step_down_offered": a.step_down_offered.value if a.step_down_offered else None,
         "limits": dict(a.limits) if a.limits is not None else None,

@@ -192,7 +192,7 @@ def consults_scan(*, lo: int, hi: int, now: datetime) -> int:
 
 
 def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """rules.md §4: mark patients whose interruption reached 30 days as needing re-enrollment
+    """docs/rules.md §4: mark patients whose interruption reached 30 days as needing re-enrollment
     and tell the prescriber; warn a week before (day 23)."""
     today = now.astimezone(clinic_zone()).date()
     warn_days = settings.CLOZREMS_LAPSE_WARNING_DAYS

@@ -342,11 +342,11 @@ def anc_result_record(
     analyte: str = ResultAnalyte.ANC,
     confirm_unusual: bool = False,
 ) -> RecordedResult:
-    """Store one ANC (rules.md §8) and re-run the rules. The same result delivered again (same
+    """Store one ANC (docs/rules.md §8) and re-run the rules. The same result delivered again (same
     lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
     final one after its preliminary, replaces the one before it, which stays in the history.
     `derivation` holds the WBC and neutrophil percent an ANC was computed from. `analyte`
-    "wbc" stores a white cell count (issue 9), by the same rules.
+    "wbc" stores a white cell count, by the same rules.
 
     A manual entry (`source` manual) is guarded (docs/rules.md §8): a fraction in a unit of
     whole cells is refused, and a count the protocol base calls unusual (very low, or a steep
@@ -530,7 +530,7 @@ def anc_result_record(
             },
         )
         if state.confirmation_due is not None and state.confirmation_due != before:
-            # rules.md §1: a first low result asks for a repeat within 24 hours, at once.
+            # docs/rules.md §1: a first low result asks for a repeat within 24 hours, at once.
             from monitoring.tasks import confirmation_requested
 
             patient_pk = patient.pk
@@ -858,8 +858,8 @@ def step_down_confirm(
     effective_date: date | None = None,
     note: str = "",
 ) -> StepDownConfirmation:
-    """The prescriber confirms the longer monitoring interval the schedule offers (issue 9,
-    uk-cpms); refused (409) when that interval is not offered on the date."""
+    """The prescriber confirms the longer monitoring interval the schedule offers (uk-cpms);
+    refused (409) when that interval is not offered on the date."""
     today = local_date(timezone.now(), clinic_zone())
     effective_date = effective_date or today
     if effective_date > today:

@@ -268,7 +268,7 @@ class PatientFilter(django_filters.FilterSet):
 class EnrollSerializer(serializers.Serializer[Any]):
     effective_date = serializers.DateField(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    # issue 9: the protocol to (re-)enroll under; the only way to change a patient's protocol.
+    # the protocol to (re-)enroll under; the only way to change a patient's protocol.
     protocol = serializers.CharField(required=False, max_length=40)
 
 
@@ -567,9 +567,9 @@ class PatientViewSet(
     @extend_schema(request=StepDownSerializer, responses={201: PatientSerializer})
     @action(detail=True, methods=["post"], url_path="step-down")
     def step_down(self, request: Request, pk: str | None = None) -> Response:
-        """The prescriber confirms the longer monitoring interval the schedule offers (issue 9,
-        uk-cpms: every 2 weeks from week 18, every 4 weeks from week 52); 409 when it is not
-        offered on that date."""
+        """The prescriber confirms the longer monitoring interval the schedule offers (uk-cpms:
+        every 2 weeks from week 18, every 4 weeks from week 52); 409 when it is not offered on
+        that date."""
         patient = self.get_object()
         params = StepDownSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -746,7 +746,7 @@ class AuthorizationViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-# --- per-patient limits (issue 9) -------------------------------------------------------------
+# --- per-patient limits (uk-cpms) ---------------------------------------------------------------
 
 
 class LimitAgreementSerializer(serializers.ModelSerializer[LimitAgreement]):

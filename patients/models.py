@@ -209,7 +209,7 @@ class PatientIdentifier(models.Model):
 
 
 class EnrollmentEvent(models.Model):
-    """An enrollment or re-enrollment, effective on a date (rules.md §4)."""
+    """An enrollment or re-enrollment, effective on a date (docs/rules.md §4)."""
 
     class Kind(models.TextChoices):
         ENROLL = "enroll"
@@ -219,7 +219,7 @@ class EnrollmentEvent(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     effective_date = models.DateField()
     reason = models.CharField(max_length=500, blank=True)
-    # The protocol the patient was (re-)enrolled under (issue 9: changeable only by
+    # The protocol the patient was (re-)enrolled under (changeable only by
     # re-enrollment, so each enrollment keeps its own).
     protocol = models.CharField(max_length=40, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -273,7 +273,7 @@ class TreatmentEvent(models.Model):
 
 
 class Authorization(models.Model):
-    """A prescriber's continuation or rechallenge authorization (rules.md §6)."""
+    """A prescriber's continuation or rechallenge authorization (docs/rules.md §6)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="authorizations")
     kind = models.CharField(max_length=12, choices=choices(AuthorizationKind))

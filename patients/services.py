@@ -95,7 +95,7 @@ def patient_create(
             date_of_birth=date_of_birth,
             sex=sex,
             population=population,
-            # rules.md §4: who documented BEN, and when.
+            # docs/rules.md §4: who documented BEN, and when.
             ben_documented_by=actor if population == Population.BEN else None,
             ben_documented_at=timezone.now() if population == Population.BEN else None,
             protocol=protocol,
@@ -128,9 +128,9 @@ def patient_enroll(
     reason: str = "",
     protocol: str | None = None,
 ) -> Patient:
-    """rules.md §4: enroll or re-enroll, checked against the effective date's labs.
+    """docs/rules.md §4: enroll or re-enroll, checked against the effective date's labs.
 
-    `protocol` (issue 9) chooses the protocol at an enrollment or a re-enrollment; it is the
+    `protocol` chooses the protocol at an enrollment or a re-enrollment; it is the
     only way to change it. The labs are then judged by the new protocol, and the whole history
     is read under it from then on; each enrollment records the protocol it was made under."""
     effective_date = effective_date or today()
@@ -202,10 +202,10 @@ def _lab_inputs(history: PatientHistory, effective_date: date) -> dict[str, obje
 def treatment_event_record(
     *, patient: Patient, actor: User, kind: str, effective_date: date, reason: str
 ) -> TreatmentEvent:
-    """rules.md §5: start, interrupt, resume or discontinue, as of the effective date."""
+    """docs/rules.md §5: start, interrupt, resume or discontinue, as of the effective date."""
     _not_future("effective_date", effective_date)
     if not reason.strip():
-        raise FieldInvalid("reason", "Say why (rules.md §4: no change without a reason).")
+        raise FieldInvalid("reason", "Say why (docs/rules.md §4: no change without a reason).")
     with (
         audit_refusals(
             action=Action.TREATMENT_EVENT_RECORD,
@@ -269,7 +269,7 @@ def authorization_record(
     expires_on: date,
     starts_on: date | None = None,
 ) -> Authorization:
-    """rules.md §6: a continuation or rechallenge authorization by a certified prescriber."""
+    """docs/rules.md §6: a continuation or rechallenge authorization by a certified prescriber."""
     starts_on = starts_on or today()
     if starts_on > today():
         # docs/rules.md §9.5: an authorization answers what is on record when it is written.

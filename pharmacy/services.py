@@ -1,4 +1,4 @@
-"""The dispensing decision, recorded dispenses and emergency supplies (rules.md §7)."""
+"""The dispensing decision, recorded dispenses and emergency supplies (docs/rules.md §7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The benchmark's generated histories are consistent with the rules: `monitoring_rebuild
---check` finds nothing to change on them (issue 7). Runs the generator and the command as a
+--check` finds nothing to change on them. Runs the generator and the command as a
 newcomer would, against a database of their own on the PostgreSQL CI provides."""
 
 import os

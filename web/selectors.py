@@ -18,7 +18,7 @@ from monitoring.models import ConsultAcknowledgement
 from monitoring.selectors import clinic_zone
 from patients.models import Patient
 
-# The worklist's urgency order (issue 6): a missed 24-hour repeat or a consult first, then
+# The worklist's urgency order: a missed 24-hour repeat or a consult first, then
 # overdue draws, today's, and this week's.
 URGENCY = (
     ("confirmation", "Confirmation repeat due"),

@@ -1,4 +1,4 @@
-"""Server-rendered pages (issue 6): the pharmacist's counter, the prescriber's clinic and the
+"""Server-rendered pages: the pharmacist's counter, the prescriber's clinic and the
 administrators' oversight. Every decision and every write goes through the same services as the
 API; the views only gather what a page shows."""
 
@@ -326,7 +326,7 @@ def clinic(request: HtmxHttpRequest) -> HttpResponse:
         patients=patient_list_visible(user=_user(request)), now=timezone.now()
     )
     urgency = [(key, label, counts[key]) for key, label in URGENCY]
-    # The monitoring plan's other checks due and overdue, per row (clinical/, issue 10).
+    # The monitoring plan's other checks due and overdue, per row (clinical/).
     checks = plan_counts(patients=[r.patient for r in rows], now=timezone.now())
     listed = [(r, checks[r.patient.pk]) for r in rows]
     return render(request, "web/clinic.html", {"rows": listed, "urgency": urgency})
@@ -389,7 +389,7 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         )
         if assessment.step_down_offered
         else None,
-        # Clozapine levels and the monitoring plan (clinical/, issue 10).
+        # Clozapine levels and the monitoring plan (clinical/).
         "clinical": patient_clinical(patient=patient, now=timezone.now()),
         "level_form": forms.LevelForm(),
         "plan_form": forms.PlanEntryForm(items=_plan_choices(patient)),

@@ -659,7 +659,7 @@ class FhirObservationView(FhirView):
         ).order_by("-drawn_at", "-id")
         from monitoring.feeds.codes import LOINC_ANALYTES, Analyte
 
-        # An ANC search by default (as before issue 9); a WBC code asks for the WBC results.
+        # An ANC search by default; a WBC code asks for the WBC results.
         asked = (
             {LOINC_ANALYTES[c] for c in wanted if c in LOINC_ANALYTES} if wanted else {Analyte.ANC}
         )

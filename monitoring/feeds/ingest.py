@@ -4,7 +4,7 @@ from WBC and neutrophil percent when that is all the lab sent, and stores each r
 `anc_result_record`, the service manual entry uses. What cannot be applied is quarantined with
 the raw message and the reason; nothing is dropped.
 
-Readings chosen here (issue 4 is silent on them), each the safer one for the patient:
+Readings chosen here (where the sources leave room), each the safer one for the patient:
 - A patient is matched by an identifier the lab sends (issuer + value) first. When that
   identifier's patient has another date of birth or last name than the message says, the result
   is quarantined (`identity_mismatch`) rather than filed: a wrong-patient result is worse than a
@@ -17,7 +17,7 @@ Readings chosen here (issue 4 is silent on them), each the safer one for the pat
   read as 00:00 there, so the result is never taken as more recent than it can be.
 - The derived ANC is floor(WBC/µL x percent / 100), so rounding never lifts it into a better
   band; a derived result is final only when both inputs are.
-- WBC (issue 9). For a patient whose protocol reads the white cell count (uk-cpms), every WBC
+- WBC. For a patient whose protocol reads the white cell count (uk-cpms), every WBC
   the lab sends (6690-2, 26464-8, 804-5, or a local code mapped to one) is stored too, as a
   result of analyte `wbc` with the draw time and accession of its report, so the history
   selector pairs it with the ANC of the same draw; a WBC sent alone is stored as well (an
@@ -468,7 +468,7 @@ def _code(obs: LabObservation) -> str:
 def _wbc_candidates(
     report: LabReport, by_analyte: dict[str, dict[Analyte, list[LabObservation]]]
 ) -> list[_Candidate]:
-    """The WBC of each group (the last one sent), to store next to its ANC (issue 9)."""
+    """The WBC of each group (the last one sent), to store next to its ANC."""
     made = []
     for found in by_analyte.values():
         wbcs = found.get(Analyte.WBC, [])

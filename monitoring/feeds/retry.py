@@ -1,4 +1,4 @@
-"""A kept message whose processing failed is processed again, never dropped (issue 4)."""
+"""A kept message whose processing failed is processed again, never dropped."""
 
 from __future__ import annotations
 

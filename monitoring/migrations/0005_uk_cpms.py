@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-# The versions of the protocols stored states could hold before issue 9 (as the protocol
+# The versions of the protocols stored states could hold before uk-cpms existed (as the protocol
 # modules named them then); a rebuild writes the current ones.
 KNOWN_VERSIONS = {"us-label-2015": "2015 tables, 2020/2025 label revisions"}
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def enrollments_name_their_protocol(apps, schema_editor):
-    """Before issue 9 a patient's protocol never changed: its enrollments were under it."""
+    """Before uk-cpms existed a patient's protocol never changed: its enrollments were under it."""
     EnrollmentEvent = apps.get_model("patients", "EnrollmentEvent")
     Patient = apps.get_model("patients", "Patient")
     for protocol in Patient.objects.values_list("protocol", flat=True).distinct():

@@ -1,4 +1,4 @@
-"""ANC results: record, convert, reject, deduplicate, correct, void, list (api.md; rules.md §8)."""
+"""ANC results: record, convert, reject, deduplicate, correct, void, list (docs/rules.md §8)."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo

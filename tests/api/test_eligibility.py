@@ -1,4 +1,4 @@
-"""GET /api/v1/patients/{id}/eligibility/: the dispensing decision (api.md; rules.md §7)."""
+"""GET /api/v1/patients/{id}/eligibility/: the dispensing decision (api.md; docs/rules.md §7)."""
 
 from datetime import datetime, timedelta
 from urllib.parse import quote

@@ -151,10 +151,10 @@ def test_the_stored_state_always_equals_a_replay_from_scratch(
         assert "0 with differences" in out.getvalue()
 
         stored = api(phil).get(f"/api/v1/patients/{patient.pk}/eligibility/").json()
-        # Added by the emergency-supply work (issue 5): not part of the engine's decision.
+        # Added by the emergency-supply work: not part of the engine's decision.
         stored.pop("emergency_supply")
         stored.pop("emergency_supply_withheld")
-        # Added by the clozapine-levels work (issue 10): dose tracking, information only.
+        # Added by the clozapine-levels work: dose tracking, information only.
         stored.pop("retitration_warning")
         fresh = Patient.objects.select_related("prescriber").get(pk=patient.pk)
         context = DecisionContext(prescriber_certified=True, pharmacy_certified=True)

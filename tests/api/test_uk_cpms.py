@@ -1,4 +1,4 @@
-"""Issue 9 through the API: a us-label-2015 patient and a uk-cpms patient side by side; WBC
+"""uk-cpms through the API: a us-label-2015 patient and a uk-cpms patient side by side; WBC
 results, the traffic-light decision, step-down confirmation, haematologist-agreed limits, the
 protocol chosen at (re-)enrollment, and the deployment's default protocol."""
 

@@ -1,4 +1,4 @@
-"""Issue 9: lab feeds for a uk-cpms patient. The WBC the lab sends is stored next to the ANC of
+"""uk-cpms: lab feeds for a uk-cpms patient. The WBC the lab sends is stored next to the ANC of
 the same draw, so the patient gets complete result sets from HL7, CSV and FHIR alike; a
 us-label-2015 patient's WBC is still used only to derive an ANC (tests/feeds/test_hl7_messages)."""
 

@@ -1,4 +1,4 @@
-"""rules.md §1, §5, §6: severe neutropenia, rechallenge and continuation authorizations.
+"""docs/rules.md §1, §5, §6: severe neutropenia, rechallenge and continuation authorizations.
 
 The patient is on the monthly routine interval; its low results are drawn on LOW_DAY at 09:00
 and confirmed at 15:00.

@@ -1,4 +1,4 @@
-"""rules.md §1: the ANC bands of `us-label-2015`, row by row and edge by edge.
+"""docs/rules.md §1: the ANC bands of `us-label-2015`, row by row and edge by edge.
 
 Each case is a patient enrolled and started on START with a normal ANC, then one result drawn
 on day 10 at 09:00 and the decision made the same day at noon.

@@ -1,4 +1,4 @@
-"""rules.md §1 "Confirmation": the first low result of an episode waits 24 hours for a repeat.
+"""docs/rules.md §1 "Confirmation": the first low result of an episode waits 24 hours for a repeat.
 
 The patient is on the monthly routine interval (started more than a year earlier), so "back to
 the routine interval" (monthly) and the "weekly for 4 weeks" step are told apart at a glance.

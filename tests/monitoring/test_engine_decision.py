@@ -1,4 +1,4 @@
-"""rules.md §7: the dispensing decision, its reason codes, their order and the supply allowed.
+"""docs/rules.md §7: the dispensing decision, its reason codes, their order and the supply allowed.
 
 The base case is a general patient started on START with a normal ANC drawn on DRAWN_ON; the
 decision is made that day at noon unless a row says otherwise.
@@ -20,7 +20,7 @@ from tests.monitoring.builders import (
 
 DRAWN_ON = day(20)
 
-# rules.md §7, in the table's order.
+# docs/rules.md §7, in the table's order.
 SECTION_7 = [
     "patient_not_enrolled",
     "prescriber_not_certified",

@@ -1,4 +1,4 @@
-"""rules.md §4: enrollment, re-enrollment and the 30-day lab rule; §7 for pending patients."""
+"""docs/rules.md §4: enrollment, re-enrollment and the 30-day lab rule; §7 for pending patients."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""rules.md §2, §4, §5: interruptions, the 30-day lapse, resume, and re-enrollment."""
+"""docs/rules.md §2, §4, §5: interruptions, the 30-day lapse, resume, and re-enrollment."""
 
 import pytest
 

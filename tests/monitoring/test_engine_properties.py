@@ -40,7 +40,7 @@ from monitoring.engine.types import (
 )
 from tests.monitoring.builders import UTC, ZONE
 
-# Every property runs for every protocol (issue 9).
+# Every property runs for every protocol.
 PROTOCOLS = ["us-label-2015", "uk-cpms"]
 BASE = date(2023, 1, 2)
 HORIZON = 400

@@ -1,4 +1,4 @@
-"""rules.md §1-§2: the routine schedule, its clock, and the frequencies of an episode."""
+"""docs/rules.md §1-§2: the routine schedule, its clock, and the frequencies of an episode."""
 
 from datetime import date
 

@@ -1,4 +1,4 @@
-"""Issue 9: the `uk-cpms` traffic lights, row by row and edge by edge, on the pure engine.
+"""The `uk-cpms` traffic lights, row by row and edge by edge, on the pure engine.
 
 Counts are written as laboratories send them (×10⁹/L) and converted as the services convert them
 (1.5 ×10⁹/L = 1500/µL). Unless a test says otherwise, a patient is enrolled and started on START

@@ -1,4 +1,4 @@
-"""rules.md §3: due dates, how long a result stays current, and the largest supply.
+"""docs/rules.md §3: due dates, how long a result stays current, and the largest supply.
 
 Each frequency has a scenario whose last draw is on DRAWN_ON (09:00 local) and whose frequency
 does not change in the days the tests look at. Decisions are made at noon local time.

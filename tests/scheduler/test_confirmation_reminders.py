@@ -1,4 +1,4 @@
-"""The 24-hour repeat (rules.md §1): a first low ANC asks the prescriber for a repeat at once
+"""The 24-hour repeat (docs/rules.md §1): a first low ANC asks the prescriber for a repeat at once
 (`confirmation_requested`, enqueued when the result's transaction commits); the confirmations
 scan (every 5 minutes) sends one urgent `confirmation_overdue` once the deadline has passed
 with no repeat."""

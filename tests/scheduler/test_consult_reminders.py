@@ -1,4 +1,4 @@
-"""Hematology consult (rules.md §1: flagged for general moderate and severe): a daily
+"""Hematology consult (docs/rules.md §1: flagged for general moderate and severe): a daily
 `consult_needed` reminder until the prescriber acknowledges it for the episode
 (POST /api/v1/patients/{id}/consult-acknowledgement/); a new episode starts them again."""
 

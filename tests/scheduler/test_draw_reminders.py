@@ -1,4 +1,4 @@
-"""The draws scan (rules.md §3: a draw is due on its due date and overdue from the day after),
+"""The draws scan (docs/rules.md §3: a draw is due on its due date and overdue from the day after),
 run as beat runs it, `monitoring.tasks.scan.delay("draws")`, with the clock frozen at 07:00
 clinic time on each day of interest.
 

@@ -1,4 +1,4 @@
-"""Expiries (rules.md §4: "reminders go out before a deadline passes"): the expiries scan
+"""Expiries (docs/rules.md §4: "reminders go out before a deadline passes"): the expiries scan
 (`monitoring.tasks.scan_expiries`, 06:45 daily) warns 14 days ahead (CLOZREMS_EXPIRY_WARNING_DAYS),
 once per expiry date, the people who can renew:
 

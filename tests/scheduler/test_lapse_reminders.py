@@ -1,4 +1,4 @@
-"""The 30-day lapse (rules.md §4): a recorded interruption 30 days old means re-enrollment
+"""The 30-day lapse (docs/rules.md §4): a recorded interruption 30 days old means re-enrollment
 (day 30 counts; day 29 keeps the enrollment). The lapses scan (06:30 daily) warns the
 prescriber's people a week before (day 23), and on day 30 marks the patient
 `reenrollment_required` in the stored state and tells them, once."""
@@ -153,7 +153,7 @@ def test_another_prescribers_users_hear_nothing_of_the_lapse(clock, interrupted,
 
 
 def test_thirty_days_without_supply_on_hand_lapse_too(clock, weekly_patient, phil, pharmacy):
-    """rules.md §4: no supply on hand for 30 days is an interruption of 30 days as well."""
+    """docs/rules.md §4: no supply on hand for 30 days is an interruption of 30 days as well."""
     from pharmacy.services import dispense_record
 
     dispense_record(patient=weekly_patient, pharmacy=pharmacy, actor=phil, days_supply=7)

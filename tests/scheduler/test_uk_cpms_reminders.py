@@ -1,4 +1,4 @@
-"""Issue 9: the scheduler reads the engine's output, so a uk-cpms patient gets its reminders on
+"""uk-cpms: the scheduler reads the engine's output, so a uk-cpms patient gets its reminders on
 its own schedule (twice weekly while amber) and in its own words (a blood count, not an ANC)."""
 
 from datetime import timedelta

@@ -180,7 +180,7 @@ def test_the_oversight_page_for_an_auditor(
 def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
     page, live_server, alice, allowed_patient, shots
 ):
-    """Issue 10: the patient page shows the last clozapine level with its interpretation and
+    """The patient page shows the last clozapine level with its interpretation and
     ratio, and the monitoring plan; recording the overdue baseline ECG completes it."""
     from datetime import timedelta
     from decimal import Decimal

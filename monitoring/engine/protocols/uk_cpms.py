@@ -13,12 +13,12 @@ Sources:
   monitoring service".
 - [Borders] NHS Borders, "Clozapine red alert": a red result stops clozapine at once, daily
   full blood counts while red, contact the on-call haematologist.
-- [ISSUE9] the product's issue 9: supply aligned to the interval (7, 14, 28 days), amber supply
-  7 days, red non-rechallengeable unless a haematologist-approved agreement is recorded, BEN
-  (Duffy-null) patients on per-patient limits agreed with a haematologist, the 30-day lapse
-  rule kept as a protocol setting.
-- [RULES] rules.md (the us-label-2015 rule book) for what issue 9 says to keep: the lapse, the
-  enrollment labs, the authorization maximum.
+- [PRODUCT] the product's requirements for this protocol (docs/rules.md, "uk-cpms"): supply
+  aligned to the interval (7, 14, 28 days), amber supply 7 days, red non-rechallengeable unless
+  a haematologist-approved agreement is recorded, BEN (Duffy-null) patients on per-patient
+  limits agreed with a haematologist, the 30-day lapse rule kept as a protocol setting.
+- [RULES] docs/rules.md for what every protocol keeps: the lapse, the enrollment labs, the
+  authorization maximum.
 
 Readings this module takes (ours, "derived"; where the sources leave room, the safer one):
 
@@ -58,13 +58,13 @@ Readings this module takes (ours, "derived"; where the sources leave room, the s
    shorter gap of a Mon/Thu pattern) and current for 4 (the longer gap); daily is due the next
    day and current for 2, but daily only happens while red, when treatment is stopped.
    Largest supply: 7 / 14 / 28 days for weekly / every 2 weeks / every 4 weeks, 7 while amber
-   [ISSUE9].
+   [PRODUCT].
 10. BEN (Duffy-null) patients are banded by the standard limits until a haematologist's agreed
     limits are recorded for them (per patient, with who agreed and when); agreed limits may
     only be lower than or equal to the standard ones, apply to results drawn on or after the
     agreement date, and never to a patient recorded as general population.
 11. Lapse, enrollment labs and authorization length keep the us-label values (30, 30, 30 days)
-    [ISSUE9][RULES]; an interruption of 30 days restarts monitoring as a new patient.
+    [PRODUCT][RULES]; an interruption of 30 days restarts monitoring as a new patient.
 12. BEN patients need one baseline result set before the first dose here (the enrollment
     labs); the us-label rule of two baseline ANCs belongs to that label.
 """
@@ -87,12 +87,12 @@ draw_name = "blood count"  # a full blood count: WBC and neutrophils
 rechallenge_after = "a red result (record the haematologist-approved agreement)"
 
 confirmation_hours = 0  # reading 3: no 24-hour confirmation step
-lapse_days = 30  # [ISSUE9][RULES]: the same 30-day lapse, kept a protocol setting
+lapse_days = 30  # [PRODUCT][RULES]: the same 30-day lapse, kept a protocol setting
 enrollment_lab_days = 30  # [RULES] §4: an acceptable result within 30 days at (re-)enrollment
 authorization_max_days = 30  # [RULES] §6: default protocol maximum
 continuation_allowed = False  # reading 5: red means stop
 # The safe reading for the UK monitoring services, which gate every supply on a current result:
-# no pharmacist's emergency supply (rules.md has it for us-label-2015 only).
+# no pharmacist's emergency supply (docs/rules.md has it for us-label-2015 only).
 emergency_supply_max_days = 0
 emergency_anc_grace_days = 0  # no emergency supply at all (above)
 emergency_last_dose_hours = 0
@@ -137,8 +137,8 @@ current_window_days = {
 }
 max_supply_days = {
     Frequency.DAILY: 7,  # never reached: red stops treatment and has no continuation
-    Frequency.TWICE_WEEKLY: 7,  # [ISSUE9]: amber, supply limited to 7 days
-    Frequency.WEEKLY: 7,  # [ISSUE9]: supply aligned to the interval
+    Frequency.TWICE_WEEKLY: 7,  # [PRODUCT]: amber, supply limited to 7 days
+    Frequency.WEEKLY: 7,  # [PRODUCT]: supply aligned to the interval
     Frequency.EVERY_2_WEEKS: 14,
     Frequency.EVERY_4_WEEKS: 28,
 }
@@ -193,7 +193,7 @@ def consult(band: Band) -> bool:
 
 
 def requires_rechallenge(band: Band) -> bool:
-    return band == Band.RED  # [ISSUE9]: non-rechallengeable unless a haematologist agrees
+    return band == Band.RED  # [PRODUCT]: non-rechallengeable unless a haematologist agrees
 
 
 def recovered(
