@@ -85,11 +85,9 @@ class PrescriberSerializer(serializers.ModelSerializer[Prescriber]):
         ]
         read_only_fields = ["created_at"]
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("certified") and not attrs.get("certified_on"):
-            current = self.instance.certified_on if self.instance else None
-            attrs["certified_on"] = current or services.today()
-        return attrs
+    # No `certified_on` given: certified with no recorded start (a prescriber brought in from
+    # another system may be enrolling patients with past dates); a date given is honoured, one
+    # in the future meaning "not yet certified" (docs/rules.md §9.12).
 
     def create(self, validated_data: dict[str, Any]) -> Prescriber:
         actor = user_of(self.context["request"])

@@ -24,7 +24,6 @@ from clozrems.api import ActionRoles, user_of
 from clozrems.auth import credential_of
 from patients.models import Role, User
 from patients.selectors import patient_list_visible
-from patients.services import today
 from pharmacy.models import Dispense, EmergencyReason, Pharmacy
 from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
 from pharmacy.services import (
@@ -53,11 +52,7 @@ class PharmacySerializer(serializers.ModelSerializer[Pharmacy]):
         ]
         read_only_fields = ["created_at"]
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("certified") and not attrs.get("certified_on"):
-            current = self.instance.certified_on if self.instance else None
-            attrs["certified_on"] = current or today()
-        return attrs
+    # No `certified_on` given: certified with no recorded start (docs/rules.md §9.12).
 
     def create(self, validated_data: dict[str, Any]) -> Pharmacy:
         actor = user_of(self.context["request"])
