@@ -17,15 +17,21 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    if not settings.REDIS_URL:
+    if not settings.BROKER_URL:
         return "not configured (tasks run eagerly)"
     try:
-        import redis
+        if settings.BROKER_URL.startswith("redis"):
+            import redis
 
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
-        )
-        client.ping()
+            client = redis.Redis.from_url(
+                settings.BROKER_URL, socket_timeout=2, socket_connect_timeout=2
+            )
+            client.ping()
+        else:
+            from kombu import Connection
+
+            with Connection(settings.BROKER_URL, connect_timeout=2) as broker:
+                broker.ensure_connection(max_retries=1)
         return "ok"
     except Exception as error:
         return f"error: {error.__class__.__name__}"

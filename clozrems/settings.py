@@ -290,9 +290,12 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# The broker: Redis by default; `CELERY_BROKER_URL` names another (RabbitMQ:
+# amqp://user:password@host:5672//, quorum queues recommended, docs/scaling.md).
+BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
+if BROKER_URL:
+    CELERY_BROKER_URL = BROKER_URL
 else:
     # No broker on a laptop or in a plain test run: run tasks inline, errors surfacing.
     CELERY_BROKER_URL = "memory://"
@@ -400,14 +403,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (clozrems/queue.py logs it; the periodic scans catch up), instead of holding the request.
 # Every read and write on the broker's socket is bounded too: a broker that accepts the
 # connection and never answers (hung) costs a request a few seconds, never a minute.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "max_retries": 2,
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.5,
-    "socket_connect_timeout": 2,
-    "socket_timeout": 2,
 }
+if BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(socket_connect_timeout=2, socket_timeout=2)
+else:
+    # py-amqp: bounded connect, reads and writes.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(connect_timeout=2, read_timeout=2, write_timeout=2)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # The queue every task goes to (one per deployment sharing a Redis; the live tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CLOZREMS_TASK_QUEUE", "celery")

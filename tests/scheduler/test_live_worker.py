@@ -1,9 +1,11 @@
-"""A real Celery worker process on the Redis at REDIS_URL, against this test run's PostgreSQL
-database: it consumes tasks the app enqueued after a committed transaction, their effect shows
-in the database, and a task that fails is retried.
+"""A real Celery worker process, on Redis (REDIS_URL) and on RabbitMQ (127.0.0.1:5672,
+guest/guest, or CLOZREMS_TEST_AMQP_URL), against this test run's PostgreSQL database: it consumes
+tasks the app enqueued after a committed transaction, their effect shows in the database, and a
+task that fails is retried.
 
-Needs PostgreSQL (the worker is another process, so the database must be shared) and Redis;
-CI's second run has both. Elsewhere it skips and says why.
+Needs PostgreSQL (the worker is another process, so the database must be shared) and the broker;
+CI's second run has all three (CI=true makes a missing broker a failure, not a skip). Elsewhere
+it skips and says why.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
+from kombu import Producer
 
 from notifications.models import Channel, Kind, Notification, Status
 from notifications.tasks import deliver
@@ -30,13 +32,33 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _services_or_skip() -> str:
+AMQP_URL = os.environ.get("CLOZREMS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _amqp_answers(url: str) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as broker:
+            broker.ensure_connection(max_retries=1)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not here"
+        return False
+
+
+def _services_or_skip(broker: str) -> str:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the worker is another process sharing the database")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not redis_url:
-        pytest.skip("needs Redis: set REDIS_URL (CI sets redis://127.0.0.1:6379/0)")
-    return redis_url
+    if broker == "redis":
+        redis_url = os.environ.get("REDIS_URL", "")
+        if not redis_url:
+            pytest.skip("needs Redis: set REDIS_URL (CI sets redis://127.0.0.1:6379/0)")
+        return redis_url
+    if not _amqp_answers(AMQP_URL):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but no RabbitMQ answers at {AMQP_URL}")
+        pytest.skip(f"needs RabbitMQ at {AMQP_URL} (set CLOZREMS_TEST_AMQP_URL)")
+    return AMQP_URL
 
 
 def _database_url() -> str:
@@ -71,9 +93,10 @@ def _notification(subject: str) -> Notification:
     )
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_delivers_after_commit_and_retries_a_failed_send(tmp_path):
-    redis_url = _services_or_skip()
+def test_a_real_worker_delivers_after_commit_and_retries_a_failed_send(tmp_path, broker):
+    broker_url = _services_or_skip(broker)
     from clozrems.celery import app
 
     queue = f"live-test-{uuid.uuid4().hex[:8]}"
@@ -84,7 +107,7 @@ def test_a_real_worker_delivers_after_commit_and_retries_a_failed_send(tmp_path)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url,
         "EMAIL_BACKEND": "tests.scheduler.flaky_email.FlakyFileBackend",
         "CLOZREMS_TEST_FLAKY_MARKER": str(marker),
         "CLOZREMS_TEST_SENT_LOG": str(sent_log),
@@ -115,12 +138,21 @@ def test_a_real_worker_delivers_after_commit_and_retries_a_failed_send(tmp_path)
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False  # this one test goes through the broker for real
     try:
-        assert settings.CELERY_BROKER_URL == redis_url
-        with transaction.atomic():
-            steady = _notification("steady reminder")
-            flaky = _notification("[flaky] reminder")
-            for notification in (steady, flaky):
-                transaction.on_commit(partial(deliver.apply_async, (notification.pk,), queue=queue))
+        # Published on this broker's own connection (whichever the app's default is).
+        with app.connection_for_write(broker_url) as broker_connection:
+            producer = Producer(broker_connection)
+            with transaction.atomic():
+                steady = _notification("steady reminder")
+                flaky = _notification("[flaky] reminder")
+                for notification in (steady, flaky):
+                    transaction.on_commit(
+                        partial(
+                            deliver.apply_async,
+                            (notification.pk,),
+                            queue=queue,
+                            producer=producer,
+                        )
+                    )
 
         def sent(pk: int) -> bool:
             return Notification.objects.get(pk=pk).status == Status.SENT
