@@ -56,7 +56,7 @@ def role_create_sql(connection: BaseDatabaseWrapper, role: str) -> str:
     """A login role with no special power (idempotent). Its password is set apart, e.g. with
     psql's \\password, or the server authenticates it another way (certificates, peer)."""
     role = role_name_check(role)  # a plain identifier: safe in the text below
-    exists = f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"  # noqa: S608
+    exists = f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'"  # noqa: S608  # nosec B608 - checked above
     create = (
         f"CREATE ROLE {_q(connection, role)} "
         "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"

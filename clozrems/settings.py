@@ -185,7 +185,7 @@ OTP_TOTP_ISSUER = "clozrems"
 # API tokens expire (and are revoked at POST /api/v1/auth/token/revoke/, and by a password
 # change). Only their digests are stored (django-rest-knox, with the project's own model).
 CLOZREMS_TOKEN_TTL = timedelta(hours=int(os.environ.get("CLOZREMS_TOKEN_TTL_HOURS", "12")))
-KNOX_TOKEN_MODEL = "patients.ApiToken"  # noqa: S105 - a model's name, not a secret
+KNOX_TOKEN_MODEL = "patients.ApiToken"  # noqa: S105  # nosec B105 - a model's name, not a secret
 REST_KNOX = {"TOKEN_TTL": CLOZREMS_TOKEN_TTL, "AUTH_HEADER_PREFIX": "Token"}
 # Browser sessions end after 30 idle minutes (each request extends them) or with the browser.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))

@@ -185,7 +185,8 @@ class _Connection:
             logger.warning("MLLP: %s is not an allowed sender; refused", self.address)
             return None
         if config.tls is None:
-            assert config.actor is not None  # noqa: S101 - serve() checks this
+            if config.actor is None:  # serve() refuses to start so; never served unnamed
+                return None
             account = await self.db(_account_of, config.actor)
             return config.actor, account
         # The handshake (a client certificate of the listener's CA required) is done by now.
