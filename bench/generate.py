@@ -77,7 +77,14 @@ class Rows:
         self.buffer = io.StringIO()
 
     def add(self, *values: Any) -> None:
-        self.buffer.write("\t".join("\\N" if v is None else str(v) for v in values) + "\n")
+        self.buffer.write(
+            "\t".join("\\N" if v is None else _escaped(str(v)) for v in values) + "\n"
+        )
+
+
+def _escaped(text: str) -> str:
+    """COPY's text format: a backslash starts an escape (JSON's \\u00b5 must stay itself)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def build_patient(pid: int, today: date, rng: random.Random, results: int | None) -> dict[str, Any]:

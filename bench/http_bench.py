@@ -79,8 +79,13 @@ MAX_REQUESTS_PER_CONNECTION = 1_000_000
 MAX_CONSECUTIVE_ERRORS = 20
 MAX_HEADERS = 100
 DISPENSE_LEVELS = (1, 8)
-TARGET_RATIO = 0.60
-TARGET_P99_MS = 25.0
+# The targets (docs/scaling.md): the decision at >= 75% of the framework's floor at every
+# level; its p99 at 8 clients within 1.5 x the floor's p99; dispenses at 8 clients at >= 50% of
+# the decision's throughput. A phase that saw a non-2xx answer (a throttle's 429 above all) or a
+# client error is void, and so is every target that reads it.
+TARGET_RATIO = 0.75
+TARGET_P99_VS_FLOOR = 1.5
+TARGET_DISPENSE_VS_DECISION = 0.50
 TARGET_LEVEL = 8
 
 
@@ -109,6 +114,9 @@ def _server_env(database_url: str, secret_key: str) -> dict[str, str]:
         CLOZREMS_AUDIT_KEY=os.environ.get("CLOZREMS_AUDIT_KEY") or secrets.token_urlsafe(48),
         ALLOWED_HOSTS=HOST,
         SECURE_SSL_REDIRECT="0",
+        # One client sends thousands of requests a second from one address: the rate limits
+        # would answer most of them 429 (SECURITY.md: off for benchmark runs only).
+        CLOZREMS_RATE_LIMITS="off",
         DATABASE_URL=database_url,
         EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
     )
@@ -877,8 +885,21 @@ def _summary(
                 result["throughput_rps"] / floor["throughput_rps"], 3
             )
     decision_ratios = {k: v for k, v in ratios.items() if k.startswith("decision@")}
+    void = sorted(f"{p['phase']}@{p['concurrency']}" for p in phases if p["non_2xx"] or p["errors"])
     at_target = by.get(("decision", TARGET_LEVEL), {})
+    floor_at_target = by.get(("floor", TARGET_LEVEL), {})
     p99 = at_target.get("p99_ms")
+    p99_limit = (
+        round(floor_at_target["p99_ms"] * TARGET_P99_VS_FLOOR, 2)
+        if floor_at_target.get("p99_ms")
+        else None
+    )
+    dispense_at_target = by.get(("dispense", TARGET_LEVEL), {})
+    dispense_ratio = (
+        round(dispense_at_target["throughput_rps"] / at_target["throughput_rps"], 3)
+        if dispense_at_target and at_target.get("throughput_rps")
+        else None
+    )
     return {
         "server": {
             **(server.config if server else {}),
@@ -900,13 +921,18 @@ def _summary(
         "phases": phases,
         "throughput_vs_floor": ratios,
         "memory": memory,
+        "void_phases": void,
         "targets": {
             "decision_vs_floor_min": TARGET_RATIO,
             "decision_vs_floor_met_at_every_level": bool(decision_ratios)
             and min(decision_ratios.values()) >= TARGET_RATIO,
             "decision_p99_ms_at_8": p99,
-            "decision_p99_limit_ms": TARGET_P99_MS,
-            "decision_p99_met_at_8": p99 is not None and p99 <= TARGET_P99_MS,
+            "decision_p99_limit_ms": p99_limit,
+            "decision_p99_met_at_8": p99 is not None and p99_limit is not None and p99 <= p99_limit,
+            "dispense_vs_decision_at_8": dispense_ratio,
+            "dispense_vs_decision_met_at_8": dispense_ratio is not None
+            and dispense_ratio >= TARGET_DISPENSE_VS_DECISION,
+            "void": bool(void),
         },
     }
 
@@ -1102,8 +1128,18 @@ def _table(results: dict[str, Any]) -> str:
         f"targets: decision >= {TARGET_RATIO:.0%} of floor at every level: "
         f"{'met' if targets['decision_vs_floor_met_at_every_level'] else 'NOT met'}; "
         f"decision p99 at {TARGET_LEVEL} = {targets['decision_p99_ms_at_8']} ms "
-        f"(<= {TARGET_P99_MS:g}): {'met' if targets['decision_p99_met_at_8'] else 'NOT met'}",
+        f"(<= {TARGET_P99_VS_FLOOR:g} x floor = {targets['decision_p99_limit_ms']}): "
+        f"{'met' if targets['decision_p99_met_at_8'] else 'NOT met'}; dispense at "
+        f"{TARGET_LEVEL} = {targets['dispense_vs_decision_at_8']} x decision (>= "
+        f"{TARGET_DISPENSE_VS_DECISION:g}): "
+        f"{'met' if targets['dispense_vs_decision_met_at_8'] else 'NOT met'}",
     ]
+    if results.get("void_phases"):
+        lines.append(
+            "VOID: phases with non-2xx answers or client errors: "
+            + ", ".join(results["void_phases"])
+            + " - their figures and the targets that read them do not count"
+        )
     busy_phases = [p for p in results["phases"] if p["other_cpu_cores"] > 0.2]
     if results["background_cores_before"] > 0.2 or busy_phases:
         lines.append(
