@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from clozrems.broker import SOCKET_SECONDS, transport_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -407,22 +409,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing from a web request gives up within about a second when the broker is away
-# (clozrems/queue.py logs it; the periodic scans catch up), instead of holding the request.
-# Every read and write on the broker's socket is bounded too: a broker that accepts the
-# connection and never answers (hung) costs a request a few seconds, never a minute.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    "max_retries": 2,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-}
-if BROKER_URL.startswith("redis"):
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(socket_connect_timeout=2, socket_timeout=2)
-else:
-    # py-amqp: bounded connect, reads and writes.
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(connect_timeout=2, read_timeout=2, write_timeout=2)
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Bounded publishing and broker sockets (a broker away or hung never holds a request).
+CELERY_BROKER_TRANSPORT_OPTIONS = transport_options(BROKER_URL)
+CELERY_BROKER_CONNECTION_TIMEOUT = SOCKET_SECONDS
 # The queue every task goes to (one per deployment sharing a Redis; the live tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CLOZREMS_TASK_QUEUE", "celery")
 

@@ -212,17 +212,23 @@ def hung_port() -> Iterator[int]:
 def broker_at(url: str) -> Iterator[Any]:
     """Celery as in production (not eager), publishing to `url`; the process's own connection
     and producer pools are put back afterwards, untouched."""
+    from clozrems.broker import transport_options
     from clozrems.celery import app
 
     conf: Any = app.conf
     amqp: Any = app.amqp
     saved = (conf.task_always_eager, conf.broker_url, app._pool, amqp._producer_pool)  # type: ignore[attr-defined]
+    saved_options = conf.broker_transport_options
     conf.task_always_eager = False
     conf.broker_url = url
+    # The socket bounds belong to the broker's scheme: a Redis broker reached from a run
+    # configured for none (or for RabbitMQ) still times out rather than waiting for ever.
+    conf.broker_transport_options = transport_options(url)
     app._pool = None  # type: ignore[attr-defined]
     amqp._producer_pool = None
     try:
         yield app
     finally:
         conf.task_always_eager, conf.broker_url = saved[0], saved[1]
+        conf.broker_transport_options = saved_options
         app._pool, amqp._producer_pool = saved[2], saved[3]  # type: ignore[attr-defined]
