@@ -489,6 +489,16 @@ def finish(database: str) -> None:
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "  # noqa: S608
                 f"COALESCE((SELECT MAX({column}) FROM {table}), 1))"
             )
+        # The dose facts the decision reads (clinical.dose_facts), as the dispense service
+        # keeps them: derived from the dispenses in one statement.
+        conn.execute(
+            "INSERT INTO clinical_dosefacts "
+            "(patient_id, last_dispensed_at, supply_runs_out_at, last_dose_reported_at) "
+            "SELECT patient_id, MAX(dispensed_at), "
+            "MAX(dispensed_at + days_supply * INTERVAL '1 day'), NULL "
+            "FROM pharmacy_dispense GROUP BY patient_id "
+            "ON CONFLICT (patient_id) DO NOTHING"
+        )
         conn.execute("ANALYZE")
 
 

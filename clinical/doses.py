@@ -89,9 +89,22 @@ class DoseTracking:
 def dose_tracking(
     supplies: Sequence[SupplyRecord], last_dose_reports: Sequence[datetime], now: datetime
 ) -> DoseTracking:
-    last_dispensed = max((s.dispensed_at for s in supplies), default=None)
-    ran_out = max((s.dispensed_at + timedelta(days=s.days_supply) for s in supplies), default=None)
-    reported = max((r for r in last_dose_reports if r <= now), default=None)
+    return dose_tracking_of(
+        max((s.dispensed_at for s in supplies), default=None),
+        max((s.dispensed_at + timedelta(days=s.days_supply) for s in supplies), default=None),
+        max((r for r in last_dose_reports if r <= now), default=None),
+        now,
+    )
+
+
+def dose_tracking_of(
+    last_dispensed: datetime | None,
+    ran_out: datetime | None,
+    reported: datetime | None,
+    now: datetime,
+) -> DoseTracking:
+    """The tracking from the three facts it reads: the latest dispense, the latest end of any
+    one supply, and the latest reported last dose (each at or before `now`)."""
     without_since = ran_out
     if reported is not None and (last_dispensed is None or reported > last_dispensed):
         without_since = reported if ran_out is None else min(reported, ran_out)

@@ -182,3 +182,24 @@ class PlanEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item} on {self.done_on}"
+
+
+class DoseFacts(models.Model):
+    """What the re-titration warning reads (clinical.doses), kept as each dispense and each
+    reported last dose is recorded, so a dispensing decision reads it with the patient's row
+    instead of the patient's dispenses. Derived: `dose_facts_rebuild` recomputes it from the
+    dispenses and dose entries (and `monitoring_rebuild --check` compares)."""
+
+    patient = models.OneToOneField(
+        "patients.Patient", primary_key=True, on_delete=models.CASCADE, related_name="dose_facts"
+    )
+    last_dispensed_at = models.DateTimeField(null=True)
+    # The latest end of any one supply (dispensed_at + days_supply): clinical.doses' reading.
+    supply_runs_out_at = models.DateTimeField(null=True)
+    last_dose_reported_at = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name_plural = "dose facts"
+
+    def __str__(self) -> str:
+        return f"dose facts of patient {self.patient_id}"

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import IntegerField, Min, Value
 
 from clinical import plan
+from clinical.dose_facts import stored_facts, tracking_from_facts
 from clinical.doses import DoseTracking, SupplyRecord, dose_tracking
 from clinical.levels import AdequateTrial, DoseSpan, PriorLevel, Smoking, adequate_trial
 from clinical.models import (
@@ -231,9 +232,16 @@ def patient_dose_tracking(*, patient_id: int, now: datetime) -> DoseTracking:
     )
 
 
-def retitration_warning(*, patient_id: int, now: datetime) -> dict[str, Any] | None:
-    """The dispensing decision's `retitration_warning` (information, never a block)."""
-    return patient_dose_tracking(patient_id=patient_id, now=now).warning()
+def retitration_warning(*, patient: Patient, now: datetime) -> dict[str, Any] | None:
+    """The dispensing decision's `retitration_warning` (information, never a block): from the
+    stored dose facts when the patient was loaded with them (select_related "dose_facts") and
+    they answer for `now`, else from the dispenses and reports (one query)."""
+    tracking = None
+    if "dose_facts" in patient._state.fields_cache:
+        tracking = tracking_from_facts(stored_facts(patient), now)
+    if tracking is None:
+        tracking = patient_dose_tracking(patient_id=patient.pk, now=now)
+    return tracking.warning()
 
 
 # --- the monitoring plan --------------------------------------------------------------------

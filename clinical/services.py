@@ -15,6 +15,7 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
 from clinical import plan
+from clinical.dose_facts import dose_facts_note_last_dose
 from clinical.levels import LevelInput, Smoking, interpret
 from clinical.models import (
     DoseEntry,
@@ -306,6 +307,8 @@ def dose_entry_record(
             note=note.strip(),
             recorded_by=actor,
         )
+        if kind == DoseEntryKind.LAST_DOSE_TAKEN:
+            dose_facts_note_last_dose(patient_id=patient.pk, reported_at=effective_at)
         audit_record(
             action=Action.DOSE_ENTRY_RECORD,
             actor=actor,

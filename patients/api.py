@@ -60,7 +60,7 @@ from patients.models import (
 )
 from patients.selectors import patient_list_visible, prescriber_list_visible
 from pharmacy.models import Pharmacy
-from pharmacy.selectors import patient_reachable, pharmacist_bound
+from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_named
 from pharmacy.services import eligibility_check, patient_lookup_record, patient_reach_record
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
@@ -598,7 +598,8 @@ class PatientViewSet(
         # The pharmacy counter's hot path: only the columns a decision reads (the stored
         # snapshot, the prescriber's certification), looked up without the list's filters.
         patient = get_object_or_404(
-            self.get_queryset().only(*DECISION_COLUMNS), pk=self.kwargs["pk"]
+            self.get_queryset().select_related("dose_facts").only(*DECISION_COLUMNS),
+            pk=self.kwargs["pk"],
         )
         self.check_object_permissions(request, patient)
         params = EligibilityQuerySerializer(data=request.query_params)
@@ -635,6 +636,9 @@ DECISION_COLUMNS = (
     "prescriber__certification_expires_on",
     "monitoring__snapshot",
     "monitoring__high_water",
+    "dose_facts__last_dispensed_at",
+    "dose_facts__supply_runs_out_at",
+    "dose_facts__last_dose_reported_at",
 )
 
 
@@ -645,17 +649,10 @@ def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
         pharmacy_id = user.pharmacy_id
     if pharmacy_id is None:
         raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
-    pharmacy = (
-        Pharmacy.objects.filter(pk=pharmacy_id)
-        .only("id", "active", "certified", "certified_on", "certification_expires_on")
-        .first()
-    )
+    pharmacy = pharmacy_named(user, pharmacy_id)
     if pharmacy is None:
         raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
     return pharmacy
-
-
-# --- treatment events and authorizations ----------------------------------------------------
 
 
 class TreatmentEventSerializer(serializers.ModelSerializer[TreatmentEvent]):

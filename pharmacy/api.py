@@ -25,7 +25,12 @@ from clozrems.auth import credential_of
 from patients.models import Role, User
 from patients.selectors import patient_list_visible
 from pharmacy.models import Dispense, EmergencyReason, Pharmacy
-from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
+from pharmacy.selectors import (
+    patient_reachable,
+    pharmacist_bound,
+    pharmacy_named,
+    pharmacy_worklist,
+)
 from pharmacy.services import (
     EmergencyRequest,
     dispense_payload,
@@ -244,7 +249,7 @@ class DispenseViewSet(
         data = params.validated_data
         if data.get("dispensed_at") is not None and not user.is_admin:
             raise ValidationError({"dispensed_at": ["Only an administrator may import history."]})
-        pharmacy = Pharmacy.objects.filter(pk=data["pharmacy"]).first()
+        pharmacy = pharmacy_named(user, data["pharmacy"])
         if pharmacy is None:
             raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
         if not user.is_admin and pharmacy.pk != user.pharmacy_id:

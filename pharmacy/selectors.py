@@ -95,3 +95,11 @@ def patient_reachable(*, user: User, patient_id: int, credential: str, now: date
         .filter(Exists(reached) | Exists(dispensed_here))
         .exists()
     )
+
+
+def pharmacy_named(user: User, pharmacy_id: int) -> Pharmacy | None:
+    """The pharmacy `pharmacy_id`: the user's own as loaded with its sign-in (the token's query
+    reads it; no second query on the counter's path), else read."""
+    if pharmacy_id == user.pharmacy_id and "pharmacy" in user._state.fields_cache:
+        return user.pharmacy
+    return Pharmacy.objects.filter(pk=pharmacy_id).first()

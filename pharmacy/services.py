@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.context import acting_as
+from audit.context import ACTOR_CONFIG_SQL, acting_as, actor_config_params
 from audit.models import Action, Outcome
 from audit.services import audit_record, audit_refusals, decision_inputs, decision_output
+from clinical.dose_facts import dose_facts_note_supply, stored_facts
 from clinical.selectors import retitration_warning
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
@@ -130,7 +131,7 @@ def eligibility_check(
     option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
     payload.update(emergency_fields(option))
     # Information for the pharmacist, never a block (clinical.doses).
-    payload["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=as_of)
+    payload["retitration_warning"] = retitration_warning(patient=patient, now=as_of)
     audit_record(
         action=Action.ELIGIBILITY_CHECK,
         actor=actor,
@@ -280,9 +281,10 @@ def dispense_record(
             # Lock the patient row first, then read its state in a query of its own: under READ
             # COMMITTED a locking read that joins the state would see the state as it was before
             # a concurrent dispense committed, and both would pass.
-            lock = Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk)
-            list(lock.values_list("pk", flat=True))
-            locked = Patient.objects.select_related("prescriber", "monitoring").get(pk=patient.pk)
+            _lock_acting_as(patient.pk, actor)
+            locked = Patient.objects.select_related("prescriber", "monitoring", "dose_facts").get(
+                pk=patient.pk
+            )
             if key:
                 existing = Dispense.objects.filter(pharmacy=pharmacy, idempotency_key=key).first()
                 if existing is not None:
@@ -331,7 +333,8 @@ def dispense_record(
                         f"An emergency supply is at most {option.max_days_supply} days.",
                         (Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT,),
                     ).with_decision(payload)
-            with acting_as(actor):
+            # The actor was named with the lock; the transaction ends with this block.
+            with acting_as(actor, preset=True, last=True):
                 dispense = Dispense.objects.create(
                     patient=locked,
                     pharmacy=pharmacy,
@@ -343,6 +346,12 @@ def dispense_record(
                     recorded_by=actor,
                     emergency_reason=emergency.reason if emergency else "",
                     emergency_remark=emergency.remark if emergency else "",
+                )
+                dose_facts_note_supply(
+                    patient_id=locked.pk,
+                    stored=stored_facts(locked),
+                    dispensed_at=dispense.dispensed_at,
+                    days_supply=dispense.days_supply,
                 )
                 monitoring_state_advance(
                     patient=locked,
@@ -378,6 +387,23 @@ def dispense_record(
             return _replay(existing, patient.pk, days_supply, emergency)
         raise
     return DispenseOutcome(dispense, dispense_payload(dispense), replayed=False)
+
+
+# The patient's row lock, naming the actor for the field-history triggers in the same statement
+# (PostgreSQL; audit.context.acting_as(preset=True)). Constant text: the parameters are bound.
+_LOCK_ACTING_AS_SQL = (
+    "SELECT " + ACTOR_CONFIG_SQL + " FROM patients_patient WHERE id = %s FOR UPDATE"  # noqa: S608
+)
+
+
+def _lock_acting_as(patient_id: int, actor: User) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_ACTING_AS_SQL, [*actor_config_params(actor.pk), patient_id])
+        return
+    # SQLite: one writer at a time anyway; the triggers read the actor from the context.
+    lock = Patient.objects.select_for_update(of=("self",)).filter(pk=patient_id)
+    list(lock.values_list("pk", flat=True))
 
 
 def _prescriber_notify(dispense: Dispense, patient: Patient) -> None:

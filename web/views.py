@@ -198,7 +198,7 @@ def _decision_context(
         decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
         option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
         decision.update(emergency_fields(option))
-        decision["retitration_warning"] = retitration_warning(patient_id=patient.pk, now=now)
+        decision["retitration_warning"] = retitration_warning(patient=patient, now=now)
     reasons = [
         {
             "code": item["code"],

@@ -33,9 +33,10 @@ def bobs_patient(bob, clock):
 
 def dispensed(patient, pharmacy, pharmacist, *, days_ago: int, days_supply: int):
     """A dispense written directly (as an import would), `days_ago` days before NOW."""
+    from clinical.dose_facts import dose_facts_rebuild
     from pharmacy.models import Dispense
 
-    return Dispense.objects.create(
+    dispense = Dispense.objects.create(
         patient=patient,
         pharmacy=pharmacy,
         days_supply=days_supply,
@@ -44,6 +45,10 @@ def dispensed(patient, pharmacy, pharmacist, *, days_ago: int, days_supply: int)
         decision={},
         recorded_by=pharmacist,
     )
+    # Written around the dispense service, so the derived dose facts are rebuilt as after an
+    # import (monitoring_rebuild does the same).
+    dose_facts_rebuild([patient.pk])
+    return dispense
 
 
 @pytest.fixture(autouse=True)

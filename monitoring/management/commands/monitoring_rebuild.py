@@ -2,7 +2,8 @@
 
 The stored monitoring state is a cache; the history is the truth. With --check nothing is
 written: each difference is printed and the command exits non-zero if there is any. Work is
-set-based (a chunk of patients costs five history queries and one upsert) and can be shared by
+set-based (a chunk of patients costs a few history queries and one upsert, and the dose
+facts two queries) and can be shared by
 several processes (--workers), each taking whole chunks.
 """
 
@@ -19,6 +20,7 @@ from django.db import connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from clinical.dose_facts import dose_facts_check, dose_facts_rebuild
 from monitoring import rebuild_worker
 from monitoring.services import monitoring_states_rebuild
 from patients.models import Patient
@@ -34,6 +36,10 @@ def rebuild_ranges(
             continue
         with transaction.atomic():
             differing.update(monitoring_states_rebuild(patients=patients, now=now, check=check))
+            # The dose facts the decision reads (clinical.dose_facts) are derived state too.
+            ids = [p.pk for p in patients]
+            for pk in dose_facts_check(ids) if check else dose_facts_rebuild(ids):
+                differing.setdefault(pk, []).append("dose_facts")
         count += len(patients)
     return count, differing
 
