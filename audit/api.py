@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from audit import reports
 from audit.models import AuditEntry, Outcome
 from clozrems.api import ActionRoles
+from clozrems.db_router import replica_reads
 from monitoring.engine.core import local_date
 from monitoring.selectors import clinic_zone
 from patients.models import Role
@@ -152,7 +153,10 @@ class ReportView(GenericAPIView[Any]):
     def get(self, request: Request) -> Response:
         params = ReportQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        rows = self.rows(params.validated_data)
+        # Reports read the read replica when one is configured (clozrems.db_router); the
+        # decision and every write never do.
+        with replica_reads():
+            rows = self.rows(params.validated_data)
         if request.accepted_renderer.format == "csv":
             response = Response(rows)
             f = params.validated_data["filter"]

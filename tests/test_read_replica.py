@@ -1,0 +1,127 @@
+"""Reports read a read replica, decisions never do (clozrems.db_router, docs/scaling.md).
+
+A real second database stands for the replica: a copy of this test's PostgreSQL database taken
+at one instant (CREATE DATABASE ... TEMPLATE), so it lags behind the primary as a replica
+would. A severe result recorded on the primary after the copy is then missing from the low-ANC
+report served with DATABASE_REPLICA_URL set, and present without it, while the dispensing
+decision in that same replica-configured process sees it and blocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from monitoring.services import anc_result_record
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Run in a process of its own, configured by the environment as a deployment would be.
+CLIENT = """
+import json, os, sys
+import django
+django.setup()
+from django.test import Client
+from patients.models import User
+patient, pharmacy, start, end = sys.argv[1:5]
+reader = Client(); reader.force_login(User.objects.get(username="aud"))
+report = reader.get("/api/v1/reports/low-anc-episodes/", {"from": start, "to": end}).json()
+counter = Client(); counter.force_login(User.objects.get(username="phil"))
+decision = counter.get(f"/api/v1/patients/{patient}/eligibility/").json()
+print(json.dumps({
+    "episodes": [row["patient_id"] for row in report["results"]],
+    "decision": decision["decision"],
+}))
+"""
+
+
+def _url(name: str) -> str:
+    d = connection.settings_dict
+    host, port = d.get("HOST") or "127.0.0.1", d.get("PORT") or 5432
+    password = f":{d['PASSWORD']}" if d.get("PASSWORD") else ""
+    return f"postgres://{d.get('USER') or 'postgres'}{password}@{host}:{port}/{name}"
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql)
+
+
+def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _url(connection.settings_dict["NAME"]),
+        "DJANGO_SETTINGS_MODULE": "clozrems.settings",
+        "CLOZREMS_RATE_LIMITS": "0",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_REPLICA_URL", None)
+    if replica:
+        env["DATABASE_REPLICA_URL"] = _url(replica)
+    today = timezone.localdate()
+    args = [str(patient_id), str(pharmacy_id), str(today - timedelta(days=40)), str(today)]
+    done = subprocess.run(  # noqa: S603 - this interpreter, a constant script
+        [sys.executable, "-c", CLIENT, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def replica_name():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: a second database standing for the replica")
+    name = f"{connection.settings_dict['NAME']}_replica"
+    _admin(f'DROP DATABASE IF EXISTS "{name}"')
+    yield name
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_reports_read_the_replica_and_decisions_the_primary(
+    replica_name, alice, phil, aud, pharmacy
+):
+    today = timezone.localdate()
+    start = today - timedelta(days=30)
+    patient = factories.enrolled_patient(
+        actor=alice, start=start, draws=factories.weekly_draws(start, today - timedelta(days=2))
+    )
+    # The replica: the primary as it is now (no other session may be connected to copy it).
+    primary = connection.settings_dict["NAME"]
+    connection.close()
+    _admin(f'CREATE DATABASE "{replica_name}" TEMPLATE "{primary}"')
+
+    # Then, on the primary only: a severe result an hour ago.
+    anc_result_record(
+        patient=patient,
+        actor=alice,
+        drawn_at=timezone.now() - timedelta(hours=1),
+        value=Decimal(400),
+        unit="/uL",
+        confirm_unusual=True,
+    )
+
+    with_replica = _served(patient.pk, pharmacy.pk, replica=replica_name)
+    without = _served(patient.pk, pharmacy.pk, replica=None)
+
+    assert patient.pk in without["episodes"]
+    assert patient.pk not in with_replica["episodes"], "the report did not read the replica"
+    # The counter, in the replica-configured process, reads the primary: the result blocks.
+    assert with_replica["decision"] == without["decision"] == "blocked"
