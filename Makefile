@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt worker beat bench bench-hl7 clean audit
+.PHONY: help install run test lint fmt worker beat bench bench-quick bench-hl7 clean audit
 .PHONY: up down
 
 # The docker stack (docker/compose.yaml). COMPOSE=docker-compose for Compose v1.
@@ -27,6 +27,7 @@ help:
 	@echo "make worker   Celery worker (needs REDIS_URL)"
 	@echo "make beat     Celery beat (needs REDIS_URL)"
 	@echo "make bench    decision and scan benchmarks (scans need PostgreSQL), bench/results/"
+	@echo "make bench-quick  the scale suite at 10,000 patients, short phases (CI prints it)"
 	@echo "make bench-hl7  HL7 ingest: 100,000 ORU^R01 messages, messages per second (PostgreSQL)"
 	@echo "make clean    remove .venv and caches"
 	@echo "make up       docker stack (postgres, redis, web, worker, beat) on http://localhost:8000/"
@@ -87,6 +88,15 @@ bench: install
 		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_STATEMENT_TIMEOUT_MS=0 $(PY) bench/run.py --patients $(BENCH_PATIENTS) $(if $(BENCH_FRESH),,--reuse); \
 	else \
 		echo "SKIPPED scale suite: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
+	fi
+
+# The same suite, small and short (10,000 patients, 3 s phases, 1 and 8 clients, 5,000 HL7
+# messages): figures to read, never a pass/fail timing. CI runs it and prints the table.
+bench-quick: install
+	@if $(PY) -c "import psycopg; psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres').close()" 2>/dev/null; then \
+		BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) DATABASE_STATEMENT_TIMEOUT_MS=0 $(PY) bench/run.py --patients 10000 --seconds 3 --levels 1,8 --hl7-messages 5000 --hl7-patients 1000 $(if $(BENCH_FRESH),,--reuse); \
+	else \
+		echo "SKIPPED bench-quick: no PostgreSQL at $(BENCH_DATABASE_URL) (set BENCH_DATABASE_URL)"; \
 	fi
 
 # HL7 ingest: a file of BENCH_HL7_MESSAGES ORU^R01 messages through the feed path, on a fresh

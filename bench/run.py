@@ -6,7 +6,8 @@ written to bench/results/suite-<patients>.json.
 1. the dispensing decision over HTTP (gunicorn, production settings) vs the framework floor;
 2. recording a dispense the same way; 3. SQL queries per decision and per dispense;
 4. the full draws (overdue) and lapse scans with 1 and 2 workers; 5. `monitoring_rebuild`;
-6. HL7 ingest (not yet: the feeds issue); 7. peak memory of web and worker processes;
+6. HL7 ingest (bench/hl7_bench.py on a database of its own, 2 workers);
+7. peak memory of web and worker processes;
 8. the same figures beside the other runs found in bench/results (100,000 vs 1,000,000
 patients), and the decision for patients with 10 and with 500 results.
 """
@@ -162,6 +163,35 @@ def rebuild(database: str, patients: int) -> dict[str, Any]:
     return out
 
 
+def hl7_ingest(messages: int, patients: int) -> dict[str, Any]:
+    """bench/hl7_bench.py in a process of its own (it creates its database afresh), 2 workers:
+    its summary (messages per second, ACK codes, what was filed and kept)."""
+    import subprocess
+
+    base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/clozrems_bench")
+    command = [
+        sys.executable,
+        "bench/hl7_bench.py",
+        "--messages",
+        str(messages),
+        "--patients",
+        str(patients),
+        "--workers",
+        "2",
+        "--database",
+        f"{base}_hl7",
+    ]
+    env = {**os.environ, "DATABASE_STATEMENT_TIMEOUT_MS": "0"}
+    env.pop("REDIS_URL", None)
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"hl7_bench failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    summary: dict[str, Any] = json.loads((RESULTS / "hl7.json").read_text())
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=100_000)
@@ -169,6 +199,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep data generated before")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--hl7-messages", type=int, default=20_000)
+    parser.add_argument("--hl7-patients", type=int, default=2_000)
     args = parser.parse_args()
     database = args.database or _database_for(args.patients)
     started = time.perf_counter()
@@ -181,6 +213,7 @@ def main() -> None:
     counts = queries_and_cohorts(database, dataset)
     scanned = scans(database)
     rebuilt = rebuild(database, args.patients)
+    hl7 = hl7_ingest(args.hl7_messages, args.hl7_patients)
     worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     suite = {
         "patients": args.patients,
@@ -189,7 +222,7 @@ def main() -> None:
         "queries": counts,
         "scans": scanned,
         "rebuild": rebuilt,
-        "hl7_ingest": "not measured: the lab-feeds issue (#4) has not landed",
+        "hl7_ingest": hl7,
         "worker_peak_rss_mb": round(worker_peak_mb, 1),
         "suite_seconds": round(time.perf_counter() - started, 1),
     }
@@ -225,7 +258,16 @@ def table(suite: dict[str, Any]) -> str:
             f"in {r['seconds']} s = {r['patients_per_s']:,} patients/s, "
             f"{r['differences']} differences"
         )
-    lines.append(f"HL7 ingest: {suite['hl7_ingest']}")
+    h = suite["hl7_ingest"]
+    if isinstance(h, dict):
+        lines.append(
+            f"HL7 ingest, {h['workers']} workers: {h['messages']:,} ORU^R01 messages "
+            f"({h['patients']:,} patients) in {h['wall_s']} s = {h['messages_per_s']:,} "
+            f"messages/s; ACKs {h['acks']}; kept {h['feed_messages_kept']:,}, filed "
+            f"{h['results_stored']:,}, quarantined {h['quarantined']:,}"
+        )
+    else:
+        lines.append(f"HL7 ingest: {h}")
     lines.append(f"peak memory of scan/rebuild worker processes: {suite['worker_peak_rss_mb']} MB")
     others = sorted(RESULTS.glob("suite-*.json"))
     if len(others) > 1:

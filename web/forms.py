@@ -85,6 +85,15 @@ class EmergencySupplyForm(DispenseForm):
         ]
 
 
+class ReviewForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you checked (optional).",
+    )
+
+
 class EnrollForm(forms.Form):
     effective_date = forms.DateField(required=False, widget=DATE, help_text="Default: today")
 

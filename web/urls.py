@@ -20,6 +20,7 @@ urlpatterns = [
     path("clinic/", views.clinic, name="clinic"),
     path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),
+    path("clinic/patients/<int:pk>/review/", views.clinic_review, name="clinic-review"),
     path("clinic/patients/<int:pk>/results/", views.clinic_result, name="clinic-result"),
     path(
         "clinic/patients/<int:pk>/results/<int:result_pk>/void/",

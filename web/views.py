@@ -45,6 +45,7 @@ from monitoring.services import (
     anc_result_void,
     anc_result_void_refusal,
     patient_monitoring,
+    review_acknowledge,
     step_down_confirm,
 )
 from patients.models import Patient, Prescriber, Role, User
@@ -380,6 +381,8 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "dispenses": Dispense.objects.filter(patient=patient).select_related("pharmacy")[:50],
         "identifiers": patient.identifiers.all(),
         "enroll_form": forms.EnrollForm(),
+        "review_form": forms.ReviewForm(),
+        "may_review": user.role == Role.PRESCRIBER,
         "result_form": forms.AncResultForm(),
         "reads_wbc": reads_wbc,
         "event_form": forms.TreatmentEventForm(),
@@ -448,6 +451,19 @@ def _aware(moment: datetime) -> datetime:
     if timezone.is_naive(moment):
         return timezone.make_aware(moment, clinic_zone())
     return moment
+
+
+@role_required(Role.PRESCRIBER)
+def clinic_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber acknowledges the conflicts shown (docs/rules.md §9.1)."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.ReviewForm,
+        "review",
+        lambda p, u, d: review_acknowledge(patient=p, actor=u, note=d.get("note") or ""),
+        roles={Role.PRESCRIBER},
+    )
 
 
 @role_required(*CLINICIANS)
