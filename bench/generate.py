@@ -188,7 +188,10 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
     from patients.models import Patient
 
     now = timezone.now()
-    today = now.astimezone().date()
+    # Every generated item is dated yesterday or earlier (draws at 14:00 UTC, dispenses at
+    # 20:00): an item later than the run's own clock would put the stored snapshot's high water
+    # in the future, and every decision for that patient would replay its history.
+    today = (now - timedelta(days=1)).astimezone().date()
     tables = {
         name: Rows() for name in ("patient", "enroll", "event", "result", "dispense", "state")
     }
