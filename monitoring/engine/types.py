@@ -535,6 +535,20 @@ class DecisionContext:
 
 def as_jsonable(value: Any) -> Any:
     """A snapshot (or part of it) as JSON-ready data; see codec.snapshot_from_json."""
+    kind = type(value)
+    # The exact types a snapshot holds first (a rebuild encodes every patient's snapshot);
+    # anything else - a subclass, an enum - as the general rules below say.
+    if kind in _PLAIN:
+        return value
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind in _ENUMS:
+        return value.value
+    if kind is tuple or kind is list:
+        return [as_jsonable(v) for v in value]
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return {name: as_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, StrEnum):
@@ -544,3 +558,22 @@ def as_jsonable(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {name: as_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
     return value
+
+
+_PLAIN: frozenset[type] = frozenset({type(None), int, str, bool, float})
+_ENUMS: frozenset[type] = frozenset(
+    {Population, Band, Frequency, EnrollmentStatus, TreatmentStatus, AuthorizationKind}
+)
+# The field names of the dataclasses a snapshot is made of, in their order.
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(kind.__dataclass_fields__)
+    for kind in (
+        Snapshot,
+        LatestAnc,
+        Episode,
+        AuthorizationRecord,
+        AuthorizationScope,
+        LimitOverrideRecord,
+        Conflict,
+    )
+}
