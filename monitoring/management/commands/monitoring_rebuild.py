@@ -2,8 +2,8 @@
 
 The stored monitoring state is a cache; the history is the truth. With --check nothing is
 written: each difference is printed and the command exits non-zero if there is any. Work is
-set-based (a chunk of patients costs five history queries and one upsert) and can be shared by
-several processes (--workers), each taking whole chunks.
+set-based (a chunk of patient ids costs one query per history table, read by the id range, and
+one upsert) and can be shared by several processes (--workers), each taking whole chunks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from monitoring import rebuild_worker
-from monitoring.services import monitoring_states_rebuild
+from monitoring.services import monitoring_states_rebuild_range
 from patients.models import Patient
 
 
@@ -29,12 +29,10 @@ def rebuild_ranges(
 ) -> tuple[int, dict[int, list[str]]]:
     count, differing = 0, {}
     for lo, hi in ranges:
-        patients = list(Patient.objects.filter(pk__gte=lo, pk__lt=hi).order_by("pk"))
-        if not patients:
-            continue
         with transaction.atomic():
-            differing.update(monitoring_states_rebuild(patients=patients, now=now, check=check))
-        count += len(patients)
+            done, found = monitoring_states_rebuild_range(lo=lo, hi=hi, now=now, check=check)
+        count += done
+        differing.update(found)
     return count, differing
 
 
