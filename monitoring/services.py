@@ -365,41 +365,39 @@ def _states_write(fresh: Sequence[tuple[RebuildPatient, dict[str, Any]]]) -> Non
 
 
 def _states_upsert(rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE of these state rows in one statement: one array per
-    column (sent as text and cast by the server), however many rows."""
-    arrays: list[list[str | None]] = [[str(pk) for pk, _ in rows]]
-    for name in STATE_COLUMNS:
-        arrays.append([_as_text(name, columns[name]) for _, columns in rows])
+    """INSERT ... ON CONFLICT DO UPDATE of these state rows in one statement, however many:
+    the rows go as one JSON array of objects that the server reads as rows of the table."""
+    patient_column = MonitoringState._meta.get_field("patient").column
+    payload = json.dumps(
+        [{patient_column: pk, **columns} for pk, columns in rows],
+        separators=(",", ":"),
+        default=_isoformat,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), arrays)
+        cursor.execute(_upsert_sql(), [payload])
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not a state column value: {value!r}")
 
 
 @cache
 def _upsert_sql() -> str:
-    """The PostgreSQL upsert of `_states_upsert`: the patient and STATE_COLUMNS, in order."""
+    """The PostgreSQL upsert of `_states_upsert`, for the patient and STATE_COLUMNS."""
     quote = connection.ops.quote_name
     by_name = {field.name: field for field in MonitoringState._meta.concrete_fields}
-    fields = [by_name[name] for name in ["patient", *STATE_COLUMNS]]
-    names = [quote(str(field.column)) for field in fields]
-    arrays = ", ".join(f"%s::{field.db_type(connection) or 'text'}[]" for field in fields)
+    names = [quote(str(by_name[name].column)) for name in ["patient", *STATE_COLUMNS]]
+    table = quote(MonitoringState._meta.db_table)
+    listed = ", ".join(names)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
-    # Every name and type comes from the model; the values are parameters.
+    # Every name comes from the model; the rows are the one parameter.
     return (
-        f"INSERT INTO {quote(MonitoringState._meta.db_table)} ({', '.join(names)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT ({names[0]}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({listed}) SELECT {listed} "  # noqa: S608
+        f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
+        f"ON CONFLICT ({names[0]}) DO UPDATE SET {updates}"
     )
-
-
-def _as_text(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if name == "snapshot":
-        return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
 
 
 def stored_snapshot(patient: Patient) -> Snapshot | None:
