@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -90,41 +90,49 @@ def patient_histories(
         if within is None
         else {"patient_id__gte": within[0], "patient_id__lt": within[1]}
     )
+    parse = instant_parser()
     readings: dict[int, list[AncReading]] = defaultdict(list)
     results = AncResult.objects.filter(**mine, superseded=False, status__in=DECISIVE_STATUSES)
-    for r in results.annotate(
+    wbc_analyte = ResultAnalyte.WBC.value
+    for patient_id, pk, value, drawn, analyte, accession, lab, recorded in results.annotate(
         _instant=instant_text_of("drawn_at"), _recorded=instant_text_of("created_at")
     ).values_list(
         "patient_id", "id", "value_per_ul", "_instant", "analyte", "accession", "lab", "_recorded"
     ):
-        wbc = r[4] == ResultAnalyte.WBC
-        readings[r[0]].append(
+        wbc = analyte == wbc_analyte
+        readings[patient_id].append(
             AncReading(
-                r[1],
-                None if wbc else r[2],
-                instant_from(r[3]),
-                r[2] if wbc else None,
-                r[5],
-                r[6],
-                instant_from(r[7]),
+                pk,
+                None if wbc else value,
+                parse(drawn),
+                value if wbc else None,
+                accession,
+                lab,
+                parse(recorded),
             )
         )
     enrollments: dict[int, list[EnrollmentRecord]] = defaultdict(list)
-    for e in EnrollmentEvent.objects.filter(**mine).values_list(
-        "patient_id", "effective_date", "id", "created_at", "protocol"
+    for e in (
+        EnrollmentEvent.objects.filter(**mine)
+        .annotate(_recorded=instant_text_of("created_at"))
+        .values_list("patient_id", "effective_date", "id", "_recorded", "protocol")
     ):
-        enrollments[e[0]].append(EnrollmentRecord(e[1], e[2], e[3], e[4]))
+        enrollments[e[0]].append(EnrollmentRecord(e[1], e[2], parse(e[3]), e[4]))
     events: dict[int, list[TreatmentEventRecord]] = defaultdict(list)
-    for t in TreatmentEvent.objects.filter(**mine).values_list(
-        "patient_id", "kind", "effective_date", "id", "created_at"
+    for t in (
+        TreatmentEvent.objects.filter(**mine)
+        .annotate(_recorded=instant_text_of("created_at"))
+        .values_list("patient_id", "kind", "effective_date", "id", "_recorded")
     ):
-        events[t[0]].append(TreatmentEventRecord(TreatmentEventKind(t[1]), t[2], t[3], t[4]))
+        events[t[0]].append(TreatmentEventRecord(TreatmentEventKind(t[1]), t[2], t[3], parse(t[4])))
     authorizations: dict[int, list[AuthorizationRecord]] = defaultdict(list)
-    for a in Authorization.objects.filter(**mine).values_list(
-        "patient_id", "id", "kind", "starts_on", "expires_on", "created_at"
+    for a in (
+        Authorization.objects.filter(**mine)
+        .annotate(_recorded=instant_text_of("created_at"))
+        .values_list("patient_id", "id", "kind", "starts_on", "expires_on", "_recorded")
     ):
         authorizations[a[0]].append(
-            AuthorizationRecord(a[1], AuthorizationKind(a[2]), a[3], a[4], a[5])
+            AuthorizationRecord(a[1], AuthorizationKind(a[2]), a[3], a[4], parse(a[5]))
         )
     dispenses: dict[int, list[DispenseRecord]] = defaultdict(list)
     for d in (
@@ -132,7 +140,7 @@ def patient_histories(
         .annotate(_instant=instant_text_of("dispensed_at"))
         .values_list("patient_id", "id", "_instant", "days_supply", "emergency_reason")
     ):
-        dispenses[d[0]].append(DispenseRecord(d[1], instant_from(d[2]), d[3], bool(d[4])))
+        dispenses[d[0]].append(DispenseRecord(d[1], parse(d[2]), d[3], bool(d[4])))
     elsewhere: dict[int, list[SuppliedElsewhereRecord]] = defaultdict(list)
     for x in SuppliedElsewhere.objects.filter(**mine).values_list(
         "patient_id", "id", "starts_on", "ends_on"
@@ -193,6 +201,11 @@ def instant_text_of(field: str) -> Cast | F:
 
 def instant_from(value: datetime | str) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def instant_parser() -> Callable[[Any], datetime]:
+    """What reads an `instant_text_of` column on this connection, bound once for many rows."""
+    return datetime.fromisoformat if connection.vendor == "postgresql" else instant_from
 
 
 def is_future(moment: datetime, now: datetime, *, skew_minutes: int = 5) -> bool:
