@@ -436,6 +436,11 @@ class Snapshot:
             return None
         return sum(self.baseline) / len(self.baseline)
 
+    def __copy__(self) -> Snapshot:
+        # A shallow copy, as copy.copy makes one, without its generic reduce machinery: the
+        # engine copies a snapshot for every projection and every step it applies alone.
+        return type(self)(*[getattr(self, name) for name in _SNAPSHOT_FIELDS])
+
 
 # --- outputs --------------------------------------------------------------------------------
 
@@ -560,6 +565,7 @@ def as_jsonable(value: Any) -> Any:
     return value
 
 
+_SNAPSHOT_FIELDS: tuple[str, ...] = tuple(Snapshot.__dataclass_fields__)
 _PLAIN: frozenset[type] = frozenset({type(None), int, str, bool, float})
 _ENUMS: frozenset[type] = frozenset(
     {Population, Band, Frequency, EnrollmentStatus, TreatmentStatus, AuthorizationKind}
