@@ -108,9 +108,12 @@ def empty_snapshot(population: Population, protocol: str) -> Snapshot:
 # --- draws -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Draw:
-    """One specimen: every stored result of one draw instant or one accession (§9.3)."""
+    """One specimen: every stored result of one draw instant or one accession (§9.3).
+
+    Not frozen, although nothing changes a draw once `draws_of` has made it: a replay makes one
+    for every result, and a frozen dataclass's constructor costs several times as much."""
 
     result_id: int  # the result that gives the draw its ANC (else its WBC)
     drawn_at: datetime  # UTC; the earliest draw time of its results
