@@ -394,7 +394,7 @@ def _upsert_sql() -> str:
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
     # Every name comes from the model; the rows are the one parameter.
     return (
-        f"INSERT INTO {table} ({listed}) SELECT {listed} "  # noqa: S608
+        f"INSERT INTO {table} ({listed}) SELECT {listed} "  # noqa: S608  # nosec B608 - model names
         f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
         f"ON CONFLICT ({names[0]}) DO UPDATE SET {updates}"
     )
