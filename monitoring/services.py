@@ -260,14 +260,20 @@ class RebuildPatient:
 def monitoring_states_rebuild(
     *, patients: Sequence[Patient], now: datetime, check: bool = False
 ) -> dict[int, list[str]]:
-    """Replay these patients' histories (five queries for all of them) and, unless `check`,
-    write their states in one upsert. Returns, per patient whose stored state differed from
+    """Replay these patients' histories (one query per history table for all of them) and,
+    unless `check`, write their states in one upsert, and the patients' status columns where
+    they moved (on these instances too). Returns, per patient whose stored state differed from
     its history, the columns that differed ("missing" when there was no row)."""
     rows = [
         RebuildPatient(p.pk, p.population, p.protocol, p.enrollment_status, p.treatment_status)
         for p in patients
     ]
-    return _states_rebuild(rows, now=now, check=check, within=None)
+    moved: dict[int, tuple[str, str]] = {}
+    differing = _states_rebuild(rows, now=now, check=check, within=None, moved=moved)
+    for patient in patients:
+        if patient.pk in moved:
+            patient.enrollment_status, patient.treatment_status = moved[patient.pk]
+    return differing
 
 
 def monitoring_states_rebuild_range(
@@ -293,6 +299,7 @@ def _states_rebuild(
     now: datetime,
     check: bool,
     within: tuple[int, int] | None,
+    moved: dict[int, tuple[str, str]] | None = None,
 ) -> dict[int, list[str]]:
     histories = patient_histories(patients=rows, within=within)
     stored = _stored_states(rows, within)
@@ -317,7 +324,9 @@ def _states_rebuild(
                 name for name, a, b in zip(REBUILD_COMPARED, old, new, strict=True) if a != b
             ]
     if not check:
-        _states_write(fresh)
+        written = _states_write(fresh)
+        if moved is not None:
+            moved.update(written)
     return differing
 
 
@@ -338,11 +347,13 @@ def _stored_states(
     }
 
 
-def _states_write(fresh: Sequence[tuple[RebuildPatient, dict[str, Any]]]) -> None:
+def _states_write(
+    fresh: Sequence[tuple[RebuildPatient, dict[str, Any]]],
+) -> dict[int, tuple[str, str]]:
     """Write the rebuilt state rows (one statement on PostgreSQL), and the patients' cached
-    status columns where they moved (one UPDATE per pair of statuses)."""
+    status columns where they moved (one UPDATE per pair of statuses); returns those."""
     if not fresh:
-        return
+        return {}
     if connection.vendor == "postgresql":
         _states_upsert([(row.pk, columns) for row, columns in fresh])
     else:
@@ -362,6 +373,7 @@ def _states_write(fresh: Sequence[tuple[RebuildPatient, dict[str, Any]]]) -> Non
         Patient.objects.filter(pk__in=pks).update(
             enrollment_status=enrollment, treatment_status=treatment
         )
+    return {pk: statuses for statuses, pks in moved.items() for pk in pks}
 
 
 def _states_upsert(rows: Sequence[tuple[int, dict[str, Any]]]) -> None:

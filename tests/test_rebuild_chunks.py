@@ -137,6 +137,11 @@ def test_a_list_of_patients_and_their_id_range_give_the_same_states(clock, alice
     with transaction.atomic():
         by_list = monitoring_states_rebuild(patients=patients, now=now)
     listed = _states()
+    # The instances given follow their rows.
+    assert (patients[2].enrollment_status, patients[2].treatment_status) == listed[patients[2].pk][
+        "patient"
+    ]
+    assert patients[2].enrollment_status == "enrolled"
 
     _spoil(patients)
     ids = [p.pk for p in patients]
