@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 
@@ -99,15 +100,24 @@ def tracking_from_facts(stored: DoseFacts | None, now: datetime) -> DoseTracking
     )
 
 
-def facts_from_history(patient_ids: Iterable[int]) -> dict[int, Facts]:
-    """The facts as the history gives them (two queries for all the patients)."""
+def _scope(patient_ids: Iterable[int] | None, lo: int | None, hi: int | None) -> dict[str, Any]:
+    if patient_ids is not None:
+        return {"patient_id__in": list(patient_ids)}
+    return {"patient_id__gte": lo, "patient_id__lt": hi}
+
+
+def facts_from_history(
+    patient_ids: Iterable[int] | None = None, *, lo: int | None = None, hi: int | None = None
+) -> dict[int, Facts]:
+    """The facts as the history gives them, for `patient_ids` or the ids in [lo, hi) (two
+    queries for all the patients)."""
     from pharmacy.models import Dispense
 
-    ids = list(patient_ids)
+    where = _scope(patient_ids, lo, hi)
     dispensed: dict[int, datetime] = {}
     ends: dict[int, datetime] = {}
     rows = (
-        Dispense.objects.filter(patient_id__in=ids)
+        Dispense.objects.filter(**where)
         .order_by()
         .values_list("patient_id", "dispensed_at", "days_supply")
     )
@@ -117,7 +127,7 @@ def facts_from_history(patient_ids: Iterable[int]) -> dict[int, Facts]:
         ends[patient_id] = _later(ends.get(patient_id), end) or end
     reported: dict[int, datetime] = {}
     reports = (
-        DoseEntry.objects.filter(patient_id__in=ids, kind=DoseEntryKind.LAST_DOSE_TAKEN)
+        DoseEntry.objects.filter(kind=DoseEntryKind.LAST_DOSE_TAKEN, **where)
         .order_by()
         .values_list("patient_id", "effective_at")
     )
@@ -129,26 +139,36 @@ def facts_from_history(patient_ids: Iterable[int]) -> dict[int, Facts]:
     }
 
 
-def _stored(patient_ids: list[int]) -> dict[int, Facts]:
-    rows = DoseFacts.objects.filter(pk__in=patient_ids).values_list(
+def _stored(where: dict[str, Any]) -> dict[int, Facts]:
+    rows = DoseFacts.objects.filter(**where).values_list(
         "patient_id", "last_dispensed_at", "supply_runs_out_at", "last_dose_reported_at"
     )
     return {pid: Facts(a, b, c) for pid, a, b, c in rows}
 
 
-def dose_facts_check(patient_ids: Iterable[int]) -> list[int]:
-    """The patients whose stored facts differ from the history's (none stored = all empty)."""
-    ids = list(patient_ids)
-    expected, stored = facts_from_history(ids), _stored(ids)
+def dose_facts_check(
+    patient_ids: Iterable[int] | None = None, *, lo: int | None = None, hi: int | None = None
+) -> list[int]:
+    """The patients (of `patient_ids`, or with ids in [lo, hi)) whose stored facts differ from
+    the history's (none stored = all empty). Three queries."""
+    where = _scope(patient_ids, lo, hi)
+    expected = facts_from_history(patient_ids, lo=lo, hi=hi)
+    stored = _stored(where)
     empty = Facts()
-    return sorted(pid for pid in ids if expected.get(pid, empty) != stored.get(pid, empty))
+    return sorted(
+        pid
+        for pid in set(expected) | set(stored)
+        if expected.get(pid, empty) != stored.get(pid, empty)
+    )
 
 
-def dose_facts_rebuild(patient_ids: Iterable[int]) -> list[int]:
-    """Rewrite the stored facts of `patient_ids` from the history; the patients whose facts
-    were wrong."""
-    ids = list(patient_ids)
-    wrong = dose_facts_check(ids)
+def dose_facts_rebuild(
+    patient_ids: Iterable[int] | None = None, *, lo: int | None = None, hi: int | None = None
+) -> list[int]:
+    """Rewrite the stored facts (of `patient_ids`, or ids in [lo, hi)) from the history; the
+    patients whose facts were wrong."""
+    ids = None if patient_ids is None else list(patient_ids)
+    wrong = dose_facts_check(ids, lo=lo, hi=hi)
     if not wrong:
         return []
     expected = facts_from_history(wrong)

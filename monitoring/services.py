@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -43,7 +46,14 @@ from monitoring.models import (
     StepDownConfirmation,
     SuppliedElsewhere,
 )
-from monitoring.selectors import clinic_zone, is_future, patient_histories, patient_history
+from monitoring.selectors import (
+    clinic_zone,
+    instant_from,
+    instant_text_of,
+    is_future,
+    patient_histories,
+    patient_history,
+)
 from monitoring.units import UnitError, check_whole_cells, to_per_ul
 from patients.models import Patient, Role, User
 
@@ -60,41 +70,48 @@ def monitoring_state_from(
     *, patient: Patient, snapshot: Snapshot, now: datetime
 ) -> MonitoringState:
     """The state row for a replayed snapshot, unsaved: the snapshot and its projection to now."""
+    return MonitoringState(patient=patient, **monitoring_state_columns(snapshot=snapshot, now=now))
+
+
+def monitoring_state_columns(
+    *, snapshot: Snapshot, now: datetime, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The state row's columns (`STATE_COLUMNS`) for a replayed snapshot: the snapshot, as
+    JSON (`data`, when the caller has encoded it already), and its projection to now."""
     assessment = assess(snapshot, max(now, snapshot.high_water or now), clinic_zone())
     latest = assessment.latest_anc
-    return MonitoringState(
-        patient=patient,
-        snapshot=snapshot_to_json(snapshot),
-        high_water=snapshot.high_water,
-        computed_at=now,
-        protocol=snapshot.protocol,
-        enrollment_status=assessment.enrollment_status.value,
-        treatment_status=assessment.treatment_status.value,
-        band=assessment.band.value if assessment.band else None,
-        monitoring_frequency=assessment.monitoring_frequency.value
+    return {
+        "snapshot": snapshot_to_json(snapshot) if data is None else data,
+        "high_water": snapshot.high_water,
+        "computed_at": now,
+        "protocol": snapshot.protocol,
+        "enrollment_status": assessment.enrollment_status.value,
+        "treatment_status": assessment.treatment_status.value,
+        "band": assessment.band.value if assessment.band else None,
+        "monitoring_frequency": assessment.monitoring_frequency.value
         if assessment.monitoring_frequency
         else None,
-        latest_anc_per_ul=latest.value_per_ul if latest else None,
-        latest_drawn_at=latest.drawn_at if latest else None,
-        next_draw_due=assessment.next_draw_due,
-        current_until=assessment.current_until,
-        confirmation_due=assessment.confirmation_due,
-        hematology_consult=assessment.hematology_consult,
+        "latest_anc_per_ul": latest.value_per_ul if latest else None,
+        "latest_drawn_at": latest.drawn_at if latest else None,
+        "next_draw_due": assessment.next_draw_due,
+        "current_until": assessment.current_until,
+        "confirmation_due": assessment.confirmation_due,
+        "hematology_consult": assessment.hematology_consult,
         # The episode a consult acknowledgement names: the open one, or one whose consult is
         # still flagged after it closed (docs/rules.md §9.4).
-        episode_opened_at=snapshot.episode.opened_at
+        "episode_opened_at": snapshot.episode.opened_at
         if snapshot.episode
         else snapshot.consult_pending,
-        lapse_on=assessment.lapse_on,
-        lapsed_on=assessment.lapsed_on,
-        protocol_version=assessment.protocol_version,
-        latest_wbc_per_ul=latest.wbc_per_ul
+        "lapse_on": assessment.lapse_on,
+        "lapsed_on": assessment.lapsed_on,
+        "protocol_version": assessment.protocol_version,
+        "latest_wbc_per_ul": latest.wbc_per_ul
         if latest and "wbc" in get_protocol(snapshot.protocol).analytes
         else None,
-        step_down_offered=assessment.step_down_offered.value
+        "step_down_offered": assessment.step_down_offered.value
         if assessment.step_down_offered
         else None,
-    )
+    }
 
 
 STATE_COLUMNS = [
@@ -229,53 +246,170 @@ def lapses_record(*, patient_ids: Sequence[int], lapse_on: date, actor: User | N
 REBUILD_COMPARED = ("snapshot", "high_water", "protocol", "protocol_version")
 
 
+@dataclass(frozen=True, slots=True)
+class RebuildPatient:
+    """The columns of a patient the rebuild reads (a row, not a model instance)."""
+
+    pk: int
+    population: str
+    protocol: str
+    enrollment_status: str
+    treatment_status: str
+
+
 def monitoring_states_rebuild(
     *, patients: Sequence[Patient], now: datetime, check: bool = False
 ) -> dict[int, list[str]]:
-    """Replay these patients' histories (five queries for all of them) and, unless `check`,
-    write their states in one upsert. Returns, per patient whose stored state differed from
+    """Replay these patients' histories (one query per history table for all of them) and,
+    unless `check`, write their states in one upsert, and the patients' status columns where
+    they moved (on these instances too). Returns, per patient whose stored state differed from
     its history, the columns that differed ("missing" when there was no row)."""
-    histories = patient_histories(patients=patients)
-    fresh = [
-        monitoring_state_from(patient=p, snapshot=replay(histories[p.pk]), now=now)
+    rows = [
+        RebuildPatient(p.pk, p.population, p.protocol, p.enrollment_status, p.treatment_status)
         for p in patients
     ]
-    stored = {
-        row[0]: row[1:]
-        for row in MonitoringState.objects.filter(patient__in=patients).values_list(
-            "patient_id", "snapshot", "high_water", "protocol", "protocol_version"
-        )
-    }
+    moved: dict[int, tuple[str, str]] = {}
+    differing = _states_rebuild(rows, now=now, check=check, within=None, moved=moved)
+    for patient in patients:
+        if patient.pk in moved:
+            patient.enrollment_status, patient.treatment_status = moved[patient.pk]
+    return differing
+
+
+def monitoring_states_rebuild_range(
+    *, lo: int, hi: int, now: datetime, check: bool = False
+) -> tuple[int, dict[int, list[str]]]:
+    """`monitoring_states_rebuild` for every patient with an id in lo <= id < hi, read as rows
+    and by that range: (patients, differences). A constant number of queries, whatever the
+    range holds."""
+    rows = [
+        RebuildPatient(*row)
+        for row in Patient.objects.filter(pk__gte=lo, pk__lt=hi)
+        .order_by("pk")
+        .values_list("pk", "population", "protocol", "enrollment_status", "treatment_status")
+    ]
+    if not rows:
+        return 0, {}
+    return len(rows), _states_rebuild(rows, now=now, check=check, within=(lo, hi))
+
+
+def _states_rebuild(
+    rows: Sequence[RebuildPatient],
+    *,
+    now: datetime,
+    check: bool,
+    within: tuple[int, int] | None,
+    moved: dict[int, tuple[str, str]] | None = None,
+) -> dict[int, list[str]]:
+    histories = patient_histories(patients=rows, within=within)
+    stored = _stored_states(rows, within)
     differing: dict[int, list[str]] = {}
-    for state in fresh:
-        old = stored.get(state.patient_id)
-        new = (state.snapshot, state.high_water, state.protocol, state.protocol_version)
+    fresh: list[tuple[RebuildPatient, dict[str, Any]]] = []
+    for row in rows:
+        snapshot = replay(histories[row.pk])
+        data = snapshot_to_json(snapshot)
+        if check:
+            # What --check compares needs no projection: the version is the protocol's.
+            version = get_protocol(snapshot.protocol).version
+        else:
+            columns = monitoring_state_columns(snapshot=snapshot, now=now, data=data)
+            version = columns["protocol_version"]
+            fresh.append((row, columns))
+        old = stored.get(row.pk)
+        new = (data, snapshot.high_water, snapshot.protocol, version)
         if old is None:
-            differing[state.patient_id] = ["missing"]
+            differing[row.pk] = ["missing"]
         elif old != new:
-            differing[state.patient_id] = [
+            differing[row.pk] = [
                 name for name, a, b in zip(REBUILD_COMPARED, old, new, strict=True) if a != b
             ]
-    if check:
-        return differing
-    MonitoringState.objects.bulk_create(
-        fresh,
-        update_conflicts=True,
-        unique_fields=["patient"],
-        update_fields=STATE_COLUMNS,
-        batch_size=1000,
-    )
-    moved = []
-    for patient, state in zip(patients, fresh, strict=True):
-        if (patient.enrollment_status, patient.treatment_status) != (
-            state.enrollment_status,
-            state.treatment_status,
-        ):
-            patient.enrollment_status = state.enrollment_status
-            patient.treatment_status = state.treatment_status
-            moved.append(patient)
-    Patient.objects.bulk_update(moved, ["enrollment_status", "treatment_status"], batch_size=1000)
+    if not check:
+        written = _states_write(fresh)
+        if moved is not None:
+            moved.update(written)
     return differing
+
+
+def _stored_states(
+    rows: Sequence[RebuildPatient], within: tuple[int, int] | None
+) -> dict[int, tuple[Any, ...]]:
+    """The stored (snapshot, high_water, protocol, protocol_version) of these patients."""
+    states = (
+        MonitoringState.objects.filter(patient_id__in=[row.pk for row in rows])
+        if within is None
+        else MonitoringState.objects.filter(patient_id__gte=within[0], patient_id__lt=within[1])
+    )
+    return {
+        pk: (snapshot, None if high_water is None else instant_from(high_water), protocol, version)
+        for pk, snapshot, high_water, protocol, version in states.annotate(
+            _high_water=instant_text_of("high_water")
+        ).values_list("patient_id", "snapshot", "_high_water", "protocol", "protocol_version")
+    }
+
+
+def _states_write(
+    fresh: Sequence[tuple[RebuildPatient, dict[str, Any]]],
+) -> dict[int, tuple[str, str]]:
+    """Write the rebuilt state rows (one statement on PostgreSQL), and the patients' cached
+    status columns where they moved (one UPDATE per pair of statuses); returns those."""
+    if not fresh:
+        return {}
+    if connection.vendor == "postgresql":
+        _states_upsert([(row.pk, columns) for row, columns in fresh])
+    else:
+        MonitoringState.objects.bulk_create(
+            [MonitoringState(patient_id=row.pk, **columns) for row, columns in fresh],
+            update_conflicts=True,
+            unique_fields=["patient"],
+            update_fields=STATE_COLUMNS,
+            batch_size=1000,
+        )
+    moved: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for row, columns in fresh:
+        statuses = (columns["enrollment_status"], columns["treatment_status"])
+        if (row.enrollment_status, row.treatment_status) != statuses:
+            moved[statuses].append(row.pk)
+    for (enrollment, treatment), pks in moved.items():
+        Patient.objects.filter(pk__in=pks).update(
+            enrollment_status=enrollment, treatment_status=treatment
+        )
+    return {pk: statuses for statuses, pks in moved.items() for pk in pks}
+
+
+def _states_upsert(rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE of these state rows in one statement, however many:
+    the rows go as one JSON array of objects that the server reads as rows of the table."""
+    patient_column = MonitoringState._meta.get_field("patient").column
+    payload = json.dumps(
+        [{patient_column: pk, **columns} for pk, columns in rows],
+        separators=(",", ":"),
+        default=_isoformat,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(), [payload])
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not a state column value: {value!r}")
+
+
+@cache
+def _upsert_sql() -> str:
+    """The PostgreSQL upsert of `_states_upsert`, for the patient and STATE_COLUMNS."""
+    quote = connection.ops.quote_name
+    by_name = {field.name: field for field in MonitoringState._meta.concrete_fields}
+    names = [quote(str(by_name[name].column)) for name in ["patient", *STATE_COLUMNS]]
+    table = quote(MonitoringState._meta.db_table)
+    listed = ", ".join(names)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
+    # Every name comes from the model; the rows are the one parameter.
+    return (
+        f"INSERT INTO {table} ({listed}) SELECT {listed} "  # noqa: S608  # nosec B608 - model names
+        f"FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
+        f"ON CONFLICT ({names[0]}) DO UPDATE SET {updates}"
+    )
 
 
 def stored_snapshot(patient: Patient) -> Snapshot | None:

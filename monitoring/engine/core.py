@@ -24,6 +24,7 @@ from copy import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from monitoring.engine.protocols import get_protocol
@@ -107,9 +108,12 @@ def empty_snapshot(population: Population, protocol: str) -> Snapshot:
 # --- draws -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Draw:
-    """One specimen: every stored result of one draw instant or one accession (§9.3)."""
+    """One specimen: every stored result of one draw instant or one accession (§9.3).
+
+    Not frozen, although nothing changes a draw once `draws_of` has made it: a replay makes one
+    for every result, and a frozen dataclass's constructor costs several times as much."""
 
     result_id: int  # the result that gives the draw its ANC (else its WBC)
     drawn_at: datetime  # UTC; the earliest draw time of its results
@@ -138,6 +142,32 @@ def draws_of(readings: Iterable[AncReading], until: datetime | None = None) -> l
     value of each count is the draw's, so a normal value never refutes a low one of the same
     draw, and the answer never depends on which was filed first."""
     kept = [r for r in readings if until is None or _effective_at(r) <= until]
+    # Most results are a draw of their own: the grouping below is needed only when two of them
+    # share a draw instant or an accession.
+    first_at: dict[object, int] = {}
+    shared = False
+    for index, r in enumerate(kept):
+        at = r.drawn_at
+        if first_at.setdefault(at if at.tzinfo is UTC else at.astimezone(UTC), index) != index:
+            shared = True
+            break
+        if r.accession and first_at.setdefault(("accession", r.lab, r.accession), index) != index:
+            shared = True
+            break
+    if shared:
+        draws = [_draw(group) for group in _grouped(kept)]
+    else:
+        draws = [_single(r) for r in kept]
+    draws.sort(key=_draw_order)
+    return draws
+
+
+def _draw_order(d: Draw) -> tuple[datetime, int]:
+    return d.drawn_at, d.result_id
+
+
+def _grouped(kept: list[AncReading]) -> Iterable[list[AncReading]]:
+    """The results of each draw, each group in the order given."""
     parent = list(range(len(kept)))
 
     def root(i: int) -> int:
@@ -158,9 +188,29 @@ def draws_of(readings: Iterable[AncReading], until: datetime | None = None) -> l
     groups: dict[int, list[AncReading]] = defaultdict(list)
     for index, r in enumerate(kept):
         groups[root(index)].append(r)
-    draws = [_draw(group) for group in groups.values()]
-    draws.sort(key=lambda d: (d.drawn_at, d.result_id))
-    return draws
+    return groups.values()
+
+
+def _single(r: AncReading) -> Draw:
+    """The draw of one result alone: what `_draw([r])` gives, without its sorting."""
+    if r.value_per_ul is None and r.wbc_per_ul is None:
+        return _draw([r])
+    drawn = utc(r.drawn_at)
+    if r.recorded_at is None:
+        known = effective = drawn
+    else:
+        known = utc(r.recorded_at)
+        effective = min(drawn, known)
+    return Draw(
+        r.result_id,
+        drawn,
+        r.value_per_ul,
+        r.wbc_per_ul,
+        known,
+        effective,
+        r.accession or "",
+        (r.result_id,),
+    )
 
 
 def _draw(group: list[AncReading]) -> Draw:
@@ -202,11 +252,20 @@ def _complete(rules: ProtocolRules, anc: int | None, wbc: int | None) -> bool:
 def _baseline(state: Snapshot) -> Fraction | None:
     if not state.baseline:
         return None
-    return Fraction(sum(state.baseline), len(state.baseline))
+    return _mean(state.baseline)
+
+
+@lru_cache(maxsize=4096)
+def _mean(values: tuple[int, ...]) -> Fraction:
+    """The exact mean (a Fraction is immutable, so one may be shared): computed once per set of
+    baseline values rather than at every draw of a replay."""
+    return Fraction(sum(values), len(values))
 
 
 def limits_on(state: Snapshot, day: date) -> dict[str, int]:
     """The per-patient band limits in force on `day` (the latest agreed by then), or {}."""
+    if not state.limit_overrides:
+        return {}
     agreed = [o for o in state.limit_overrides if o.effective_on <= day]
     if not agreed:
         return {}
@@ -294,8 +353,10 @@ def _interrupted_since(state: Snapshot) -> date | None:
 
 def _covered_until(state: Snapshot) -> date | None:
     """The first day without supply, counting periods supplied elsewhere (§9.14)."""
-    ends = [d for d in (state.supply_until, state.elsewhere_until) if d is not None]
-    return max(ends) if ends else None
+    supply, elsewhere = state.supply_until, state.elsewhere_until
+    if supply is None or elsewhere is None:
+        return elsewhere if supply is None else supply
+    return max(supply, elsewhere)
 
 
 def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
@@ -307,21 +368,9 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
     an episode it was not written for, not while the latest result is no longer current, and
     not after it expires.
     """
-    if state.enrollment_status != EnrollmentStatus.ENROLLED:
+    start = _lapse_count_from(state)
+    if start is None:
         return None
-    if state.treatment_status not in (TreatmentStatus.ACTIVE, TreatmentStatus.INTERRUPTED):
-        return None
-    candidates: list[date] = []
-    if state.treatment_status == TreatmentStatus.INTERRUPTED:
-        since = _interrupted_since(state)
-        if since is not None:
-            candidates.append(since)
-    covered = _covered_until(state)
-    if state.has_dispenses and covered is not None:
-        candidates.append(covered)
-    if not candidates:
-        return None
-    start = min(candidates)
     moved = True
     while moved:
         moved = False
@@ -330,6 +379,24 @@ def lapse_on(state: Snapshot, rules: ProtocolRules, on: date) -> date | None:
                 start = last + timedelta(days=1)
                 moved = True
     return start + timedelta(days=rules.lapse_days)
+
+
+def _lapse_count_from(state: Snapshot) -> date | None:
+    """The day `lapse_on` starts counting from, before any continuation moves it later: the
+    recorded interruption or the first day without supply, whichever is earlier."""
+    if state.enrollment_status != EnrollmentStatus.ENROLLED:
+        return None
+    status = state.treatment_status
+    start: date | None = None
+    if status == TreatmentStatus.INTERRUPTED:
+        start = _interrupted_since(state)
+    elif status != TreatmentStatus.ACTIVE:
+        return None
+    if state.has_dispenses:
+        covered = _covered_until(state)
+        if covered is not None and (start is None or covered < start):
+            start = covered
+    return start
 
 
 def _continuation_supply_days(
@@ -371,6 +438,9 @@ def _end_course(state: Snapshot) -> None:
 
 def _apply_lapse(state: Snapshot, rules: ProtocolRules, on: date) -> None:
     """Mark a lapse reached by `on` (mutates `state`: only ever the engine's own copy)."""
+    start = _lapse_count_from(state)
+    if start is None or start + timedelta(days=rules.lapse_days) > on:
+        return  # a continuation only ever moves the lapse later
     lapse = lapse_on(state, rules, on)
     if lapse is None or lapse > on:
         return
@@ -532,7 +602,11 @@ def _timeline(history: PatientHistory, until: datetime | None) -> list[_Item]:
         *history.consult_acknowledgements,
         *history.review_acknowledgements,
     ]
-    items = [_entry(d, zone) for d in draws_of(history.readings, until)]
+    # A draw's place, as `_entry` gives it.
+    items: list[_Item] = [
+        ((d.drawn_at.astimezone(zone).date(), 1, d.drawn_at, 0, d.result_id), d.effective_at, d)
+        for d in draws_of(history.readings, until)
+    ]
     for item in others:
         entry = _entry(item, zone)
         if until is not None:

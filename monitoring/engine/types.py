@@ -436,6 +436,11 @@ class Snapshot:
             return None
         return sum(self.baseline) / len(self.baseline)
 
+    def __copy__(self) -> Snapshot:
+        # A shallow copy, as copy.copy makes one, without its generic reduce machinery: the
+        # engine copies a snapshot for every projection and every step it applies alone.
+        return type(self)(*[getattr(self, name) for name in _SNAPSHOT_FIELDS])
+
 
 # --- outputs --------------------------------------------------------------------------------
 
@@ -535,6 +540,20 @@ class DecisionContext:
 
 def as_jsonable(value: Any) -> Any:
     """A snapshot (or part of it) as JSON-ready data; see codec.snapshot_from_json."""
+    kind = type(value)
+    # The exact types a snapshot holds first (a rebuild encodes every patient's snapshot);
+    # anything else - a subclass, an enum - as the general rules below say.
+    if kind in _PLAIN:
+        return value
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind in _ENUMS:
+        return value.value
+    if kind is tuple or kind is list:
+        return [as_jsonable(v) for v in value]
+    names = _DATACLASS_FIELDS.get(kind)
+    if names is not None:
+        return {name: as_jsonable(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, StrEnum):
@@ -544,3 +563,23 @@ def as_jsonable(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {name: as_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
     return value
+
+
+_SNAPSHOT_FIELDS: tuple[str, ...] = tuple(Snapshot.__dataclass_fields__)
+_PLAIN: frozenset[type] = frozenset({type(None), int, str, bool, float})
+_ENUMS: frozenset[type] = frozenset(
+    {Population, Band, Frequency, EnrollmentStatus, TreatmentStatus, AuthorizationKind}
+)
+# The field names of the dataclasses a snapshot is made of, in their order.
+_DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(kind.__dataclass_fields__)
+    for kind in (
+        Snapshot,
+        LatestAnc,
+        Episode,
+        AuthorizationRecord,
+        AuthorizationScope,
+        LimitOverrideRecord,
+        Conflict,
+    )
+}

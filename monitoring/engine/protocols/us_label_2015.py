@@ -52,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 from types import MappingProxyType
 
 from dateutil.relativedelta import relativedelta
@@ -237,11 +238,24 @@ def resume_allowed(
 def routine_frequency(clock_started_on: date | None, on: date) -> Frequency:
     # [T6][T7]: weekly for 6 months, every 2 weeks to 12 months, monthly after;
     # calendar months from the treatment start (derived).
-    if clock_started_on is None or on < clock_started_on + relativedelta(months=6):
+    if clock_started_on is None:
         return Frequency.WEEKLY
-    if on < clock_started_on + relativedelta(months=12):
+    six, twelve = _step_down_dates(clock_started_on)
+    if on < six:
+        return Frequency.WEEKLY
+    if on < twelve:
         return Frequency.EVERY_2_WEEKS
     return Frequency.MONTHLY
+
+
+@lru_cache(maxsize=4096)
+def _step_down_dates(clock_started_on: date) -> tuple[date, date]:
+    """The dates 6 and 12 calendar months after the clock started (computed once per start:
+    calendar arithmetic is slow, and a rebuild asks for every patient)."""
+    return (
+        clock_started_on + relativedelta(months=6),
+        clock_started_on + relativedelta(months=12),
+    )
 
 
 # --- Per-patient limit floors (docs/rules.md §9.10) -----------------------------------------

@@ -2,9 +2,9 @@
 
 The stored monitoring state is a cache; the history is the truth. With --check nothing is
 written: each difference is printed and the command exits non-zero if there is any. Work is
-set-based (a chunk of patients costs a few history queries and one upsert, and the dose
-facts two queries) and can be shared by
-several processes (--workers), each taking whole chunks.
+set-based (a chunk of patient ids costs one query per history table, read by the id range, and
+one upsert; the dose facts three more) and can be shared by several processes (--workers), each
+taking whole chunks.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from clinical.dose_facts import dose_facts_check, dose_facts_rebuild
 from monitoring import rebuild_worker
-from monitoring.services import monitoring_states_rebuild
+from monitoring.services import monitoring_states_rebuild_range
 from patients.models import Patient
 
 
@@ -31,16 +31,14 @@ def rebuild_ranges(
 ) -> tuple[int, dict[int, list[str]]]:
     count, differing = 0, {}
     for lo, hi in ranges:
-        patients = list(Patient.objects.filter(pk__gte=lo, pk__lt=hi).order_by("pk"))
-        if not patients:
-            continue
         with transaction.atomic():
-            differing.update(monitoring_states_rebuild(patients=patients, now=now, check=check))
+            done, found = monitoring_states_rebuild_range(lo=lo, hi=hi, now=now, check=check)
             # The dose facts the decision reads (clinical.dose_facts) are derived state too.
-            ids = [p.pk for p in patients]
-            for pk in dose_facts_check(ids) if check else dose_facts_rebuild(ids):
-                differing.setdefault(pk, []).append("dose_facts")
-        count += len(patients)
+            facts = (dose_facts_check if check else dose_facts_rebuild)(lo=lo, hi=hi)
+        count += done
+        differing.update(found)
+        for pk in facts:
+            differing.setdefault(pk, []).append("dose_facts")
     return count, differing
 
 
