@@ -19,9 +19,10 @@ message is refused (AR), and kept like every other. Where things are read:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ import hl7
 from django.conf import settings
 from django.utils import timezone
 
+from monitoring.feeds.chunks import CHUNK_SIZE, FeedInput, feed_messages_process
 from monitoring.feeds.codes import CodeBook
 from monitoring.feeds.ingest import (
     ACCOUNT_OF_ACTOR,
@@ -91,14 +93,58 @@ def hl7_ingest(
     channel: str = ResultSource.HL7,
     account: LabAccount | None = ACCOUNT_OF_ACTOR,
 ) -> list[Acknowledged]:
-    """Apply every message in `text`, each in its own transaction, and acknowledge each.
-    `account`: the lab the sender authenticated as (else looked up from `actor`)."""
+    """Apply every message in `text` and acknowledge each: one message in its own transaction,
+    several a chunk at a time (`hl7_messages_ingest`). `account`: the lab the sender
+    authenticated as (else looked up from `actor`)."""
     codes = codes or CodeBook.load()
     if account is ACCOUNT_OF_ACTOR:
         account = lab_account_of(actor)
+    messages = split_messages(text)
+    if len(messages) > 1:
+        return hl7_messages_ingest(
+            messages=messages, actor=actor, codes=codes, channel=channel, account=account
+        )
     return [
         message_ingest(er7=er7, actor=actor, codes=codes, channel=channel, account=account)
-        for er7 in split_messages(text)
+        for er7 in messages
+    ]
+
+
+def hl7_messages_ingest(
+    *,
+    messages: Sequence[str],
+    actor: User,
+    codes: CodeBook | None = None,
+    channel: str = ResultSource.HL7,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
+    batch: FeedBatch | None = None,
+    positions: Sequence[int] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> list[Acknowledged]:
+    """`message_ingest` for each ER7 message, applied a chunk at a time (monitoring/feeds/
+    chunks.py): the same outcomes and acknowledgements, in the same order. `positions`: each
+    message's place in `batch`."""
+    inputs = [
+        FeedInput(
+            raw=er7,
+            parse=partial(message_parse, er7),
+            acknowledge=partial(ack_build, er7),
+            position=None if positions is None else positions[n],
+        )
+        for n, er7 in enumerate(messages)
+    ]
+    outcomes = feed_messages_process(
+        channel=ResultSource(channel),
+        messages=inputs,
+        actor=actor,
+        codes=codes,
+        account=account,
+        batch=batch,
+        chunk_size=chunk_size,
+    )
+    return [
+        Acknowledged(er7, outcome, outcome.message.ack)
+        for er7, outcome in zip(messages, outcomes, strict=True)
     ]
 
 
