@@ -202,7 +202,7 @@ class _Separators:
 class _Reader:
     """Fields of one parsed message, split with its own separators and unescaped."""
 
-    def __init__(self, message: hl7.Message) -> None:
+    def __init__(self, message: Any) -> None:
         self.message = message
         encoding = str(message.segment("MSH")[2])
         chars = (encoding + "^~\\&")[:4]
@@ -313,7 +313,7 @@ def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
                     f"{MAX_FIELD_CHARS} are read"
                 )
     try:
-        message = hl7.parse(er7)
+        message = _split(er7) or hl7.parse(er7)
         reader = _Reader(message)
     except Exception as error:  # noqa: BLE001 - any parser failure means unreadable
         raise Unreadable(f"unreadable HL7 message: {error}") from None
@@ -327,9 +327,41 @@ def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
     return control_id, lab, list(_reports(reader, message, lab, control_id))
 
 
-def _reports(
-    reader: _Reader, message: hl7.Message, lab: str, control_id: str
-) -> Iterable[LabReport]:
+class _Segments(list[list[str]]):
+    """A message as python-hl7 splits it into segments and fields, each field its text."""
+
+    def segment(self, name: str) -> list[str]:
+        for segment in self:
+            if segment[0] == name:
+                return segment
+        raise KeyError(name)
+
+
+def _split(er7: str) -> _Segments | None:
+    """The segments and fields `hl7.parse` would give (each field's text is what `str()` of
+    python-hl7's field gives: the field as sent), without building python-hl7's containers for
+    every repetition, component and subcomponent: most of a message's parsing time. None when
+    the separators are not five distinct characters (python-hl7 reads such a message itself)."""
+    text = er7.strip()
+    field = text[3]
+    end = text.find(field, 4)
+    encoding = text[4:end]
+    if end < 0 or len(encoding) != 4 or len({field, *encoding, "\r"}) != 6:
+        return None
+    segments = _Segments()
+    for line in text.split("\r"):
+        if line[:3] in ("MSH", "BHS", "FHS") and len(line) > 3:
+            # The header's own separators are fields 1 and 2 (MSH-1, MSH-2).
+            sep_end = line.find(line[3], 4)
+            rest = line[sep_end + 1 :]
+            head = [line[:3], line[3], line[4:sep_end]]
+            segments.append(head + rest.split(field) if rest else head)
+        else:
+            segments.append(line.split(field))
+    return segments
+
+
+def _reports(reader: _Reader, message: Any, lab: str, control_id: str) -> Iterable[LabReport]:
     identity = PatientIdentity()
     report: LabReport | None = None
     for segment in message:
