@@ -33,7 +33,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,7 @@ from audit.models import Action, AuditEntry
 from audit.services import audit_entry_build, audit_records
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_many_on_commit
-from monitoring.engine import replay
+from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.core import advance, local_date
 from monitoring.engine.types import AncReading, EnrollmentStatus, PatientHistory, Snapshot
@@ -759,7 +759,7 @@ class _Chunk(Filer):
             patient = work.patient
             status = (patient.enrollment_status, patient.treatment_status)
             lapsed = False
-            state: MonitoringState | None = None
+            state: _Picture | None = None
             for filed in work.filed:
                 result, previous = filed.result, filed.previous
                 inputs = {
@@ -782,7 +782,8 @@ class _Chunk(Filer):
                     )
                     continue
                 before = work.confirmation_due
-                state = self._step(work, filed)
+                work.snapshot = self._step(work, filed)
+                state = _picture(work.snapshot, self.now, self.zone)
                 if (
                     state.enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED
                     and state.lapsed_on
@@ -797,7 +798,6 @@ class _Chunk(Filer):
                     )
                     lapsed = True
                 status = (state.enrollment_status, state.treatment_status)
-                work.snapshot = _decoded(state.snapshot)
                 work.confirmation_due = state.confirmation_due
                 work.has_state = True
                 entries[filed.sequence] = audit_entry_build(
@@ -820,9 +820,11 @@ class _Chunk(Filer):
                 )
                 if state.confirmation_due is not None and state.confirmation_due != before:
                     confirm.append(patient.pk)
-            if state is None:
+            if state is None or work.snapshot is None:
                 continue
-            states.append(state)
+            states.append(
+                monitoring_state_from(patient=patient, snapshot=work.snapshot, now=self.now)
+            )
             if lapsed or (patient.enrollment_status, patient.treatment_status) != status:
                 patient.enrollment_status, patient.treatment_status = status
                 moved.append(patient)
@@ -840,8 +842,8 @@ class _Chunk(Filer):
             )
         return [entries[k] for k in sorted(entries)], confirm
 
-    def _step(self, work: _PatientWork, filed: _Filed) -> MonitoringState:
-        """The state after `filed`, as `_result_applied` gives it one message at a time."""
+    def _step(self, work: _PatientWork, filed: _Filed) -> Snapshot:
+        """The snapshot after `filed`, as `_result_applied` gives it one message at a time."""
         patient, result = work.patient, filed.result
         if filed.previous is None and not filed.grouped and work.snapshot is not None:
             wbc = result.analyte == ResultAnalyte.WBC
@@ -858,10 +860,8 @@ class _Chunk(Filer):
                 work.snapshot, reading, zone=self.zone, patient_protocol=patient.protocol
             )
             if moved is not None:
-                return monitoring_state_from(patient=patient, snapshot=moved, now=self.now)
-        return monitoring_state_from(
-            patient=patient, snapshot=replay(self._history_after(work, filed)), now=self.now
-        )
+                return moved
+        return replay(self._history_after(work, filed))
 
     def _history_after(self, work: _PatientWork, filed: _Filed) -> PatientHistory:
         """The patient's history as it stood once `filed` was stored: what is stored now, less
@@ -883,6 +883,37 @@ class _Chunk(Filer):
             ):
                 readings.append(_reading(replaced))
         return replace(history, readings=tuple(readings))
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """What a result's audit entry records of the state it led to, and what `_state_write`
+    reads of it: the columns `monitoring_state_from` gives, without encoding the snapshot."""
+
+    protocol: str
+    enrollment_status: str
+    treatment_status: str
+    band: str | None
+    monitoring_frequency: str | None
+    next_draw_due: date | None
+    confirmation_due: datetime | None
+    lapsed_on: date | None
+
+
+def _picture(snapshot: Snapshot, now: datetime, zone: tzinfo) -> _Picture:
+    assessment = assess(snapshot, max(now, snapshot.high_water or now), zone)
+    return _Picture(
+        protocol=snapshot.protocol,
+        enrollment_status=assessment.enrollment_status.value,
+        treatment_status=assessment.treatment_status.value,
+        band=assessment.band.value if assessment.band else None,
+        monitoring_frequency=assessment.monitoring_frequency.value
+        if assessment.monitoring_frequency
+        else None,
+        next_draw_due=assessment.next_draw_due,
+        confirmation_due=assessment.confirmation_due,
+        lapsed_on=assessment.lapsed_on,
+    )
 
 
 def _reading(result: AncResult) -> AncReading:
