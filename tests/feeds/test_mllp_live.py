@@ -68,3 +68,37 @@ def test_a_sender_on_another_connection_is_served_too(listener, ann):
             conn.sendall(START + message(msh(f"C{n}"), pid(), obr(f"CA{n}"), obx(1)).encode() + END)
             assert read_ack(conn).split("\r")[1].startswith(f"MSA|AA|C{n}")
     assert AncResult.objects.filter(source="hl7").count() == 2
+
+
+def test_frames_sent_without_waiting_are_acked_in_order(listener, ann):
+    """A sender that does not wait for each ACK: its frames (read together when they are
+    already received) are answered one ACK each, in order, every result stored."""
+    frames = b"".join(
+        START + message(msh(f"P{n}"), pid(), obr(f"PA{n}"), obx(1, value="2.4")).encode() + END
+        for n in range(6)
+    )
+    with socket.create_connection(("127.0.0.1", listener), timeout=10) as conn:
+        conn.sendall(frames)
+        acks = [read_ack(conn) for _ in range(6)]
+    assert [a.split("\r")[1].split("|")[:3] for a in acks] == [
+        ["MSA", "AA", f"P{n}"] for n in range(6)
+    ]
+    assert AncResult.objects.filter(source="hl7", accession__startswith="PA").count() == 6
+
+
+def test_frames_read_together_are_applied_as_one_chunk(transactional_db, ann, monkeypatch):
+    from monitoring.feeds import chunks, mllp
+
+    sizes = []
+    original = chunks._chunk_process
+
+    def spy(**kwargs):
+        sizes.append(len(kwargs["messages"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(chunks, "_chunk_process", spy)
+    texts = [message(msh(f"G{n}"), pid(), obr(f"GA{n}"), obx(1, value="2.4")) for n in range(3)]
+    answers = mllp._ingest(mllp.hl7_ingest, texts, feed_user("mllp-test"), None)
+    assert sizes == [3]
+    assert [a.outcome.message.control_id for a in answers] == ["G0", "G1", "G2"]
+    assert {a.code for a in answers} == {"AA"}
