@@ -437,31 +437,24 @@ class _Chunk(Filer):
     def _held(
         self, reports: list[LabReport], candidates: list[tuple[LabReport, _Candidate]]
     ) -> None:
-        keyed = [*candidates]
+        # Every accession and draw time a held result of these reports can have: a result's,
+        # or (an unknown code held) an observation's.
+        labs = {r.lab[:100] for r in reports}
+        accessions = {c.accession[:100] for _, c in candidates}
+        drawn = {c.drawn_at for _, c in candidates}
         for report in reports:
             for obs in report.observations:
-                keyed.append(
-                    (
-                        report,
-                        _Candidate(
-                            obs.reference,
-                            obs.accession or report.accession,
-                            obs.status,
-                            obs.value,
-                            obs.unit,
-                            obs.drawn_at or report.drawn_at,
-                        ),
-                    )
-                )
-        labs = {r.lab[:100] for r, _ in keyed}
-        accessions = {c.accession[:100] for _, c in keyed} - {""}
-        drawn = {c.drawn_at for _, c in keyed if c.drawn_at is not None}
+                accessions.add((obs.accession or report.accession)[:100])
+                drawn.add(obs.drawn_at or report.drawn_at)
+        accessions.discard("")
+        undated = None in drawn
+        drawn.discard(None)
         query = Q(pk__in=[])
         if accessions:
             query |= Q(accession__in=accessions)
         if drawn:
             query |= Q(accession="", drawn_at__in=drawn)
-        if any(c.drawn_at is None for _, c in keyed):
+        if undated:
             query |= Q(accession="", drawn_at__isnull=True)
         self.held_open = list(
             QuarantinedResult.objects.filter(query, status=QuarantineStatus.OPEN, lab__in=labs)
