@@ -298,7 +298,6 @@ class _PatientWork:
     patient: Patient
     snapshot: Snapshot | None
     confirmation_due: datetime | None
-    has_state: bool
     filed: list[_Filed] = field(default_factory=list)
 
 
@@ -380,7 +379,6 @@ class _Chunk(Filer):
                 patient=patient,
                 snapshot=_decoded(stored[0]) if stored is not None else None,
                 confirmation_due=stored[1] if stored is not None else None,
-                has_state=stored is not None,
             )
         candidates = [(r, c) for r in reports for c in report_candidates(r, self.codes)]
         self._results(candidates)
@@ -792,7 +790,6 @@ class _Chunk(Filer):
                     lapsed = True
                 status = (state.enrollment_status, state.treatment_status)
                 work.confirmation_due = state.confirmation_due
-                work.has_state = True
                 entries[filed.sequence] = audit_entry_build(
                     action=Action.ANC_RESULT_CORRECT
                     if previous is not None
