@@ -148,7 +148,39 @@ def audit_record(
     sealer chains it later (`audit_seal`). Public hook for every app: the lab-feed work calls
     it for a quarantine resolution with `action=Action.QUARANTINE_RESOLVE`.
     """
-    entry = AuditEntry(
+    entry = audit_entry_build(
+        action=action,
+        actor=actor,
+        outcome=outcome,
+        object_type=object_type,
+        object_id=object_id,
+        patient_id=patient_id,
+        inputs=inputs,
+        output=output,
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_records(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Append many entries built by `audit_entry_build` in one INSERT, in the caller's
+    transaction: what as many `audit_record` calls would write (lockless, unsealed)."""
+    return AuditEntry.objects.bulk_create(entries, batch_size=500)
+
+
+def audit_entry_build(
+    *,
+    action: str,
+    actor: Any,
+    outcome: str = Outcome.OK,
+    object_type: str = "",
+    object_id: object = "",
+    patient_id: int | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    output: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """The entry `audit_record` writes, unsaved."""
+    return AuditEntry(
         created_at=timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_username=getattr(actor, "username", "") or "",
@@ -162,8 +194,6 @@ def audit_record(
         inputs=json.loads(canonical_json(inputs or {})),
         output=json.loads(canonical_json(output or {})),
     )
-    entry.save(force_insert=True)
-    return entry
 
 
 @dataclass(frozen=True)

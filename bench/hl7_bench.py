@@ -2,7 +2,7 @@
 MRN, map codes, store through `anc_result_record`, rewrite the monitoring state, ACK), on
 PostgreSQL, and the messages per second. Writes bench/results/hl7.json.
 
-    python bench/hl7_bench.py --messages 100000 --patients 5000 [--workers 2]
+    python bench/hl7_bench.py --messages 100000 --patients 5000 [--workers 2] [--chunk 200]
         [--database postgres://postgres@127.0.0.1:5432/clozrems_bench_hl7]
 
 The database is created afresh. Patients are enrolled and have an MRN at the sending lab. The
@@ -10,6 +10,11 @@ file has one message per result, each with a CBC's worth of OBX segments (WBC, A
 percent, hemoglobin, platelets); every 20th message carries only WBC and percent (a derived
 ANC), every 50th names an unknown patient (quarantined), every 100th is a corrected repeat of
 an earlier result. Workers split the file by patient, as a lab's MLLP connections would.
+
+Each worker hands its messages to the feed path `--chunk` at a time (`hl7_messages_ingest`, as a
+batch file, a `POST /api/v1/feeds/hl7/` with many messages or an MLLP sender that does not wait
+for each ACK give them); `--chunk 1` applies each message on its own (`hl7_ingest` of one
+message, a sender waiting for every ACK).
 """
 
 from __future__ import annotations
@@ -166,11 +171,11 @@ def _file(path: Path, messages: int, patients: list[tuple[int, str]], today: dat
     path.write_text("\n".join(f"{pk}\t{text.replace(chr(13), chr(7))}" for pk, text in lines))
 
 
-def _worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
-    database, path, index, workers = args
+def _worker(args: tuple[str, str, int, int, int]) -> dict[str, Any]:
+    database, path, index, workers, chunk = args
     _setup(database)
     from monitoring.feeds.codes import CodeBook
-    from monitoring.feeds.hl7v2 import hl7_ingest
+    from monitoring.feeds.hl7v2 import hl7_ingest, hl7_messages_ingest
     from monitoring.feeds.mllp import feed_user
 
     actor = feed_user("bench-lab")
@@ -181,11 +186,41 @@ def _worker(args: tuple[str, str, int, int]) -> dict[str, Any]:
         pk, text = line.split("\t", 1)
         if int(pk) % workers == index:
             mine.append(text.replace(chr(7), "\r"))
+    from django.db import connection
+
+    backend = _backend_cpu_s(connection)
+    cpu = time.process_time()
     started = time.perf_counter()
-    for text in mine:
-        for answer in hl7_ingest(text=text, actor=actor, codes=codes):
-            counts[answer.code] = counts.get(answer.code, 0) + 1
-    return {"seconds": time.perf_counter() - started, "messages": len(mine), "acks": counts}
+    if chunk <= 1:
+        for text in mine:
+            for answer in hl7_ingest(text=text, actor=actor, codes=codes):
+                counts[answer.code] = counts.get(answer.code, 0) + 1
+    else:
+        for lo in range(0, len(mine), chunk):
+            for answer in hl7_messages_ingest(
+                messages=mine[lo : lo + chunk], actor=actor, codes=codes, chunk_size=chunk
+            ):
+                counts[answer.code] = counts.get(answer.code, 0) + 1
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "db_cpu_s": _backend_cpu_s(connection) - backend,
+        "messages": len(mine),
+        "acks": counts,
+    }
+
+
+def _backend_cpu_s(connection: Any) -> float:
+    """CPU seconds this worker's PostgreSQL backend has used (user + system), read from
+    /proc when the server runs on this machine; 0 when it cannot be read."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -193,6 +228,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--patients", type=int, default=5_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=200, help="messages per chunk; 1: one by one")
     parser.add_argument(
         "--database", default=os.environ.get("BENCH_HL7_DATABASE_URL", DEFAULT_DATABASE)
     )
@@ -220,7 +256,10 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    jobs = [(options.database, str(path), i, options.workers) for i in range(options.workers)]
+    jobs = [
+        (options.database, str(path), i, options.workers, options.chunk)
+        for i in range(options.workers)
+    ]
     with multiprocessing.get_context("spawn").Pool(options.workers) as pool:
         parts = pool.map(_worker, jobs)
     wall = time.perf_counter() - started
@@ -232,9 +271,18 @@ def main() -> None:
         "messages": options.messages,
         "patients": options.patients,
         "workers": options.workers,
+        "chunk": options.chunk,
         "wall_s": round(wall, 1),
         "messages_per_s": round(options.messages / wall, 1),
         "per_worker_messages_per_s": [round(p["messages"] / p["seconds"], 1) for p in parts],
+        # CPU the ingest used (the workers' own, and their PostgreSQL backends'), per message:
+        # what the wall time says only on an otherwise idle machine.
+        "cpu_ms_per_message": round(
+            1000 * sum(p["cpu_s"] + p["db_cpu_s"] for p in parts) / options.messages, 3
+        ),
+        "worker_cpu_ms_per_message": round(
+            1000 * sum(p["cpu_s"] for p in parts) / options.messages, 3
+        ),
         "acks": acks,
         "results_stored": AncResult.objects.filter(source="hl7").count(),
         "derived": AncResult.objects.filter(source="hl7", derived=True).count(),

@@ -60,6 +60,24 @@ def enqueue_on_commit(task: Any, *args: Any, outbox: bool = True) -> None:
     transaction.on_commit(lambda: enqueue(run_pending, pending.pk, what=what))
 
 
+def enqueue_many_on_commit(task: Any, calls: list[tuple[Any, ...]]) -> None:
+    """`enqueue_on_commit(task, *args)` for each of `calls`, the outbox rows in one INSERT."""
+    if not calls:
+        return
+    from notifications.models import PendingTask
+    from notifications.tasks import run_pending
+
+    now = timezone.now()
+    rows = PendingTask.objects.bulk_create(
+        [PendingTask(task=task.name, args=list(args), created_at=now) for args in calls]
+    )
+    for pending, args in zip(rows, calls, strict=True):
+        what = f"{task.name}{args} (pending task {pending.pk})"
+        transaction.on_commit(
+            lambda pk=pending.pk, what=what: enqueue(run_pending, pk, what=what)  # type: ignore[misc]
+        )
+
+
 def task_named(name: str) -> Any:
     """The task registered under `name` ("app.tasks.function"), importing its module (a web
     process has not autodiscovered every app's tasks, as a worker has)."""

@@ -392,7 +392,7 @@ def dispense_record(
 # The patient's row lock, naming the actor for the field-history triggers in the same statement
 # (PostgreSQL; audit.context.acting_as(preset=True)). Constant text: the parameters are bound.
 _LOCK_ACTING_AS_SQL = (
-    "SELECT " + ACTOR_CONFIG_SQL + " FROM patients_patient WHERE id = %s FOR UPDATE"  # noqa: S608
+    "SELECT " + ACTOR_CONFIG_SQL + " FROM patients_patient WHERE id = %s FOR UPDATE"  # noqa: S608  # nosec B608
 )
 
 

@@ -1,6 +1,7 @@
 """Large feed batches, taken asynchronously: the batch is kept as received and answered at once
-(HTTP 202, with its resource /api/v1/feeds/batches/{id}/), and a worker applies it message by
-message through the usual path, so each message is kept and acknowledged as in a small batch.
+(HTTP 202, with its resource /api/v1/feeds/batches/{id}/), and a worker applies it through the
+usual path (HL7: a chunk of messages at a time, monitoring/feeds/chunks.py), so each message is
+kept and acknowledged as in a small batch.
 
 A worker that dies half-way leaves the batch `processing`; running the task again (the periodic
 feed retry does so for batches left unfinished) skips the messages already kept, by their
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from clozrems.queue import enqueue_on_commit
 from monitoring.feeds import csv_batch, hl7v2
+from monitoring.feeds.chunks import CHUNK_SIZE
 from monitoring.feeds.codes import CodeBook
 from monitoring.feeds.ingest import lab_account_of
 from monitoring.models import FeedBatch, FeedBatchStatus, FeedMessage, ResultSource
@@ -62,13 +64,23 @@ def feed_batch_process(*, batch_id: int) -> FeedBatch:
         )
     else:
         account = lab_account_of(actor)
-        for position, er7 in enumerate(hl7v2.split_messages(batch.raw)):
-            if position in done:
-                continue
-            hl7v2.message_ingest(
-                er7=er7, actor=actor, codes=codes, account=account, batch=batch, position=position
+        left = [
+            (position, er7)
+            for position, er7 in enumerate(hl7v2.split_messages(batch.raw))
+            if position not in done
+        ]
+        for lo in range(0, len(left), CHUNK_SIZE):
+            chunk = left[lo : lo + CHUNK_SIZE]
+            hl7v2.hl7_messages_ingest(
+                messages=[er7 for _, er7 in chunk],
+                positions=[position for position, _ in chunk],
+                actor=actor,
+                codes=codes,
+                account=account,
+                batch=batch,
             )
-            _progress(batch)
+            batch.processed += len(chunk)
+            FeedBatch.objects.filter(pk=batch.pk).update(processed=batch.processed)
     batch.processed = batch.messages.count()
     batch.status = FeedBatchStatus.DONE
     batch.finished_at = timezone.now()

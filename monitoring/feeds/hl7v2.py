@@ -19,9 +19,10 @@ message is refused (AR), and kept like every other. Where things are read:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ import hl7
 from django.conf import settings
 from django.utils import timezone
 
+from monitoring.feeds.chunks import CHUNK_SIZE, FeedInput, feed_messages_process
 from monitoring.feeds.codes import CodeBook
 from monitoring.feeds.ingest import (
     ACCOUNT_OF_ACTOR,
@@ -91,14 +93,58 @@ def hl7_ingest(
     channel: str = ResultSource.HL7,
     account: LabAccount | None = ACCOUNT_OF_ACTOR,
 ) -> list[Acknowledged]:
-    """Apply every message in `text`, each in its own transaction, and acknowledge each.
-    `account`: the lab the sender authenticated as (else looked up from `actor`)."""
+    """Apply every message in `text` and acknowledge each: one message in its own transaction,
+    several a chunk at a time (`hl7_messages_ingest`). `account`: the lab the sender
+    authenticated as (else looked up from `actor`)."""
     codes = codes or CodeBook.load()
     if account is ACCOUNT_OF_ACTOR:
         account = lab_account_of(actor)
+    messages = split_messages(text)
+    if len(messages) > 1:
+        return hl7_messages_ingest(
+            messages=messages, actor=actor, codes=codes, channel=channel, account=account
+        )
     return [
         message_ingest(er7=er7, actor=actor, codes=codes, channel=channel, account=account)
-        for er7 in split_messages(text)
+        for er7 in messages
+    ]
+
+
+def hl7_messages_ingest(
+    *,
+    messages: Sequence[str],
+    actor: User,
+    codes: CodeBook | None = None,
+    channel: str = ResultSource.HL7,
+    account: LabAccount | None = ACCOUNT_OF_ACTOR,
+    batch: FeedBatch | None = None,
+    positions: Sequence[int] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> list[Acknowledged]:
+    """`message_ingest` for each ER7 message, applied a chunk at a time (monitoring/feeds/
+    chunks.py): the same outcomes and acknowledgements, in the same order. `positions`: each
+    message's place in `batch`."""
+    inputs = [
+        FeedInput(
+            raw=er7,
+            parse=partial(message_parse, er7),
+            acknowledge=partial(ack_build, er7),
+            position=None if positions is None else positions[n],
+        )
+        for n, er7 in enumerate(messages)
+    ]
+    outcomes = feed_messages_process(
+        channel=ResultSource(channel),
+        messages=inputs,
+        actor=actor,
+        codes=codes,
+        account=account,
+        batch=batch,
+        chunk_size=chunk_size,
+    )
+    return [
+        Acknowledged(er7, outcome, outcome.message.ack)
+        for er7, outcome in zip(messages, outcomes, strict=True)
     ]
 
 
@@ -156,7 +202,7 @@ class _Separators:
 class _Reader:
     """Fields of one parsed message, split with its own separators and unescaped."""
 
-    def __init__(self, message: hl7.Message) -> None:
+    def __init__(self, message: Any) -> None:
         self.message = message
         encoding = str(message.segment("MSH")[2])
         chars = (encoding + "^~\\&")[:4]
@@ -267,7 +313,7 @@ def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
                     f"{MAX_FIELD_CHARS} are read"
                 )
     try:
-        message = hl7.parse(er7)
+        message = _split(er7) or hl7.parse(er7)
         reader = _Reader(message)
     except Exception as error:  # noqa: BLE001 - any parser failure means unreadable
         raise Unreadable(f"unreadable HL7 message: {error}") from None
@@ -281,9 +327,41 @@ def message_parse(er7: str) -> tuple[str, str, list[LabReport]]:
     return control_id, lab, list(_reports(reader, message, lab, control_id))
 
 
-def _reports(
-    reader: _Reader, message: hl7.Message, lab: str, control_id: str
-) -> Iterable[LabReport]:
+class _Segments(list[list[str]]):
+    """A message as python-hl7 splits it into segments and fields, each field its text."""
+
+    def segment(self, name: str) -> list[str]:
+        for segment in self:
+            if segment[0] == name:
+                return segment
+        raise KeyError(name)
+
+
+def _split(er7: str) -> _Segments | None:
+    """The segments and fields `hl7.parse` would give (each field's text is what `str()` of
+    python-hl7's field gives: the field as sent), without building python-hl7's containers for
+    every repetition, component and subcomponent: most of a message's parsing time. None when
+    the separators are not five distinct characters (python-hl7 reads such a message itself)."""
+    text = er7.strip()
+    field = text[3]
+    end = text.find(field, 4)
+    encoding = text[4:end]
+    if end < 0 or len(encoding) != 4 or len({field, *encoding, "\r"}) != 6:
+        return None
+    segments = _Segments()
+    for line in text.split("\r"):
+        if line[:3] in ("MSH", "BHS", "FHS") and len(line) > 3:
+            # The header's own separators are fields 1 and 2 (MSH-1, MSH-2).
+            sep_end = line.find(line[3], 4)
+            rest = line[sep_end + 1 :]
+            head = [line[:3], line[3], line[4:sep_end]]
+            segments.append(head + rest.split(field) if rest else head)
+        else:
+            segments.append(line.split(field))
+    return segments
+
+
+def _reports(reader: _Reader, message: Any, lab: str, control_id: str) -> Iterable[LabReport]:
     identity = PatientIdentity()
     report: LabReport | None = None
     for segment in message:

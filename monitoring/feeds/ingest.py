@@ -126,6 +126,10 @@ class ItemOutcome:
     result_id: int | None = None
     quarantine_id: int | None = None
     reason: str = ""
+    # The stored result and the quarantine entry the outcome names: a chunk inserts them after
+    # the outcome is made, and gives the ids then.
+    stored: AncResult | None = field(default=None, repr=False, compare=False)
+    held: QuarantinedResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def lab_detail(self) -> str:
@@ -373,25 +377,21 @@ def report_ingest(
     codes: CodeBook,
     now: datetime,
     account: LabAccount | None = None,
+    filer: Filer | None = None,
 ) -> list[ItemOutcome]:
-    """Apply one report (one order, one patient): every observation gets an outcome."""
+    """Apply one report (one order, one patient): every observation gets an outcome. `filer`:
+    how patients are found and results stored or held (the database, one by one, by default;
+    a chunk's in monitoring/feeds/chunks.py)."""
+    filer = filer or DATABASE_FILER
     outcomes: list[ItemOutcome] = []
-    by_analyte: dict[str, dict[Analyte, list[LabObservation]]] = {}
-    unknown: list[LabObservation] = []
-    for obs in report.observations:
-        analyte = codes.analyte_for(lab=report.lab, codes=obs.codes)
-        if analyte is None:
-            unknown.append(obs)
-            continue
-        group = obs.group or obs.accession or report.accession
-        by_analyte.setdefault(group, {}).setdefault(analyte, []).append(obs)
+    by_analyte, unknown = report_analytes(report, codes)
 
     if not by_analyte:
         if unknown:
             first = unknown[0]
             names = ", ".join(sorted({c for o in unknown for c, _ in o.codes[:1]}))
             outcomes.append(
-                _quarantine(
+                filer.quarantine(
                     report=report,
                     message=message,
                     candidate=_Candidate(
@@ -425,7 +425,7 @@ def report_ingest(
     patient: Patient | None = None
     refused: Refusal | None = None
     try:
-        patient, how = patient_match_how(identity=report.identity)
+        patient, how = filer.match(identity=report.identity)
         _still_matches(patient, report.identity)
         if how == DEMOGRAPHICS and not (account is not None and account.allow_demographic_match):
             refused = Refusal(
@@ -456,9 +456,36 @@ def report_ingest(
                 actor=actor,
                 message=message,
                 now=now,
+                filer=filer,
             )
         )
     return outcomes
+
+
+def report_analytes(
+    report: LabReport, codes: CodeBook
+) -> tuple[dict[str, dict[Analyte, list[LabObservation]]], list[LabObservation]]:
+    """The report's observations by group (one draw) and analyte, and those of unknown codes."""
+    by_analyte: dict[str, dict[Analyte, list[LabObservation]]] = {}
+    unknown: list[LabObservation] = []
+    for obs in report.observations:
+        analyte = codes.analyte_for(lab=report.lab, codes=obs.codes)
+        if analyte is None:
+            unknown.append(obs)
+            continue
+        group = obs.group or obs.accession or report.accession
+        by_analyte.setdefault(group, {}).setdefault(analyte, []).append(obs)
+    return by_analyte, unknown
+
+
+def report_candidates(report: LabReport, codes: CodeBook) -> list[_Candidate]:
+    """Every result the report could store (ANCs, derived ones, and WBCs), for a chunk to look
+    up what it needs of the database at once."""
+    by_analyte, _ = report_analytes(report, codes)
+    made: list[_Candidate] = []
+    for found in by_analyte.values():
+        made += _candidates(report.accession, found, report.drawn_at)[0]
+    return made + _wbc_candidates(report, by_analyte)
 
 
 def _code(obs: LabObservation) -> str:
@@ -587,6 +614,7 @@ def _apply(
     actor: User,
     message: FeedMessage,
     now: datetime,
+    filer: Filer,
 ) -> ItemOutcome:
     if candidate.status == CANCELLED:
         return ItemOutcome(candidate.reference, "ignored", "cancelled by the lab (status X)")
@@ -609,7 +637,7 @@ def _apply(
         if patient is None:  # pragma: no cover - patient_match_how raises instead
             raise Refusal(QuarantineReason.UNMATCHED, "no patient")
         try:
-            recorded = feed_result_record(
+            recorded = filer.record(
                 patient=patient,
                 actor=actor,
                 drawn_at=candidate.drawn_at,
@@ -628,7 +656,7 @@ def _apply(
         except StateConflict as error:
             raise Refusal(QuarantineReason.CONFLICT, error.message) from None
     except Refusal as refusal:
-        return _quarantine(
+        return filer.quarantine(
             report=report,
             message=message,
             candidate=candidate,
@@ -643,14 +671,50 @@ def _apply(
             else "already stored"
         )
         return ItemOutcome(
-            candidate.reference, "ignored" if recorded.stale else "duplicate", detail, result.pk
+            candidate.reference,
+            "ignored" if recorded.stale else "duplicate",
+            detail,
+            result.pk,
+            stored=result,
         )
     if result.status == ResultStatus.PRELIMINARY:
-        return ItemOutcome(candidate.reference, "preliminary", "stored, not used", result.pk)
-    kind = "replaced" if result.corrects_id else "stored"
+        return ItemOutcome(
+            candidate.reference, "preliminary", "stored, not used", result.pk, stored=result
+        )
+    # (A correction of a result stored in the same chunk names it before it has an id.)
+    replaces = result.corrects_id is not None or result.corrects is not None
+    kind = "replaced" if replaces else "stored"
     label = candidate.analyte.upper()
     detail = f"{label} {result.value_per_ul}/µL" + (" (derived)" if result.derived else "")
-    return ItemOutcome(candidate.reference, kind, detail, result.pk)
+    return ItemOutcome(candidate.reference, kind, detail, result.pk, stored=result)
+
+
+class Filer:
+    """How `report_ingest` finds a patient and stores or holds a result. This one writes each
+    at once (`patient_match_how`, `feed_result_record`, `_quarantine`); a chunk's defers its
+    writes to set-based ones (monitoring/feeds/chunks.py)."""
+
+    def match(self, *, identity: PatientIdentity) -> tuple[Patient, str]:
+        return patient_match_how(identity=identity)
+
+    def record(self, **record: Any) -> RecordedResult:
+        return feed_result_record(**record)
+
+    def quarantine(
+        self,
+        *,
+        report: LabReport,
+        message: FeedMessage,
+        candidate: _Candidate,
+        refusal: Refusal,
+        patient: Patient | None,
+    ) -> ItemOutcome:
+        return _quarantine(
+            report=report, message=message, candidate=candidate, refusal=refusal, patient=patient
+        )
+
+
+DATABASE_FILER = Filer()
 
 
 def feed_result_record(
@@ -870,6 +934,7 @@ def _quarantine(
         refusal.detail,
         quarantine_id=held.pk,
         reason=refusal.reason,
+        held=held,
     )
 
 
@@ -885,7 +950,8 @@ def patient_match_how(*, identity: PatientIdentity) -> tuple[Patient, str]:
         if patient is None:
             raise Refusal(QuarantineReason.UNMATCHED, f"no patient {identity.patient_id}")
         return patient, REFERENCE
-    pairs = [(i.strip(), v.strip()) for i, v in identity.identifiers if v.strip()]
+    pairs = identity_pairs(identity)
+    named: list[Patient] = []
     if pairs:
         query = Q()
         for issuer, value in pairs:
@@ -895,6 +961,36 @@ def patient_match_how(*, identity: PatientIdentity) -> tuple[Patient, str]:
                 identifiers__in=PatientIdentifier.objects.filter(query)
             ).distinct()[:2]
         )
+
+    def found() -> list[Patient]:
+        born = identity.date_of_birth
+        if born is None:  # pragma: no cover - match_decide asks only with a date of birth
+            return []
+        return list(
+            Patient.objects.filter(
+                last_name__iexact=identity.last_name.strip(), date_of_birth=born
+            )[:2]
+        )
+
+    return match_decide(identity=identity, pairs=pairs, named=named, found=found)
+
+
+def identity_pairs(identity: PatientIdentity) -> list[tuple[str, str]]:
+    """The (issuer, value) pairs an identity is looked up by."""
+    return [(i.strip(), v.strip()) for i, v in identity.identifiers if v.strip()]
+
+
+def match_decide(
+    *,
+    identity: PatientIdentity,
+    pairs: list[tuple[str, str]],
+    named: list[Patient],
+    found: Callable[[], list[Patient]],
+) -> tuple[Patient, str]:
+    """`patient_match_how`'s answer from what was looked up: `named`, (up to two of) the
+    patients the identifiers name; `found`, (up to two of) those with the identity's last name
+    and date of birth, asked only when the identifiers name none."""
+    if pairs:
         if len(named) > 1:
             raise Refusal(
                 QuarantineReason.AMBIGUOUS,
@@ -904,15 +1000,10 @@ def patient_match_how(*, identity: PatientIdentity) -> tuple[Patient, str]:
         if named:
             return named[0], IDENTIFIER
     if identity.last_name.strip() and identity.date_of_birth is not None:
-        found = list(
-            Patient.objects.filter(
-                last_name__iexact=identity.last_name.strip(),
-                date_of_birth=identity.date_of_birth,
-            )[:2]
-        )
-        if len(found) == 1:
-            return found[0], DEMOGRAPHICS
-        if len(found) > 1:
+        by_name = found()
+        if len(by_name) == 1:
+            return by_name[0], DEMOGRAPHICS
+        if len(by_name) > 1:
             raise Refusal(
                 QuarantineReason.AMBIGUOUS,
                 f"more than one patient named {identity.last_name.strip()} born "

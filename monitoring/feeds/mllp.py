@@ -18,8 +18,12 @@ Framing is <VT> message <FS><CR>. A frame longer than `max_frame_bytes` is refus
 received (up to that size) is kept as a rejected message, answered AR, and the connection is
 closed. A connection idle for `idle_timeout` seconds (no frame completed, or an ACK not read) is
 closed. Each connection has its own worker thread for the database work, so one sender's
-slow or huge message never holds up another's; on one connection, messages are applied one at a
-time in arrival order, so a result and then its correction are applied in that order.
+slow or huge message never holds up another's; on one connection, messages are applied in
+arrival order, so a result and then its correction are applied in that order. A sender that
+waits for each ACK has each message applied on its own, and its ACK sent once its result is
+committed; the frames a sender has sent without waiting (already received, up to a chunk's
+worth) are applied together as one chunk (monitoring/feeds/chunks.py), and their ACKs sent, in
+order, once the chunk is committed.
 """
 
 from __future__ import annotations
@@ -36,7 +40,14 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
-from monitoring.feeds.hl7v2 import Acknowledged, ack_build, hl7_ingest
+from monitoring.feeds.chunks import CHUNK_SIZE
+from monitoring.feeds.hl7v2 import (
+    Acknowledged,
+    ack_build,
+    hl7_ingest,
+    hl7_messages_ingest,
+    split_messages,
+)
 from monitoring.feeds.ingest import MessageOutcome, message_keep_refused
 from monitoring.models import LabAccount, LabCertificate, ResultSource
 from patients.models import Role, User
@@ -227,16 +238,29 @@ class _Connection:
             except asyncio.LimitOverrunError as error:
                 await self.refuse_oversized(error.consumed, actor)
                 return
-            start = block.find(START)
-            if start > 0:
-                logger.warning("MLLP: %d byte(s) before a frame from %s", start, self.address)
-            text = block[start + 1 if start >= 0 else 0 : -len(END)].decode(
-                "utf-8", errors="replace"
-            )
-            answers = await self.db(_ingest, config.ingest, text, actor, account)
+            texts = [self.text_of(block)]
+            while len(texts) < CHUNK_SIZE and self.frame_waiting():
+                # Already received whole: it does not wait for data, nor overruns the limit.
+                texts.append(self.text_of(await self.reader.readuntil(END)))
+            answers = await self.db(_ingest, config.ingest, texts, actor, account)
             for answer in answers:
                 self.writer.write(START + answer.ack.encode() + END)
             await asyncio.wait_for(self.writer.drain(), timeout=config.idle_timeout)
+
+    def text_of(self, block: bytes) -> str:
+        start = block.find(START)
+        if start > 0:
+            logger.warning("MLLP: %d byte(s) before a frame from %s", start, self.address)
+        return block[start + 1 if start >= 0 else 0 : -len(END)].decode("utf-8", errors="replace")
+
+    def frame_waiting(self) -> bool:
+        """Whether another whole frame, within the size limit, is already received. (Read from
+        the stream's buffer; a stream without one is read a frame at a time.)"""
+        buffered = getattr(self.reader, "_buffer", None)
+        if not isinstance(buffered, bytearray):
+            return False
+        end = buffered.find(END)
+        return 0 <= end < self.config.max_frame_bytes
 
     async def refuse_oversized(self, received: int, actor: User) -> None:
         """Keep what was received of a frame over the limit, answer AR, close."""
@@ -279,12 +303,17 @@ def _account_of(user: User) -> LabAccount | None:
 
 def _ingest(
     ingest: Callable[..., list[Acknowledged]],
-    text: str,
+    texts: list[str],
     actor: User,
     account: LabAccount | None,
 ) -> list[Acknowledged]:
+    """The frames' messages applied and acknowledged in order: one frame as `ingest` applies
+    it; several (by the default `hl7_ingest`) as one chunk of all their messages."""
     close_old_connections()  # a long-lived listener must not hold a dead connection
-    return ingest(text=text, actor=actor, account=account)
+    if len(texts) > 1 and ingest is hl7_ingest:
+        messages = [m for text in texts for m in split_messages(text)]
+        return hl7_messages_ingest(messages=messages, actor=actor, account=account)
+    return [answer for text in texts for answer in ingest(text=text, actor=actor, account=account)]
 
 
 def _loopback(host: str) -> bool:

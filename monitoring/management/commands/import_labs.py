@@ -11,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from clozrems.errors import FieldInvalid
+from monitoring.feeds.chunks import CHUNK_SIZE
 from monitoring.feeds.csv_batch import csv_ingest
-from monitoring.feeds.hl7v2 import hl7_ingest, split_messages
+from monitoring.feeds.hl7v2 import hl7_messages_ingest, split_messages
 from monitoring.feeds.mllp import feed_user
 
 HL7_STARTS = ("MSH", "FHS", "BHS", "\x0b")
@@ -91,15 +92,21 @@ class Command(BaseCommand):
         codes = CodeBook.load()
         rows = []
         messages = split_messages(text)
-        for number, er7 in enumerate(tqdm(messages, unit="msg", disable=quiet), start=1):
-            for answer in hl7_ingest(text=er7, actor=actor, codes=codes):
-                rows.append(
-                    {
-                        "message": number,
-                        "control_id": answer.outcome.message.control_id,
-                        "ack": answer.code,
-                        "outcome": answer.outcome.message.outcome,
-                        "detail": answer.outcome.message.detail,
-                    }
+        with tqdm(total=len(messages), unit="msg", disable=quiet) as bar:
+            # A chunk of messages at a time (monitoring/feeds/chunks.py).
+            for lo in range(0, len(messages), CHUNK_SIZE):
+                answers = hl7_messages_ingest(
+                    messages=messages[lo : lo + CHUNK_SIZE], actor=actor, codes=codes
                 )
+                for number, answer in enumerate(answers, start=lo + 1):
+                    rows.append(
+                        {
+                            "message": number,
+                            "control_id": answer.outcome.message.control_id,
+                            "ack": answer.code,
+                            "outcome": answer.outcome.message.outcome,
+                            "detail": answer.outcome.message.detail,
+                        }
+                    )
+                _advance(bar, len(answers))
         return rows
