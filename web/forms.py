@@ -51,21 +51,45 @@ class PatientSearchForm(forms.Form):
         return data
 
 
+def days(n: int) -> str:
+    """"1 day", "3 days"."""
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+# The usual pack sizes; the largest allowed supply is offered too when it is none of them (a
+# patient with supply on hand may get 3 days, not 7).
+USUAL_SUPPLIES = (7, 14, 28)
+
+
+def supply_choices(max_days: int) -> list[tuple[int, str]]:
+    offered = sorted({d for d in USUAL_SUPPLIES if d <= max_days} | ({max_days} - {0}))
+    return [(d, days(d)) for d in offered]
+
+
 class DispenseForm(forms.Form):
     days_supply = forms.TypedChoiceField(coerce=int, label="Days' supply")
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(d, f"{d} days") for d in (7, 14, 28) if d <= max_days]
-        self.fields["days_supply"].choices = choices  # type: ignore[attr-defined]
+        field = self.fields["days_supply"]
+        field.choices = supply_choices(max_days)  # type: ignore[attr-defined]
+        # Django's "Select a valid choice" says nothing of the rule: name it.
+        field.error_messages["invalid_choice"] = (
+            f"At most {days(max_days)} may be dispensed now; choose one of the days offered."
+            if max_days
+            else "No supply may be dispensed now."
+        )
 
 
 class EmergencySupplyForm(DispenseForm):
     """A short supply while the ANC is not current (the decision says when it is offered)."""
 
+    # No reason is chosen for the pharmacist: the first option is a prompt, and an answer is
+    # required.
     reason = forms.ChoiceField(
         choices=[
+            ("", "Choose a reason"),
             ("lab_delay", "Lab delay"),
             ("weather", "Weather"),
             ("inpatient_leave", "Inpatient leave"),
@@ -73,6 +97,12 @@ class EmergencySupplyForm(DispenseForm):
         ]
     )
     remark = forms.CharField(required=False, max_length=500, help_text="Required for Other")
+    # The emergency supply goes out without a current ANC: the pharmacist says so in words.
+    confirm_emergency = forms.BooleanField(
+        required=True,
+        label="I am dispensing an emergency supply without a current ANC",
+        error_messages={"required": "Tick the box to confirm the emergency supply."},
+    )
     # For a patient with no supply recorded here (the decision says when it is asked).
     last_dose_confirmed = forms.BooleanField(
         required=False, label="The patient's last dose was taken within the last 48 hours"
@@ -81,7 +111,7 @@ class EmergencySupplyForm(DispenseForm):
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, max_days=max_days, **kwargs)
         self.fields["days_supply"].choices = [  # type: ignore[attr-defined]
-            (d, f"{d} day" if d == 1 else f"{d} days") for d in range(1, max_days + 1)
+            (d, days(d)) for d in range(1, max_days + 1)
         ]
 
 

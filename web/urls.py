@@ -17,6 +17,11 @@ urlpatterns = [
     path("counter/patients/<int:pk>/", views.counter_patient, name="counter-patient"),
     path("counter/patients/<int:pk>/dispense/", views.counter_dispense, name="counter-dispense"),
     path("counter/patients/<int:pk>/emergency/", views.counter_emergency, name="counter-emergency"),
+    path(
+        "counter/patients/<int:pk>/dispenses/<int:dispense_pk>/",
+        views.counter_dispense_record,
+        name="counter-dispense-record",
+    ),
     path("clinic/", views.clinic, name="clinic"),
     path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),

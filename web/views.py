@@ -5,19 +5,21 @@ API; the views only gather what a page shows."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode, urlsplit
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from audit.reports import ReportFilter, report_compliance, report_overrides
@@ -31,6 +33,7 @@ from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import REASON_MESSAGES, Reason
 from monitoring.models import (
     AncResult,
+    ConsultAcknowledgement,
     FeedMessage,
     FeedMessageOutcome,
     MonitoringState,
@@ -100,9 +103,17 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
     """Logged in, with one of these roles (administrators may open every page)."""
 
     def decorate(view: Callable[..., HttpResponseBase]) -> Any:
+        @wraps(view)
+        def expired(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            # An htmx request after the session ended would follow the redirect and put the
+            # login page inside this one: say plainly that nothing was done, and where to go.
+            if not request.user.is_authenticated and getattr(request, "htmx", False):
+                return _session_expired(request)
+            return checked(request, *args, **kwargs)
+
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             if second_factor_missing(request):
                 return redirect(f"{reverse('login')}?next={request.path}")
@@ -113,9 +124,31 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
                 raise PermissionDenied(refused)
             return view(request, *args, **kwargs)
 
-        return wrapper
+        return expired
 
     return decorate
+
+
+def _session_expired(request: HttpRequest) -> HttpResponse:
+    """The answer to an htmx request without a session: a message swapped where the answer
+    would go (htmx swaps 200s only), and a link to log in and come back to this page."""
+    page = request.headers.get("HX-Current-URL") or request.path
+    path = urlsplit(page).path if page.startswith(("http://", "https://")) else request.path
+    if not url_has_allowed_host_and_scheme(path, allowed_hosts=None):
+        path = reverse("home")
+    writing = request.method == "POST"
+    dispensing = writing and request.path.rstrip("/").endswith(("dispense", "emergency"))
+    response = render(
+        request,
+        "web/partials/session_expired.html",
+        {
+            "login_url": f"{reverse('login')}?{urlencode({'next': path})}",
+            "dispensing": dispensing,
+            "writing": writing,
+        },
+    )
+    response["X-Session-Expired"] = "1"
+    return response
 
 
 def _user(request: HttpRequest) -> User:
@@ -209,17 +242,20 @@ def _decision_context(
     ]
     latest = decision["latest_anc"]
     emergency = decision.get("emergency_supply") or {}
+    allowed = decision["max_days_supply"] if decision["decision"] == "allowed" else 0
     return {
         "patient": patient,
         "pharmacy": pharmacy,
+        "prescriber": patient.prescriber,
         "decision": decision,
         "reasons": reasons,
+        "supply": _supply_note(decision),
+        "cautions": _cautions(decision),
         "latest_drawn": datetime.fromisoformat(latest["drawn_at"]).astimezone(clinic_zone())
         if latest
         else None,
         "dispense_form": forms.DispenseForm(
-            max_days=decision["max_days_supply"] if decision["decision"] == "allowed" else 0,
-            initial={"idempotency_key": uuid.uuid4().hex},
+            max_days=allowed, initial={"idempotency_key": uuid.uuid4().hex}
         ),
         "emergency_form": forms.EmergencySupplyForm(
             max_days=emergency.get("max_days_supply", 0),
@@ -228,6 +264,40 @@ def _decision_context(
         if emergency
         else None,
     }
+
+
+def _supply_note(decision: dict[str, Any]) -> dict[str, Any]:
+    """Why the days are what they are: the largest supply for the patient's frequency, less
+    the supply on hand (docs/rules.md §9.13). `capped` when the supply on hand lowers it."""
+    frequency = decision.get("monitoring_frequency")
+    full = get_protocol(decision["protocol"]).max_supply_days.get(frequency) if frequency else None
+    allowed = decision["max_days_supply"]
+    until = decision.get("supply_until")
+    codes = {r["code"] for r in decision["reasons"]}
+    on_hand_only = codes == {Reason.DAYS_SUPPLY_EXCEEDS_LIMIT} and allowed == 0
+    return {
+        "full": full,
+        "frequency": frequency,
+        "until": date.fromisoformat(until) if until else None,
+        "capped": full is not None and until is not None and allowed < full,
+        # Blocked only because enough is on hand: nothing more today, nothing else wrong.
+        "on_hand_only": on_hand_only,
+    }
+
+
+def _cautions(decision: dict[str, Any]) -> list[str]:
+    """What the pharmacist should know even when the supply is allowed: a 24-hour repeat due
+    and the engine's warnings (neither blocks a supply)."""
+    out = []
+    due = decision.get("confirmation_due")
+    if due:
+        by = datetime.fromisoformat(due).astimezone(clinic_zone())
+        out.append(
+            f"A 24-hour repeat blood count is due by {by:%Y-%m-%d %H:%M}: "
+            "remind the patient to have it drawn."
+        )
+    out.extend(w["message"] for w in decision.get("warnings") or [])
+    return out
 
 
 def _counter_patient(request: HttpRequest, pk: int) -> Patient:
@@ -288,6 +358,9 @@ def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> Htt
             ),
         )
     if outcome is not None:
+        # The patient read again: the verdict after a dispense counts the supply just recorded
+        # (the loaded patient still holds the state from before it).
+        patient = _counter_patient(request, pk)
         context = _decision_context(patient, pharmacy, user=user, audited=False)
         context["dispensed"] = outcome.dispense
     else:
@@ -305,6 +378,26 @@ def counter_dispense(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def counter_emergency(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A pharmacist's emergency supply, offered only when the decision says it exists."""
     return _counter_write(request, pk, emergency=True)
+
+
+@role_required(Role.PHARMACIST)
+def counter_dispense_record(request: HtmxHttpRequest, pk: int, dispense_pk: int) -> HttpResponse:
+    """A printable record of one dispense made at this pharmacy, with its authorization code.
+    Reading it is audited like any read of the patient's record."""
+    user = _user(request)
+    patient = _counter_patient(request, pk)
+    dispense = get_object_or_404(
+        Dispense.objects.filter(patient=patient, pharmacy_id=user.pharmacy_id).select_related(
+            "pharmacy", "recorded_by"
+        ),
+        pk=dispense_pk,
+    )
+    patient_read_audit(actor=user, patient_id=patient.pk, what="dispense_record")
+    return render(
+        request,
+        "web/dispense_record.html",
+        {"patient": patient, "dispense": dispense, "prescriber": patient.prescriber},
+    )
 
 
 @role_required(Role.PHARMACIST)
@@ -608,7 +701,12 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
     """Counts an administrator checks first, and the prescriber and pharmacy directory."""
     now = timezone.now()
     today = local_date(now, clinic_zone())
-    states = MonitoringState.objects.aggregate(
+    # A consult counts until the prescriber acknowledges it for its episode, as on the clinic's
+    # worklist.
+    acknowledged = ConsultAcknowledgement.objects.filter(
+        patient_id=OuterRef("patient_id"), episode_opened_at=OuterRef("episode_opened_at")
+    )
+    states = MonitoringState.objects.annotate(acknowledged=Exists(acknowledged)).aggregate(
         enrolled=Count("pk", filter=Q(enrollment_status="enrolled")),
         pending=Count("pk", filter=Q(enrollment_status="pending")),
         reenrollment=Count("pk", filter=Q(enrollment_status="reenrollment_required")),
@@ -618,7 +716,7 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             & ~Q(treatment_status="not_started"),
         ),
         confirmations=Count("pk", filter=Q(confirmation_due__isnull=False)),
-        consults=Count("pk", filter=Q(hematology_consult=True)),
+        consults=Count("pk", filter=Q(hematology_consult=True, acknowledged=False)),
     )
     bands = dict(
         MonitoringState.objects.filter(enrollment_status="enrolled")
