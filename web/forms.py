@@ -34,7 +34,12 @@ def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
 
 
 class PatientSearchForm(forms.Form):
-    last_name = forms.CharField(required=False, max_length=100)
+    last_name = forms.CharField(
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
+        help_text="The start of the name is enough",
+    )
     date_of_birth = forms.DateField(required=False, widget=DATE)
     patient_id = forms.IntegerField(required=False, min_value=1, label="Or patient id")
 
@@ -52,7 +57,7 @@ class PatientSearchForm(forms.Form):
 
 
 def days(n: int) -> str:
-    """"1 day", "3 days"."""
+    """ "1 day", "3 days"."""
     return f"{n} day" if n == 1 else f"{n} days"
 
 
@@ -217,3 +222,52 @@ class PlanEntryForm(forms.Form):
         field = self.fields["item"]
         if isinstance(field, forms.ChoiceField):  # declared above
             field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
+
+
+class ReportRangeForm(forms.Form):
+    """The oversight page's and the report pages' period: from and to, inclusive (clinic
+    dates). Unknown values are refused, naming the field; nothing is guessed."""
+
+    start = forms.DateField(required=False, widget=DATE, label="From")
+    end = forms.DateField(required=False, widget=DATE, label="To")
+    reviewed = forms.TypedChoiceField(
+        choices=[("", "all"), ("false", "not reviewed"), ("true", "reviewed")],
+        coerce=lambda v: v == "true",
+        empty_value=None,
+        required=False,
+        label="Review",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("start", "The period starts after it ends ('From' is after 'To').")
+        return data
+
+
+class ReviewForm(forms.Form):
+    """An administrator's review of one emergency supply."""
+
+    note = forms.CharField(required=False, max_length=500, label="Review note")
+
+
+class OversightSearchForm(forms.Form):
+    """An administrator's or auditor's patient search: a last-name prefix, a date of birth, or
+    the patients behind one oversight counter."""
+
+    name = forms.CharField(required=False, max_length=100, label="Last name starts with")
+    date_of_birth = forms.DateField(required=False, widget=DATE)
+    need = forms.ChoiceField(required=False, choices=[], label="Counter")
+
+    def __init__(self, *args: Any, needs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["need"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "any")] + [(k, v[0]) for k, v in (needs or {}).items()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not ((data.get("name") or "").strip() or data.get("date_of_birth") or data.get("need")):
+            raise forms.ValidationError("Give a last name, a date of birth or a counter.")
+        return data

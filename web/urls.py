@@ -39,6 +39,20 @@ urlpatterns = [
         views.clinic_authorization,
         name="clinic-authorization",
     ),
+    path("clinic/patients/<int:pk>/consult/", views.clinic_consult, name="clinic-consult"),
+    path("clinic/patients/<int:pk>/review/", views.clinic_review, name="clinic-review"),
     path("clinic/patients/<int:pk>/step-down/", views.clinic_step_down, name="clinic-step-down"),
     path("oversight/", views.oversight, name="oversight"),
+    path("oversight/patients/", views.oversight_patients, name="oversight-patients"),
+    path("oversight/reports/<slug:slug>/", views.oversight_report, name="oversight-report"),
+    path(
+        "oversight/emergency-supplies/<int:dispense_pk>/review/",
+        views.oversight_review,
+        name="oversight-review",
+    ),
+    path(
+        "oversight/patients/<int:pk>/timeline/",
+        views.oversight_timeline,
+        name="oversight-timeline",
+    ),
 ]

@@ -22,7 +22,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
-from audit.reports import ReportFilter, report_compliance, report_overrides
+from audit import reports
+from audit.models import Action
+from audit.services import audit_record
+from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
@@ -47,7 +50,9 @@ from monitoring.services import (
     anc_result_record,
     anc_result_void,
     anc_result_void_refusal,
+    consult_acknowledge,
     patient_monitoring,
+    review_acknowledge,
     step_down_confirm,
 )
 from patients.models import Patient, Prescriber, Role, User
@@ -67,10 +72,12 @@ from pharmacy.services import (
     eligibility_check,
     emergency_fields,
     emergency_supply_option,
+    emergency_supply_review,
     patient_lookup_record,
 )
 from web import forms
 from web.charts import anc_chart
+from web.templatetags.clozrems_words import words
 from web.selectors import URGENCY, band_edges, chart_band_of, prescriber_worklist
 
 # What would lift each block, in plain words for the counter (copy, not rules: the engine says
@@ -196,8 +203,9 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
         if data.get("patient_id"):
             visible = visible.filter(pk=data["patient_id"])
         else:
-            visible = visible.filter(last_name__iexact=data["last_name"].strip())
-        found = list(visible[:20])
+            # The start of the last name is enough, with the date of birth.
+            visible = visible.filter(last_name__istartswith=data["last_name"].strip())
+        found = list(visible.order_by("last_name", "first_name", "pk")[:20])
         patient_lookup_record(
             user=user,
             patient_ids=[p.pk for p in found],
@@ -209,8 +217,25 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
                 "page": "counter",
             },
         )
-        if len(found) == 1 and not request.htmx:
-            return redirect("counter-patient", pk=found[0].pk)
+        if len(found) == 1:
+            # One match: straight to the patient (an htmx search follows in the browser).
+            url = reverse("counter-patient", args=[found[0].pk])
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+        pharmacy = _pharmacy_of(user)
+        if pharmacy is not None:
+            # The verdict of each, as the counter would give it (the search entry above records
+            # who was looked at).
+            now = timezone.now()
+            for p in found:
+                a = dispensing_decision(patient=p, pharmacy=pharmacy, as_of=now)
+                p.verdict = {  # type: ignore[attr-defined]
+                    "decision": a.decision.value,
+                    "max_days_supply": a.max_days_supply,
+                }
     template = "web/partials/search_results.html" if request.htmx else "web/counter.html"
     return render(request, template, {"form": form, "found": found})
 
@@ -458,9 +483,22 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         zone,
         normal_band=str(get_protocol(patient.protocol).normal_band.value),
     )
+    episode = getattr(patient.monitoring, "episode_opened_at", None)
+    consult_open = bool(
+        assessment.hematology_consult
+        and episode is not None
+        and not ConsultAcknowledgement.objects.filter(
+            patient=patient, episode_opened_at=episode
+        ).exists()
+    )
     return {
         "patient": patient,
         "assessment": assessment,
+        # Auditors read; only clinicians (and administrators) see the forms.
+        "can_write": user.is_admin or user.role in CLINICIANS,
+        "consult_open": consult_open,
+        "consult_form": forms.ReviewForm(),
+        "review_form": forms.ReviewForm(),
         "monitoring": decision_payload(patient.pk, assessment),
         "reasons": [
             {"code": i.code.value, "message": REASON_MESSAGES[i.code]} for i in assessment.reasons
@@ -602,6 +640,32 @@ def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> Htt
 
 
 @role_required(Role.PRESCRIBER)
+def clinic_consult(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber acknowledges the recommended hematology consult (its reminder stops)."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.ReviewForm,
+        "consult",
+        lambda p, u, d: consult_acknowledge(patient=p, actor=u, note=d.get("note", "")),
+        roles={Role.PRESCRIBER},
+    )
+
+
+@role_required(Role.PRESCRIBER)
+def clinic_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber has reviewed what `review_needed` lists."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.ReviewForm,
+        "review",
+        lambda p, u, d: review_acknowledge(patient=p, actor=u, note=d.get("note", "")),
+        roles={Role.PRESCRIBER},
+    )
+
+
+@role_required(Role.PRESCRIBER)
 def clinic_step_down(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The prescriber confirms the longer interval the schedule offers (uk-cpms)."""
     return _clinic_form(
@@ -697,7 +761,7 @@ def clinic_authorization(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*OVERSEERS)
-def oversight(request: HtmxHttpRequest) -> HttpResponse:
+def oversight(request: HtmxHttpRequest) -> HttpResponse:  # noqa: C901 - one page of counts
     """Counts an administrator checks first, and the prescriber and pharmacy directory."""
     now = timezone.now()
     today = local_date(now, clinic_zone())
@@ -728,20 +792,22 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
         "quarantine_open": QuarantinedResult.objects.filter(status=QuarantineStatus.OPEN).count(),
         "failed_messages": FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).count(),
     }
-    recent = Dispense.objects.filter(dispensed_at__gte=now - timedelta(days=30)).count()
-    window = ReportFilter(start=today - timedelta(days=30), end=today)
+    form = _range_form(request)
+    if form.is_bound and not form.is_valid():
+        return render(request, "web/oversight_refused.html", {"form": form}, status=400)
+    window = _report_window(form, today)
+    lo, hi = window.window()
+    recent = Dispense.objects.filter(dispensed_at__gte=lo, dispensed_at__lte=hi).count()
     compliance = report_compliance(window)
     unreviewed = report_overrides(window, reviewed=False)
-    reports = [
-        (name, f"/api/v1/reports/{slug}/?from={window.start}&to={window.end}")
-        for slug, name in (
-            ("dispenses", "Dispenses and the decision in force"),
-            ("overrides", "Overrides and emergency supplies"),
-            ("overdue", "Overdue draws"),
-            ("low-anc-episodes", "Low-ANC episodes"),
-            ("enrollment-gaps", "Enrollment gaps"),
-            ("compliance", "Compliance rates"),
+    query = _query(window)
+    report_links = [
+        (
+            title,
+            reverse("oversight-report", args=[slug]) + f"?{query}",
+            f"/api/v1/reports/{slug}/?{query}&format=csv",
         )
+        for slug, (title, _run, _columns) in REPORTS.items()
     ]
     prescribers = list(
         Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
@@ -766,6 +832,285 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             "window": window,
             "compliance": compliance,
             "unreviewed": unreviewed,
-            "reports": reports,
+            "reports": report_links,
+            "form": form,
+            "query": query,
+            "unreviewed_url": reverse("oversight-report", args=["overrides"])
+            + "?"
+            + _query(window, reviewed="false"),
+        },
+    )
+
+
+# The report pages: the same report functions the API serves, as tables (CSV from the API).
+REPORTS: dict[str, tuple[str, Callable[..., list[dict[str, Any]]], list[str]]] = {
+    "dispenses": (
+        "Dispenses and the decision in force",
+        report_dispenses,
+        reports.DISPENSE_COLUMNS,
+    ),
+    "overrides": ("Overrides and emergency supplies", report_overrides, reports.OVERRIDE_COLUMNS),
+    "overdue": ("Overdue draws", reports.report_overdue, reports.OVERDUE_COLUMNS),
+    "low-anc-episodes": (
+        "Low-ANC episodes",
+        reports.report_low_anc_episodes,
+        reports.EPISODE_COLUMNS,
+    ),
+    "enrollment-gaps": ("Enrollment gaps", reports.report_enrollment_gaps, reports.GAP_COLUMNS),
+    "compliance": ("Compliance rates", report_compliance, reports.COMPLIANCE_COLUMNS),
+}
+
+
+def _report_window(form: forms.ReportRangeForm, today: date) -> ReportFilter:
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    end = data.get("end") or today
+    start = data.get("start") or end - timedelta(days=30)
+    return ReportFilter(start=start, end=end)
+
+
+def _query(window: ReportFilter, **extra: Any) -> str:
+    params = {"from": window.start.isoformat(), "to": window.end.isoformat()}
+    params.update({k: v for k, v in extra.items() if v is not None})
+    return urlencode(params)
+
+
+@role_required(*OVERSEERS)
+def oversight_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """One report as a page, for the period asked (`from`, `to`; the API's names)."""
+    if slug not in REPORTS:
+        raise Http404("No such report.")
+    title, run, columns = REPORTS[slug]
+    today = local_date(timezone.now(), clinic_zone())
+    form = _range_form(request)
+    if form.is_bound and not form.is_valid():
+        return render(
+            request,
+            "web/report.html",
+            {"title": title, "slug": slug, "form": form, "rows": None, "columns": columns},
+            status=400,
+        )
+    window = _report_window(form, today)
+    reviewed = form.cleaned_data.get("reviewed") if form.is_bound else None
+    if slug == "overrides":
+        rows = report_overrides(window, reviewed=reviewed)
+    elif slug == "overdue":
+        rows = reports.report_overdue(window, now=timezone.now())
+    else:
+        rows = run(window)
+    query = _query(window, reviewed=None if reviewed is None else str(reviewed).lower())
+    return render(
+        request,
+        "web/report.html",
+        {
+            "title": title,
+            "slug": slug,
+            "form": form,
+            "window": window,
+            "columns": [c.replace("_", " ") for c in columns],
+            "rows": [
+                {
+                    "cells": [(c.replace("_", " "), _cell(row.get(c))) for c in columns],
+                    "dispense_id": row.get("dispense_id"),
+                    "reviewed": row.get("reviewed"),
+                }
+                for row in rows
+            ],
+            "csv_url": f"/api/v1/reports/{slug}/?{query}&format=csv",
+            "can_review": slug == "overrides" and _user(request).is_admin,
+        },
+    )
+
+
+def _cell(value: Any) -> str:
+    """A report's value as the page shows it: dates in clinic time, lists joined, codes in
+    words."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return f"{value.astimezone(clinic_zone()):%Y-%m-%d %H:%M}"
+    if isinstance(value, list | tuple):
+        return ", ".join(words(v) for v in value) or "—"
+    if isinstance(value, str):
+        return words(value)
+    return str(value)
+
+
+def _range_form(request: HttpRequest) -> forms.ReportRangeForm:
+    """The period from the query (`from`/`to`, as the API names them); unknown keys refused."""
+    if not request.GET:
+        return forms.ReportRangeForm()
+    known = {"from", "to", "reviewed"}
+    data = {
+        "start": request.GET.get("from", ""),
+        "end": request.GET.get("to", ""),
+        "reviewed": request.GET.get("reviewed", ""),
+    }
+    form = forms.ReportRangeForm(data)
+    unknown = sorted(set(request.GET) - known)
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)} (known: from, to, reviewed).")
+    return form
+
+
+# What each oversight counter lists (the same filters as its count).
+PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
+    "enrolled": ("Enrolled", lambda today: Q(monitoring__enrollment_status="enrolled")),
+    "pending": ("Enrollment pending", lambda today: Q(monitoring__enrollment_status="pending")),
+    "reenrollment": (
+        "Re-enrollment needed",
+        lambda today: Q(monitoring__enrollment_status="reenrollment_required"),
+    ),
+    "overdue": (
+        "Draw overdue",
+        lambda today: (
+            Q(monitoring__enrollment_status="enrolled", monitoring__next_draw_due__lt=today)
+            & ~Q(monitoring__treatment_status="not_started")
+        ),
+    ),
+    "confirmation": (
+        "24-hour repeat pending",
+        lambda today: Q(monitoring__confirmation_due__isnull=False),
+    ),
+    "consult": (
+        "Hematology consult not yet acknowledged",
+        lambda today: Q(monitoring__hematology_consult=True, consult_acknowledged=False),
+    ),
+}
+
+
+@role_required(*OVERSEERS)
+def oversight_patients(request: HtmxHttpRequest) -> HttpResponse:
+    """Patients by name (prefix) and date of birth, or those behind one oversight counter.
+    Unknown filters are refused (400) naming what is known. The search is audited."""
+    user = _user(request)
+    today = local_date(timezone.now(), clinic_zone())
+    form = forms.OversightSearchForm(request.GET or None, needs=PATIENT_FILTERS)
+    unknown = sorted(set(request.GET) - set(form.fields))
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)}.")
+    found = None
+    status = 200
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        acknowledged = ConsultAcknowledgement.objects.filter(
+            patient_id=OuterRef("pk"), episode_opened_at=OuterRef("monitoring__episode_opened_at")
+        )
+        patients = (
+            patient_list_visible(user=user)
+            .annotate(consult_acknowledged=Exists(acknowledged))
+            .order_by("last_name", "first_name", "pk")
+        )
+        if data.get("need"):
+            patients = patients.filter(PATIENT_FILTERS[data["need"]][1](today))
+        if (data.get("name") or "").strip():
+            patients = patients.filter(last_name__istartswith=data["name"].strip())
+        if data.get("date_of_birth"):
+            patients = patients.filter(date_of_birth=data["date_of_birth"])
+        found = list(patients[:200])
+        ids = [p.pk for p in found]
+        audit_record(
+            action=Action.PATIENT_LOOKUP,
+            actor=user,
+            object_type="patient",
+            object_id=ids[0] if len(ids) == 1 else "",
+            patient_id=ids[0] if len(ids) == 1 else None,
+            output={"patient_ids": ids},
+            inputs={
+                "last_name": (data.get("name") or "").strip(),
+                "date_of_birth": data.get("date_of_birth"),
+                "need": data.get("need") or "",
+                "page": "oversight",
+            },
+        )
+    elif form.is_bound:
+        status = 400
+    return render(
+        request,
+        "web/oversight_patients.html",
+        {"form": form, "found": found, "needs": PATIENT_FILTERS},
+        status=status,
+    )
+
+
+@role_required(Role.ADMIN)
+def oversight_review(request: HtmxHttpRequest, dispense_pk: int) -> HttpResponse:
+    """An administrator marks one emergency supply reviewed (the service checks the role and
+    that it is one, once)."""
+    dispense = get_object_or_404(Dispense.objects.exclude(emergency_reason=""), pk=dispense_pk)
+    back = reverse("oversight-report", args=["overrides"]) + "?reviewed=false"
+    if request.method != "POST":
+        return redirect(back)
+    form = forms.ReviewForm(request.POST)
+    if form.is_valid():
+        done = forms.apply(
+            form,
+            lambda: emergency_supply_review(
+                dispense=dispense, actor=_user(request), note=form.cleaned_data.get("note", "")
+            ),
+        )
+        if done is not None:
+            return redirect(back)
+    return render(
+        request, "web/review_refused.html", {"form": form, "dispense": dispense}, status=409
+    )
+
+
+@role_required(*OVERSEERS)
+def oversight_timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """One patient's record in time order, printable: results, treatment events,
+    authorizations, dispenses (with the decision stored with each) and emergency supplies.
+    Reading it is audited."""
+    user = _user(request)
+    patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    patient_read_audit(actor=user, patient_id=patient.pk, what="timeline")
+    zone = clinic_zone()
+    entries: list[dict[str, Any]] = []
+    for r in AncResult.objects.filter(patient=patient).order_by("drawn_at", "id"):
+        entries.append(
+            {
+                "at": r.drawn_at.astimezone(zone),
+                "kind": "result",
+                "what": f"{r.analyte.upper()} {r.value_per_ul}/µL ({words(r.source)}, "
+                f"{words(r.status)}{', replaced' if r.superseded else ''})"
+                + (f": {r.void_reason}" if r.void_reason else ""),
+            }
+        )
+    for e in patient.treatment_events.order_by("effective_date", "id"):
+        entries.append(
+            {
+                "at": datetime.combine(e.effective_date, datetime.min.time(), zone),
+                "kind": "event",
+                "what": f"Treatment {words(e.kind)}: {e.reason}",
+            }
+        )
+    for a in patient.authorizations.order_by("starts_on", "id"):
+        entries.append(
+            {
+                "at": datetime.combine(a.starts_on, datetime.min.time(), zone),
+                "kind": "authorization",
+                "what": f"{a.kind} authorization to {a.expires_on:%Y-%m-%d}: {a.rationale}",
+            }
+        )
+    for d in Dispense.objects.filter(patient=patient).select_related("pharmacy", "reviewed_by"):
+        stored = d.decision or {}
+        kind = "emergency supply" if d.emergency_reason else "dispense"
+        what = f"{forms.days(d.days_supply)} at {d.pharmacy.name} ({d.authorization_code}); "
+        what += f"decision then: {words(stored.get('decision', ''))}"
+        if d.emergency_reason:
+            what += f"; reason {words(d.emergency_reason)}"
+            what += f"; reviewed by {d.reviewed_by.username}" if d.reviewed_by else "; not reviewed"
+        entries.append({"at": d.dispensed_at.astimezone(zone), "kind": kind, "what": what})
+    entries.sort(key=lambda e: e["at"])
+    return render(
+        request,
+        "web/timeline.html",
+        {
+            "patient": patient,
+            "entries": entries,
+            "monitoring": decision_payload(patient.pk, patient_monitoring(patient=patient)),
         },
     )
