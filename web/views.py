@@ -5,12 +5,12 @@ API; the views only gather what a page shows."""
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode, urlsplit
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -24,8 +24,8 @@ from django_htmx.middleware import HtmxDetails
 
 from audit import reports
 from audit.models import Action
-from audit.services import audit_record
 from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
+from audit.services import audit_record
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
@@ -77,8 +77,8 @@ from pharmacy.services import (
 )
 from web import forms
 from web.charts import anc_chart
-from web.templatetags.clozrems_words import words
 from web.selectors import URGENCY, band_edges, chart_band_of, prescriber_worklist
+from web.templatetags.clozrems_words import words
 
 # What would lift each block, in plain words for the counter (copy, not rules: the engine says
 # which reasons apply).
@@ -411,8 +411,11 @@ def counter_dispense_record(request: HtmxHttpRequest, pk: int, dispense_pk: int)
     Reading it is audited like any read of the patient's record."""
     user = _user(request)
     patient = _counter_patient(request, pk)
+    pharmacy = _pharmacy_of(user)
+    if pharmacy is None:
+        raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
     dispense = get_object_or_404(
-        Dispense.objects.filter(patient=patient, pharmacy_id=user.pharmacy_id).select_related(
+        Dispense.objects.filter(patient=patient, pharmacy=pharmacy).select_related(
             "pharmacy", "recorded_by"
         ),
         pk=dispense_pk,

@@ -4,7 +4,6 @@ through the expiry. A certification recorded to start tomorrow is "not yet" toda
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 from tests.conftest import TODAY
