@@ -303,8 +303,9 @@ def _supply_note(decision: dict[str, Any]) -> dict[str, Any]:
     return {
         "full": full,
         "frequency": frequency,
-        "until": date.fromisoformat(until) if until else None,
-        "capped": full is not None and until is not None and allowed < full,
+        # `supply_until` is the first day without supply: the supply lasts through the day before.
+        "through": date.fromisoformat(until) - timedelta(days=1) if until else None,
+        "capped": full is not None and until is not None and 0 < allowed < full,
         # Blocked only because enough is on hand: nothing more today, nothing else wrong.
         "on_hand_only": on_hand_only,
     }
