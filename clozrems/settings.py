@@ -38,6 +38,8 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# A page's htmx form sent after the sign-in ended says so (web/views.py), not a bare 403.
+CSRF_FAILURE_VIEW = "web.views.csrf_failure"
 
 # --- applications -----------------------------------------------------------
 

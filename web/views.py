@@ -136,6 +136,16 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
     return decorate
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponseBase:
+    """A form sent from a page whose sign-in has ended (its cookies gone with it) fails the
+    CSRF check before any view: for the pages' htmx forms, say that nothing was done."""
+    if request.headers.get("HX-Request") == "true" and not request.user.is_authenticated:
+        return _session_expired(request)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
 def _session_expired(request: HttpRequest) -> HttpResponse:
     """The answer to an htmx request without a session: a message swapped where the answer
     would go (htmx swaps 200s only), and a link to log in and come back to this page."""

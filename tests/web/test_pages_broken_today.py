@@ -167,9 +167,7 @@ def test_a_lapsed_patient_is_not_up_to_date_on_the_worklist(client, alice, lapse
     assert re.search(r'<span class="n">0</span> Up to date', html)
 
 
-def test_each_row_shows_every_need_and_the_consult_counts_agree(
-    client, alice, aud, severe_patient
-):
+def test_each_row_shows_every_need_and_the_consult_counts_agree(client, alice, aud, severe_patient):
     html = _signed_in(client, alice).get("/clinic/").content.decode()
     row = html[html.index(f'data-testid="row-{severe_patient.pk}"') :]
     row = row[: row.index("</tr>")]
