@@ -472,9 +472,12 @@ def crawl_scene(alice, phil, aud, admin, allowed_patient, stale_patient, bobs_pa
 SKIP = ("/logout/", "/admin/", "/static/", "mailto:")
 
 
-def crawl(page, base: str, starts: list[str], limit: int = 60) -> dict[str, int]:
+def crawl(
+    page, base: str, starts: list[str], *, read_only: bool = False, limit: int = 80
+) -> dict[str, int]:
     """Every same-site link and GET form reachable from `starts`: {url: status}. Each HTML page
-    is also checked by axe-core (no serious or critical finding)."""
+    is also checked by axe-core (no serious or critical finding) and, for a reader, offers no
+    form that writes (the log-out form aside)."""
     seen: dict[str, int] = {}
     queue = list(starts)
     problems: list[str] = []
@@ -489,6 +492,10 @@ def crawl(page, base: str, starts: list[str], limit: int = 60) -> dict[str, int]
         seen[url] = response.status if response is not None else 0
         if "/api/" not in url:
             problems += [f"{url}: {v}" for v in serious_violations(page)]
+            if read_only:
+                writes = page.locator("form[method=post]:not(.logout)").count()
+                if writes:
+                    problems.append(f"{url}: {writes} write form(s) shown to a reader")
         hrefs = page.eval_on_selector_all(
             "a[href], form[method=get][action]",
             "els => els.map(e => e.href || e.action)",
@@ -515,8 +522,16 @@ def test_crawl_every_page_reachable_as_each_role(page, live_server, crawl_scene,
             starts.append(
                 f"{base}/counter/?last_name={p.last_name}&date_of_birth={p.date_of_birth}"
             )
-    seen = crawl(page, base, starts)
-    assert len(seen) >= 3
+    seen = crawl(page, base, starts, read_only=username == "aud")
+    # What each role's landing page leads to (its patients, its reports, its lists).
+    expected = {
+        "alice": ["/clinic/", "/clinic/patients/"],
+        "phil": ["/counter/worklist/", "/counter/patients/"],
+        "aud": ["/oversight/reports/dispenses/", "/oversight/patients/?need=consult", "/timeline/"],
+        "admin": ["/oversight/reports/overrides/", "/oversight/patients/?need=overdue"],
+    }[username]
+    for part in expected:
+        assert any(part in url for url in seen), (part, sorted(seen))
     broken = {url: status for url, status in seen.items() if status >= 400}
     assert broken == {}, broken
     # The intended refusals: another prescriber's patient, a patient not found at the counter,
