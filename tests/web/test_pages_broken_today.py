@@ -310,3 +310,74 @@ def test_404_and_403_are_the_sites_own_pages_with_debug_on(client, settings, phi
     # The API keeps its JSON errors.
     api = client.get("/api/v1/no-such-thing/")
     assert api.status_code == 404 and "Not allowed" not in api.content.decode()
+
+
+# --- the pharmacist's counter -------------------------------------------------------------------
+
+
+def test_the_counter_search_finds_by_prefix_and_shows_each_verdict(
+    client, phil, allowed_patient, stale_patient
+):
+    _signed_in(client, phil)
+    page = client.get("/counter/").content.decode()
+    assert re.search(r'<input type="text" name="last_name"[^>]*autofocus', page)
+    # Both born 1985-06-15: "S" finds one (straight to it), "" with the id finds one; a prefix
+    # shared by two lists both, each with its verdict.
+    one = client.get("/counter/", {"last_name": "sta", "date_of_birth": "1985-06-15"})
+    assert one.status_code == 302 and one["Location"] == f"/counter/patients/{stale_patient.pk}/"
+    htmx = client.get(
+        "/counter/", {"last_name": "sta", "date_of_birth": "1985-06-15"}, HTTP_HX_REQUEST="true"
+    )
+    assert htmx.status_code == 204
+    assert htmx["HX-Redirect"] == f"/counter/patients/{stale_patient.pk}/"
+    allowed_patient.last_name = "Stalwart"
+    allowed_patient.save(update_fields=["last_name"])
+    both = client.get("/counter/", {"last_name": "Sta", "date_of_birth": "1985-06-15"})
+    html = both.content.decode()
+    assert both.status_code == 200
+    assert "✓ allowed, up to 7 days" in html and "✕ blocked" in html
+    # Never by the id alone.
+    alone = client.get("/counter/", {"patient_id": stale_patient.pk})
+    assert "Give the date of birth" in alone.content.decode()
+
+
+def test_the_counter_names_the_prescriber_and_cautions_about_a_due_repeat(
+    client, phil, alice, allowed_patient
+):
+    from monitoring.services import anc_result_record
+
+    # A mild result: the supply is still allowed, and a 24-hour repeat is due.
+    anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(hours=2),
+        value=Decimal("1300"),
+        unit="/uL",
+        confirm_unusual=True,
+    )
+    html = (
+        _signed_in(client, phil, allowed_patient)
+        .get(f"/counter/patients/{allowed_patient.pk}/")
+        .content.decode()
+    )
+    assert "ALLOWED" in html
+    assert 'data-testid="prescriber">Dr Alice Adams' in html
+    cautions = html[html.index('data-testid="cautions"') :]
+    assert "A 24-hour repeat blood count is due by 2026-05-21 10:00" in cautions
+
+
+def test_the_dispense_record_is_printable_and_its_read_audited(client, phil, allowed_patient):
+    from audit.models import AuditEntry
+    from pharmacy.services import dispense_record
+
+    dispense = dispense_record(
+        patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7
+    ).dispense
+    _signed_in(client, phil, allowed_patient)
+    html = client.get(
+        f"/counter/patients/{allowed_patient.pk}/dispenses/{dispense.pk}/"
+    ).content.decode()
+    assert dispense.authorization_code in html and "7 days" in html
+    assert AuditEntry.objects.filter(
+        action="patient.read", patient_id=allowed_patient.pk, inputs__what="dispense_record"
+    ).exists()
