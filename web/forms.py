@@ -271,3 +271,53 @@ class OversightSearchForm(forms.Form):
         if not ((data.get("name") or "").strip() or data.get("date_of_birth") or data.get("need")):
             raise forms.ValidationError("Give a last name, a date of birth or a counter.")
         return data
+
+
+class NewPatientForm(forms.Form):
+    """A prescriber's new patient (the service checks the rules: a birth date not in the
+    future, a known protocol)."""
+
+    first_name = forms.CharField(max_length=100)
+    last_name = forms.CharField(max_length=100)
+    date_of_birth = forms.DateField(widget=DATE)
+    sex = forms.ChoiceField(
+        choices=[
+            ("", "Choose"),
+            ("female", "female"),
+            ("male", "male"),
+            ("other", "other"),
+            ("unknown", "unknown"),
+        ]
+    )
+    population = forms.ChoiceField(
+        choices=[
+            ("general", "general population"),
+            ("ben", "benign ethnic neutropenia (BEN), documented by me"),
+        ],
+        initial="general",
+    )
+
+
+class ClinicListForm(forms.Form):
+    """My patients: a last-name prefix, one need, an order."""
+
+    q = forms.CharField(required=False, max_length=100, label="Last name starts with")
+    need = forms.ChoiceField(required=False, choices=[], label="Needs")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("urgency", "most urgent first"),
+            ("name", "name"),
+            ("next_draw", "next draw due"),
+            ("supply", "supply runs out"),
+        ],
+        label="Order",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from web.selectors import URGENCY
+
+        field = self.fields["need"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "any"), *URGENCY]

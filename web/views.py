@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -59,6 +59,7 @@ from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import (
     authorization_record,
+    patient_create,
     patient_enroll,
     patient_read_audit,
     treatment_event_record,
@@ -454,14 +455,72 @@ def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
 @role_required(*CLINICIANS)
 def clinic(request: HtmxHttpRequest) -> HttpResponse:
     """My patients, most urgent first, with a count per urgency."""
+    form = forms.ClinicListForm(request.GET or None)
+    unknown = sorted(set(request.GET) - set(form.fields))
+    if unknown or (form.is_bound and not form.is_valid()):
+        if unknown:
+            form.is_valid()
+            form.add_error(None, f"Unknown filter: {', '.join(unknown)} (known: q, need, sort).")
+        return render(request, "web/clinic.html", {"rows": [], "form": form}, status=400)
     rows, counts = prescriber_worklist(
         patients=patient_list_visible(user=_user(request)), now=timezone.now()
     )
     urgency = [(key, label, counts[key]) for key, label in URGENCY]
+    data = form.cleaned_data if form.is_bound else {}
+    query = (data.get("q") or "").strip().lower()
+    if query:
+        rows = [r for r in rows if r.patient.last_name.lower().startswith(query)]
+    if data.get("need"):
+        rows = [r for r in rows if data["need"] in r.needs]
+    sort = data.get("sort") or "urgency"
+    if sort == "name":
+        rows.sort(key=lambda r: (r.patient.last_name.lower(), r.patient.first_name.lower()))
+    elif sort == "next_draw":
+        rows.sort(key=lambda r: r.assessment.next_draw_due or date.max)
+    elif sort == "supply":
+        rows.sort(key=lambda r: r.assessment.supply_until or date.max)
+    last_dispensed = dict(
+        Dispense.objects.filter(patient__in=[r.patient.pk for r in rows])
+        .values_list("patient_id")
+        .annotate(last=Max("dispensed_at"))
+        .values_list("patient_id", "last")
+    )
     # The monitoring plan's other checks due and overdue, per row (clinical/).
     checks = plan_counts(patients=[r.patient for r in rows], now=timezone.now())
-    listed = [(r, checks[r.patient.pk]) for r in rows]
-    return render(request, "web/clinic.html", {"rows": listed, "urgency": urgency})
+    listed = [(r, checks[r.patient.pk], last_dispensed.get(r.patient.pk)) for r in rows]
+    return render(
+        request,
+        "web/clinic.html",
+        {"rows": listed, "urgency": urgency, "form": form, "filtered": bool(data)},
+    )
+
+
+@role_required(*CLINICIANS)
+def clinic_new_patient(request: HtmxHttpRequest) -> HttpResponse:
+    """A new patient of this prescriber's. Next on its page: the baseline ANCs, then Enroll."""
+    user = _user(request)
+    if user.prescriber_id is None:
+        raise PermissionDenied("Your account names no prescriber; ask an administrator.")
+    form = forms.NewPatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        prescriber = Prescriber.objects.get(pk=user.prescriber_id)
+        patient = forms.apply(
+            form,
+            lambda: patient_create(
+                actor=user,
+                first_name=data["first_name"].strip(),
+                last_name=data["last_name"].strip(),
+                date_of_birth=data["date_of_birth"],
+                sex=data["sex"],
+                population=data["population"],
+                prescriber=prescriber,
+            ),
+        )
+        if patient is not None:
+            return redirect("clinic-patient", pk=patient.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "web/clinic_new_patient.html", {"form": form}, status=status)
 
 
 def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:

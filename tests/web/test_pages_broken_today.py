@@ -172,7 +172,9 @@ def test_each_row_shows_every_need_and_the_consult_counts_agree(client, alice, a
     row = html[html.index(f'data-testid="row-{severe_patient.pk}"') :]
     row = row[: row.index("</tr>")]
     assert "Confirmation repeat due" in row and "Hematology consult needed" in row
-    clinic = re.search(r'data-testid="count-consult"><span class="n">(\d+)</span>', html)
+    clinic = re.search(
+        r'data-testid="count-consult"><a href="\?need=consult"><span class="n">(\d+)</span>', html
+    )
     oversight = _signed_in(client, aud).get("/oversight/").content.decode()
     counted = re.search(r'data-testid="consults"><span class="n">(\d+)</span>', oversight)
     assert clinic is not None and counted is not None
@@ -187,7 +189,9 @@ def test_an_acknowledged_consult_leaves_both_counts(client, alice, aud, severe_p
     response = client.post(url + "consult/", {"note": "booked with Dr Hem"})
     assert response.status_code == 302
     clinic = client.get("/clinic/").content.decode()
-    assert re.search(r'data-testid="count-consult"><span class="n">0</span>', clinic)
+    assert re.search(
+        r'data-testid="count-consult"><a href="\?need=consult"><span class="n">0</span>', clinic
+    )
     oversight = _signed_in(client, aud).get("/oversight/").content.decode()
     assert re.search(r'data-testid="consults"><span class="n">0</span>', oversight)
 
@@ -381,3 +385,71 @@ def test_the_dispense_record_is_printable_and_its_read_audited(client, phil, all
     assert AuditEntry.objects.filter(
         action="patient.read", patient_id=allowed_patient.pk, inputs__what="dispense_record"
     ).exists()
+
+
+# --- the prescriber -------------------------------------------------------------------------
+
+
+def test_a_prescriber_creates_a_patient_then_enrolls_it(client, alice, clock):
+    from patients.models import Patient
+
+    _signed_in(client, alice)
+    assert client.get("/clinic/patients/new/").status_code == 200
+    future = client.post(
+        "/clinic/patients/new/",
+        {
+            "first_name": "Nia",
+            "last_name": "Newcome",
+            "date_of_birth": "2030-01-01",
+            "sex": "female",
+            "population": "general",
+        },
+    )
+    assert future.status_code == 422
+    assert "The date of birth may not be in the future." in future.content.decode()
+    assert not Patient.objects.filter(last_name="Newcome").exists()
+    made = client.post(
+        "/clinic/patients/new/",
+        {
+            "first_name": "Nia",
+            "last_name": "Newcome",
+            "date_of_birth": "1990-02-03",
+            "sex": "female",
+            "population": "general",
+        },
+    )
+    patient = Patient.objects.get(last_name="Newcome")
+    assert made.status_code == 302 and made["Location"] == f"/clinic/patients/{patient.pk}/"
+    url = made["Location"]
+    page = client.get(url).content.decode()
+    assert "enrollment pending" in page and "Enroll" in page
+    refused = client.post(url + "enroll/", {})
+    assert refused.status_code == 422  # no baseline ANC yet: the rule, in place
+    client.post(
+        url + "results/", {"drawn_at": "2026-05-19T09:00", "value": "2.4", "unit": "10*3/uL"}
+    )
+    assert client.post(url + "enroll/", {}).status_code == 302
+    patient.refresh_from_db()
+    assert patient.monitoring.enrollment_status == "enrolled"
+
+
+def test_my_patients_filter_and_sort_and_refuse_unknown_values(
+    client, alice, phil, allowed_patient, stale_patient
+):
+    from pharmacy.services import dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    _signed_in(client, alice)
+    html = client.get("/clinic/", {"q": "sta"}).content.decode()
+    assert "Stale, Stan" in html and "Allowed, Alma" not in html
+    overdue = client.get("/clinic/", {"need": "overdue"}).content.decode()
+    assert "Stale, Stan" in overdue and "Allowed, Alma" not in overdue
+    by_name = client.get("/clinic/", {"sort": "name"}).content.decode()
+    assert by_name.index("Allowed, Alma") < by_name.index("Stale, Stan")
+    row = by_name[by_name.index(f'data-testid="row-{allowed_patient.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-label="Last dispense">2026-05-20' in row
+    assert 'data-label="Supply runs out">2026-05-27' in row
+    assert client.get("/clinic/", {"sort": "shoe size"}).status_code == 400
+    unknown = client.get("/clinic/", {"colour": "red"})
+    assert unknown.status_code == 400 and "Unknown filter: colour" in unknown.content.decode()
