@@ -321,3 +321,29 @@ class ClinicListForm(forms.Form):
         field = self.fields["need"]
         if isinstance(field, forms.ChoiceField):
             field.choices = [("", "any"), *URGENCY]
+
+
+class AuditTrailForm(forms.Form):
+    """The audit trail's filters; a value the trail cannot have is refused, naming the field."""
+
+    action = forms.ChoiceField(required=False, choices=[], label="Action")
+    outcome = forms.ChoiceField(required=False, choices=[], label="Outcome")
+    patient = forms.IntegerField(required=False, min_value=1, label="Patient id")
+    actor = forms.CharField(required=False, max_length=150, label="Who (username)")
+    since = forms.DateField(required=False, widget=DATE, label="From")
+    until = forms.DateField(required=False, widget=DATE, label="To")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from audit.models import Action, Outcome
+
+        for name, choices in (("action", Action.choices), ("outcome", Outcome.choices)):
+            field = self.fields[name]
+            if isinstance(field, forms.ChoiceField):
+                field.choices = [("", "any"), *choices]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("since", "The period starts after it ends ('From' is after 'To').")
+        return data

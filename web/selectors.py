@@ -173,3 +173,12 @@ def chart_band_of(
 
 # A white cell count no protocol would call low, for reading the neutrophils' limits alone.
 NEVER_LIMITING_WBC = 100_000
+
+
+def inbox_of(user: Any) -> QuerySet[Any]:
+    """A user's delivered in-app reminders, newest first (as the API lists them)."""
+    from notifications.models import Channel, Notification, Status
+
+    return Notification.objects.filter(
+        recipient=user, channel=Channel.IN_APP, status=Status.SENT
+    ).order_by("-created_at", "-id")

@@ -43,7 +43,10 @@ urlpatterns = [
     path("clinic/patients/<int:pk>/consult/", views.clinic_consult, name="clinic-consult"),
     path("clinic/patients/<int:pk>/review/", views.clinic_review, name="clinic-review"),
     path("clinic/patients/<int:pk>/step-down/", views.clinic_step_down, name="clinic-step-down"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/<int:pk>/read/", views.inbox_read, name="inbox-read"),
     path("oversight/", views.oversight, name="oversight"),
+    path("oversight/audit/", views.audit_trail, name="audit-trail"),
     path("oversight/patients/", views.oversight_patients, name="oversight-patients"),
     path("oversight/reports/<slug:slug>/", views.oversight_report, name="oversight-report"),
     path(

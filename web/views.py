@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from functools import wraps
 from typing import Any
@@ -23,7 +23,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from audit import reports
-from audit.models import Action
+from audit.models import Action, AuditEntry
+from audit.selectors import audit_chain_verify
 from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from audit.services import audit_record
 from clinical.plan import plan_for
@@ -45,6 +46,7 @@ from monitoring.models import (
     ResultStatus,
 )
 from monitoring.presenters import decision_payload
+from notifications.services import notification_mark_read
 from monitoring.selectors import clinic_zone
 from monitoring.services import (
     anc_result_record,
@@ -78,7 +80,7 @@ from pharmacy.services import (
 )
 from web import forms
 from web.charts import anc_chart
-from web.selectors import URGENCY, band_edges, chart_band_of, prescriber_worklist
+from web.selectors import URGENCY, band_edges, chart_band_of, inbox_of, prescriber_worklist
 from web.templatetags.clozrems_words import words
 
 # What would lift each block, in plain words for the counter (copy, not rules: the engine says
@@ -1186,4 +1188,61 @@ def oversight_timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "entries": entries,
             "monitoring": decision_payload(patient.pk, patient_monitoring(patient=patient)),
         },
+    )
+
+
+# --- everyone's inbox ------------------------------------------------------------------------
+
+INBOX_ROLES = (Role.PRESCRIBER, Role.DESIGNEE, Role.PHARMACIST, Role.AUDITOR)
+
+
+@role_required(*INBOX_ROLES)
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    """My reminders, unread first marked; each links to its patient where there is one."""
+    user = _user(request)
+    items = list(inbox_of(user).select_related("patient")[:100])
+    return render(request, "web/inbox.html", {"items": items})
+
+
+@role_required(*INBOX_ROLES)
+def inbox_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    item = get_object_or_404(inbox_of(user), pk=pk)
+    if request.method == "POST":
+        notification_mark_read(notification=item, user=user)
+    return redirect("inbox")
+
+
+@role_required(*OVERSEERS)
+def audit_trail(request: HtmxHttpRequest) -> HttpResponse:
+    """The audit trail, newest first, filtered; unknown filters and values refused (400). With
+    `verify=1`, the whole chain is checked (audit_chain_verify) and the result shown."""
+    form = forms.AuditTrailForm({k: v for k, v in request.GET.items() if k != "verify"} or None)
+    known = set(form.fields) | {"verify", "page"}
+    unknown = sorted(set(request.GET) - known)
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)}.")
+    if form.is_bound and not form.is_valid():
+        return render(request, "web/audit_trail.html", {"form": form, "entries": None}, status=400)
+    entries = AuditEntry.objects.order_by("-id")
+    data = form.cleaned_data if form.is_bound else {}
+    zone = clinic_zone()
+    if data.get("action"):
+        entries = entries.filter(action=data["action"])
+    if data.get("outcome"):
+        entries = entries.filter(outcome=data["outcome"])
+    if data.get("patient"):
+        entries = entries.filter(patient_id=data["patient"])
+    if (data.get("actor") or "").strip():
+        entries = entries.filter(actor_username=data["actor"].strip())
+    if data.get("since"):
+        entries = entries.filter(created_at__gte=datetime.combine(data["since"], time.min, zone))
+    if data.get("until"):
+        entries = entries.filter(created_at__lte=datetime.combine(data["until"], time.max, zone))
+    chain = audit_chain_verify() if request.GET.get("verify") == "1" else None
+    return render(
+        request,
+        "web/audit_trail.html",
+        {"form": form, "entries": list(entries[:200]), "chain": chain},
     )

@@ -453,3 +453,48 @@ def test_my_patients_filter_and_sort_and_refuse_unknown_values(
     assert client.get("/clinic/", {"sort": "shoe size"}).status_code == 400
     unknown = client.get("/clinic/", {"colour": "red"})
     assert unknown.status_code == 400 and "Unknown filter: colour" in unknown.content.decode()
+
+
+# --- everyone's inbox; the auditors' trail ----------------------------------------------------
+
+
+def test_the_inbox_shows_the_unread_badge_and_marks_read(client, alice, stale_patient):
+    from notifications.models import Channel, Notification, Status
+
+    note = Notification.objects.create(
+        kind="draw_overdue",
+        channel=Channel.IN_APP,
+        recipient=alice,
+        recipient_key=f"user:{alice.pk}",
+        patient=stale_patient,
+        subject_key="draw",
+        key_date=TODAY,
+        subject="A draw is overdue",
+        body="Stan Stale's draw is 5 days overdue.",
+        status=Status.SENT,
+    )
+    _signed_in(client, alice)
+    page = client.get("/clinic/").content.decode()
+    assert re.search(r'data-testid="unread">1<', page)
+    inbox = client.get("/inbox/").content.decode()
+    assert "A draw is overdue" in inbox and f"/clinic/patients/{stale_patient.pk}/" in inbox
+    assert client.post(f"/inbox/{note.pk}/read/").status_code == 302
+    note.refresh_from_db()
+    assert note.read_at is not None
+    assert 'data-testid="unread"' not in client.get("/clinic/").content.decode()
+
+
+def test_the_audit_trail_page_filters_refuses_unknown_values_and_verifies(
+    client, aud, phil, allowed_patient
+):
+    _signed_in(client, phil, allowed_patient)  # a lookup: one entry in the trail
+    _signed_in(client, aud)
+    page = client.get("/oversight/audit/", {"action": "patient.lookup"}).content.decode()
+    assert "patient.lookup" in page and "phil" in page
+    bad = client.get("/oversight/audit/", {"action": "patient.steal"})
+    assert bad.status_code == 400
+    assert "Action: Select a valid choice" in bad.content.decode()
+    unknown = client.get("/oversight/audit/", {"colour": "red"})
+    assert unknown.status_code == 400 and "Unknown filter: colour" in unknown.content.decode()
+    verified = client.get("/oversight/audit/", {"verify": "1"}).content.decode()
+    assert "✓ intact" in verified
