@@ -873,7 +873,7 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:  # noqa: C901 - one pag
     window = _report_window(form, today)
     lo, hi = window.window()
     recent = Dispense.objects.filter(dispensed_at__gte=lo, dispensed_at__lte=hi).count()
-    compliance = report_compliance(window)
+    compliance = _compliance_both_ways(report_dispenses(window))
     unreviewed = report_overrides(window, reviewed=False)
     query = _query(window)
     report_links = [
@@ -1028,6 +1028,38 @@ def _range_form(request: HttpRequest) -> forms.ReportRangeForm:
         form.is_valid()
         form.add_error(None, f"Unknown filter: {', '.join(unknown)} (known: from, to, reviewed).")
     return form
+
+
+def _compliance_both_ways(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per pharmacy and per prescriber, the share of dispenses with an acceptable ANC two ways,
+    side by side: as known at the time (the decision stored with the dispense allowed it; an
+    emergency supply never did) and in hindsight (the report's re-evaluation with every result
+    recorded since, drawn before the dispense). A result entered late moves only the second."""
+    groups: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        then = row["stored_decision"] == "allowed" and not row["emergency_reason"]
+        for group, key, name in (
+            ("pharmacy", row["pharmacy_id"], row["pharmacy"]),
+            ("prescriber", row["prescriber_id"], row["prescriber"]),
+        ):
+            g = groups.setdefault(
+                (group, key),
+                {
+                    "group": group,
+                    "name": name,
+                    "dispenses": 0,
+                    "known_then": 0,
+                    "hindsight": 0,
+                    "emergency_supplies": 0,
+                    "disagreements": 0,
+                },
+            )
+            g["dispenses"] += 1
+            g["known_then"] += int(then)
+            g["hindsight"] += int(bool(row["acceptable_anc"]))
+            g["emergency_supplies"] += int(bool(row["emergency_reason"]))
+            g["disagreements"] += int(bool(row["disagrees"]))
+    return [groups[k] for k in sorted(groups)]
 
 
 # What each oversight counter lists (the same filters as its count).

@@ -219,7 +219,9 @@ def test_the_oversight_page_shows_compliance_and_links_the_reports(
     client = browse(aud)
     html = re.sub(r' data-label="[^"]*"', "", client.get("/oversight/").content.decode())
     assert re.search(
-        r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>1</td><td>1</td><td>100%</td>", html
+        r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>1</td><td>1 \(100%\)</td>"
+        r"<td>1 \(100%\)</td>",
+        html,
     )
     link = re.search(
         r'href="(/api/v1/reports/compliance/\?from=[0-9-]+&amp;to=[0-9-]+)&amp;format=csv"', html

@@ -498,3 +498,46 @@ def test_the_audit_trail_page_filters_refuses_unknown_values_and_verifies(
     assert unknown.status_code == 400 and "Unknown filter: colour" in unknown.content.decode()
     verified = client.get("/oversight/audit/", {"verify": "1"}).content.decode()
     assert "✓ intact" in verified
+
+
+def test_compliance_as_known_then_and_in_hindsight_side_by_side(
+    client, aud, alice, phil, allowed_patient, stale_patient, clock
+):
+    """A dispense on a current ANC counts both ways; an emergency supply never counts as known
+    then; a result drawn before a dispense but entered after it moves only the hindsight."""
+    from monitoring.services import anc_result_record
+    from pharmacy.services import EmergencyRequest, dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    dispense_record(
+        patient=stale_patient,
+        pharmacy=phil.pharmacy,
+        actor=phil,
+        days_supply=4,
+        emergency=EmergencyRequest("lab_delay", "", True),
+    )
+
+    def pharmacy_row():
+        html = _signed_in(client, aud).get("/oversight/").content.decode()
+        html = re.sub(r' data-label="[^"]*"', "", html)
+        row = re.search(
+            r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>(\d+)</td>"
+            r"<td>(\d+) \((\d+)%\)</td><td>(\d+) \((\d+)%\)</td><td>(\d+)</td>",
+            html,
+        )
+        assert row is not None
+        return row.groups()
+
+    assert pharmacy_row() == ("2", "1", "50", "1", "50", "1")
+    # The stale patient's draw of yesterday morning, entered only now.
+    anc_result_record(
+        patient=stale_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(days=1),
+        value=Decimal("2100"),
+        unit="/uL",
+    )
+    clock.shift(timedelta(minutes=5))
+    dispenses, then, then_rate, hindsight, hindsight_rate, emergency = pharmacy_row()
+    assert (dispenses, then, then_rate, emergency) == ("2", "1", "50", "1")
+    assert (hindsight, hindsight_rate) == ("2", "100")
