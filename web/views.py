@@ -34,7 +34,7 @@ from clozrems.auth import credential_of, deactivated_link
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import REASON_MESSAGES, Reason
+from monitoring.engine.types import REASON_MESSAGES, Reason, TreatmentStatus
 from monitoring.models import (
     AncResult,
     ConsultAcknowledgement,
@@ -551,12 +551,19 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         else None
     )
     limits: dict[str, int] = dict(getattr(assessment, "limits", None) or {})
+    dispenses = list(Dispense.objects.filter(patient=patient).select_related("pharmacy")[:200])
     chart = anc_chart(
         [(r.drawn_at, r.value_per_ul) for r in used if r.analyte == "anc"],
         band_edges(patient.protocol, patient.population, baseline, limits),
         chart_band_of(patient.protocol, patient.population, baseline, limits),
         zone,
         normal_band=str(get_protocol(patient.protocol).normal_band.value),
+        now=timezone.now(),
+        next_due=assessment.next_draw_due
+        if assessment.treatment_status != TreatmentStatus.NOT_STARTED
+        else None,
+        dispenses=[(d.dispensed_at, d.days_supply) for d in dispenses],
+        interruptions=_interruptions(patient),
     )
     episode = getattr(patient.monitoring, "episode_opened_at", None)
     consult_open = bool(
@@ -583,7 +590,7 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "chart": chart,
         "events": patient.treatment_events.order_by("-effective_date", "-id"),
         "authorizations": patient.authorizations.order_by("-starts_on", "-id"),
-        "dispenses": Dispense.objects.filter(patient=patient).select_related("pharmacy")[:50],
+        "dispenses": dispenses[:50],
         "identifiers": patient.identifiers.all(),
         "enroll_form": forms.EnrollForm(),
         "result_form": forms.AncResultForm(),
@@ -600,6 +607,21 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "level_form": forms.LevelForm(),
         "plan_form": forms.PlanEntryForm(items=_plan_choices(patient)),
     }
+
+
+def _interruptions(patient: Patient) -> list[tuple[date, date | None]]:
+    """The recorded interruptions, each to the resumption (or stop) that ended it."""
+    spans: list[tuple[date, date | None]] = []
+    since: date | None = None
+    for event in patient.treatment_events.order_by("effective_date", "id"):
+        if event.kind == "interrupt" and since is None:
+            since = event.effective_date
+        elif event.kind in ("resume", "start", "discontinue") and since is not None:
+            spans.append((since, event.effective_date))
+            since = None
+    if since is not None:
+        spans.append((since, None))
+    return spans
 
 
 def _plan_choices(patient: Patient) -> list[tuple[str, str]]:

@@ -541,3 +541,22 @@ def test_compliance_as_known_then_and_in_hindsight_side_by_side(
     dispenses, then, then_rate, hindsight, hindsight_rate, emergency = pharmacy_row()
     assert (dispenses, then, then_rate, emergency) == ("2", "1", "50", "1")
     assert (hindsight, hindsight_rate) == ("2", "100")
+
+
+def test_the_chart_puts_today_the_next_draw_dispenses_and_interruptions_on_one_timeline(
+    client, alice, phil, allowed_patient, lapsed_patient
+):
+    from pharmacy.services import dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    _signed_in(client, alice)
+    html = client.get(f"/clinic/patients/{allowed_patient.pk}/").content.decode()
+    # The chart and the entry form come before the status and the results.
+    assert html.index('id="chart-h"') < html.index('id="result-h"') < html.index('id="status-h"')
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert 'class="today-line"' in svg and 'class="next-due"' in svg
+    assert "next draw 05-26" in svg
+    assert "<title>2026-05-20: 7 days dispensed</title>" in svg
+    assert len(re.findall(r'class="axis date-label"', svg)) >= 4
+    lapsed = client.get(f"/clinic/patients/{lapsed_patient.pk}/").content.decode()
+    assert "<title>interrupted from 2026-04-10</title>" in lapsed
