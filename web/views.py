@@ -24,8 +24,8 @@ from django_htmx.middleware import HtmxDetails
 
 from audit import reports
 from audit.models import Action, AuditEntry
-from audit.selectors import audit_chain_verify
 from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
+from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
@@ -46,7 +46,6 @@ from monitoring.models import (
     ResultStatus,
 )
 from monitoring.presenters import decision_payload
-from notifications.services import notification_mark_read
 from monitoring.selectors import clinic_zone
 from monitoring.services import (
     anc_result_record,
@@ -57,6 +56,7 @@ from monitoring.services import (
     review_acknowledge,
     step_down_confirm,
 )
+from notifications.services import notification_mark_read
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import (
