@@ -347,3 +347,47 @@ class AuditTrailForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("since", "The period starts after it ends ('From' is after 'To').")
         return data
+
+
+# --- batch entry of results -----------------------------------------------------------------
+
+UNITS = [(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
+
+
+class BatchRowForm(forms.Form):
+    """One result of a batch: a patient of mine, when drawn, the count and its unit. A row left
+    wholly blank is skipped."""
+
+    patient = forms.TypedChoiceField(coerce=int, choices=[], required=False)
+    drawn_at = forms.DateTimeField(widget=DATETIME, required=False, label="Drawn at")
+    value = forms.DecimalField(max_digits=14, decimal_places=4, required=False)
+    unit = forms.ChoiceField(choices=UNITS, required=False, initial="10*3/uL")
+    confirm_unusual = forms.BooleanField(required=False, label="Checked: store as typed")
+
+    def __init__(
+        self, *args: Any, patients: list[tuple[int, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["patient"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "—"), *(patients or [])]
+
+    @property
+    def blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {}) or {}
+        return not any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value")):
+            for name in ("patient", "drawn_at", "value", "unit"):
+                if data.get(name) in (None, ""):
+                    self.add_error(name, "Required in a row that is filled in.")
+        return data
+
+
+class BatchUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: patient_id or last_name and date_of_birth; drawn_at; value; unit",
+    )

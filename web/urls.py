@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     path("clinic/", views.clinic, name="clinic"),
     path("clinic/patients/new/", views.clinic_new_patient, name="clinic-new-patient"),
+    path("clinic/results/batch/", views.clinic_batch, name="clinic-batch"),
     path("clinic/patients/<int:pk>/", views.clinic_patient, name="clinic-patient"),
     path("clinic/patients/<int:pk>/enroll/", views.clinic_enroll, name="clinic-enroll"),
     path("clinic/patients/<int:pk>/results/", views.clinic_result, name="clinic-result"),

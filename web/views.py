@@ -1300,3 +1300,147 @@ def audit_trail(request: HtmxHttpRequest) -> HttpResponse:
         "web/audit_trail.html",
         {"form": form, "entries": list(entries[:200]), "chain": chain},
     )
+
+
+# --- batch entry of results (several patients at once) ----------------------------------------
+
+BATCH_ROWS = 10
+CSV_COLUMNS = {"drawn_at", "value", "unit"}
+
+
+def _batch_forms(
+    data: dict[str, Any] | None, patients: list[tuple[int, str]], count: int = BATCH_ROWS
+) -> list[forms.BatchRowForm]:
+    return [forms.BatchRowForm(data, prefix=f"row-{i}", patients=patients) for i in range(count)]
+
+
+def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str], int, list[str]]:
+    """A CSV as the grid's POST data (the preview): each row's patient found among mine by id,
+    or by last name and date of birth; what cannot be read is said per line."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = {(h or "").strip().lower() for h in reader.fieldnames or []}
+    problems = []
+    missing = CSV_COLUMNS - header
+    if missing or not ({"patient_id"} <= header or {"last_name", "date_of_birth"} <= header):
+        need = ", ".join(sorted(missing)) or "patient_id, or last_name and date_of_birth"
+        return {}, 0, [f"The header lacks {need}."]
+    data: dict[str, str] = {}
+    count = 0
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        patient: Patient | None = None
+        if row.get("patient_id", "").isdigit():
+            patient = mine.get(int(row["patient_id"]))
+        elif row.get("last_name") and row.get("date_of_birth"):
+            matches = [
+                p
+                for p in mine.values()
+                if p.last_name.lower() == row["last_name"].lower()
+                and p.date_of_birth.isoformat() == row["date_of_birth"]
+            ]
+            patient = matches[0] if len(matches) == 1 else None
+        if patient is None:
+            problems.append(f"Line {line}: no patient of yours matches; the row is left out.")
+            continue
+        prefix = f"row-{count}"
+        data[f"{prefix}-patient"] = str(patient.pk)
+        data[f"{prefix}-drawn_at"] = row.get("drawn_at", "").replace(" ", "T")[:16]
+        data[f"{prefix}-value"] = row.get("value", "")
+        data[f"{prefix}-unit"] = row.get("unit", "")
+        count += 1
+    return data, count, problems
+
+
+@role_required(*CLINICIANS)
+def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
+    """Results for several patients at once: typed into a grid, or a CSV read into the grid to
+    check first (the preview). Saving records each row with the same service as the patient
+    page's form, each on its own: a refused row says why, and the others are saved."""
+    user = _user(request)
+    mine = {p.pk: p for p in patient_list_visible(user=user).order_by("last_name", "first_name")}
+    choices = [
+        (p.pk, f"{p.last_name}, {p.first_name} (born {p.date_of_birth:%Y-%m-%d})")
+        for p in mine.values()
+    ]
+    problems: list[str] = []
+    outcomes: list[dict[str, Any]] = []
+    upload = forms.BatchUploadForm()
+    status = 200
+    batch_count = BATCH_ROWS
+    if request.method == "POST" and request.POST.get("action") == "preview":
+        upload = forms.BatchUploadForm(request.POST, request.FILES)
+        rows = _batch_forms(None, choices)
+        if upload.is_valid():
+            raw = upload.cleaned_data["file"].read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                upload.add_error("file", "The file is not UTF-8 text.")
+            else:
+                data, count, problems = _rows_from_csv(text, mine)
+                if data:
+                    batch_count = max(count, 1)
+                    rows = _batch_forms(data, choices, batch_count)
+                    for form in rows:
+                        form.is_valid()
+        if not upload.is_valid() or problems:
+            status = 400 if not upload.is_valid() else 200
+    elif request.method == "POST":
+        try:
+            count = max(1, min(int(request.POST.get("rows") or BATCH_ROWS), 200))
+        except ValueError:
+            count = BATCH_ROWS
+        kept: list[forms.BatchRowForm] = []
+        for index, form in enumerate(_batch_forms(request.POST, choices, count), start=1):
+            valid = form.is_valid()
+            if valid and form.blank:
+                continue
+            saved = None
+            patient = mine.get(form.cleaned_data.get("patient") or 0) if valid else None
+            if valid and patient is not None:
+                saved = forms.apply(form, _batch_save(form.cleaned_data, patient, user))
+            if saved is None:
+                kept.append(form)  # refused: it stays in the grid, its rule beside it
+                status = 422
+            outcomes.append(
+                {
+                    "row": index,
+                    "patient": patient,
+                    "saved": saved is not None,
+                    "errors": [e for errors in form.errors.values() for e in errors],
+                }
+            )
+        rows = kept or _batch_forms(None, choices)
+        batch_count = count
+    else:
+        rows = _batch_forms(None, choices)
+    return render(
+        request,
+        "web/clinic_batch.html",
+        {
+            "rows": rows,
+            "upload": upload,
+            "problems": problems,
+            "outcomes": outcomes,
+            "saved": sum(1 for o in outcomes if o["saved"]),
+            "count": batch_count,
+        },
+        status=status,
+    )
+
+
+def _batch_save(d: dict[str, Any], patient: Patient, user: User) -> Callable[[], object]:
+    def save() -> object:
+        return anc_result_record(
+            patient=patient,
+            actor=user,
+            drawn_at=_aware(d["drawn_at"]),
+            value=d["value"],
+            unit=d["unit"],
+            confirm_unusual=bool(d.get("confirm_unusual")),
+        )
+
+    return save
