@@ -547,3 +547,20 @@ def test_crawl_every_page_reachable_as_each_role(page, live_server, crawl_scene,
         response = page.goto(base + path)
         assert response is not None and response.status == status, path
         assert page.get_by_role("link", name="Go to your start page").count() == 1
+
+
+def test_journey_batch_entry_of_ten_results(
+    page, live_server, alice, allowed_patient, stale_patient, shots
+):
+    log_in(page, live_server, "alice")
+    page.get_by_role("link", name="Enter several results").click()
+    for i in range(10):
+        patient = allowed_patient if i % 2 else stale_patient
+        page.get_by_label(f"Patient, row {i + 1}", exact=True).select_option(str(patient.pk))
+        page.get_by_label(f"Drawn at, row {i + 1}", exact=True).fill(f"2026-05-19T{8 + i:02d}:00")
+        page.get_by_label(f"Value, row {i + 1}", exact=True).fill("2.2")
+    shots(page, "clinic-batch-entry")
+    before = AncResult.objects.count()
+    page.get_by_role("button", name="Save these results").click()
+    page.get_by_test_id("batch-outcome").filter(has_text="10 of 10 saved").wait_for()
+    assert AncResult.objects.count() == before + 10
