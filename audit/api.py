@@ -149,6 +149,7 @@ class ReportView(GenericAPIView[Any]):
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
         return AuditEntry.objects.none()
+
     columns: list[str] = []
     title = "report"
 

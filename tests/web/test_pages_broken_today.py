@@ -293,7 +293,10 @@ def test_htmx_keeps_the_csp_and_forms_are_disabled_while_sent(client, phil, allo
     assert forms and all('hx-disabled-elt="find button"' in f for f in forms)
     from django.contrib.staticfiles import finders
 
-    css = open(finders.find("web/site.css"), encoding="utf-8").read()
+    found = finders.find("web/site.css")
+    assert isinstance(found, str)
+    with open(found, encoding="utf-8") as stylesheet:
+        css = stylesheet.read()
     assert ".htmx-request .htmx-indicator" in css
 
 
