@@ -56,6 +56,7 @@ from monitoring.services import (
     review_acknowledge,
     step_down_confirm,
 )
+from notifications.models import Channel, Notification
 from notifications.services import notification_mark_read
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
@@ -1261,7 +1262,10 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
 @role_required(*INBOX_ROLES)
 def inbox_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    item = get_object_or_404(inbox_of(user), pk=pk)
+    # Any of mine (as the API's read), delivered or not yet.
+    item = get_object_or_404(
+        Notification.objects.filter(recipient=user, channel=Channel.IN_APP), pk=pk
+    )
     if request.method == "POST":
         notification_mark_read(notification=item, user=user)
     return redirect("inbox")
