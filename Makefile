@@ -19,7 +19,7 @@ COMPOSE ?= docker compose
 COMPOSE_FILE_ARGS := -f docker/compose.yaml
 
 help:
-	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/"
+	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/ (PORT=8080 for another)"
 	@echo "make test     pytest in parallel (PYTEST_ARGS='...' passes options through)"
 	@echo "make lint     ruff, ruff format --check, mypy, missing migrations"
 	@echo "make fmt      ruff format + ruff check --fix"
@@ -40,15 +40,30 @@ $(VENV)/pyvenv.cfg:
 
 $(STAMP): pyproject.toml $(VENV)/pyvenv.cfg
 	$(PY) -m pip install -q -e ".[dev]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME_STAMP)
+
+# The runtime alone, for `make run` (the dev tools come with `make test`, `make lint`, ...).
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+$(RUNTIME_STAMP): pyproject.toml $(VENV)/pyvenv.cfg
+	@echo "Installing the runtime into $(VENV) (once; a minute or so)..."
+	@$(PY) -m pip install -q --disable-pip-version-check -e . > $(VENV)/pip-runtime.log 2>&1 \
+		|| { cat $(VENV)/pip-runtime.log >&2; exit 1; }
+	@touch $(RUNTIME_STAMP)
 
 install: $(STAMP)
 
-run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	@echo "clozrems: http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	$(PY) manage.py runserver "$(HOST):$(PORT)"
+# Quiet: the migrations and the demo data say nothing unless they fail; the last lines are the
+# address and the demo logins.
+run: $(RUNTIME_STAMP)
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_demo > $(VENV)/seed_demo.log 2>&1 \
+		|| { cat $(VENV)/seed_demo.log >&2; exit 1; }
+	@echo ""
+	@echo "clozrems is at http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	@grep -A20 "^Demo logins" $(VENV)/seed_demo.log
+	@echo "Another port: make run PORT=8080.  Stop with Ctrl-C."
+	@echo ""
+	@$(PY) manage.py runserver --verbosity 0 "$(HOST):$(PORT)"
 
 test: install
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

@@ -40,6 +40,8 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# A page's htmx form sent after the sign-in ended says so (web/views.py), not a bare 403.
+CSRF_FAILURE_VIEW = "web.views.csrf_failure"
 
 # --- applications -----------------------------------------------------------
 
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
     "django_otp",
@@ -83,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "clozrems.middleware.DatabaseUnavailableMiddleware",
+    # The pages' own 404 and 403, even with DEBUG on (the API keeps its JSON errors).
+    "web.middleware.FriendlyErrorPagesMiddleware",
     # Last: it answers a locked-out login.
     "axes.middleware.AxesMiddleware",
 ]
@@ -287,6 +292,10 @@ SPECTACULAR_SETTINGS = {
     # The schema is public documentation (api.md: served at /api/schema/ for the clients that
     # drive the contract); it holds no data. Everything it describes needs a login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI's files from the installed drf-spectacular-sidecar: /api/docs/ needs no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "ResultStatusEnum": "monitoring.models.ResultStatus",
@@ -346,8 +355,8 @@ LOGGING = {
 
 # --- content security policy (django-csp) ------------------------------------
 # Scripts, styles and images only from this site (htmx is served from static files); no
-# framing, forms post only here. The Swagger UI at /api/docs/ loads its assets from a CDN and is
-# exempt (see clozrems/urls.py).
+# framing, forms post only here. The Swagger UI at /api/docs/ is served from this site too (its
+# start-up script a file of its own, clozrems/urls.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

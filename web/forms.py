@@ -34,7 +34,12 @@ def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
 
 
 class PatientSearchForm(forms.Form):
-    last_name = forms.CharField(required=False, max_length=100)
+    last_name = forms.CharField(
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
+        help_text="The start of the name is enough",
+    )
     date_of_birth = forms.DateField(required=False, widget=DATE)
     patient_id = forms.IntegerField(required=False, min_value=1, label="Or patient id")
 
@@ -51,21 +56,45 @@ class PatientSearchForm(forms.Form):
         return data
 
 
+def days(n: int) -> str:
+    """ "1 day", "3 days"."""
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+# The usual pack sizes; the largest allowed supply is offered too when it is none of them (a
+# patient with supply on hand may get 3 days, not 7).
+USUAL_SUPPLIES = (7, 14, 28)
+
+
+def supply_choices(max_days: int) -> list[tuple[int, str]]:
+    offered = sorted({d for d in USUAL_SUPPLIES if d <= max_days} | ({max_days} - {0}))
+    return [(d, days(d)) for d in offered]
+
+
 class DispenseForm(forms.Form):
     days_supply = forms.TypedChoiceField(coerce=int, label="Days' supply")
     idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(d, f"{d} days") for d in (7, 14, 28) if d <= max_days]
-        self.fields["days_supply"].choices = choices  # type: ignore[attr-defined]
+        field = self.fields["days_supply"]
+        field.choices = supply_choices(max_days)  # type: ignore[attr-defined]
+        # Django's "Select a valid choice" says nothing of the rule: name it.
+        field.error_messages["invalid_choice"] = (
+            f"At most {days(max_days)} may be dispensed now; choose one of the days offered."
+            if max_days
+            else "No supply may be dispensed now."
+        )
 
 
 class EmergencySupplyForm(DispenseForm):
     """A short supply while the ANC is not current (the decision says when it is offered)."""
 
+    # No reason is chosen for the pharmacist: the first option is a prompt, and an answer is
+    # required.
     reason = forms.ChoiceField(
         choices=[
+            ("", "Choose a reason"),
             ("lab_delay", "Lab delay"),
             ("weather", "Weather"),
             ("inpatient_leave", "Inpatient leave"),
@@ -73,6 +102,12 @@ class EmergencySupplyForm(DispenseForm):
         ]
     )
     remark = forms.CharField(required=False, max_length=500, help_text="Required for Other")
+    # The emergency supply goes out without a current ANC: the pharmacist says so in words.
+    confirm_emergency = forms.BooleanField(
+        required=True,
+        label="I am dispensing an emergency supply without a current ANC",
+        error_messages={"required": "Tick the box to confirm the emergency supply."},
+    )
     # For a patient with no supply recorded here (the decision says when it is asked).
     last_dose_confirmed = forms.BooleanField(
         required=False, label="The patient's last dose was taken within the last 48 hours"
@@ -81,17 +116,8 @@ class EmergencySupplyForm(DispenseForm):
     def __init__(self, *args: Any, max_days: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, max_days=max_days, **kwargs)
         self.fields["days_supply"].choices = [  # type: ignore[attr-defined]
-            (d, f"{d} day" if d == 1 else f"{d} days") for d in range(1, max_days + 1)
+            (d, days(d)) for d in range(1, max_days + 1)
         ]
-
-
-class ReviewForm(forms.Form):
-    note = forms.CharField(
-        required=False,
-        max_length=500,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="What you checked (optional).",
-    )
 
 
 class EnrollForm(forms.Form):
@@ -196,3 +222,172 @@ class PlanEntryForm(forms.Form):
         field = self.fields["item"]
         if isinstance(field, forms.ChoiceField):  # declared above
             field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
+
+
+class ReportRangeForm(forms.Form):
+    """The oversight page's and the report pages' period: from and to, inclusive (clinic
+    dates). Unknown values are refused, naming the field; nothing is guessed."""
+
+    start = forms.DateField(required=False, widget=DATE, label="From")
+    end = forms.DateField(required=False, widget=DATE, label="To")
+    reviewed = forms.TypedChoiceField(
+        choices=[("", "all"), ("false", "not reviewed"), ("true", "reviewed")],
+        coerce=lambda v: v == "true",
+        empty_value=None,
+        required=False,
+        label="Review",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("start", "The period starts after it ends ('From' is after 'To').")
+        return data
+
+
+class ReviewForm(forms.Form):
+    """An administrator's review of one emergency supply."""
+
+    note = forms.CharField(required=False, max_length=500, label="Review note")
+
+
+class OversightSearchForm(forms.Form):
+    """An administrator's or auditor's patient search: a last-name prefix, a date of birth, or
+    the patients behind one oversight counter."""
+
+    name = forms.CharField(required=False, max_length=100, label="Last name starts with")
+    date_of_birth = forms.DateField(required=False, widget=DATE)
+    need = forms.ChoiceField(required=False, choices=[], label="Counter")
+
+    def __init__(self, *args: Any, needs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["need"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "any")] + [(k, v[0]) for k, v in (needs or {}).items()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not ((data.get("name") or "").strip() or data.get("date_of_birth") or data.get("need")):
+            raise forms.ValidationError("Give a last name, a date of birth or a counter.")
+        return data
+
+
+class NewPatientForm(forms.Form):
+    """A prescriber's new patient (the service checks the rules: a birth date not in the
+    future, a known protocol)."""
+
+    first_name = forms.CharField(max_length=100)
+    last_name = forms.CharField(max_length=100)
+    date_of_birth = forms.DateField(widget=DATE)
+    sex = forms.ChoiceField(
+        choices=[
+            ("", "Choose"),
+            ("female", "female"),
+            ("male", "male"),
+            ("other", "other"),
+            ("unknown", "unknown"),
+        ]
+    )
+    population = forms.ChoiceField(
+        choices=[
+            ("general", "general population"),
+            ("ben", "benign ethnic neutropenia (BEN), documented by me"),
+        ],
+        initial="general",
+    )
+
+
+class ClinicListForm(forms.Form):
+    """My patients: a last-name prefix, one need, an order."""
+
+    q = forms.CharField(required=False, max_length=100, label="Last name starts with")
+    need = forms.ChoiceField(required=False, choices=[], label="Needs")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("urgency", "most urgent first"),
+            ("name", "name"),
+            ("next_draw", "next draw due"),
+            ("supply", "supply runs out"),
+        ],
+        label="Order",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from web.selectors import URGENCY
+
+        field = self.fields["need"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "any"), *URGENCY]
+
+
+class AuditTrailForm(forms.Form):
+    """The audit trail's filters; a value the trail cannot have is refused, naming the field."""
+
+    action = forms.ChoiceField(required=False, choices=[], label="Action")
+    outcome = forms.ChoiceField(required=False, choices=[], label="Outcome")
+    patient = forms.IntegerField(required=False, min_value=1, label="Patient id")
+    actor = forms.CharField(required=False, max_length=150, label="Who (username)")
+    since = forms.DateField(required=False, widget=DATE, label="From")
+    until = forms.DateField(required=False, widget=DATE, label="To")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from audit.models import Action, Outcome
+
+        for name, choices in (("action", Action.choices), ("outcome", Outcome.choices)):
+            field = self.fields[name]
+            if isinstance(field, forms.ChoiceField):
+                field.choices = [("", "any"), *choices]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("since", "The period starts after it ends ('From' is after 'To').")
+        return data
+
+
+# --- batch entry of results -----------------------------------------------------------------
+
+UNITS = [(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
+
+
+class BatchRowForm(forms.Form):
+    """One result of a batch: a patient of mine, when drawn, the count and its unit. A row left
+    wholly blank is skipped."""
+
+    patient = forms.TypedChoiceField(coerce=int, choices=[], required=False)
+    drawn_at = forms.DateTimeField(widget=DATETIME, required=False, label="Drawn at")
+    value = forms.DecimalField(max_digits=14, decimal_places=4, required=False)
+    unit = forms.ChoiceField(choices=UNITS, required=False, initial="10*3/uL")
+    confirm_unusual = forms.BooleanField(required=False, label="Checked: store as typed")
+
+    def __init__(
+        self, *args: Any, patients: list[tuple[int, str]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["patient"]
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "—"), *(patients or [])]
+
+    @property
+    def blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {}) or {}
+        return not any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value")):
+            for name in ("patient", "drawn_at", "value", "unit"):
+                if data.get(name) in (None, ""):
+                    self.add_error(name, "Required in a row that is filled in.")
+        return data
+
+
+class BatchUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: patient_id or last_name and date_of_birth; drawn_at; value; unit",
+    )

@@ -13,20 +13,29 @@ from django.db.models import QuerySet
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import AncReading, Assessment, Population, TreatmentStatus
+from monitoring.engine.types import (
+    AncReading,
+    Assessment,
+    EnrollmentStatus,
+    Population,
+    TreatmentStatus,
+)
 from monitoring.models import ConsultAcknowledgement
 from monitoring.selectors import clinic_zone
 from patients.models import Patient
 
-# The worklist's urgency order: a missed 24-hour repeat or a consult first, then
-# overdue draws, today's, and this week's.
+# The worklist's urgency order: a missed 24-hour repeat or a consult first, then a patient who
+# cannot be supplied until re-enrolled, overdue draws, today's, and this week's.
 URGENCY = (
     ("confirmation", "Confirmation repeat due"),
     ("consult", "Hematology consult needed"),
+    ("reenrollment", "Re-enrollment needed"),
+    ("interrupted", "Treatment interrupted"),
     ("overdue", "Draw overdue"),
     ("today", "Draw due today"),
     ("week", "Draw due this week"),
     ("not_started", "Not started: no routine draw before the first dose"),
+    ("discontinued", "Treatment discontinued"),
     ("later", "Up to date"),
 )
 
@@ -35,38 +44,69 @@ URGENCY = (
 class WorklistRow:
     patient: Patient
     assessment: Assessment
-    urgency: str
-    label: str
+    # Every need of the patient, most urgent first ("later" alone when there is none).
+    needs: tuple[str, ...]
     days_overdue: int
 
+    @property
+    def urgency(self) -> str:
+        return self.needs[0]
 
-def _urgency(a: Assessment, today: date, acknowledged: bool) -> tuple[str, int]:
+    @property
+    def label(self) -> str:
+        return dict(URGENCY)[self.urgency]
+
+    @property
+    def labels(self) -> list[tuple[str, str]]:
+        return [(need, dict(URGENCY)[need]) for need in self.needs]
+
+
+def _needs(a: Assessment, today: date, acknowledged: bool) -> tuple[tuple[str, ...], int]:
+    """Every need at once: a repeat due does not hide a consult, nor a lapse an overdue draw."""
     due = a.next_draw_due
+    needs: list[str] = []
+    overdue = 0
     if a.confirmation_due is not None:
-        return "confirmation", 0
+        needs.append("confirmation")
     if a.hematology_consult and not acknowledged:
-        return "consult", 0
-    if a.treatment_status == TreatmentStatus.NOT_STARTED:
+        needs.append("consult")
+    if a.enrollment_status in (EnrollmentStatus.REENROLLMENT_REQUIRED, EnrollmentStatus.PENDING):
+        needs.append("reenrollment")
+    if a.treatment_status == TreatmentStatus.INTERRUPTED:
+        needs.append("interrupted")
+    if (
+        a.enrollment_status == EnrollmentStatus.DISCONTINUED
+        or a.treatment_status == TreatmentStatus.DISCONTINUED
+    ):
+        needs.append("discontinued")
+    elif a.treatment_status == TreatmentStatus.NOT_STARTED:
         # No routine draw is chased before the first dose (the reminders agree: the draws scan
         # skips these patients); the enrollment labs already stand.
-        return "not_started", 0
-    if due is not None and due < today:
-        return "overdue", (today - due).days
-    if due == today:
-        return "today", 0
-    if due is not None and due <= today + timedelta(days=7):
-        return "week", 0
-    return "later", 0
+        needs.append("not_started")
+    elif a.enrollment_status == EnrollmentStatus.ENROLLED and due is not None:
+        if due < today:
+            needs.append("overdue")
+            overdue = (today - due).days
+        elif due == today:
+            needs.append("today")
+        elif due <= today + timedelta(days=7):
+            needs.append("week")
+    order = {key: index for index, (key, _) in enumerate(URGENCY)}
+    needs.sort(key=order.__getitem__)
+    return tuple(needs) or ("later",), overdue
 
 
 def prescriber_worklist(
     *, patients: QuerySet[Patient], now: datetime
 ) -> tuple[list[WorklistRow], dict[str, int]]:
     """The visible patients' stored states projected to now, most urgent first, with counts per
-    urgency. Two queries (patients with their states, acknowledged consults)."""
+    need (a patient counts under each of its needs). Two queries (patients with their states,
+    acknowledged consults)."""
     zone = clinic_zone()
     today = now.astimezone(zone).date()
-    rows = list(patients.select_related("monitoring").exclude(monitoring__isnull=True))
+    rows = list(
+        patients.select_related("monitoring", "prescriber").exclude(monitoring__isnull=True)
+    )
     acknowledged = set(
         ConsultAcknowledgement.objects.filter(patient__in=[p.pk for p in rows]).values_list(
             "patient_id", "episode_opened_at"
@@ -77,8 +117,8 @@ def prescriber_worklist(
         snapshot = snapshot_from_json(patient.monitoring.snapshot)
         a = assess(snapshot, now, zone)
         episode = snapshot.episode.opened_at if snapshot.episode else None
-        urgency, overdue = _urgency(a, today, (patient.pk, episode) in acknowledged)
-        entries.append(WorklistRow(patient, a, urgency, dict(URGENCY)[urgency], overdue))
+        needs, overdue = _needs(a, today, (patient.pk, episode) in acknowledged)
+        entries.append(WorklistRow(patient, a, needs, overdue))
     order = {key: index for index, (key, _) in enumerate(URGENCY)}
     entries.sort(
         key=lambda r: (
@@ -88,7 +128,7 @@ def prescriber_worklist(
             r.patient.last_name,
         )
     )
-    counts = {key: sum(1 for r in entries if r.urgency == key) for key, _ in URGENCY}
+    counts = {key: sum(1 for r in entries if key in r.needs) for key, _ in URGENCY}
     return entries, counts
 
 
@@ -133,3 +173,12 @@ def chart_band_of(
 
 # A white cell count no protocol would call low, for reading the neutrophils' limits alone.
 NEVER_LIMITING_WBC = 100_000
+
+
+def inbox_of(user: Any) -> QuerySet[Any]:
+    """A user's delivered in-app reminders, newest first (as the API lists them)."""
+    from notifications.models import Channel, Notification, Status
+
+    return Notification.objects.filter(
+        recipient=user, channel=Channel.IN_APP, status=Status.SENT
+    ).order_by("-created_at", "-id")

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
-from audit.reports import ReportFilter, report_compliance, report_overrides
+from audit import reports
+from audit.models import Action, AuditEntry
+from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
+from audit.selectors import audit_chain_verify
+from audit.services import audit_record
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
@@ -28,9 +34,10 @@ from clozrems.auth import credential_of, deactivated_link
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import REASON_MESSAGES, Reason
+from monitoring.engine.types import REASON_MESSAGES, Reason, TreatmentStatus
 from monitoring.models import (
     AncResult,
+    ConsultAcknowledgement,
     FeedMessage,
     FeedMessageOutcome,
     MonitoringState,
@@ -44,14 +51,18 @@ from monitoring.services import (
     anc_result_record,
     anc_result_void,
     anc_result_void_refusal,
+    consult_acknowledge,
     patient_monitoring,
     review_acknowledge,
     step_down_confirm,
 )
+from notifications.models import Channel, Notification
+from notifications.services import notification_mark_read
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import (
     authorization_record,
+    patient_create,
     patient_enroll,
     patient_read_audit,
     treatment_event_record,
@@ -65,11 +76,13 @@ from pharmacy.services import (
     eligibility_check,
     emergency_fields,
     emergency_supply_option,
+    emergency_supply_review,
     patient_lookup_record,
 )
 from web import forms
 from web.charts import anc_chart
-from web.selectors import URGENCY, band_edges, chart_band_of, prescriber_worklist
+from web.selectors import URGENCY, band_edges, chart_band_of, inbox_of, prescriber_worklist
+from web.templatetags.clozrems_words import words
 
 # What would lift each block, in plain words for the counter (copy, not rules: the engine says
 # which reasons apply).
@@ -101,9 +114,17 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
     """Logged in, with one of these roles (administrators may open every page)."""
 
     def decorate(view: Callable[..., HttpResponseBase]) -> Any:
+        @wraps(view)
+        def expired(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            # An htmx request after the session ended would follow the redirect and put the
+            # login page inside this one: say plainly that nothing was done, and where to go.
+            if not request.user.is_authenticated and getattr(request, "htmx", False):
+                return _session_expired(request)
+            return checked(request, *args, **kwargs)
+
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             if second_factor_missing(request):
                 return redirect(f"{reverse('login')}?next={request.path}")
@@ -114,9 +135,41 @@ def role_required(*roles: str) -> Callable[[Callable[..., HttpResponseBase]], An
                 raise PermissionDenied(refused)
             return view(request, *args, **kwargs)
 
-        return wrapper
+        return expired
 
     return decorate
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponseBase:
+    """A form sent from a page whose sign-in has ended (its cookies gone with it) fails the
+    CSRF check before any view: for the pages' htmx forms, say that nothing was done."""
+    if request.headers.get("HX-Request") == "true" and not request.user.is_authenticated:
+        return _session_expired(request)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
+def _session_expired(request: HttpRequest) -> HttpResponse:
+    """The answer to an htmx request without a session: a message swapped where the answer
+    would go (htmx swaps 200s only), and a link to log in and come back to this page."""
+    page = request.headers.get("HX-Current-URL") or request.path
+    path = urlsplit(page).path if page.startswith(("http://", "https://")) else request.path
+    if not url_has_allowed_host_and_scheme(path, allowed_hosts=None):
+        path = reverse("home")
+    writing = request.method == "POST"
+    dispensing = writing and request.path.rstrip("/").endswith(("dispense", "emergency"))
+    response = render(
+        request,
+        "web/partials/session_expired.html",
+        {
+            "login_url": f"{reverse('login')}?{urlencode({'next': path})}",
+            "dispensing": dispensing,
+            "writing": writing,
+        },
+    )
+    response["X-Session-Expired"] = "1"
+    return response
 
 
 def _user(request: HttpRequest) -> User:
@@ -164,8 +217,9 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
         if data.get("patient_id"):
             visible = visible.filter(pk=data["patient_id"])
         else:
-            visible = visible.filter(last_name__iexact=data["last_name"].strip())
-        found = list(visible[:20])
+            # The start of the last name is enough, with the date of birth.
+            visible = visible.filter(last_name__istartswith=data["last_name"].strip())
+        found = list(visible.order_by("last_name", "first_name", "pk")[:20])
         patient_lookup_record(
             user=user,
             patient_ids=[p.pk for p in found],
@@ -177,8 +231,25 @@ def counter(request: HtmxHttpRequest) -> HttpResponse:
                 "page": "counter",
             },
         )
-        if len(found) == 1 and not request.htmx:
-            return redirect("counter-patient", pk=found[0].pk)
+        if len(found) == 1:
+            # One match: straight to the patient (an htmx search follows in the browser).
+            url = reverse("counter-patient", args=[found[0].pk])
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+        pharmacy = _pharmacy_of(user)
+        if pharmacy is not None:
+            # The verdict of each, as the counter would give it (the search entry above records
+            # who was looked at).
+            now = timezone.now()
+            for p in found:
+                a = dispensing_decision(patient=p, pharmacy=pharmacy, as_of=now)
+                p.verdict = {  # type: ignore[attr-defined]
+                    "decision": a.decision.value,
+                    "max_days_supply": a.max_days_supply,
+                }
     template = "web/partials/search_results.html" if request.htmx else "web/counter.html"
     return render(request, template, {"form": form, "found": found})
 
@@ -210,17 +281,20 @@ def _decision_context(
     ]
     latest = decision["latest_anc"]
     emergency = decision.get("emergency_supply") or {}
+    allowed = decision["max_days_supply"] if decision["decision"] == "allowed" else 0
     return {
         "patient": patient,
         "pharmacy": pharmacy,
+        "prescriber": patient.prescriber,
         "decision": decision,
         "reasons": reasons,
+        "supply": _supply_note(decision),
+        "cautions": _cautions(decision),
         "latest_drawn": datetime.fromisoformat(latest["drawn_at"]).astimezone(clinic_zone())
         if latest
         else None,
         "dispense_form": forms.DispenseForm(
-            max_days=decision["max_days_supply"] if decision["decision"] == "allowed" else 0,
-            initial={"idempotency_key": uuid.uuid4().hex},
+            max_days=allowed, initial={"idempotency_key": uuid.uuid4().hex}
         ),
         "emergency_form": forms.EmergencySupplyForm(
             max_days=emergency.get("max_days_supply", 0),
@@ -229,6 +303,41 @@ def _decision_context(
         if emergency
         else None,
     }
+
+
+def _supply_note(decision: dict[str, Any]) -> dict[str, Any]:
+    """Why the days are what they are: the largest supply for the patient's frequency, less
+    the supply on hand (docs/rules.md §9.13). `capped` when the supply on hand lowers it."""
+    frequency = decision.get("monitoring_frequency")
+    full = get_protocol(decision["protocol"]).max_supply_days.get(frequency) if frequency else None
+    allowed = decision["max_days_supply"]
+    until = decision.get("supply_until")
+    codes = {r["code"] for r in decision["reasons"]}
+    on_hand_only = codes == {Reason.DAYS_SUPPLY_EXCEEDS_LIMIT} and allowed == 0
+    return {
+        "full": full,
+        "frequency": frequency,
+        # `supply_until` is the first day without supply: the supply lasts through the day before.
+        "through": date.fromisoformat(until) - timedelta(days=1) if until else None,
+        "capped": full is not None and until is not None and 0 < allowed < full,
+        # Blocked only because enough is on hand: nothing more today, nothing else wrong.
+        "on_hand_only": on_hand_only,
+    }
+
+
+def _cautions(decision: dict[str, Any]) -> list[str]:
+    """What the pharmacist should know even when the supply is allowed: a 24-hour repeat due
+    and the engine's warnings (neither blocks a supply)."""
+    out = []
+    due = decision.get("confirmation_due")
+    if due:
+        by = datetime.fromisoformat(due).astimezone(clinic_zone())
+        out.append(
+            f"A 24-hour repeat blood count is due by {by:%Y-%m-%d %H:%M}: "
+            "remind the patient to have it drawn."
+        )
+    out.extend(w["message"] for w in decision.get("warnings") or [])
+    return out
 
 
 def _counter_patient(request: HttpRequest, pk: int) -> Patient:
@@ -289,6 +398,9 @@ def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> Htt
             ),
         )
     if outcome is not None:
+        # The patient read again: the verdict after a dispense counts the supply just recorded
+        # (the loaded patient still holds the state from before it).
+        patient = _counter_patient(request, pk)
         context = _decision_context(patient, pharmacy, user=user, audited=False)
         context["dispensed"] = outcome.dispense
     else:
@@ -309,6 +421,29 @@ def counter_emergency(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(Role.PHARMACIST)
+def counter_dispense_record(request: HtmxHttpRequest, pk: int, dispense_pk: int) -> HttpResponse:
+    """A printable record of one dispense made at this pharmacy, with its authorization code.
+    Reading it is audited like any read of the patient's record."""
+    user = _user(request)
+    patient = _counter_patient(request, pk)
+    pharmacy = _pharmacy_of(user)
+    if pharmacy is None:
+        raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
+    dispense = get_object_or_404(
+        Dispense.objects.filter(patient=patient, pharmacy=pharmacy).select_related(
+            "pharmacy", "recorded_by"
+        ),
+        pk=dispense_pk,
+    )
+    patient_read_audit(actor=user, patient_id=patient.pk, what="dispense_record")
+    return render(
+        request,
+        "web/dispense_record.html",
+        {"patient": patient, "dispense": dispense, "prescriber": patient.prescriber},
+    )
+
+
+@role_required(Role.PHARMACIST)
 def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
     pharmacy = _pharmacy_of(_user(request))
     if pharmacy is None:
@@ -323,14 +458,72 @@ def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
 @role_required(*CLINICIANS)
 def clinic(request: HtmxHttpRequest) -> HttpResponse:
     """My patients, most urgent first, with a count per urgency."""
+    form = forms.ClinicListForm(request.GET or None)
+    unknown = sorted(set(request.GET) - set(form.fields))
+    if unknown or (form.is_bound and not form.is_valid()):
+        if unknown:
+            form.is_valid()
+            form.add_error(None, f"Unknown filter: {', '.join(unknown)} (known: q, need, sort).")
+        return render(request, "web/clinic.html", {"rows": [], "form": form}, status=400)
     rows, counts = prescriber_worklist(
         patients=patient_list_visible(user=_user(request)), now=timezone.now()
     )
     urgency = [(key, label, counts[key]) for key, label in URGENCY]
+    data = form.cleaned_data if form.is_bound else {}
+    query = (data.get("q") or "").strip().lower()
+    if query:
+        rows = [r for r in rows if r.patient.last_name.lower().startswith(query)]
+    if data.get("need"):
+        rows = [r for r in rows if data["need"] in r.needs]
+    sort = data.get("sort") or "urgency"
+    if sort == "name":
+        rows.sort(key=lambda r: (r.patient.last_name.lower(), r.patient.first_name.lower()))
+    elif sort == "next_draw":
+        rows.sort(key=lambda r: r.assessment.next_draw_due or date.max)
+    elif sort == "supply":
+        rows.sort(key=lambda r: r.assessment.supply_until or date.max)
+    last_dispensed = dict(
+        Dispense.objects.filter(patient__in=[r.patient.pk for r in rows])
+        .values_list("patient_id")
+        .annotate(last=Max("dispensed_at"))
+        .values_list("patient_id", "last")
+    )
     # The monitoring plan's other checks due and overdue, per row (clinical/).
     checks = plan_counts(patients=[r.patient for r in rows], now=timezone.now())
-    listed = [(r, checks[r.patient.pk]) for r in rows]
-    return render(request, "web/clinic.html", {"rows": listed, "urgency": urgency})
+    listed = [(r, checks[r.patient.pk], last_dispensed.get(r.patient.pk)) for r in rows]
+    return render(
+        request,
+        "web/clinic.html",
+        {"rows": listed, "urgency": urgency, "form": form, "filtered": bool(data)},
+    )
+
+
+@role_required(*CLINICIANS)
+def clinic_new_patient(request: HtmxHttpRequest) -> HttpResponse:
+    """A new patient of this prescriber's. Next on its page: the baseline ANCs, then Enroll."""
+    user = _user(request)
+    if user.prescriber_id is None:
+        raise PermissionDenied("Your account names no prescriber; ask an administrator.")
+    form = forms.NewPatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        prescriber = Prescriber.objects.get(pk=user.prescriber_id)
+        patient = forms.apply(
+            form,
+            lambda: patient_create(
+                actor=user,
+                first_name=data["first_name"].strip(),
+                last_name=data["last_name"].strip(),
+                date_of_birth=data["date_of_birth"],
+                sex=data["sex"],
+                population=data["population"],
+                prescriber=prescriber,
+            ),
+        )
+        if patient is not None:
+            return redirect("clinic-patient", pk=patient.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "web/clinic_new_patient.html", {"form": form}, status=status)
 
 
 def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:
@@ -359,16 +552,36 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         else None
     )
     limits: dict[str, int] = dict(getattr(assessment, "limits", None) or {})
+    dispenses = list(Dispense.objects.filter(patient=patient).select_related("pharmacy")[:200])
     chart = anc_chart(
         [(r.drawn_at, r.value_per_ul) for r in used if r.analyte == "anc"],
         band_edges(patient.protocol, patient.population, baseline, limits),
         chart_band_of(patient.protocol, patient.population, baseline, limits),
         zone,
         normal_band=str(get_protocol(patient.protocol).normal_band.value),
+        now=timezone.now(),
+        next_due=assessment.next_draw_due
+        if assessment.treatment_status != TreatmentStatus.NOT_STARTED
+        else None,
+        dispenses=[(d.dispensed_at, d.days_supply) for d in dispenses],
+        interruptions=_interruptions(patient),
+    )
+    episode = getattr(patient.monitoring, "episode_opened_at", None)
+    consult_open = bool(
+        assessment.hematology_consult
+        and episode is not None
+        and not ConsultAcknowledgement.objects.filter(
+            patient=patient, episode_opened_at=episode
+        ).exists()
     )
     return {
         "patient": patient,
         "assessment": assessment,
+        # Auditors read; only clinicians (and administrators) see the forms.
+        "can_write": user.is_admin or user.role in CLINICIANS,
+        "consult_open": consult_open,
+        "consult_form": forms.ReviewForm(),
+        "review_form": forms.ReviewForm(),
         "monitoring": decision_payload(patient.pk, assessment),
         "reasons": [
             {"code": i.code.value, "message": REASON_MESSAGES[i.code]} for i in assessment.reasons
@@ -378,11 +591,9 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "chart": chart,
         "events": patient.treatment_events.order_by("-effective_date", "-id"),
         "authorizations": patient.authorizations.order_by("-starts_on", "-id"),
-        "dispenses": Dispense.objects.filter(patient=patient).select_related("pharmacy")[:50],
+        "dispenses": dispenses[:50],
         "identifiers": patient.identifiers.all(),
         "enroll_form": forms.EnrollForm(),
-        "review_form": forms.ReviewForm(),
-        "may_review": user.role == Role.PRESCRIBER,
         "result_form": forms.AncResultForm(),
         "reads_wbc": reads_wbc,
         "event_form": forms.TreatmentEventForm(),
@@ -397,6 +608,21 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "level_form": forms.LevelForm(),
         "plan_form": forms.PlanEntryForm(items=_plan_choices(patient)),
     }
+
+
+def _interruptions(patient: Patient) -> list[tuple[date, date | None]]:
+    """The recorded interruptions, each to the resumption (or stop) that ended it."""
+    spans: list[tuple[date, date | None]] = []
+    since: date | None = None
+    for event in patient.treatment_events.order_by("effective_date", "id"):
+        if event.kind == "interrupt" and since is None:
+            since = event.effective_date
+        elif event.kind in ("resume", "start", "discontinue") and since is not None:
+            spans.append((since, event.effective_date))
+            since = None
+    if since is not None:
+        spans.append((since, None))
+    return spans
 
 
 def _plan_choices(patient: Patient) -> list[tuple[str, str]]:
@@ -451,19 +677,6 @@ def _aware(moment: datetime) -> datetime:
     if timezone.is_naive(moment):
         return timezone.make_aware(moment, clinic_zone())
     return moment
-
-
-@role_required(Role.PRESCRIBER)
-def clinic_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """The prescriber acknowledges the conflicts shown (docs/rules.md §9.1)."""
-    return _clinic_form(
-        request,
-        pk,
-        forms.ReviewForm,
-        "review",
-        lambda p, u, d: review_acknowledge(patient=p, actor=u, note=d.get("note") or ""),
-        roles={Role.PRESCRIBER},
-    )
 
 
 @role_required(*CLINICIANS)
@@ -522,6 +735,32 @@ def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> Htt
         if shown.pk == result.pk:
             shown.void_form = form
     return render(request, "web/clinic_patient.html", context, status=422)
+
+
+@role_required(Role.PRESCRIBER)
+def clinic_consult(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber acknowledges the recommended hematology consult (its reminder stops)."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.ReviewForm,
+        "consult",
+        lambda p, u, d: consult_acknowledge(patient=p, actor=u, note=d.get("note", "")),
+        roles={Role.PRESCRIBER},
+    )
+
+
+@role_required(Role.PRESCRIBER)
+def clinic_review(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The prescriber has reviewed what `review_needed` lists."""
+    return _clinic_form(
+        request,
+        pk,
+        forms.ReviewForm,
+        "review",
+        lambda p, u, d: review_acknowledge(patient=p, actor=u, note=d.get("note", "")),
+        roles={Role.PRESCRIBER},
+    )
 
 
 @role_required(Role.PRESCRIBER)
@@ -624,7 +863,12 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
     """Counts an administrator checks first, and the prescriber and pharmacy directory."""
     now = timezone.now()
     today = local_date(now, clinic_zone())
-    states = MonitoringState.objects.aggregate(
+    # A consult counts until the prescriber acknowledges it for its episode, as on the clinic's
+    # worklist.
+    acknowledged = ConsultAcknowledgement.objects.filter(
+        patient_id=OuterRef("patient_id"), episode_opened_at=OuterRef("episode_opened_at")
+    )
+    states = MonitoringState.objects.annotate(acknowledged=Exists(acknowledged)).aggregate(
         enrolled=Count("pk", filter=Q(enrollment_status="enrolled")),
         pending=Count("pk", filter=Q(enrollment_status="pending")),
         reenrollment=Count("pk", filter=Q(enrollment_status="reenrollment_required")),
@@ -634,7 +878,7 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             & ~Q(treatment_status="not_started"),
         ),
         confirmations=Count("pk", filter=Q(confirmation_due__isnull=False)),
-        consults=Count("pk", filter=Q(hematology_consult=True)),
+        consults=Count("pk", filter=Q(hematology_consult=True, acknowledged=False)),
     )
     bands = dict(
         MonitoringState.objects.filter(enrollment_status="enrolled")
@@ -646,20 +890,22 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
         "quarantine_open": QuarantinedResult.objects.filter(status=QuarantineStatus.OPEN).count(),
         "failed_messages": FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED).count(),
     }
-    recent = Dispense.objects.filter(dispensed_at__gte=now - timedelta(days=30)).count()
-    window = ReportFilter(start=today - timedelta(days=30), end=today)
-    compliance = report_compliance(window)
+    form = _range_form(request)
+    if form.is_bound and not form.is_valid():
+        return render(request, "web/oversight_refused.html", {"form": form}, status=400)
+    window = _report_window(form, today)
+    lo, hi = window.window()
+    recent = Dispense.objects.filter(dispensed_at__gte=lo, dispensed_at__lte=hi).count()
+    compliance = _compliance_both_ways(report_dispenses(window))
     unreviewed = report_overrides(window, reviewed=False)
-    reports = [
-        (name, f"/api/v1/reports/{slug}/?from={window.start}&to={window.end}")
-        for slug, name in (
-            ("dispenses", "Dispenses and the decision in force"),
-            ("overrides", "Overrides and emergency supplies"),
-            ("overdue", "Overdue draws"),
-            ("low-anc-episodes", "Low-ANC episodes"),
-            ("enrollment-gaps", "Enrollment gaps"),
-            ("compliance", "Compliance rates"),
+    query = _query(window)
+    report_links = [
+        (
+            title,
+            reverse("oversight-report", args=[slug]) + f"?{query}",
+            f"/api/v1/reports/{slug}/?{query}&format=csv",
         )
+        for slug, (title, _run, _columns) in REPORTS.items()
     ]
     prescribers = list(
         Prescriber.objects.annotate(patient_count=Count("patients")).order_by("name")
@@ -684,6 +930,521 @@ def oversight(request: HtmxHttpRequest) -> HttpResponse:
             "window": window,
             "compliance": compliance,
             "unreviewed": unreviewed,
-            "reports": reports,
+            "reports": report_links,
+            "form": form,
+            "query": query,
+            "unreviewed_url": reverse("oversight-report", args=["overrides"])
+            + "?"
+            + _query(window, reviewed="false"),
         },
     )
+
+
+# The report pages: the same report functions the API serves, as tables (CSV from the API).
+REPORTS: dict[str, tuple[str, Callable[..., list[dict[str, Any]]], list[str]]] = {
+    "dispenses": (
+        "Dispenses and the decision in force",
+        report_dispenses,
+        reports.DISPENSE_COLUMNS,
+    ),
+    "overrides": ("Overrides and emergency supplies", report_overrides, reports.OVERRIDE_COLUMNS),
+    "overdue": ("Overdue draws", reports.report_overdue, reports.OVERDUE_COLUMNS),
+    "low-anc-episodes": (
+        "Low-ANC episodes",
+        reports.report_low_anc_episodes,
+        reports.EPISODE_COLUMNS,
+    ),
+    "enrollment-gaps": ("Enrollment gaps", reports.report_enrollment_gaps, reports.GAP_COLUMNS),
+    "compliance": ("Compliance rates", report_compliance, reports.COMPLIANCE_COLUMNS),
+}
+
+
+def _report_window(form: forms.ReportRangeForm, today: date) -> ReportFilter:
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    end = data.get("end") or today
+    start = data.get("start") or end - timedelta(days=30)
+    return ReportFilter(start=start, end=end)
+
+
+def _query(window: ReportFilter, **extra: Any) -> str:
+    params = {"from": window.start.isoformat(), "to": window.end.isoformat()}
+    params.update({k: v for k, v in extra.items() if v is not None})
+    return urlencode(params)
+
+
+@role_required(*OVERSEERS)
+def oversight_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """One report as a page, for the period asked (`from`, `to`; the API's names)."""
+    if slug not in REPORTS:
+        raise Http404("No such report.")
+    title, run, columns = REPORTS[slug]
+    today = local_date(timezone.now(), clinic_zone())
+    form = _range_form(request)
+    if form.is_bound and not form.is_valid():
+        return render(
+            request,
+            "web/report.html",
+            {"title": title, "slug": slug, "form": form, "rows": None, "columns": columns},
+            status=400,
+        )
+    window = _report_window(form, today)
+    reviewed = form.cleaned_data.get("reviewed") if form.is_bound else None
+    if slug == "overrides":
+        rows = report_overrides(window, reviewed=reviewed)
+    elif slug == "overdue":
+        rows = reports.report_overdue(window, now=timezone.now())
+    else:
+        rows = run(window)
+    query = _query(window, reviewed=None if reviewed is None else str(reviewed).lower())
+    return render(
+        request,
+        "web/report.html",
+        {
+            "title": title,
+            "slug": slug,
+            "form": form,
+            "window": window,
+            "columns": [c.replace("_", " ") for c in columns],
+            "rows": [
+                {
+                    "cells": [(c.replace("_", " "), _cell(row.get(c))) for c in columns],
+                    "dispense_id": row.get("dispense_id"),
+                    "reviewed": row.get("reviewed"),
+                }
+                for row in rows
+            ],
+            "csv_url": f"/api/v1/reports/{slug}/?{query}&format=csv",
+            "can_review": slug == "overrides" and _user(request).is_admin,
+        },
+    )
+
+
+def _cell(value: Any) -> str:
+    """A report's value as the page shows it: dates in clinic time, lists joined, codes in
+    words."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return f"{value.astimezone(clinic_zone()):%Y-%m-%d %H:%M}"
+    if isinstance(value, list | tuple):
+        return ", ".join(words(v) for v in value) or "—"
+    if isinstance(value, str):
+        return words(value)
+    return str(value)
+
+
+def _range_form(request: HttpRequest) -> forms.ReportRangeForm:
+    """The period from the query (`from`/`to`, as the API names them); unknown keys refused."""
+    if not request.GET:
+        return forms.ReportRangeForm()
+    known = {"from", "to", "reviewed"}
+    data = {
+        "start": request.GET.get("from", ""),
+        "end": request.GET.get("to", ""),
+        "reviewed": request.GET.get("reviewed", ""),
+    }
+    form = forms.ReportRangeForm(data)
+    unknown = sorted(set(request.GET) - known)
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)} (known: from, to, reviewed).")
+    return form
+
+
+def _compliance_both_ways(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per pharmacy and per prescriber, the share of dispenses with an acceptable ANC two ways,
+    side by side: as known at the time (the decision stored with the dispense allowed it; an
+    emergency supply never did) and in hindsight (the report's re-evaluation with every result
+    recorded since, drawn before the dispense). A result entered late moves only the second."""
+    groups: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        then = row["stored_decision"] == "allowed" and not row["emergency_reason"]
+        for group, key, name in (
+            ("pharmacy", row["pharmacy_id"], row["pharmacy"]),
+            ("prescriber", row["prescriber_id"], row["prescriber"]),
+        ):
+            g = groups.setdefault(
+                (group, key),
+                {
+                    "group": group,
+                    "name": name,
+                    "dispenses": 0,
+                    "known_then": 0,
+                    "hindsight": 0,
+                    "emergency_supplies": 0,
+                    "disagreements": 0,
+                },
+            )
+            g["dispenses"] += 1
+            g["known_then"] += int(then)
+            g["hindsight"] += int(bool(row["acceptable_anc"]))
+            g["emergency_supplies"] += int(bool(row["emergency_reason"]))
+            g["disagreements"] += int(bool(row["disagrees"]))
+    return [groups[k] for k in sorted(groups)]
+
+
+# What each oversight counter lists (the same filters as its count).
+PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
+    "enrolled": ("Enrolled", lambda today: Q(monitoring__enrollment_status="enrolled")),
+    "pending": ("Enrollment pending", lambda today: Q(monitoring__enrollment_status="pending")),
+    "reenrollment": (
+        "Re-enrollment needed",
+        lambda today: Q(monitoring__enrollment_status="reenrollment_required"),
+    ),
+    "overdue": (
+        "Draw overdue",
+        lambda today: (
+            Q(monitoring__enrollment_status="enrolled", monitoring__next_draw_due__lt=today)
+            & ~Q(monitoring__treatment_status="not_started")
+        ),
+    ),
+    "confirmation": (
+        "24-hour repeat pending",
+        lambda today: Q(monitoring__confirmation_due__isnull=False),
+    ),
+    "consult": (
+        "Hematology consult not yet acknowledged",
+        lambda today: Q(monitoring__hematology_consult=True, consult_acknowledged=False),
+    ),
+}
+
+
+@role_required(*OVERSEERS)
+def oversight_patients(request: HtmxHttpRequest) -> HttpResponse:
+    """Patients by name (prefix) and date of birth, or those behind one oversight counter.
+    Unknown filters are refused (400) naming what is known. The search is audited."""
+    user = _user(request)
+    today = local_date(timezone.now(), clinic_zone())
+    form = forms.OversightSearchForm(request.GET or None, needs=PATIENT_FILTERS)
+    unknown = sorted(set(request.GET) - set(form.fields))
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)}.")
+    found = None
+    status = 200
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        acknowledged = ConsultAcknowledgement.objects.filter(
+            patient_id=OuterRef("pk"), episode_opened_at=OuterRef("monitoring__episode_opened_at")
+        )
+        patients = (
+            patient_list_visible(user=user)
+            .annotate(consult_acknowledged=Exists(acknowledged))
+            .order_by("last_name", "first_name", "pk")
+        )
+        if data.get("need"):
+            patients = patients.filter(PATIENT_FILTERS[data["need"]][1](today))
+        if (data.get("name") or "").strip():
+            patients = patients.filter(last_name__istartswith=data["name"].strip())
+        if data.get("date_of_birth"):
+            patients = patients.filter(date_of_birth=data["date_of_birth"])
+        found = list(patients[:200])
+        ids = [p.pk for p in found]
+        audit_record(
+            action=Action.PATIENT_LOOKUP,
+            actor=user,
+            object_type="patient",
+            object_id=ids[0] if len(ids) == 1 else "",
+            patient_id=ids[0] if len(ids) == 1 else None,
+            output={"patient_ids": ids},
+            inputs={
+                "last_name": (data.get("name") or "").strip(),
+                "date_of_birth": data.get("date_of_birth"),
+                "need": data.get("need") or "",
+                "page": "oversight",
+            },
+        )
+    elif form.is_bound:
+        status = 400
+    return render(
+        request,
+        "web/oversight_patients.html",
+        {"form": form, "found": found, "needs": PATIENT_FILTERS},
+        status=status,
+    )
+
+
+@role_required(Role.ADMIN)
+def oversight_review(request: HtmxHttpRequest, dispense_pk: int) -> HttpResponse:
+    """An administrator marks one emergency supply reviewed (the service checks the role and
+    that it is one, once)."""
+    dispense = get_object_or_404(Dispense.objects.exclude(emergency_reason=""), pk=dispense_pk)
+    back = reverse("oversight-report", args=["overrides"]) + "?reviewed=false"
+    if request.method != "POST":
+        return redirect(back)
+    form = forms.ReviewForm(request.POST)
+    if form.is_valid():
+        done = forms.apply(
+            form,
+            lambda: emergency_supply_review(
+                dispense=dispense, actor=_user(request), note=form.cleaned_data.get("note", "")
+            ),
+        )
+        if done is not None:
+            return redirect(back)
+    return render(
+        request, "web/review_refused.html", {"form": form, "dispense": dispense}, status=409
+    )
+
+
+@role_required(*OVERSEERS)
+def oversight_timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """One patient's record in time order, printable: results, treatment events,
+    authorizations, dispenses (with the decision stored with each) and emergency supplies.
+    Reading it is audited."""
+    user = _user(request)
+    patient = get_object_or_404(patient_list_visible(user=user), pk=pk)
+    patient_read_audit(actor=user, patient_id=patient.pk, what="timeline")
+    zone = clinic_zone()
+    entries: list[dict[str, Any]] = []
+    for r in AncResult.objects.filter(patient=patient).order_by("drawn_at", "id"):
+        entries.append(
+            {
+                "at": r.drawn_at.astimezone(zone),
+                "kind": "result",
+                "what": f"{r.analyte.upper()} {r.value_per_ul}/µL ({words(r.source)}, "
+                f"{words(r.status)}{', replaced' if r.superseded else ''})"
+                + (f": {r.void_reason}" if r.void_reason else ""),
+            }
+        )
+    for e in patient.treatment_events.order_by("effective_date", "id"):
+        entries.append(
+            {
+                "at": datetime.combine(e.effective_date, datetime.min.time(), zone),
+                "kind": "event",
+                "what": f"Treatment {words(e.kind)}: {e.reason}",
+            }
+        )
+    for a in patient.authorizations.order_by("starts_on", "id"):
+        entries.append(
+            {
+                "at": datetime.combine(a.starts_on, datetime.min.time(), zone),
+                "kind": "authorization",
+                "what": f"{a.kind} authorization to {a.expires_on:%Y-%m-%d}: {a.rationale}",
+            }
+        )
+    for d in Dispense.objects.filter(patient=patient).select_related("pharmacy", "reviewed_by"):
+        stored = d.decision or {}
+        kind = "emergency supply" if d.emergency_reason else "dispense"
+        what = f"{forms.days(d.days_supply)} at {d.pharmacy.name} ({d.authorization_code}); "
+        what += f"decision then: {words(stored.get('decision', ''))}"
+        if d.emergency_reason:
+            what += f"; reason {words(d.emergency_reason)}"
+            what += f"; reviewed by {d.reviewed_by.username}" if d.reviewed_by else "; not reviewed"
+        entries.append({"at": d.dispensed_at.astimezone(zone), "kind": kind, "what": what})
+    entries.sort(key=lambda e: e["at"])
+    return render(
+        request,
+        "web/timeline.html",
+        {
+            "patient": patient,
+            "entries": entries,
+            "monitoring": decision_payload(patient.pk, patient_monitoring(patient=patient)),
+        },
+    )
+
+
+# --- everyone's inbox ------------------------------------------------------------------------
+
+INBOX_ROLES = (Role.PRESCRIBER, Role.DESIGNEE, Role.PHARMACIST, Role.AUDITOR)
+
+
+@role_required(*INBOX_ROLES)
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    """My reminders, unread first marked; each links to its patient where there is one."""
+    user = _user(request)
+    items = list(inbox_of(user).select_related("patient")[:100])
+    return render(request, "web/inbox.html", {"items": items})
+
+
+@role_required(*INBOX_ROLES)
+def inbox_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    # Any of mine (as the API's read), delivered or not yet.
+    item = get_object_or_404(
+        Notification.objects.filter(recipient=user, channel=Channel.IN_APP), pk=pk
+    )
+    if request.method == "POST":
+        notification_mark_read(notification=item, user=user)
+    return redirect("inbox")
+
+
+@role_required(*OVERSEERS)
+def audit_trail(request: HtmxHttpRequest) -> HttpResponse:
+    """The audit trail, newest first, filtered; unknown filters and values refused (400). With
+    `verify=1`, the whole chain is checked (audit_chain_verify) and the result shown."""
+    form = forms.AuditTrailForm({k: v for k, v in request.GET.items() if k != "verify"} or None)
+    known = set(form.fields) | {"verify", "page"}
+    unknown = sorted(set(request.GET) - known)
+    if unknown:
+        form.is_valid()
+        form.add_error(None, f"Unknown filter: {', '.join(unknown)}.")
+    if form.is_bound and not form.is_valid():
+        return render(request, "web/audit_trail.html", {"form": form, "entries": None}, status=400)
+    entries = AuditEntry.objects.order_by("-id")
+    data = form.cleaned_data if form.is_bound else {}
+    zone = clinic_zone()
+    if data.get("action"):
+        entries = entries.filter(action=data["action"])
+    if data.get("outcome"):
+        entries = entries.filter(outcome=data["outcome"])
+    if data.get("patient"):
+        entries = entries.filter(patient_id=data["patient"])
+    if (data.get("actor") or "").strip():
+        entries = entries.filter(actor_username=data["actor"].strip())
+    if data.get("since"):
+        entries = entries.filter(created_at__gte=datetime.combine(data["since"], time.min, zone))
+    if data.get("until"):
+        entries = entries.filter(created_at__lte=datetime.combine(data["until"], time.max, zone))
+    chain = audit_chain_verify() if request.GET.get("verify") == "1" else None
+    return render(
+        request,
+        "web/audit_trail.html",
+        {"form": form, "entries": list(entries[:200]), "chain": chain},
+    )
+
+
+# --- batch entry of results (several patients at once) ----------------------------------------
+
+BATCH_ROWS = 10
+CSV_COLUMNS = {"drawn_at", "value", "unit"}
+
+
+def _batch_forms(
+    data: dict[str, Any] | None, patients: list[tuple[int, str]], count: int = BATCH_ROWS
+) -> list[forms.BatchRowForm]:
+    return [forms.BatchRowForm(data, prefix=f"row-{i}", patients=patients) for i in range(count)]
+
+
+def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str], int, list[str]]:
+    """A CSV as the grid's POST data (the preview): each row's patient found among mine by id,
+    or by last name and date of birth; what cannot be read is said per line."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = {(h or "").strip().lower() for h in reader.fieldnames or []}
+    problems = []
+    missing = CSV_COLUMNS - header
+    if missing or not ({"patient_id"} <= header or {"last_name", "date_of_birth"} <= header):
+        need = ", ".join(sorted(missing)) or "patient_id, or last_name and date_of_birth"
+        return {}, 0, [f"The header lacks {need}."]
+    data: dict[str, str] = {}
+    count = 0
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        patient: Patient | None = None
+        if row.get("patient_id", "").isdigit():
+            patient = mine.get(int(row["patient_id"]))
+        elif row.get("last_name") and row.get("date_of_birth"):
+            matches = [
+                p
+                for p in mine.values()
+                if p.last_name.lower() == row["last_name"].lower()
+                and p.date_of_birth.isoformat() == row["date_of_birth"]
+            ]
+            patient = matches[0] if len(matches) == 1 else None
+        if patient is None:
+            problems.append(f"Line {line}: no patient of yours matches; the row is left out.")
+            continue
+        prefix = f"row-{count}"
+        data[f"{prefix}-patient"] = str(patient.pk)
+        data[f"{prefix}-drawn_at"] = row.get("drawn_at", "").replace(" ", "T")[:16]
+        data[f"{prefix}-value"] = row.get("value", "")
+        data[f"{prefix}-unit"] = row.get("unit", "")
+        count += 1
+    return data, count, problems
+
+
+@role_required(*CLINICIANS)
+def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
+    """Results for several patients at once: typed into a grid, or a CSV read into the grid to
+    check first (the preview). Saving records each row with the same service as the patient
+    page's form, each on its own: a refused row says why, and the others are saved."""
+    user = _user(request)
+    mine = {p.pk: p for p in patient_list_visible(user=user).order_by("last_name", "first_name")}
+    choices = [
+        (p.pk, f"{p.last_name}, {p.first_name} (born {p.date_of_birth:%Y-%m-%d})")
+        for p in mine.values()
+    ]
+    problems: list[str] = []
+    outcomes: list[dict[str, Any]] = []
+    upload = forms.BatchUploadForm()
+    status = 200
+    batch_count = BATCH_ROWS
+    if request.method == "POST" and request.POST.get("action") == "preview":
+        upload = forms.BatchUploadForm(request.POST, request.FILES)
+        rows = _batch_forms(None, choices)
+        if upload.is_valid():
+            raw = upload.cleaned_data["file"].read()
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                upload.add_error("file", "The file is not UTF-8 text.")
+            else:
+                data, count, problems = _rows_from_csv(text, mine)
+                if data:
+                    batch_count = max(count, 1)
+                    rows = _batch_forms(data, choices, batch_count)
+                    for form in rows:
+                        form.is_valid()
+        if not upload.is_valid() or problems:
+            status = 400 if not upload.is_valid() else 200
+    elif request.method == "POST":
+        try:
+            count = max(1, min(int(request.POST.get("rows") or BATCH_ROWS), 200))
+        except ValueError:
+            count = BATCH_ROWS
+        kept: list[forms.BatchRowForm] = []
+        for index, form in enumerate(_batch_forms(request.POST, choices, count), start=1):
+            valid = form.is_valid()
+            if valid and form.blank:
+                continue
+            saved = None
+            patient = mine.get(form.cleaned_data.get("patient") or 0) if valid else None
+            if valid and patient is not None:
+                saved = forms.apply(form, _batch_save(form.cleaned_data, patient, user))
+            if saved is None:
+                kept.append(form)  # refused: it stays in the grid, its rule beside it
+                status = 422
+            outcomes.append(
+                {
+                    "row": index,
+                    "patient": patient,
+                    "saved": saved is not None,
+                    "errors": [e for errors in form.errors.values() for e in errors],
+                }
+            )
+        rows = kept or _batch_forms(None, choices)
+        batch_count = count
+    else:
+        rows = _batch_forms(None, choices)
+    return render(
+        request,
+        "web/clinic_batch.html",
+        {
+            "rows": rows,
+            "upload": upload,
+            "problems": problems,
+            "outcomes": outcomes,
+            "saved": sum(1 for o in outcomes if o["saved"]),
+            "count": batch_count,
+        },
+        status=status,
+    )
+
+
+def _batch_save(d: dict[str, Any], patient: Patient, user: User) -> Callable[[], object]:
+    def save() -> object:
+        return anc_result_record(
+            patient=patient,
+            actor=user,
+            drawn_at=_aware(d["drawn_at"]),
+            value=d["value"],
+            unit=d["unit"],
+            confirm_unusual=bool(d.get("confirm_unusual")),
+        )
+
+    return save

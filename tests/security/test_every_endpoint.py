@@ -277,6 +277,33 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
     ("clinic-step-down", "post", "/clinic/patients/{patient}/step-down/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("oversight", "get", "/oversight/", None, (302, 403, 403, 403, 403, 200, 200, 403)),
+    # The printable record of a dispense made at the pharmacist's own pharmacy.
+    ("counter-dispense-record", "get", "/counter/patients/{patient}/dispenses/{dispense}/",
+        None, (302, 403, 403, 403, 200, 403, 403, 403)),
+    # An administrator names no prescriber to create a patient for.
+    ("clinic-new-patient", "get", "/clinic/patients/new/", None,
+        (302, 200, 200, 200, 403, 403, 403, 403)),
+    ("clinic-batch", "get", "/clinic/results/batch/", None,
+        (302, 200, 200, 200, 403, 403, 200, 403)),
+    # Nothing to acknowledge for this patient: the refusal comes back in place (422).
+    ("clinic-consult", "post", "/clinic/patients/{patient}/consult/", {},
+        (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("clinic-review", "post", "/clinic/patients/{patient}/review/", {},
+        (302, 422, 403, 404, 403, 403, 422, 403)),
+    ("inbox", "get", "/inbox/", None, (302, 200, 200, 200, 200, 200, 200, 403)),
+    # Only its recipient's: anyone else's is a 404.
+    ("inbox-read", "post", "/inbox/{notification}/read/", {},
+        (302, 302, 404, 404, 404, 404, 404, 403)),
+    ("oversight-patients", "get", "/oversight/patients/", None,
+        (302, 403, 403, 403, 403, 200, 200, 403)),
+    ("oversight-report", "get", "/oversight/reports/dispenses/", None,
+        (302, 403, 403, 403, 403, 200, 200, 403)),
+    ("oversight-timeline", "get", "/oversight/patients/{patient}/timeline/", None,
+        (302, 403, 403, 403, 403, 200, 200, 403)),
+    ("audit-trail", "get", "/oversight/audit/", None, (302, 403, 403, 403, 403, 200, 200, 403)),
+    # Administrators only; this dispense is no emergency supply (404).
+    ("oversight-review", "post", "/oversight/emergency-supplies/{dispense}/review/", {},
+        (302, 403, 403, 403, 403, 403, 404, 403)),
     # --- Django admin (staff only; administrators verified by their second factor when on)
     ("index", "get", "/admin/", None, (302, 302, 302, 302, 302, 302, 200, 302)),
     # A signed-in administrator is sent on from the admin's login page.

@@ -83,7 +83,8 @@ def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     page.get_by_label("Last name").fill("Stale")
     page.get_by_label("Date of birth").fill("1985-06-15")
     page.get_by_role("button", name="Find").click()
-    page.get_by_role("link", name="Check", exact=True).click()
+    # One patient matches: the counter opens it straight away.
+    page.wait_for_url(re.compile(rf"/counter/patients/{stale_patient.pk}/$"))
     banner = page.locator(".banner")
     banner.get_by_text("BLOCKED").wait_for()
     assert "The latest ANC is older than the monitoring frequency allows." in banner.inner_text()
@@ -95,7 +96,6 @@ def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     page.get_by_label("Or patient id").fill(str(allowed_patient.pk))
     page.get_by_label("Date of birth").fill("1985-06-15")  # an id goes with the date of birth
     page.get_by_role("button", name="Find").click()
-    page.get_by_role("link", name="Check", exact=True).click()
     page.get_by_text("ALLOWED — up to 7 days").wait_for()
     options = page.get_by_label("Days' supply").locator("option").all_inner_texts()
     assert options == ["7 days"]
@@ -210,3 +210,357 @@ def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
     page.locator("#plan_done_on").fill("2026-05-20")
     page.get_by_role("button", name="Record check done").click()
     page.get_by_test_id("plan-ecg").filter(has_text="complete").wait_for()
+
+
+# --- journeys, the crawl and accessibility ----------------------------------------------------
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it stands."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def find_at_counter(page, live_server, patient) -> None:
+    page.goto(f"{live_server.url}/counter/")
+    page.get_by_label("Last name").fill(patient.last_name[:3])  # the start is enough
+    page.get_by_label("Date of birth").fill(patient.date_of_birth.isoformat())
+    page.get_by_role("button", name="Find").click()
+    page.wait_for_url(re.compile(rf"/counter/patients/{patient.pk}/$"))
+
+
+def test_journey_dispense_then_recheck_by_keyboard(page, live_server, phil, allowed_patient, shots):
+    """Keyboard only: the days, the button, and the focus lands on the result; the page then
+    says no more today, as the API does, and offers no form."""
+    log_in(page, live_server, "phil")
+    find_at_counter(page, live_server, allowed_patient)
+    assert "Dr Alice Adams" in page.get_by_test_id("prescriber").inner_text()
+    page.get_by_label("Days' supply").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    result = page.get_by_test_id("dispensed")
+    result.wait_for()
+    assert page.evaluate("document.activeElement.dataset.testid") == "dispensed"
+    assert "DISPENSED 7 days" in result.inner_text()
+    verdict = page.get_by_test_id("verdict").inner_text()
+    assert "NO SUPPLY NOW" in verdict and "ALLOWED" not in verdict
+    assert page.get_by_role("button", name="Record dispense").count() == 0
+    shots(page, "counter-dispensed-recheck")
+    page.reload()
+    assert "NO SUPPLY NOW" in page.get_by_test_id("verdict").inner_text()
+    # The printable record carries the authorization code.
+    code = Dispense.objects.get(patient=allowed_patient).authorization_code
+    page.goto(
+        f"{live_server.url}/counter/patients/{allowed_patient.pk}/dispenses/"
+        f"{Dispense.objects.get(patient=allowed_patient).pk}/"
+    )
+    assert page.get_by_test_id("record-code").inner_text() == code
+    shots(page, "counter-dispense-record")
+
+
+def test_journey_allowed_but_capped(page, live_server, phil, allowed_patient, clock, shots):
+    from datetime import timedelta
+
+    from pharmacy.services import dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    clock.shift(timedelta(days=4))
+    log_in(page, live_server, "phil")
+    find_at_counter(page, live_server, allowed_patient)
+    assert page.get_by_label("Days' supply").locator("option").all_inner_texts() == ["4 days"]
+    assert "supply on hand through 2026-05-26" in page.get_by_test_id("supply-cap").inner_text()
+    shots(page, "counter-capped")
+    page.get_by_role("button", name="Record dispense").click()
+    page.get_by_test_id("dispensed").filter(has_text="DISPENSED 4 days").wait_for()
+
+
+def test_journey_the_session_expires_before_dispensing(
+    page, live_server, phil, allowed_patient, shots
+):
+    log_in(page, live_server, "phil")
+    find_at_counter(page, live_server, allowed_patient)
+    page.context.clear_cookies()  # the session is gone, as after the idle timeout
+    page.get_by_role("button", name="Record dispense").click()
+    message = page.get_by_test_id("session-expired")
+    message.wait_for()
+    assert "NOT DISPENSED — your session expired" in message.inner_text()
+    assert page.get_by_label("Password").count() == 0  # no login page inside this one
+    assert not Dispense.objects.exists()
+    shots(page, "counter-session-expired")
+    page.get_by_role("link", name="Log in again").click()
+    page.get_by_label("Username").fill("phil")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/counter/"))
+
+
+def test_journey_a_unit_slip_is_refused(page, live_server, alice, allowed_patient):
+    """2.1 typed with /uL (meant 10*3/uL) is refused with the unit it almost certainly is."""
+    log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/clinic/patients/{allowed_patient.pk}/")
+    page.get_by_label("Drawn at (clinic time)").fill("2026-05-20T08:30")
+    page.get_by_label("Value").fill("2.1")
+    page.get_by_label("Unit").select_option("/uL")
+    page.get_by_role("button", name="Save result").click()
+    page.get_by_text(re.compile("is almost certainly 10\\*3/uL")).wait_for()
+    assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul__lt=100).exists()
+    # Entered as meant, it is stored.
+    page.get_by_label("Unit").select_option("10*3/uL")
+    with page.expect_navigation():  # saved: htmx reloads the page
+        page.get_by_role("button", name="Save result").click()
+    stored = AncResult.objects.filter(patient=allowed_patient).order_by("-id").first()
+    assert stored is not None and (stored.unit, stored.value_per_ul) == ("10*3/uL", 2100), (
+        page.locator("form .error").all_inner_texts()
+    )
+
+
+def test_journey_emergency_supply_confirmed_then_reviewed(
+    page, live_server, phil, admin, stale_patient, shots
+):
+    log_in(page, live_server, "phil")
+    find_at_counter(page, live_server, stale_patient)
+    section = page.get_by_test_id("emergency")
+    assert "BLOCKED" in page.get_by_test_id("verdict").inner_text()
+    section.locator("summary").click()
+    reason = section.get_by_label("Reason")
+    assert reason.input_value() == ""  # no reason chosen for the pharmacist
+    reason.select_option("lab_delay")
+    section.get_by_label("The patient's last dose was taken within the last 48 hours").check()
+    section.get_by_role("button", name="Record emergency supply").click()
+    section.get_by_text("Tick the box to confirm the emergency supply.").wait_for()
+    assert not Dispense.objects.exists()
+    section = page.get_by_test_id("emergency")
+    section.get_by_label("Reason").select_option("lab_delay")
+    section.get_by_label("The patient's last dose was taken within the last 48 hours").check()
+    section.get_by_label("I am dispensing an emergency supply without a current ANC").check()
+    section.get_by_role("button", name="Record emergency supply").click()
+    done = page.get_by_test_id("dispensed")
+    done.wait_for()
+    assert "EMERGENCY SUPPLY RECORDED" in done.inner_text() and "✓" not in done.inner_text()
+    shots(page, "counter-emergency-recorded")
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, live_server, "admin")
+    page.wait_for_url(re.compile(r"/oversight/$"))
+    page.get_by_test_id("unreviewed").click()
+    page.get_by_label("Review note").fill("lab closed for the storm")
+    page.get_by_role("button", name="Mark reviewed").click()
+    page.wait_for_url(re.compile(r"reviewed=false"))
+    assert page.get_by_role("button", name="Mark reviewed").count() == 0
+    dispense = Dispense.objects.get(patient=stale_patient)
+    assert dispense.reviewed_by == admin and dispense.review_note == "lab closed for the storm"
+
+
+def test_journey_consult_acknowledged_from_the_page(page, live_server, alice, allowed_patient):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from monitoring.services import anc_result_record
+    from tests.conftest import NOW
+
+    anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal("300"),
+        unit="/uL",
+        confirm_unusual=True,
+    )
+    log_in(page, live_server, "alice")
+    page.get_by_role("link", name="Allowed, Alma").click()
+    assert "hematology consult is recommended" in page.get_by_test_id("attention").inner_text()
+    page.get_by_role("button", name="Acknowledge the consult").click()
+    page.get_by_role("link", name="My patients").click()
+    assert page.get_by_test_id("count-consult").locator(".n").inner_text() == "0"
+
+
+def test_report_pages_open_in_a_browser(page, live_server, aud, phil, allowed_patient, shots):
+    from pharmacy.services import dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    log_in(page, live_server, "aud")
+    page.wait_for_url(re.compile(r"/oversight/$"))
+    names = page.locator("h3 + ul a:not([href*='format=csv'])").all_inner_texts()
+    assert len(names) == 6
+    for name in names:
+        page.goto(f"{live_server.url}/oversight/")
+        with page.expect_navigation() as nav:
+            page.get_by_role("link", name=name, exact=True).click()
+        assert nav.value is not None and nav.value.status == 200, name
+        page.get_by_test_id("report").wait_for()
+    page.goto(f"{live_server.url}/oversight/reports/dispenses/")
+    shots(page, "oversight-report-dispenses")
+    response = page.goto(f"{live_server.url}/api/v1/reports/dispenses/")
+    assert response is not None and response.status == 200  # DRF's browsable page
+
+
+def test_the_api_docs_render_with_no_network_but_this_site(page, live_server, db, shots):
+    outside: list[str] = []
+
+    def only_here(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(f"{live_server.url}/api/docs/")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() > 10
+    assert outside == []
+    shots(page, "api-docs")
+
+
+def test_no_csp_refusal_and_the_button_is_disabled_while_posting(
+    page, live_server, phil, allowed_patient
+):
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    log_in(page, live_server, "phil")
+    find_at_counter(page, live_server, allowed_patient)
+    held = []
+    page.route("**/dispense/", lambda route: held.append(route))
+    button = page.get_by_role("button", name="Record dispense")
+    with page.expect_request("**/dispense/"):
+        button.click()
+    page.wait_for_function("document.querySelector('form[hx-post] button').disabled")
+    assert button.is_disabled()
+    held[0].continue_()
+    page.get_by_test_id("dispensed").wait_for()
+    assert refused == []
+
+
+def test_phone_tables_label_every_cell(page, live_server, alice, allowed_patient, stale_patient):
+    page.set_viewport_size({"width": 375, "height": 740})
+    log_in(page, live_server, "alice")
+    page.wait_for_url(re.compile(r"/clinic/$"))
+    first = page.locator("table.worklist tbody tr").first.locator("td").nth(1)
+    before = page.evaluate(
+        "(el) => getComputedStyle(el, '::before').content", first.element_handle()
+    )
+    assert before == '"Patient: "'
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the worklist scrolls sideways at phone width ({width}px)"
+
+
+@pytest.fixture
+def crawl_scene(alice, phil, aud, admin, allowed_patient, stale_patient, bobs_patient):
+    """Something behind every link: a dispense, an emergency supply waiting for review."""
+    from pharmacy.services import EmergencyRequest, dispense_record
+
+    dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
+    dispense_record(
+        patient=stale_patient,
+        pharmacy=phil.pharmacy,
+        actor=phil,
+        days_supply=4,
+        emergency=EmergencyRequest("lab_delay", "", True),
+    )
+    return {"allowed": allowed_patient, "stale": stale_patient, "bobs": bobs_patient}
+
+
+SKIP = ("/logout/", "/admin/", "/static/", "mailto:")
+
+
+def crawl(
+    page, base: str, starts: list[str], *, read_only: bool = False, limit: int = 80
+) -> dict[str, int]:
+    """Every same-site link and GET form reachable from `starts`: {url: status}. Each HTML page
+    is also checked by axe-core (no serious or critical finding) and, for a reader, offers no
+    form that writes (the log-out form aside)."""
+    seen: dict[str, int] = {}
+    queue = list(starts)
+    problems: list[str] = []
+    while queue and len(seen) < limit:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        if "format=csv" in url:
+            seen[url] = page.request.get(url).status
+            continue
+        response = page.goto(url)
+        seen[url] = response.status if response is not None else 0
+        if "/api/" not in url:
+            problems += [f"{url}: {v}" for v in serious_violations(page)]
+            if read_only:
+                writes = page.locator("form[method=post]:not(.logout)").count()
+                if writes:
+                    problems.append(f"{url}: {writes} write form(s) shown to a reader")
+        hrefs = page.eval_on_selector_all(
+            "a[href], form[method=get][action]",
+            "els => els.map(e => e.href || e.action)",
+        )
+        for href in hrefs:
+            href = href.split("#")[0]
+            if href.startswith(base) and not any(s in href for s in SKIP) and href not in seen:
+                if "/api/v1/" in href and "format=csv" not in href:
+                    continue  # the API's browsable pages are the API's, checked on their own
+                queue.append(href)
+    assert problems == [], "\n".join(problems)
+    return seen
+
+
+@pytest.mark.parametrize("username", ["alice", "phil", "aud", "admin"])
+def test_crawl_every_page_reachable_as_each_role(page, live_server, crawl_scene, username):
+    log_in(page, live_server, username)
+    page.wait_for_load_state()
+    base = live_server.url
+    starts = [page.url]
+    if username == "phil":
+        # The counter's patients are reached by a search (name and date of birth).
+        for p in (crawl_scene["allowed"], crawl_scene["stale"]):
+            starts.append(
+                f"{base}/counter/?last_name={p.last_name}&date_of_birth={p.date_of_birth}"
+            )
+    seen = crawl(page, base, starts, read_only=username == "aud")
+    # What each role's landing page leads to (its patients, its reports, its lists).
+    expected = {
+        "alice": ["/clinic/", "/clinic/patients/"],
+        "phil": ["/counter/worklist/", "/counter/patients/"],
+        "aud": ["/oversight/reports/dispenses/", "/oversight/patients/?need=consult", "/timeline/"],
+        "admin": ["/oversight/reports/overrides/", "/oversight/patients/?need=overdue"],
+    }[username]
+    for part in expected:
+        assert any(part in url for url in seen), (part, sorted(seen))
+    broken = {url: status for url, status in seen.items() if status >= 400}
+    assert broken == {}, broken
+    # The intended refusals: another prescriber's patient, a patient not found at the counter,
+    # a page of another role.
+    other = crawl_scene["bobs"].pk
+    intended = {
+        "alice": [(f"/clinic/patients/{other}/", 404), ("/oversight/", 403), ("/counter/", 403)],
+        "phil": [(f"/counter/patients/{other}/", 404), ("/clinic/", 403)],
+        "aud": [("/counter/", 403), (f"/clinic/patients/{other}/results/", 403)],
+        "admin": [("/no-such-page/", 404)],
+    }[username]
+    for path, status in intended:
+        response = page.goto(base + path)
+        assert response is not None and response.status == status, path
+        assert page.get_by_role("link", name="Go to your start page").count() == 1
+
+
+def test_journey_batch_entry_of_ten_results(
+    page, live_server, alice, allowed_patient, stale_patient, shots
+):
+    log_in(page, live_server, "alice")
+    page.get_by_role("link", name="Enter several results").click()
+    for i in range(10):
+        patient = allowed_patient if i % 2 else stale_patient
+        page.get_by_label(f"Patient, row {i + 1}", exact=True).select_option(str(patient.pk))
+        page.get_by_label(f"Drawn at, row {i + 1}", exact=True).fill(f"2026-05-19T{8 + i:02d}:00")
+        page.get_by_label(f"Value, row {i + 1}", exact=True).fill("2.2")
+    shots(page, "clinic-batch-entry")
+    before = AncResult.objects.count()
+    page.get_by_role("button", name="Save these results").click()
+    page.get_by_test_id("batch-outcome").filter(has_text="10 of 10 saved").wait_for()
+    assert AncResult.objects.count() == before + 10

@@ -117,7 +117,9 @@ def test_a_dispense_above_the_limit_is_refused_in_place(browse, phil, allowed_pa
     response = browse(phil, allowed_patient).post(
         f"/counter/patients/{allowed_patient.pk}/dispense/", {"days_supply": 28}
     )
-    assert "Select a valid choice" in response.content.decode()
+    html = response.content.decode()
+    assert "At most 7 days may be dispensed now; choose one of the days offered." in html
+    assert "Select a valid choice" not in html
     assert not Dispense.objects.exists()
 
 
@@ -215,9 +217,11 @@ def test_the_oversight_page_shows_compliance_and_links_the_reports(
 
     dispense_record(patient=allowed_patient, pharmacy=pharmacy, actor=phil, days_supply=7)
     client = browse(aud)
-    html = client.get("/oversight/").content.decode()
+    html = re.sub(r' data-label="[^"]*"', "", client.get("/oversight/").content.decode())
     assert re.search(
-        r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>1</td><td>1</td><td>100%</td>", html
+        r"<td>pharmacy</td><td>Main Street Pharmacy</td><td>1</td><td>1 \(100%\)</td>"
+        r"<td>1 \(100%\)</td>",
+        html,
     )
     link = re.search(
         r'href="(/api/v1/reports/compliance/\?from=[0-9-]+&amp;to=[0-9-]+)&amp;format=csv"', html
@@ -240,26 +244,50 @@ def test_a_stale_anc_offers_the_emergency_supply_on_the_counter(browse, phil, st
     )
     refused = client.post(
         f"/counter/patients/{stale_patient.pk}/emergency/",
-        {"days_supply": 4, "reason": "other", "remark": ""},
+        {"days_supply": 4, "reason": "other", "remark": "", "confirm_emergency": "on"},
     )
     assert "remark" in refused.content.decode().lower() and not Dispense.objects.exists()
     too_long = client.post(
         f"/counter/patients/{stale_patient.pk}/emergency/",
         {"days_supply": 7, "reason": "lab_delay"},
     )
-    assert "Select a valid choice" in too_long.content.decode() and not Dispense.objects.exists()
+    assert "At most 4 days may be dispensed now" in too_long.content.decode()
+    assert not Dispense.objects.exists()
+    # No reason is chosen for the pharmacist, and the emergency supply is confirmed in words.
+    assert '<option value="" selected>Choose a reason</option>' in html
+    no_reason = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 4, "last_dose_confirmed": "on", "confirm_emergency": "on"},
+    )
+    assert "This field is required" in no_reason.content.decode() and not Dispense.objects.exists()
+    unconfirmed_emergency = client.post(
+        f"/counter/patients/{stale_patient.pk}/emergency/",
+        {"days_supply": 4, "reason": "lab_delay", "last_dose_confirmed": "on"},
+    )
+    assert "Tick the box to confirm the emergency supply." in (
+        unconfirmed_emergency.content.decode()
+    )
+    assert not Dispense.objects.exists()
     # No supply is recorded here: the pharmacist confirms the last dose (docs/rules.md §10).
     assert "last dose was taken within" in html
     unconfirmed = client.post(
         f"/counter/patients/{stale_patient.pk}/emergency/",
-        {"days_supply": 4, "reason": "lab_delay"},
+        {"days_supply": 4, "reason": "lab_delay", "confirm_emergency": "on"},
     )
     assert "confirm" in unconfirmed.content.decode() and not Dispense.objects.exists()
     done = client.post(
         f"/counter/patients/{stale_patient.pk}/emergency/",
-        {"days_supply": 4, "reason": "lab_delay", "last_dose_confirmed": "on"},
+        {
+            "days_supply": 4,
+            "reason": "lab_delay",
+            "last_dose_confirmed": "on",
+            "confirm_emergency": "on",
+        },
     )
-    assert "DISPENSED 4 days (emergency supply)" in done.content.decode()
+    page = done.content.decode()
+    assert "EMERGENCY SUPPLY RECORDED — 4 days" in page
+    # Never a green tick over the red BLOCKED that still stands.
+    assert "✓" not in page and "BLOCKED" in page
     dispense = Dispense.objects.get(patient=stale_patient)
     assert dispense.emergency_reason == "lab_delay" and dispense.days_supply == 4
 

@@ -34,8 +34,9 @@ def test_the_patient_page_names_the_conflicts_at_the_top_and_the_prescriber_ackn
     client.force_login(alice)
     url = f"/clinic/patients/{flagged.patient.pk}/"
     html = client.get(url).content.decode()
-    assert html.index('data-testid="review-needed"') < html.index('id="status-h"')
-    assert html.count('data-testid="conflict"') == 2
+    assert html.index('data-testid="attention"') < html.index('id="chart-h"')
+    # the review_needed warning, then each of the two conflicts
+    assert html.count('<li data-code="review_needed">') == 3
     assert "I have reviewed these" in html
 
     response = client.post(f"{url}review/", {"note": "checked with the lab"})
@@ -44,7 +45,7 @@ def test_the_patient_page_names_the_conflicts_at_the_top_and_the_prescriber_ackn
     ack = ReviewAcknowledgement.objects.get(patient=flagged.patient)
     assert ack.note == "checked with the lab"
     html = client.get(url).content.decode()
-    assert 'data-testid="conflict"' not in html
+    assert '<li data-code="review_needed">' not in html
     assert (
         f'data-testid="review-{flagged.patient.pk}"' not in client.get("/clinic/").content.decode()
     )
@@ -54,7 +55,8 @@ def test_a_designee_sees_the_conflicts_but_may_not_acknowledge(client, designee,
     client.force_login(designee)
     url = f"/clinic/patients/{flagged.patient.pk}/"
     html = client.get(url).content.decode()
-    assert html.count('data-testid="conflict"') == 2
+    # the review_needed warning, then each of the two conflicts
+    assert html.count('<li data-code="review_needed">') == 3
     assert "I have reviewed these" not in html
     assert client.post(f"{url}review/", {"note": "x"}).status_code == 403
     assert not ReviewAcknowledgement.objects.exists()

@@ -112,7 +112,7 @@ def test_the_prescriber_voids_a_lab_result_from_the_page_and_is_told(client, ali
     assert (voided.status, voided.void_reason) == (ResultStatus.ENTERED_IN_ERROR, "wrong patient")
     assert Notification.objects.filter(kind=Kind.RESULT_VOIDED, patient=patient).exists()
     html = client.get(url).content.decode()
-    assert not _offered(html, voided) and "entered_in_error: wrong patient" in html
+    assert not _offered(html, voided) and "entered in error: wrong patient" in html
 
 
 def test_a_void_without_a_reason_comes_back_in_place(client, alice, scene):
