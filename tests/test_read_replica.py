@@ -1,15 +1,17 @@
 """Reports read a read replica, decisions never do (clozrems.db_router, docs/scaling.md).
 
 A real second database stands for the replica: a copy of this test's PostgreSQL database taken
-at one instant (CREATE DATABASE ... TEMPLATE), so it lags behind the primary as a replica
-would. A severe result recorded on the primary after the copy is then missing from the low-ANC
-report served with DATABASE_REPLICA_URL set, and present without it, while the dispensing
-decision in that same replica-configured process sees it and blocks."""
+at one instant (pg_dump into a new database; a TEMPLATE copy would need every other session of
+the run off the database), so it lags behind the primary as a replica would. A severe result
+recorded on the primary after the copy is then missing from the low-ANC report served with
+DATABASE_REPLICA_URL set, and present without it, while the dispensing decision in that same
+replica-configured process sees it and blocks."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -85,6 +87,13 @@ def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"needs the PostgreSQL client tools ({name}) to copy the database")
+    return found
+
+
 @pytest.fixture
 def replica_name():
     if connection.vendor != "postgresql":
@@ -103,10 +112,22 @@ def test_reports_read_the_replica_and_decisions_the_primary(
     patient = factories.enrolled_patient(
         actor=alice, start=start, draws=factories.weekly_draws(start, today - timedelta(days=2))
     )
-    # The replica: the primary as it is now (no other session may be connected to copy it).
+    # The replica: the primary as it is now (committed: the test is transactional).
     primary = connection.settings_dict["NAME"]
-    connection.close()
-    _admin(f'CREATE DATABASE "{replica_name}" TEMPLATE "{primary}"')
+    _admin(f'CREATE DATABASE "{replica_name}"')
+    dump = subprocess.run(  # noqa: S603 - the PostgreSQL client tools, this test's databases
+        [_tool("pg_dump"), "--no-owner", "--no-privileges", _url(primary)],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    subprocess.run(  # noqa: S603
+        [_tool("psql"), "-q", "-v", "ON_ERROR_STOP=1", _url(replica_name)],
+        input=dump.stdout,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
 
     # Then, on the primary only: a severe result an hour ago.
     anc_result_record(
