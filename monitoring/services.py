@@ -460,6 +460,38 @@ class RecordedResult:
     stale: bool = False
 
 
+def accession_repeat(
+    previous: AncResult, *, patient_id: int, per_ul: int, drawn_at: datetime, status: str
+) -> RecordedResult | None:
+    """What a result arriving with the accession of `previous` comes to (docs/rules.md §8), for
+    one result at a time and for a feed's chunk alike: the stored result again (a repeat, a
+    resend of a voided one, a preliminary after its final), a refusal, or None (file it: a
+    correction, or the final after its preliminary)."""
+    if previous.patient_id != patient_id:
+        raise StateConflict(
+            "This accession is already recorded for another patient.", "accession_in_use"
+        )
+    same = previous.value_per_ul == per_ul and previous.drawn_at == drawn_at
+    if same and status == previous.status:
+        return RecordedResult(previous, created=False)
+    if (
+        same
+        and previous.status == ResultStatus.ENTERED_IN_ERROR
+        and (status != ResultStatus.CORRECTED)
+    ):
+        # The lab sent again what was voided here: it stays void.
+        return RecordedResult(previous, created=False)
+    if status == ResultStatus.PRELIMINARY and previous.status != ResultStatus.PRELIMINARY:
+        return RecordedResult(previous, created=False, stale=True)
+    if status != ResultStatus.CORRECTED and previous.status != ResultStatus.PRELIMINARY:
+        raise StateConflict(
+            "A result with this accession exists with other values; send it with "
+            '"status": "corrected" to replace it.',
+            "accession_conflict",
+        )
+    return None
+
+
 def anc_result_record(
     *,
     patient: Patient,
@@ -548,28 +580,11 @@ def anc_result_record(
                 same_accession = same_accession.filter(patient=patient)
             previous = same_accession.first()
         if previous is not None:
-            if previous.patient_id != patient.pk:
-                raise StateConflict(
-                    "This accession is already recorded for another patient.", "accession_in_use"
-                )
-            same = previous.value_per_ul == per_ul and previous.drawn_at == drawn_at
-            if same and status == previous.status:
-                return RecordedResult(previous, created=False)
-            if (
-                same
-                and previous.status == ResultStatus.ENTERED_IN_ERROR
-                and (status != ResultStatus.CORRECTED)
-            ):
-                # The lab sent again what was voided here: it stays void.
-                return RecordedResult(previous, created=False)
-            if status == ResultStatus.PRELIMINARY and previous.status != ResultStatus.PRELIMINARY:
-                return RecordedResult(previous, created=False, stale=True)
-            if status != ResultStatus.CORRECTED and previous.status != ResultStatus.PRELIMINARY:
-                raise StateConflict(
-                    "A result with this accession exists with other values; send it with "
-                    '"status": "corrected" to replace it.',
-                    "accession_conflict",
-                )
+            answer = accession_repeat(
+                previous, patient_id=patient.pk, per_ul=per_ul, drawn_at=drawn_at, status=status
+            )
+            if answer is not None:
+                return answer
             if manual and previous.status != ResultStatus.PRELIMINARY:
                 # A correction typed by hand takes the replaced result out of the decisions as a
                 # void does: the same people may make it (docs/rules.md §8).

@@ -44,7 +44,7 @@ from django.utils import timezone
 from audit.context import acting_as
 from audit.models import Action, AuditEntry
 from audit.services import audit_entry_build, audit_records
-from clozrems.errors import FieldInvalid, StateConflict
+from clozrems.errors import FieldInvalid
 from clozrems.queue import enqueue_many_on_commit
 from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json
@@ -88,6 +88,7 @@ from monitoring.selectors import clinic_zone, is_future, patient_histories
 from monitoring.services import (
     STATE_COLUMNS,
     RecordedResult,
+    accession_repeat,
     lapses_record,
     monitoring_state_from,
 )
@@ -517,27 +518,11 @@ class _Chunk(Filer):
                     if repeat is not None:
                         return repeat
         if previous is not None:
-            if previous.patient_id != patient.pk:
-                raise StateConflict(
-                    "This accession is already recorded for another patient.", "accession_in_use"
-                )
-            same = previous.value_per_ul == per_ul and previous.drawn_at == drawn_at
-            if same and status == previous.status:
-                return RecordedResult(previous, created=False)
-            if (
-                same
-                and previous.status == ResultStatus.ENTERED_IN_ERROR
-                and (status != ResultStatus.CORRECTED)
-            ):
-                return RecordedResult(previous, created=False)
-            if status == ResultStatus.PRELIMINARY and previous.status != ResultStatus.PRELIMINARY:
-                return RecordedResult(previous, created=False, stale=True)
-            if status != ResultStatus.CORRECTED and previous.status != ResultStatus.PRELIMINARY:
-                raise StateConflict(
-                    "A result with this accession exists with other values; send it with "
-                    '"status": "corrected" to replace it.',
-                    "accession_conflict",
-                )
+            answer = accession_repeat(
+                previous, patient_id=patient.pk, per_ul=per_ul, drawn_at=drawn_at, status=status
+            )
+            if answer is not None:
+                return answer
         result = AncResult(
             patient=patient,
             analyte=analyte,
