@@ -4,22 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitoring.engine.types import REASON_MESSAGES, Reason
+from django.conf import settings
+
+from monitoring.engine.types import Reason
+from monitoring.engine.wording import reason_message
 
 
 class RuleRefused(Exception):
     """A well-formed request the rules refuse: HTTP 422 with every reason."""
 
     def __init__(
-        self, code: str, message: str, reasons: Iterable[Reason] = (), *, field: str = ""
+        self,
+        code: str,
+        message: str,
+        reasons: Iterable[Reason] = (),
+        *,
+        field: str = "",
+        protocol: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.reasons = tuple(reasons)
+        # The patient's protocol, whose words the reasons are given in (the default protocol's
+        # when the refusal concerns no patient).
+        self.protocol = protocol
         # The request field the refusal is about, when there is one (shown as "field").
         self.field = field
         self.decision: dict[str, object] | None = None
+
+    def reason_text(self, reason: Reason) -> str:
+        return reason_message(reason, self.protocol or settings.CLOZREMS_DEFAULT_PROTOCOL)
 
     def with_decision(self, decision: dict[str, object]) -> RuleRefused:
         """Attach the blocked decision, so a refused dispense says what would be allowed."""
@@ -30,7 +45,7 @@ class RuleRefused(Exception):
         body: dict[str, object] = {
             "code": self.code,
             "message": self.message,
-            "reasons": [{"code": r.value, "message": REASON_MESSAGES[r]} for r in self.reasons],
+            "reasons": [{"code": r.value, "message": self.reason_text(r)} for r in self.reasons],
         }
         if self.field:
             body["field"] = self.field

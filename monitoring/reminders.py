@@ -64,6 +64,20 @@ def _draw(picture: Assessment) -> str:
     return get_protocol(picture.protocol).draw_name
 
 
+def _lapse_message(
+    row: dict[str, Any], picture: Assessment, lapse_on: date, *, lapsed: bool
+) -> tuple[str, str]:
+    protocol = get_protocol(picture.protocol)
+    return messages.lapse(
+        _label(row),
+        lapse_on,
+        lapsed=lapsed,
+        draw=protocol.draw_name,
+        days=protocol.lapse_days,
+        lab_days=protocol.enrollment_lab_days,
+    )
+
+
 def _label(row: dict[str, Any]) -> str:
     return messages.patient_label(
         row["patient_id"], row["patient__first_name"], row["patient__last_name"]
@@ -213,17 +227,11 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
                 continue  # re-enrollment needed for another reason than a lapse
             lapse_on = picture.lapsed_on
             lapsed.setdefault(lapse_on, []).append(row["patient_id"])
-            subject, body = messages.lapse(
-                _label(row),
-                lapse_on,
-                lapsed=True,
-                draw=_draw(picture),
-                days=get_protocol(picture.protocol).lapse_days,
-            )
+            subject, body = _lapse_message(row, picture, lapse_on, lapsed=True)
             kind = Kind.LAPSED
         elif picture.lapse_on is not None and 0 < (picture.lapse_on - today).days <= warn_days:
             lapse_on = picture.lapse_on
-            subject, body = messages.lapse(_label(row), lapse_on, lapsed=False)
+            subject, body = _lapse_message(row, picture, lapse_on, lapsed=False)
             kind = Kind.LAPSE_WARNING
         else:
             continue

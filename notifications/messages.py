@@ -13,18 +13,20 @@ def patient_label(patient_id: int, first_name: str, last_name: str) -> str:
     return f"patient #{patient_id} ({initials})"
 
 
-# `draw` is what the patient's protocol draws (its `draw_name`): "ANC" for us-label-2015,
-# "blood count" for uk-cpms (WBC and neutrophils).
+# Every number and word that is a protocol fact comes from the caller, asked of the patient's
+# protocol: `draw` is what it draws (its `draw_name`: "ANC" for us-label-2015, "blood count"
+# for uk-cpms), `hours` its confirmation window, `days` its lapse, `lab_days` its enrollment
+# lab window. No default stands in for one.
 
 
-def draw_due(label: str, due: date, *, draw: str = "ANC") -> tuple[str, str]:
+def draw_due(label: str, due: date, *, draw: str) -> tuple[str, str]:
     return (
         f"{draw} draw due today for {label}",
         f"The next {draw} draw for {label} is due today ({due.isoformat()}).",
     )
 
 
-def draw_overdue(label: str, due: date, days: int, *, draw: str = "ANC") -> tuple[str, str]:
+def draw_overdue(label: str, due: date, days: int, *, draw: str) -> tuple[str, str]:
     return (
         f"{draw} draw overdue {days} day(s) for {label}",
         f"The {draw} draw for {label} was due on {due.isoformat()} and no result has arrived. "
@@ -33,7 +35,7 @@ def draw_overdue(label: str, due: date, days: int, *, draw: str = "ANC") -> tupl
 
 
 def confirmation(
-    label: str, deadline: datetime, *, overdue: bool, draw: str = "ANC", hours: int = 24
+    label: str, deadline: datetime, *, overdue: bool, draw: str, hours: int
 ) -> tuple[str, str]:
     """`deadline` in the clinic's time zone: it is written as a reader there reads a clock.
     Overdue, it says what is needed now: the same message whether the deadline passed while
@@ -60,17 +62,19 @@ def consult(label: str) -> tuple[str, str]:
 
 
 def lapse(
-    label: str, lapse_on: date, *, lapsed: bool, draw: str = "ANC", days: int = 30
+    label: str, lapse_on: date, *, lapsed: bool, draw: str, days: int, lab_days: int
 ) -> tuple[str, str]:
+    """`days`: the protocol's lapse (an interruption this long needs re-enrollment);
+    `lab_days`: how recent the result at re-enrollment must be."""
     if lapsed:
         return (
             f"Re-enrollment required for {label}",
             f"Treatment for {label} has been interrupted for {days} days (since "
             f"{lapse_on.isoformat()} the patient needs re-enrollment, with a {draw} drawn in "
-            f"the {days} days before it).",
+            f"the {lab_days} days before it).",
         )
     return (
-        f"Treatment interruption nearing 30 days for {label}",
+        f"Treatment interruption nearing {days} days for {label}",
         f"Unless treatment resumes, {label} will need re-enrollment on {lapse_on.isoformat()}.",
     )
 

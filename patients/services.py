@@ -53,10 +53,10 @@ def today() -> date:
     return local_date(timezone.now(), clinic_zone())
 
 
-def _raise(refusal: Refusal, code: str) -> None:
+def _raise(refusal: Refusal, code: str, patient: Patient) -> None:
     if refusal.kind == "conflict":
         raise StateConflict(refusal.message)
-    raise RuleRefused(code, refusal.message, refusal.reasons)
+    raise RuleRefused(code, refusal.message, refusal.reasons, protocol=patient.protocol)
 
 
 def _not_future(field: str, day: date) -> None:
@@ -159,7 +159,7 @@ def patient_enroll(
         inputs.update(_lab_inputs(history, effective_date), prescriber_certified=certified)
         refusal = enrollment_refusal(history, effective_date, prescriber_certified=certified)
         if refusal is not None:
-            _raise(refusal, "enrollment_refused")
+            _raise(refusal, "enrollment_refused", patient)
         kind = EnrollmentEvent.Kind.REENROLL if history.enrollments else EnrollmentEvent.Kind.ENROLL
         event = EnrollmentEvent.objects.create(
             patient=patient,
@@ -223,7 +223,7 @@ def treatment_event_record(
         inputs.update(_latest_inputs(history))
         refusal = treatment_event_refusal(history, TreatmentEventKind(kind), effective_date)
         if refusal is not None:
-            _raise(refusal, "treatment_event_refused")
+            _raise(refusal, "treatment_event_refused", patient)
         event = TreatmentEvent.objects.create(
             patient=patient,
             kind=kind,
@@ -316,7 +316,7 @@ def authorization_record(
         inputs.update(_latest_inputs(history))
         refusal = authorization_refusal(history, AuthorizationKind(kind), starts_on, timezone.now())
         if refusal is not None:
-            _raise(refusal, "authorization_refused")
+            _raise(refusal, "authorization_refused", patient)
         authorization = Authorization.objects.create(
             patient=patient,
             kind=kind,

@@ -20,7 +20,6 @@ from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption, emergency_option
 from monitoring.engine.types import (
-    REASON_MESSAGES,
     Assessment,
     Decision,
     DecisionContext,
@@ -28,6 +27,7 @@ from monitoring.engine.types import (
     Reason,
     ReasonItem,
 )
+from monitoring.engine.wording import reason_message
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone, is_future
 from monitoring.services import monitoring_state_advance, patient_assessment, stored_snapshot
@@ -86,18 +86,18 @@ def emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
     }
 
 
-def emergency_withheld(option: EmergencyOption) -> list[dict[str, str]]:
+def emergency_withheld(option: EmergencyOption, protocol: str) -> list[dict[str, str]]:
     """Each condition that withholds the emergency supply (none when it is offered or not
-    needed)."""
+    needed), in the patient's protocol's words."""
     if option.available or option.refusals == (Reason.EMERGENCY_SUPPLY_NOT_NEEDED,):
         return []
-    return [ReasonItem(code, REASON_MESSAGES[code]).as_dict() for code in option.refusals]
+    return [ReasonItem(code, reason_message(code, protocol)).as_dict() for code in option.refusals]
 
 
-def emergency_fields(option: EmergencyOption) -> dict[str, Any]:
+def emergency_fields(option: EmergencyOption, protocol: str) -> dict[str, Any]:
     return {
         "emergency_supply": emergency_field(option),
-        "emergency_supply_withheld": emergency_withheld(option),
+        "emergency_supply_withheld": emergency_withheld(option, protocol),
     }
 
 
@@ -129,7 +129,7 @@ def eligibility_check(
     )
     payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
     option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-    payload.update(emergency_fields(option))
+    payload.update(emergency_fields(option, assessment.protocol))
     # Information for the pharmacist, never a block (clinical.doses).
     payload["retitration_warning"] = retitration_warning(patient=patient, now=as_of)
     audit_record(
@@ -299,11 +299,12 @@ def dispense_record(
             if emergency is None:
                 if assessment.decision != Decision.ALLOWED:
                     option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                    payload.update(emergency_fields(option))
+                    payload.update(emergency_fields(option, assessment.protocol))
                     raise RuleRefused(
                         "dispense_blocked",
                         "The rules do not allow this supply now.",
                         [item.code for item in assessment.reasons],
+                        protocol=assessment.protocol,
                     ).with_decision(payload)
                 payload["emergency_supply"] = None
                 payload["emergency_supply_withheld"] = []
@@ -313,25 +314,28 @@ def dispense_record(
                     assessment=assessment,
                     last_dose_confirmed=emergency.last_dose_confirmed,
                 )
-                payload.update(emergency_fields(option))
+                payload.update(emergency_fields(option, assessment.protocol))
                 if option.available and option.needs_last_dose_confirmation:
                     raise RuleRefused(
                         "emergency_supply_refused",
                         "No supply is recorded here: confirm that the patient's last dose was "
                         "recent (last_dose_confirmed).",
                         (Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN,),
+                        protocol=assessment.protocol,
                     ).with_decision(payload)
                 if not option.available:
                     raise RuleRefused(
                         "emergency_supply_refused",
                         "An emergency supply is not allowed for this patient now.",
                         option.refusals,
+                        protocol=assessment.protocol,
                     ).with_decision(payload)
                 if days_supply > option.max_days_supply:
                     raise RuleRefused(
                         "emergency_supply_refused",
                         f"An emergency supply is at most {option.max_days_supply} days.",
                         (Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT,),
+                        protocol=assessment.protocol,
                     ).with_decision(payload)
             # The actor was named with the lock; the transaction ends with this block.
             with acting_as(actor, preset=True, last=True):

@@ -26,13 +26,17 @@ APPS = (
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """The wheel built from the files git tracks, copied apart: an editable install's egg-info
-    in the working tree would otherwise lend the build its file list."""
+    """The wheel built from the files git tracks or would (those not ignored), copied apart:
+    an editable install's egg-info in the working tree would otherwise lend the build its file
+    list."""
     git = shutil.which("git")
     if git is None or not (REPO / ".git").exists():
         pytest.skip("needs git and a checkout to know the tracked files")
     listed = subprocess.run(  # noqa: S603 - git, listing this repository's files
-        [git, "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True, timeout=60
+        [git, "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+        timeout=60,
     )
     source = tmp_path_factory.mktemp("source")
     for name in listed.stdout.decode().split("\0"):

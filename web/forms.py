@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from django import forms
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
-from monitoring.engine.types import REASON_MESSAGES
 
 T = TypeVar("T")
 
@@ -26,7 +25,7 @@ def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
         target = error.field if error.field in form.fields else None
         form.add_error(target, error.message)
     except RuleRefused as error:
-        reasons = [REASON_MESSAGES[r] for r in error.reasons]
+        reasons = [error.reason_text(r) for r in error.reasons]
         form.add_error(None, " ".join([error.message, *reasons]))
     except StateConflict as error:
         form.add_error(None, error.message)

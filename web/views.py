@@ -35,7 +35,8 @@ from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import REASON_MESSAGES, Reason, TreatmentStatus
+from monitoring.engine.types import Reason, TreatmentStatus
+from monitoring.engine.wording import reason_remedies
 from monitoring.models import (
     AncResult,
     ConsultAcknowledgement,
@@ -85,22 +86,6 @@ from web.charts import anc_chart
 from web.selectors import URGENCY, band_edges, chart_band_of, inbox_of, prescriber_worklist
 from web.templatetags.clozrems_words import words
 
-# What would lift each block, in plain words for the counter (copy, not rules: the engine says
-# which reasons apply).
-REASON_REMEDIES: dict[str, str] = {
-    Reason.PATIENT_NOT_ENROLLED: "The prescriber must enroll (or re-enroll) the patient.",
-    Reason.PRESCRIBER_NOT_CERTIFIED: "The prescriber's certification must be renewed.",
-    Reason.PHARMACY_NOT_CERTIFIED: "Your pharmacy's certification must be renewed.",
-    Reason.NO_ANC_ON_FILE: "A blood draw (ANC) must be done and its result entered.",
-    Reason.ANC_NOT_CURRENT: "A new blood draw is needed; ask the prescriber or the lab.",
-    Reason.BASELINE_INCOMPLETE: "A second baseline ANC is needed before the first dose.",
-    Reason.TREATMENT_INTERRUPTED: (
-        "The prescriber must resume treatment or record a continuation authorization."
-    ),
-    Reason.TREATMENT_DISCONTINUED: "Treatment was stopped; the prescriber must re-enroll.",
-    Reason.RECHALLENGE_NOT_AUTHORIZED: "The prescriber must record a rechallenge authorization.",
-    Reason.DAYS_SUPPLY_EXCEEDS_LIMIT: "Dispense no more than the days shown as allowed.",
-}
 CLINICIANS: set[str] = {Role.PRESCRIBER, Role.DESIGNEE}
 OVERSEERS: set[str] = {Role.ADMIN, Role.AUDITOR}
 
@@ -270,13 +255,13 @@ def _decision_context(
         assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
         decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
         option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-        decision.update(emergency_fields(option))
+        decision.update(emergency_fields(option, assessment.protocol))
         decision["retitration_warning"] = retitration_warning(patient=patient, now=now)
     reasons = [
         {
             "code": item["code"],
             "message": item["message"],
-            "remedy": REASON_REMEDIES.get(item["code"], ""),
+            "remedy": reason_remedies(patient.protocol).get(item["code"], ""),
         }
         for item in decision["reasons"]
     ]
@@ -586,9 +571,7 @@ def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
         "consult_form": forms.ReviewForm(),
         "review_form": forms.ReviewForm(),
         "monitoring": decision_payload(patient.pk, assessment),
-        "reasons": [
-            {"code": i.code.value, "message": REASON_MESSAGES[i.code]} for i in assessment.reasons
-        ],
+        "reasons": [{"code": i.code.value, "message": i.message} for i in assessment.reasons],
         "results": results,
         "void_forms": void_forms,
         "chart": chart,

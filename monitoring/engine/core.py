@@ -30,7 +30,6 @@ from typing import Literal
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.protocols.base import ProtocolRules
 from monitoring.engine.types import (
-    REASON_MESSAGES,
     REASON_ORDER,
     AncReading,
     Assessment,
@@ -62,6 +61,7 @@ from monitoring.engine.types import (
     TreatmentStatus,
     WarningCode,
 )
+from monitoring.engine.wording import reason_messages
 
 
 def utc(moment: datetime) -> datetime:
@@ -1445,7 +1445,7 @@ def assess(
         ):
             reasons.add(Reason.DAYS_SUPPLY_EXCEEDS_LIMIT)
 
-    messages = dict(REASON_MESSAGES)
+    messages = dict(reason_messages(state.protocol))
     if state.interrupted_by_prescriber_on is not None:
         messages[Reason.TREATMENT_INTERRUPTED] = (
             "The prescriber interrupted treatment; only the prescriber's resume lifts it (an "

@@ -101,64 +101,6 @@ class Reason(StrEnum):
     EMERGENCY_SUPPLY_CONSULT_PENDING = "emergency_supply_consult_pending"
 
 
-REASON_MESSAGES: dict[Reason, str] = {
-    Reason.PATIENT_NOT_ENROLLED: "The patient is not enrolled (pending, or re-enrollment needed).",
-    Reason.PRESCRIBER_NOT_CERTIFIED: "The responsible prescriber is not active and certified.",
-    Reason.PHARMACY_NOT_CERTIFIED: "The dispensing pharmacy is not active and certified.",
-    Reason.NO_ANC_ON_FILE: "There is no ANC result on file for this patient.",
-    Reason.ANC_NOT_CURRENT: "The latest ANC is older than the monitoring frequency allows.",
-    Reason.BASELINE_INCOMPLETE: "A BEN patient needs two baseline ANCs before the first dose.",
-    Reason.TREATMENT_INTERRUPTED: (
-        "Treatment is interrupted and no prescriber authorization is in force."
-    ),
-    Reason.TREATMENT_DISCONTINUED: "Treatment has been discontinued.",
-    Reason.RECHALLENGE_NOT_AUTHORIZED: (
-        "After severe neutropenia, treatment needs a prescriber's rechallenge authorization."
-    ),
-    Reason.DAYS_SUPPLY_EXCEEDS_LIMIT: (
-        "The requested supply is longer than the largest supply allowed now."
-    ),
-    Reason.ANC_NOT_RECENT: "No ANC was drawn in the 30 days before the enrollment date.",
-    Reason.ANC_BELOW_THRESHOLD: "The latest ANC is below the threshold this step requires.",
-    Reason.EMERGENCY_SUPPLY_NOT_NEEDED: (
-        "The rules allow a regular supply now; an emergency supply is not needed."
-    ),
-    Reason.EMERGENCY_SUPPLY_NOT_AVAILABLE: (
-        "An emergency supply is possible only when the sole block is an ANC that is not "
-        "current, for an enrolled patient on active treatment."
-    ),
-    Reason.EMERGENCY_SUPPLY_BAND_NOT_NORMAL: (
-        "No emergency supply while the band is not normal or a low-count episode is open."
-    ),
-    Reason.EMERGENCY_SUPPLY_CONFIRMATION_PENDING: (
-        "No emergency supply while a repeat that confirms a low result is pending."
-    ),
-    Reason.EMERGENCY_SUPPLY_CONSULT_PENDING: (
-        "No emergency supply while a hematology consult is pending (not yet acknowledged)."
-    ),
-    Reason.EMERGENCY_SUPPLY_ALREADY_USED: (
-        "An emergency supply was already made since the latest ANC; a new ANC is needed."
-    ),
-    Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT: (
-        "The requested days' supply is longer than the emergency supply allows."
-    ),
-    Reason.EMERGENCY_SUPPLY_ANC_TOO_OLD: (
-        "The latest ANC is too long past its window for an emergency supply; a new ANC is "
-        "needed first."
-    ),
-    Reason.EMERGENCY_SUPPLY_AFTER_EPISODE: (
-        "No emergency supply in the weeks of closer monitoring that follow a low-count episode."
-    ),
-    Reason.EMERGENCY_SUPPLY_OFF_CLOZAPINE: (
-        "The last recorded supply ran out too long ago: after this long off clozapine the dose "
-        "must be re-titrated, which is the prescriber's decision."
-    ),
-    Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN: (
-        "No supply is recorded here: the pharmacist must confirm when the patient's last dose "
-        "was taken."
-    ),
-}
-
 REASON_ORDER: dict[Reason, int] = {reason: index for index, reason in enumerate(Reason)}
 
 
