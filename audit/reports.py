@@ -29,7 +29,12 @@ from monitoring.engine.types import (
     Reason,
     TreatmentStatus,
 )
-from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState, ResultStatus
+from monitoring.models import (
+    DECISIVE_STATUSES,
+    AncResult,
+    ConsultAcknowledgement,
+    MonitoringState,
+)
 from monitoring.selectors import clinic_zone, patient_histories
 from patients.models import EnrollmentEvent, Patient
 from pharmacy.models import Dispense
@@ -528,19 +533,26 @@ def report_enrollment_gaps(f: ReportFilter) -> list[dict[str, Any]]:
     if f.prescriber_id is not None:
         enrollments = enrollments.filter(patient__prescriber_id=f.prescriber_id)
     enrollments_list = list(enrollments.order_by("effective_date", "id"))
-    draws: dict[int, list[date]] = defaultdict(list)
-    for patient_id, drawn_at in (
-        AncResult.objects.filter(
-            patient_id__in={e.patient_id for e in enrollments_list}, superseded=False
-        )
-        .exclude(status=ResultStatus.ENTERED_IN_ERROR)
-        .values_list("patient_id", "drawn_at")
-    ):
-        draws[patient_id].append(local_date(drawn_at, zone))
+    # What counts as a lab at enrollment is what the engine counts (docs/rules.md §4, §8): a
+    # final or corrected result - never a preliminary one, never a voided one - holding every
+    # analyte of the patient's protocol for its draw (uk-cpms: neutrophils and WBC).
+    held: dict[int, dict[datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for patient_id, drawn_at, analyte in AncResult.objects.filter(
+        patient_id__in={e.patient_id for e in enrollments_list},
+        superseded=False,
+        status__in=DECISIVE_STATUSES,
+    ).values_list("patient_id", "drawn_at", "analyte"):
+        held[patient_id][drawn_at].add(analyte)
     for e in enrollments_list:
-        window = get_protocol(e.patient.protocol).enrollment_lab_days
+        rules = get_protocol(e.patient.protocol)
+        window = rules.enrollment_lab_days
         since = e.effective_date - timedelta(days=window)
-        if not any(since <= d <= e.effective_date for d in draws[e.patient_id]):
+        complete = [
+            local_date(drawn_at, zone)
+            for drawn_at, found in held[e.patient_id].items()
+            if set(rules.analytes) <= found
+        ]
+        if not any(since <= d <= e.effective_date for d in complete):
             rows.append(
                 {
                     "kind": "enrolled_without_recent_labs",
@@ -548,7 +560,7 @@ def report_enrollment_gaps(f: ReportFilter) -> list[dict[str, Any]]:
                     "prescriber_id": e.patient.prescriber_id,
                     "prescriber": e.patient.prescriber.name,
                     "date": e.effective_date,
-                    "detail": f"{e.kind}: no ANC in the {window} days before",
+                    "detail": f"{e.kind}: no {rules.draw_name} in the {window} days before",
                 }
             )
 

@@ -79,3 +79,51 @@ def test_the_range_and_prescriber_filters_and_csv(api, admin, alice, bob, gaps):
     rows = csv_rows(api(admin).get(URL, {"format": "csv", "prescriber": bob.prescriber_id}))
     assert sorted(r["kind"] for r in rows) == ["enrolled_without_recent_labs", "lapse"]
     assert {r["prescriber"] for r in rows} == {bob.prescriber.name}
+
+
+def _imported(patient, actor, day, *, analyte="anc", status="final", value=2200):
+    """A result written straight into the table, as an import would."""
+    from decimal import Decimal
+
+    from monitoring.models import AncResult
+
+    AncResult.objects.create(
+        patient=patient,
+        value=Decimal(value),
+        unit="/uL",
+        value_per_ul=value,
+        drawn_at=factories.at(day),
+        recorded_by=actor,
+        analyte=analyte,
+        status=status,
+    )
+
+
+def test_only_a_result_the_engine_counts_is_a_lab_at_enrollment(api, aud, bob):
+    """A preliminary result never decides, and a uk-cpms draw needs both its counts: neither is
+    a lab at enrollment; a uk-cpms draw with neutrophils and WBC is."""
+    enrolled_on = TODAY - timedelta(days=5)
+    patients = {}
+    for name, protocol, results in [
+        ("preliminary", "us-label-2015", [("anc", "preliminary")]),
+        ("wbc_only", "uk-cpms", [("wbc", "final")]),
+        ("full_count", "uk-cpms", [("anc", "final"), ("wbc", "final")]),
+        ("final_anc", "us-label-2015", [("anc", "final")]),
+    ]:
+        patient = factories.PatientFactory.create(
+            actor=bob, prescriber=bob.prescriber, protocol=protocol, last_name=name
+        )
+        for analyte, status in results:
+            _imported(patient, bob, enrolled_on - timedelta(days=3), analyte=analyte, status=status)
+        EnrollmentEvent.objects.create(
+            patient=patient, kind="enroll", effective_date=enrolled_on, actor=bob
+        )
+        patients[name] = patient
+
+    rows = api(aud).get(URL).json()["results"]
+    gaps = {
+        r["patient_id"]: r["detail"] for r in rows if r["kind"] == "enrolled_without_recent_labs"
+    }
+    assert set(gaps) == {patients["preliminary"].pk, patients["wbc_only"].pk}
+    assert gaps[patients["wbc_only"].pk] == "enroll: no blood count in the 30 days before"
+    assert gaps[patients["preliminary"].pk] == "enroll: no ANC in the 30 days before"
