@@ -20,7 +20,7 @@ from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement, MonitoringState
 from monitoring.selectors import clinic_zone
-from monitoring.services import lapses_record
+from monitoring.services import lapses_record, monitoring_states_project
 from notifications import messages
 from notifications.models import Kind
 from notifications.services import (
@@ -245,14 +245,9 @@ def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
         # One audit entry per patient moved, the first time (monitoring.services.lapses_record,
         # which every write that makes a lapse immediate calls too).
         lapses_record(patient_ids=ids, lapse_on=lapse_on, actor=None)
-        # The lapse is a fact of the history; the stored columns now say so too.
-        MonitoringState.objects.filter(patient_id__in=ids).update(
-            enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
-            treatment_status=TreatmentStatus.INTERRUPTED,
-            lapsed_on=lapse_on,
-            monitoring_frequency=None,
-            next_draw_due=None,
-        )
+        # The lapse follows from the history and the date: the stored columns say so now,
+        # written from the stored snapshots by the state's one writer.
+        monitoring_states_project(patient_ids=ids, now=now)
     return _store(found)
 
 

@@ -330,6 +330,30 @@ def _states_rebuild(
     return differing
 
 
+def monitoring_states_project(*, patient_ids: Sequence[int], now: datetime) -> int:
+    """Rewrite these patients' state rows from their stored snapshots projected to `now`, with
+    no history read: what the passing of time alone changes (a lapse reached, say). Written by
+    the rebuild's own writer (`_states_write`), so the columns are what a rebuild at `now` would
+    write, and the patients' status columns follow. Returns how many rows were written."""
+    fresh: list[tuple[RebuildPatient, dict[str, Any]]] = []
+    for row in MonitoringState.objects.filter(patient_id__in=patient_ids).values_list(
+        "patient_id",
+        "snapshot",
+        "patient__population",
+        "patient__protocol",
+        "patient__enrollment_status",
+        "patient__treatment_status",
+    ):
+        pk, data, *patient = row
+        snapshot = _decoded(data)
+        if snapshot is None:
+            continue  # an older format: the rebuild rewrites it from the history
+        columns = monitoring_state_columns(snapshot=snapshot, now=now, data=data)
+        fresh.append((RebuildPatient(pk, *patient), columns))
+    _states_write(fresh)
+    return len(fresh)
+
+
 def _stored_states(
     rows: Sequence[RebuildPatient], within: tuple[int, int] | None
 ) -> dict[int, tuple[Any, ...]]:

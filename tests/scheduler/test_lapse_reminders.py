@@ -173,3 +173,20 @@ def test_thirty_days_without_supply_on_hand_lapse_too(clock, weekly_patient, phi
 
     assert reminders(kind=Kind.LAPSED).exists()
     assert stored_statuses(weekly_patient) == ("reenrollment_required", "reenrollment_required")
+
+
+def test_the_lapse_is_stored_as_a_rebuild_at_that_moment_would_store_it(clock, interrupted):
+    """The scan has no writer of its own for the state's columns: what it stores on day 30 is
+    what rebuilding the patient from its history at that moment writes."""
+    from monitoring.services import STATE_COLUMNS, monitoring_state_compute
+
+    lapses_on(clock, 30)
+
+    stored = MonitoringState.objects.get(patient=interrupted)
+    rebuilt = monitoring_state_compute(
+        patient=Patient.objects.get(pk=interrupted.pk), now=stored.computed_at
+    )
+    compared = [name for name in STATE_COLUMNS if name != "computed_at"]
+    assert {n: getattr(stored, n) for n in compared} == {n: getattr(rebuilt, n) for n in compared}
+    assert stored.enrollment_status == "reenrollment_required"
+    assert stored.computed_at == at(day(30), 6, 30)  # written by the scan, at its moment
