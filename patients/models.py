@@ -100,9 +100,6 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
     def is_admin(self) -> bool:
         return self.is_superuser or self.role == Role.ADMIN
 
-    def has_role(self, *roles: str) -> bool:
-        return self.is_admin if Role.ADMIN in roles and self.is_admin else self.role in roles
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         # An administrator uses Django's admin (read-only where records are clinical; see each
         # ModelAdmin), with its second factor when CLOZREMS_ADMIN_OTP is on.

@@ -93,10 +93,6 @@ class Dispense(models.Model):
     def __str__(self) -> str:
         return f"{self.days_supply} days on {self.dispensed_at:%Y-%m-%d}"
 
-    @property
-    def is_emergency(self) -> bool:
-        return bool(self.emergency_reason)
-
 
 class PatientReach(models.Model):
     """A pharmacist found this patient by last name and date of birth (or id and date of
