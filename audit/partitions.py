@@ -177,7 +177,9 @@ def _key_function_sql(spec: Partitioned) -> str:
     names = ", ".join(cols)
     new = ", ".join(f"NEW.{c}" for c in cols)
     old = ", ".join(f"OLD.{c}" for c in cols)
-    sets = ", ".join(f"{c} = NEW.{c}" for c in cols)
+    # Not the id: an UPDATE of a row's id finds no side row under the new one, and the
+    # table's foreign key to its side table refuses it.
+    sets = ", ".join(f"{c} = NEW.{c}" for c in spec.side_columns)
     return f"""
     CREATE OR REPLACE FUNCTION {spec.key_function}() RETURNS trigger AS $$
     BEGIN
@@ -251,7 +253,7 @@ def _foreign_keys(cursor: Any, *, of: str | None = None, to: str | None = None) 
     cursor.execute(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
         "conrelid = confrelid FROM pg_constraint "
-        f"WHERE contype = 'f' AND {column} = %s::regclass ORDER BY conname",  # noqa: S608  # nosec B608 - fixed column
+        f"WHERE contype = 'f' AND conparentid = 0 AND {column} = %s::regclass ORDER BY conname",  # noqa: S608  # nosec B608 - fixed column
         [value],
     )
     return cursor.fetchall()
@@ -429,7 +431,8 @@ def unpartition(schema_editor: Any, spec: Partitioned, model: Any) -> None:
             else:
                 cursor.execute(f"DROP INDEX {_quoted(connection, name)}")
         cursor.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype IN ('f', 'c') AND conparentid = 0",
             [kept],
         )
         for (name,) in cursor.fetchall():

@@ -107,6 +107,15 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         "checkpoint of the chain's head (docs/audit.md).",
     ),
     Periodic(
+        "db.partitions",
+        "database: monthly partitions ahead",
+        "audit.tasks.partitions_ensure",
+        at_hour=5,
+        at_minute=15,
+        description="Creates the coming months' partitions of the lab results and the audit "
+        "trail on PostgreSQL (docs/scaling.md); nothing on SQLite.",
+    ),
+    Periodic(
         "notifications.deliver",
         "notifications: deliver e-mail",
         "notifications.tasks.deliver_pending",
