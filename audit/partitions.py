@@ -382,7 +382,9 @@ def partition(schema_editor: Any, spec: Partitioned, *, now: datetime) -> None:
                 on = f" ON public.{table} USING "
                 cursor.execute(definition.replace(on, f" ON public.{side} USING "))
                 cursor.execute(
-                    definition.replace(f"CREATE UNIQUE INDEX {name} ", f"CREATE INDEX {name}_lookup ")
+                    definition.replace(
+                        f"CREATE UNIQUE INDEX {name} ", f"CREATE INDEX {name}_lookup "
+                    )
                 )
             else:
                 cursor.execute(definition)

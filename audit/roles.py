@@ -128,8 +128,7 @@ def _partition_grants_sql(connection: BaseDatabaseWrapper, a: str) -> list[str]:
                 out.append(f"REVOKE ALL ON {parts} FROM {a}")
             if spec is ENTRIES:
                 out.append(
-                    f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {spec.side} "
-                    f"FROM {a}"
+                    f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {spec.side} FROM {a}"
                 )
                 out.append(f"GRANT UPDATE ({', '.join(spec.side_columns)}) ON {spec.side} TO {a}")
     return out
