@@ -190,7 +190,7 @@ def _key_function_sql(spec: Partitioned) -> str:
         END IF;
         RETURN NEW;
     END $$ LANGUAGE plpgsql
-    """
+    """  # noqa: S608  # nosec B608 - the spec's fixed names
 
 
 def _triggers_sql(spec: Partitioned) -> list[str]:
@@ -244,16 +244,16 @@ def _indexes(cursor: Any, table: str) -> list[tuple[str, str, bool, bool, str | 
         "WHERE x.indrelid = %s::regclass ORDER BY i.relname",
         [table],
     )
-    return [tuple(row) for row in cursor.fetchall()]  # type: ignore[misc]
+    return [tuple(row) for row in cursor.fetchall()]
 
 
 def _foreign_keys(cursor: Any, *, of: str | None = None, to: str | None = None) -> list[Any]:
     """(table, name, definition, self-referencing) of the foreign keys of `of` or to `to`."""
     column, value = ("conrelid", of) if of else ("confrelid", to)
+    where = f"contype = 'f' AND conparentid = 0 AND {column} = %s::regclass"
     cursor.execute(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "
-        "conrelid = confrelid FROM pg_constraint "
-        f"WHERE contype = 'f' AND conparentid = 0 AND {column} = %s::regclass ORDER BY conname",  # noqa: S608  # nosec B608 - fixed column
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), "  # noqa: S608  # nosec B608 - fixed column
+        f"conrelid = confrelid FROM pg_constraint WHERE {where} ORDER BY conname",
         [value],
     )
     return cursor.fetchall()
@@ -344,11 +344,8 @@ def partition(schema_editor: Any, spec: Partitioned, *, now: datetime) -> None:
             f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
             f"INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS) PARTITION BY RANGE ({key})"
         )
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence(%s, 'id'), last_value, is_called) "
-            f"FROM {old}_id_seq",  # noqa: S608  # nosec B608 - fixed names
-            [table],
-        )
+        setval = "SELECT setval(pg_get_serial_sequence(%s, 'id'), last_value, is_called)"
+        cursor.execute(f"{setval} FROM {old}_id_seq", [table])  # noqa: S608  # nosec B608 - fixed names
         columns = ", ".join(
             f"{name} {kind}{' NOT NULL' if notnull else ''}"
             for name, (kind, notnull) in side_columns.items()

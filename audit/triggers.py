@@ -199,7 +199,8 @@ _PG_FUNCTIONS = [
             IF old_row -> col IS DISTINCT FROM new_row -> col THEN
                 INSERT INTO audit_fieldchange (table_name, row_id, field, old_value, new_value,
                                                actor_id, request_id, changed_at)
-                VALUES (clozrems_table(TG_TABLE_NAME), new_row ->> 'id', col, old_row ->> col, new_row ->> col,
+                VALUES (clozrems_table(TG_TABLE_NAME), new_row ->> 'id', col, old_row ->> col,
+                        new_row ->> col,
                         NULLIF(current_setting('clozrems.actor', true), '')::bigint,
                         NULLIF(current_setting('clozrems.request_id', true), ''),
                         clock_timestamp());
