@@ -1,11 +1,12 @@
-"""Monthly range partitions for the two tables that grow without end: the lab results
-(`monitoring_ancresult`) and the audit entries (`audit_auditentry`). PostgreSQL only; SQLite
+"""Monthly range partitions for the tables that grow without end: the lab results
+(`monitoring_ancresult`), the audit entries (`audit_auditentry`) and the field history
+(`audit_fieldchange`). PostgreSQL only; SQLite
 keeps plain tables and every function here does nothing there. The design is in
 docs/scaling.md ("Partitioned tables").
 
-Each table is partitioned by `created_at`, which is set once at the INSERT and never updated
-(the results' column is `auto_now_add`; the audit trail's content never changes), so a row
-never moves between partitions. Partitions are named `<table>_pYYYYMM` and cover one calendar
+Each table is partitioned by `created_at` (the field history by `changed_at`), set once at the
+INSERT and never updated (the results' column is `auto_now_add`; the audit tables' rows never
+change), so a row never moves between partitions. Partitions are named `<table>_pYYYYMM` and cover one calendar
 month in UTC; `<table>_default` catches a row for a month whose partition does not exist yet,
 so an insert never fails for want of a partition.
 
@@ -18,8 +19,8 @@ per row of the table, written only by the table's own triggers:
   `(id, created_at)` and has a foreign key to it);
 - every unique constraint and unique index of the plain table, under its original name (for
   the results: one current result per lab + analyte + accession, one per patient + analyte +
-  accession when no lab is named, one correction per result; for the audit trail: `seq` and
-  `hash`), with a plain (non-unique) copy named `<name>_lookup` left on the partitioned table
+  accession when no lab is named, one correction per result; for the audit entries: `seq`
+  and `hash`), with a plain (non-unique) copy named `<name>_lookup` left on the partitioned table
   for the queries that used the unique index;
 - the foreign keys that pointed at the table's id from other tables (a quarantined result's
   result) and from itself (a correction's `corrects`) point at the side table's id instead.
@@ -67,7 +68,10 @@ RESULTS = Partitioned(
     ("patient_id", "lab", "analyte", "accession", "superseded", "corrects_id"),
 )
 ENTRIES = Partitioned("audit_auditentry", ("seq", "hash"))
-PARTITIONED = (RESULTS, ENTRIES)
+# The field history: only its id to keep unique.
+CHANGES = Partitioned("audit_fieldchange", (), key="changed_at")
+PARTITIONED = (RESULTS, ENTRIES, CHANGES)
+AUDIT = (ENTRIES, CHANGES)
 # Owned by the owner role with the tables (audit/roles.py).
 FUNCTIONS = (
     "clozrems_key_guard()",
@@ -138,7 +142,7 @@ _FUNCTIONS_SQL = [
           FROM pg_partitioned_table p
           JOIN pg_class c ON c.oid = p.partrelid
           JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-         WHERE p.partrelid = parent AND c.relname IN ('monitoring_ancresult', 'audit_auditentry');
+         WHERE p.partrelid = parent AND c.relname IN (%(tables)s);
         IF parent_name IS NULL THEN
             RAISE EXCEPTION '% is not one of the partitioned tables', parent;
         END IF;
@@ -170,6 +174,10 @@ _FUNCTIONS_SQL = [
 ]
 
 
+_TABLES = ", ".join(f"'{spec.table}'" for spec in PARTITIONED)
+_FUNCTIONS_SQL = [sql.replace("%(tables)s", _TABLES) for sql in _FUNCTIONS_SQL]
+
+
 def _key_function_sql(spec: Partitioned) -> str:
     """The partitioned table's BEFORE INSERT OR UPDATE row trigger that writes its side row
     (BEFORE, so the row exists when the table's foreign key to it is checked)."""
@@ -180,13 +188,18 @@ def _key_function_sql(spec: Partitioned) -> str:
     # Not the id: an UPDATE of a row's id finds no side row under the new one, and the
     # table's foreign key to its side table refuses it.
     sets = ", ".join(f"{c} = NEW.{c}" for c in spec.side_columns)
+    update = (
+        f"ELSIF ROW({old}) IS DISTINCT FROM ROW({new}) THEN "
+        f"UPDATE {spec.side} SET {sets} WHERE id = OLD.id;"
+        if spec.side_columns
+        else ""
+    )
     return f"""
     CREATE OR REPLACE FUNCTION {spec.key_function}() RETURNS trigger AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
             INSERT INTO {spec.side} ({names}) VALUES ({new});
-        ELSIF ROW({old}) IS DISTINCT FROM ROW({new}) THEN
-            UPDATE {spec.side} SET {sets} WHERE id = OLD.id;
+        {update}
         END IF;
         RETURN NEW;
     END $$ LANGUAGE plpgsql
@@ -346,11 +359,11 @@ def partition(schema_editor: Any, spec: Partitioned, *, now: datetime) -> None:
         )
         setval = "SELECT setval(pg_get_serial_sequence(%s, 'id'), last_value, is_called)"
         cursor.execute(f"{setval} FROM {old}_id_seq", [table])  # noqa: S608  # nosec B608 - fixed names
-        columns = ", ".join(
-            f"{name} {kind}{' NOT NULL' if notnull else ''}"
+        columns = "".join(
+            f", {name} {kind}{' NOT NULL' if notnull else ''}"
             for name, (kind, notnull) in side_columns.items()
         )
-        cursor.execute(f"CREATE TABLE {side} (id bigint PRIMARY KEY, {columns})")
+        cursor.execute(f"CREATE TABLE {side} (id bigint PRIMARY KEY{columns})")
         for sql in _triggers_sql(spec):
             cursor.execute(sql)
         cursor.execute(f"CREATE TABLE {spec.default} PARTITION OF {table} DEFAULT")

@@ -26,7 +26,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import SEAL_FIELDS
-from audit.partitions import ENTRIES, FUNCTIONS, PARTITIONED, is_partitioned, partitions_of
+from audit.partitions import AUDIT, ENTRIES, FUNCTIONS, PARTITIONED, is_partitioned, partitions_of
 from audit.triggers import APPEND_ONLY_TABLES, ENTRY_TABLE
 
 AUDIT_TABLES = (ENTRY_TABLE, *APPEND_ONLY_TABLES)
@@ -116,8 +116,8 @@ def grants_sql(connection: BaseDatabaseWrapper, app: str, owner: str | None = No
 def _partition_grants_sql(connection: BaseDatabaseWrapper, a: str) -> list[str]:
     """Partitioned tables (audit/partitions.py): the application reaches a partition only
     through its table, so it has no privilege on the partitions themselves; on the audit
-    entries' side table it may add rows and set the two sealed columns (its triggers write
-    it, as the role that wrote the entry)."""
+    tables' side tables it may only add rows, and set the entries' two sealed columns (their
+    triggers write them, as the role that wrote the row)."""
     out = []
     with connection.cursor() as cursor:
         for spec in PARTITIONED:
@@ -126,10 +126,11 @@ def _partition_grants_sql(connection: BaseDatabaseWrapper, a: str) -> list[str]:
             parts = ", ".join(_q(connection, p) for p in partitions_of(cursor, spec.table))
             if parts:
                 out.append(f"REVOKE ALL ON {parts} FROM {a}")
-            if spec is ENTRIES:
+            if spec in AUDIT:
                 out.append(
                     f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {spec.side} FROM {a}"
                 )
+            if spec is ENTRIES:
                 out.append(f"GRANT UPDATE ({', '.join(spec.side_columns)}) ON {spec.side} TO {a}")
     return out
 

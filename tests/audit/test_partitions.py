@@ -1,8 +1,9 @@
-"""The lab results and the audit entries in monthly partitions on PostgreSQL (audit/partitions.py,
-docs/scaling.md): the tables are partitioned, a row goes to its month's partition (or the
-default one when that month has none yet), `manage.py partitions_ensure` creates the coming
-months, every uniqueness the plain tables gave still holds across months, the append-only
-guard still refuses, and `audit_verify` and `monitoring_rebuild --check` pass over months."""
+"""The lab results, the audit entries and the field history in monthly partitions on
+PostgreSQL (audit/partitions.py, docs/scaling.md): the tables are partitioned, a row goes to its
+month's partition (or the default one when that month has none yet), `manage.py
+partitions_ensure` creates the coming months, every uniqueness the plain tables gave still
+holds across months, the append-only guard still refuses, and `audit_verify` and
+`monitoring_rebuild --check` pass over months."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from audit.models import AuditEntry, FieldChange
-from audit.partitions import ENTRIES, RESULTS, partitions_of
+from audit.partitions import CHANGES, ENTRIES, RESULTS, partitions_of
 from monitoring.models import AncResult, FeedMessage, QuarantinedResult
 
 pytestmark = pytest.mark.postgres
@@ -35,7 +36,9 @@ def partitions_dropped_after():
 
     def names():
         with connection.cursor() as cursor:
-            return {p for spec in (RESULTS, ENTRIES) for p in partitions_of(cursor, spec.table)}
+            return {
+                p for spec in (RESULTS, ENTRIES, CHANGES) for p in partitions_of(cursor, spec.table)
+            }
 
     before = names()
     yield
@@ -108,9 +111,10 @@ def test_the_results_and_the_audit_entries_are_partitioned_by_month_of_created_a
         rows = cursor.fetchall()
         assert rows == [
             ("audit_auditentry", "r", "created_at"),
+            ("audit_fieldchange", "r", "changed_at"),
             ("monitoring_ancresult", "r", "created_at"),
         ]
-        for spec in (RESULTS, ENTRIES):
+        for spec in (RESULTS, ENTRIES, CHANGES):
             parts = partitions_of(cursor, spec.table)
             assert spec.default in parts
             assert len(parts) >= 2, parts
@@ -127,13 +131,15 @@ def test_the_unique_guarantees_live_in_the_side_tables_under_their_names():
         cursor.execute(
             "SELECT t.relname, i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
             "JOIN pg_class t ON t.oid = x.indrelid WHERE x.indisunique "
-            "AND t.relname IN ('monitoring_ancresult_key', 'audit_auditentry_key') "
+            "AND t.relname IN ('monitoring_ancresult_key', 'audit_auditentry_key', "
+            "'audit_fieldchange_key') "
             "ORDER BY 1, 2"
         )
         assert cursor.fetchall() == [
             ("audit_auditentry_key", "audit_auditentry_hash_key"),
             ("audit_auditentry_key", "audit_auditentry_key_pkey"),
             ("audit_auditentry_key", "audit_auditentry_seq_key"),
+            ("audit_fieldchange_key", "audit_fieldchange_key_pkey"),
             ("monitoring_ancresult_key", "anc_result_accession_once"),
             ("monitoring_ancresult_key", "anc_result_manual_accession_once_per_patient"),
             ("monitoring_ancresult_key", "monitoring_ancresult_corrects_id_key"),
@@ -158,7 +164,7 @@ def test_the_command_creates_the_coming_months_once(clock):
 def test_the_daily_task_creates_them_too(clock):
     from audit.tasks import partitions_ensure
 
-    assert partitions_ensure() == 2 * 4  # two tables, this month and three more
+    assert partitions_ensure() == 3 * 4  # three tables, this month and three more
     with connection.cursor() as cursor:
         assert "monitoring_ancresult_p202608" in partitions_of(cursor, "monitoring_ancresult")
 
@@ -316,6 +322,11 @@ def test_a_results_partition_key_is_never_moved_and_its_history_names_the_table(
     assert "refused" in str(moved)
     change = FieldChange.objects.get(row_id=str(result.pk), field="void_reason")
     assert change.table_name == "monitoring_ancresult"
+    # The field history is partitioned by the moment of the change (the database's clock).
+    assert _partition_of("audit_fieldchange", change.pk).startswith("audit_fieldchange_p")
+    assert "append-only" in str(
+        _refused(lambda: FieldChange.objects.filter(pk=change.pk).update(new_value="forged"))
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT superseded, accession FROM monitoring_ancresult_key WHERE id = %s", [result.pk]

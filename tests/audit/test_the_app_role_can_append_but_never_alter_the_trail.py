@@ -52,6 +52,7 @@ REFUSED = {
     "truncate a partition": "TRUNCATE audit_auditentry_default",
     "detach a partition": "ALTER TABLE audit_auditentry DETACH PARTITION audit_auditentry_default",
     "drop a partition": "DROP TABLE audit_auditentry_default",
+    "delete field history from a partition": "DELETE FROM audit_fieldchange_default",
     "rewrite a seal in the side table": "UPDATE audit_auditentry_key SET seq = seq + 1000",
     "delete from the side table": "DELETE FROM audit_auditentry_key",
     "forge a result's uniqueness row": (
