@@ -6,9 +6,9 @@ docs/scaling.md ("Partitioned tables").
 
 Each table is partitioned by `created_at` (the field history by `changed_at`), set once at the
 INSERT and never updated (the results' column is `auto_now_add`; the audit tables' rows never
-change), so a row never moves between partitions. Partitions are named `<table>_pYYYYMM` and cover one calendar
-month in UTC; `<table>_default` catches a row for a month whose partition does not exist yet,
-so an insert never fails for want of a partition.
+change), so a row never moves between partitions. Partitions are named `<table>_pYYYYMM` and
+cover one calendar month in UTC; `<table>_default` catches a row for a month whose partition
+does not exist yet, so an insert never fails for want of a partition.
 
 PostgreSQL requires a partitioned table's primary key and unique constraints to include the
 partition key, and a foreign key may reference it only through one. The guarantees that cannot
@@ -188,12 +188,9 @@ def _key_function_sql(spec: Partitioned) -> str:
     # Not the id: an UPDATE of a row's id finds no side row under the new one, and the
     # table's foreign key to its side table refuses it.
     sets = ", ".join(f"{c} = NEW.{c}" for c in spec.side_columns)
-    update = (
-        f"ELSIF ROW({old}) IS DISTINCT FROM ROW({new}) THEN "
-        f"UPDATE {spec.side} SET {sets} WHERE id = OLD.id;"
-        if spec.side_columns
-        else ""
-    )
+    changed = f"ELSIF ROW({old}) IS DISTINCT FROM ROW({new}) THEN"
+    write = f"UPDATE {spec.side} SET {sets} WHERE id = OLD.id;"  # noqa: S608  # nosec B608 - the spec's fixed names
+    update = f"{changed} {write}" if spec.side_columns else ""
     return f"""
     CREATE OR REPLACE FUNCTION {spec.key_function}() RETURNS trigger AS $$
     BEGIN
