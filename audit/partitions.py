@@ -278,6 +278,21 @@ def _sequence(cursor: Any, table: str) -> str:
     return str(cursor.fetchone()[0])
 
 
+def side_fill_sql() -> list[str]:
+    """For a bulk load that skipped the triggers (`session_replication_role = replica`, the
+    benchmark's COPY): the side rows of the rows that have none, one INSERT per table. Run in
+    that same mode (the side tables' guard would refuse a direct write); the side tables'
+    unique indexes check the loaded rows as the triggers would have."""
+    out = []
+    for spec in PARTITIONED:
+        cols = ", ".join(("id", *spec.side_columns))
+        out.append(
+            f"INSERT INTO {spec.side} ({cols}) SELECT {cols} FROM {spec.table} t "  # noqa: S608  # nosec B608 - the spec's fixed names
+            f"WHERE NOT EXISTS (SELECT 1 FROM {spec.side} k WHERE k.id = t.id)"
+        )
+    return out
+
+
 # --- creating partitions -------------------------------------------------------------------
 
 
