@@ -37,7 +37,7 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-# How many months ahead of the current one the migrations, the command and the daily task
+# How many months ahead of the current one the migrations, the command and the periodic task
 # keep partitions for.
 MONTHS_AHEAD = 3
 

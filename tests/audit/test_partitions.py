@@ -161,7 +161,7 @@ def test_the_command_creates_the_coming_months_once(clock):
     assert "monitoring_ancresult 2026-07: exists" in again
 
 
-def test_the_daily_task_creates_them_too(clock):
+def test_the_periodic_task_creates_them_too(clock):
     from audit.tasks import partitions_ensure
 
     assert partitions_ensure() == 3 * 4  # three tables, this month and three more

@@ -137,7 +137,7 @@ def test_the_app_role_can_seal_an_unsealed_entry_once_and_nothing_more(app_role)
 
 
 def test_the_app_role_makes_next_months_partitions_which_it_cannot_touch_directly(app_role):
-    """The daily task runs as the application's role, which may not create tables: the
+    """The periodic task runs as the application's role, which may not create tables: the
     partition is made by the owner's function, and the role gets no privilege on it."""
     with _connect(app_role) as app:
         made = app.execute(

@@ -1,5 +1,5 @@
 """`manage.py partitions_ensure [--months N]`: create the monthly partitions of the lab results
-and the audit entries for the current month and the N after it (what the daily task
+and the audit entries for the current month and the N after it (what the periodic task
 `audit.tasks.partitions_ensure` does; audit/partitions.py, docs/scaling.md). Idempotent.
 SQLite keeps plain tables: nothing to do there."""
 
