@@ -26,6 +26,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import SEAL_FIELDS
+from audit.partitions import AUDIT, ENTRIES, FUNCTIONS, PARTITIONED, is_partitioned, partitions_of
 from audit.triggers import APPEND_ONLY_TABLES, ENTRY_TABLE
 
 AUDIT_TABLES = (ENTRY_TABLE, *APPEND_ONLY_TABLES)
@@ -33,6 +34,8 @@ TRIGGER_FUNCTIONS = (
     "clozrems_refuse()",
     "clozrems_field_history()",
     "clozrems_audit_entry_guard()",
+    "clozrems_table(name)",
+    *FUNCTIONS,
 )
 
 
@@ -74,10 +77,15 @@ def ownership_sql(connection: BaseDatabaseWrapper, owner: str) -> list[str]:
             "WHERE sequence_schema = current_schema()"
         )
         sequences = [row[0] for row in cursor.fetchall()]
+        functions = []
+        for function in TRIGGER_FUNCTIONS:
+            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [function])
+            if cursor.fetchone()[0]:
+                functions.append(function)
     out = [f"GRANT USAGE, CREATE ON SCHEMA public TO {q}"]
     out += [f"ALTER TABLE {_q(connection, t)} OWNER TO {q}" for t in tables]
     out += [f"ALTER SEQUENCE {_q(connection, s)} OWNER TO {q}" for s in sequences]
-    out += [f"ALTER FUNCTION {f} OWNER TO {q}" for f in TRIGGER_FUNCTIONS]
+    out += [f"ALTER FUNCTION {f} OWNER TO {q}" for f in functions]
     return out
 
 
@@ -99,9 +107,32 @@ def grants_sql(connection: BaseDatabaseWrapper, app: str, owner: str | None = No
         # too, so the sealer's columns are granted after.
         f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {audit} FROM {a}",
         f"GRANT UPDATE ({seal_columns}) ON {ENTRY_TABLE} TO {a}",
+        *_partition_grants_sql(connection, a),
         f"{defaults} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {a}",
         f"{defaults} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {a}",
     ]
+
+
+def _partition_grants_sql(connection: BaseDatabaseWrapper, a: str) -> list[str]:
+    """Partitioned tables (audit/partitions.py): the application reaches a partition only
+    through its table, so it has no privilege on the partitions themselves; on the audit
+    tables' side tables it may only add rows, and set the entries' two sealed columns (their
+    triggers write them, as the role that wrote the row)."""
+    out = []
+    with connection.cursor() as cursor:
+        for spec in PARTITIONED:
+            if not is_partitioned(cursor, spec.table):
+                continue
+            parts = ", ".join(_q(connection, p) for p in partitions_of(cursor, spec.table))
+            if parts:
+                out.append(f"REVOKE ALL ON {parts} FROM {a}")
+            if spec in AUDIT:
+                out.append(
+                    f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON {spec.side} FROM {a}"
+                )
+            if spec is ENTRIES:
+                out.append(f"GRANT UPDATE ({', '.join(spec.side_columns)}) ON {spec.side} TO {a}")
+    return out
 
 
 def db_roles_sql(

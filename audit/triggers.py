@@ -173,10 +173,18 @@ def _sqlite_statements(connection: BaseDatabaseWrapper, cursor: Any) -> list[str
 
 
 _PG_FUNCTIONS = [
+    # The table a row trigger speaks for: a partition's parent (docs/scaling.md, partitions
+    # `<table>_pYYYYMM` and `<table>_default`), so messages and the field history name the
+    # table, not the month's partition.
+    r"""
+    CREATE OR REPLACE FUNCTION clozrems_table(name) RETURNS text AS $$
+        SELECT regexp_replace($1, '_(p[0-9]{6}|default)$', '')
+    $$ LANGUAGE sql IMMUTABLE
+    """,
     """
     CREATE OR REPLACE FUNCTION clozrems_refuse() RETURNS trigger AS $$
     BEGIN
-        RAISE EXCEPTION '%: % refused (%)', TG_TABLE_NAME, TG_OP, TG_ARGV[0]
+        RAISE EXCEPTION '%: % refused (%)', clozrems_table(TG_TABLE_NAME), TG_OP, TG_ARGV[0]
             USING ERRCODE = 'insufficient_privilege';
     END $$ LANGUAGE plpgsql
     """,
@@ -191,7 +199,8 @@ _PG_FUNCTIONS = [
             IF old_row -> col IS DISTINCT FROM new_row -> col THEN
                 INSERT INTO audit_fieldchange (table_name, row_id, field, old_value, new_value,
                                                actor_id, request_id, changed_at)
-                VALUES (TG_TABLE_NAME, new_row ->> 'id', col, old_row ->> col, new_row ->> col,
+                VALUES (clozrems_table(TG_TABLE_NAME), new_row ->> 'id', col, old_row ->> col,
+                        new_row ->> col,
                         NULLIF(current_setting('clozrems.actor', true), '')::bigint,
                         NULLIF(current_setting('clozrems.request_id', true), ''),
                         clock_timestamp());
@@ -211,7 +220,7 @@ _PG_FUNCTIONS = [
                 RETURN NEW;
             END IF;
             RAISE EXCEPTION '%: INSERT refused (append-only: an entry is inserted unsealed, '
-                            'the sealer seals it)', TG_TABLE_NAME
+                            'the sealer seals it)', clozrems_table(TG_TABLE_NAME)
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
         IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
@@ -220,7 +229,7 @@ _PG_FUNCTIONS = [
             RETURN NEW;
         END IF;
         RAISE EXCEPTION '%: % refused (append-only: only the sealer seals an unsealed entry, '
-                        'once)', TG_TABLE_NAME, TG_OP
+                        'once)', clozrems_table(TG_TABLE_NAME), TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END $$ LANGUAGE plpgsql
     """,

@@ -107,6 +107,17 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         "checkpoint of the chain's head (docs/audit.md).",
     ),
     Periodic(
+        "db.partitions",
+        "database: monthly partitions ahead",
+        "audit.tasks.partitions_ensure",
+        # Every six hours rather than daily: a missed run is simply the next one (the daily
+        # scans' catch-up is for scans), and a run that finds the months there costs a few
+        # catalogue lookups.
+        every_minutes=360,
+        description="Creates the coming months' partitions of the lab results and the audit "
+        "trail on PostgreSQL (docs/scaling.md); nothing on SQLite.",
+    ),
+    Periodic(
         "notifications.deliver",
         "notifications: deliver e-mail",
         "notifications.tasks.deliver_pending",

@@ -46,6 +46,19 @@ REFUSED = {
     "truncate the checkpoints": "TRUNCATE audit_auditcheckpoint",
     "delete field history": "DELETE FROM audit_fieldchange",
     "truncate field history": "TRUNCATE audit_fieldchange",
+    # The monthly partitions (audit/partitions.py): reached only through the table.
+    "update a partition directly": "UPDATE audit_auditentry_default SET action = 'forged'",
+    "delete from a partition": "DELETE FROM audit_auditentry_default",
+    "truncate a partition": "TRUNCATE audit_auditentry_default",
+    "detach a partition": "ALTER TABLE audit_auditentry DETACH PARTITION audit_auditentry_default",
+    "drop a partition": "DROP TABLE audit_auditentry_default",
+    "delete field history from a partition": "DELETE FROM audit_fieldchange_default",
+    "rewrite a seal in the side table": "UPDATE audit_auditentry_key SET seq = seq + 1000",
+    "delete from the side table": "DELETE FROM audit_auditentry_key",
+    "forge a result's uniqueness row": (
+        "INSERT INTO monitoring_ancresult_key (id, patient_id, lab, analyte, accession, "
+        "superseded) VALUES (999999, 1, 'LAB', 'anc', 'A-1', false)"
+    ),
 }
 
 
@@ -120,6 +133,23 @@ def test_the_app_role_can_seal_an_unsealed_entry_once_and_nothing_more(app_role)
         ).fetchone() == (1, "a" * 64)
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
             app.execute(seal, [2, "0" * 64, "b" * 64, entry_id])
+        app.rollback()
+
+
+def test_the_app_role_makes_next_months_partitions_which_it_cannot_touch_directly(app_role):
+    """The periodic task runs as the application's role, which may not create tables: the
+    partition is made by the owner's function, and the role gets no privilege on it."""
+    with _connect(app_role) as app:
+        made = app.execute(
+            "SELECT clozrems_partition_create('audit_auditentry'::regclass, '2040-01-01')"
+        )
+        assert made.fetchone() == ("created",)
+        app.execute(INSERT.replace("(now(),", "('2040-01-15',"))
+        where = app.execute("SELECT tableoid::regclass::text FROM audit_auditentry "
+                            "WHERE created_at = '2040-01-15'")  # fmt: skip
+        assert where.fetchone() == ("audit_auditentry_p204001",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("UPDATE audit_auditentry_p204001 SET action = 'forged'")
         app.rollback()
 
 
