@@ -3,7 +3,7 @@ services hold the rules."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
@@ -289,11 +289,22 @@ class SuppliedElsewhereSerializer(serializers.ModelSerializer[SuppliedElsewhere]
         read_only_fields = ["recorded_by", "created_at"]
 
 
+# The earliest instant a decision may be asked about. Nothing the product holds is older (no
+# clozapine monitoring history predates 1990), and before their standard time the time zones
+# had offsets in seconds, which no RFC 3339 client reads.
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class EligibilityQuerySerializer(serializers.Serializer[Any]):
     pharmacy = serializers.IntegerField(required=False, min_value=1)
     days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
     as_of = serializers.DateTimeField(required=False)
     date_of_birth = serializers.DateField(required=False)
+
+    def validate_as_of(self, value: datetime) -> datetime:
+        if value < EARLIEST_AS_OF:
+            raise ValidationError("A decision can be asked about an instant from 1970 on.")
+        return value
 
 
 class ReachQuerySerializer(serializers.Serializer[Any]):
