@@ -35,6 +35,15 @@ DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed on purpose  # nosec
 DEMO_NPI = "1234567893"  # passes the Luhn check over 80840
 
 
+def demo_logins() -> list[str]:
+    """The demo's sign-ins, as `make run` ends with them."""
+    users = User.objects.filter(username__startswith="demo-").order_by("username")
+    return [
+        f"Demo logins (password {DEMO_PASSWORD}):",
+        *(f"  {user.username:18} {user.role}" for user in users),
+    ]
+
+
 class Command(BaseCommand):
     help = "Load demo prescribers, pharmacy, users and patients (idempotent)."
 
@@ -51,9 +60,7 @@ class Command(BaseCommand):
             # And the demo's audit trail sealed, so `audit_verify` proves it at once (a laptop
             # runs no beat to do it every minute: docs/audit.md).
             call_command("audit_seal", stdout=self.stdout)
-        self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
-        for user in User.objects.filter(username__startswith="demo-").order_by("username"):
-            self.stdout.write(f"  {user.username:18} {user.role}")
+        self.stdout.write("\n".join(demo_logins()))
 
     def _load(self) -> None:
         t = today()
