@@ -7,6 +7,7 @@ import re
 from datetime import date
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -17,7 +18,7 @@ from pharmacy.models import Pharmacy
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 # What each row of the README's demo table claims, as the decision shows it.
-SITUATIONS = {
+SITUATIONS: dict[str, dict[str, Any]] = {
     "Weekly": {"decision": "allowed", "max_days_supply": 2, "monitoring_frequency": "weekly"},
     "Fortnight": {
         "decision": "allowed",

@@ -552,6 +552,10 @@ def test_crawl_every_page_reachable_as_each_role(page, live_server, crawl_scene,
 def test_journey_batch_entry_of_ten_results(
     page, live_server, alice, allowed_patient, stale_patient, shots
 ):
+    """Ten rows typed into the grid, one with a unit nobody knows: nine are filed, the tenth is
+    held in the quarantine with its reason, all ten kept in one feed message."""
+    from monitoring.models import FeedMessage, QuarantinedResult
+
     log_in(page, live_server, "alice")
     page.get_by_role("link", name="Enter several results").click()
     for i in range(10):
@@ -559,8 +563,49 @@ def test_journey_batch_entry_of_ten_results(
         page.get_by_label(f"Patient, row {i + 1}", exact=True).select_option(str(patient.pk))
         page.get_by_label(f"Drawn at, row {i + 1}", exact=True).fill(f"2026-05-19T{8 + i:02d}:00")
         page.get_by_label(f"Value, row {i + 1}", exact=True).fill("2.2")
+    page.get_by_label("Unit, row 10", exact=True).fill("10*3/ul mistyped")
     shots(page, "clinic-batch-entry")
     before = AncResult.objects.count()
-    page.get_by_role("button", name="Save these results").click()
-    page.get_by_test_id("batch-outcome").filter(has_text="10 of 10 saved").wait_for()
-    assert AncResult.objects.count() == before + 10
+    page.get_by_role("button", name="File these results").click()
+    outcome = page.get_by_test_id("batch-outcome")
+    outcome.filter(has_text="9 of 10 filed").wait_for()
+    assert AncResult.objects.count() == before + 9
+    [held] = QuarantinedResult.objects.all()
+    assert held.reason == "unknown_unit" and held.unit == "10*3/ul mistyped"
+    assert FeedMessage.objects.get().pk == held.message_id
+    row = outcome.locator("tr[data-outcome='quarantined']")
+    assert f"reference Q{held.pk}" in row.inner_text() and "unknown unit" in row.inner_text()
+    assert outcome.locator("tr[data-outcome='stored']").count() == 9
+    shots(page, "clinic-batch-filed")
+    assert serious_violations(page) == []
+
+
+def test_journey_a_csv_batch_is_previewed_then_filed(
+    page, live_server, alice, allowed_patient, stale_patient, tmp_path, shots
+):
+    from monitoring.models import QuarantinedResult
+
+    csv_file = tmp_path / "results.csv"
+    csv_file.write_text(
+        "last_name,date_of_birth,drawn_at,value,unit\n"
+        "Stale,1985-06-15,2026-05-19 09:00,2.3,10*3/uL\n"
+        "Allowed,1985-06-15,2026-05-19 10:00,2.4,10*3/uL\n"
+        "Nobody,1970-01-01,2026-05-19 10:00,2.4,10*3/uL\n"
+    )
+    before = AncResult.objects.count()
+    log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/clinic/results/batch/")
+    page.locator("input[type=file]").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Read into the grid").click()
+    page.get_by_text("No patient of yours is Nobody, born 1970-01-01").wait_for()
+    assert page.get_by_label("Patient, row 1", exact=True).input_value() == str(stale_patient.pk)
+    assert page.get_by_label("Patient, row 2", exact=True).input_value() == str(allowed_patient.pk)
+    assert AncResult.objects.count() == before  # the preview writes nothing
+    shots(page, "clinic-batch-preview")
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="File these results").click()
+    page.get_by_test_id("batch-outcome").filter(has_text="2 of 3 filed").wait_for()
+    assert AncResult.objects.count() == before + 2
+    [held] = QuarantinedResult.objects.all()
+    assert held.reason == "unmatched_patient" and held.last_name == "Nobody"
+    assert serious_violations(page) == []

@@ -19,6 +19,7 @@ from patients.management.commands.seed_demo import demo_logins
 
 class Command(RunserverCommand):
     help = "runserver for the demo: quiet, ending with the address and the demo logins."
+    addr: str  # set by runserver's handle()
 
     def run(self, **options: Any) -> None:
         # Before the reloader starts: it logs "Watching for file changes" as it does.
