@@ -507,6 +507,8 @@ def anc_result_record(
     now: datetime | None = None,
     analyte: str = ResultAnalyte.ANC,
     confirm_unusual: bool = False,
+    replaces: AncResult | None = None,
+    reason: str = "",
 ) -> RecordedResult:
     """Store one ANC (docs/rules.md §8) and re-run the rules. The same result delivered again (same
     lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
@@ -517,9 +519,21 @@ def anc_result_record(
     A manual entry (`source` manual) is guarded (docs/rules.md §8): a fraction in a unit of
     whole cells is refused, and a count the protocol base calls unusual (very low, or a steep
     fall from the previous result of the same analyte) is stored only with `confirm_unusual`.
-    A feed's value is the lab's word: never held for either."""
+    A feed's value is the lab's word: never held for either.
+
+    `replaces` corrects one stored result by hand (its value, unit or draw time), with a
+    `reason`: the new result is `corrected`, keeps the replaced one's analyte, accession and lab,
+    and decides from then on; the replaced one stays in the history, superseded. Whoever may
+    void the replaced result may correct it (`anc_result_void_refusal`), and the manual-entry
+    guards hold for the new value. A result already replaced or void is not corrected again
+    (correct the correction; enter a new result)."""
     now = now or timezone.now()
     manual = source == ResultSource.MANUAL
+    if replaces is not None:
+        if not reason.strip():
+            raise FieldInvalid("reason", "Say why the result is corrected.")
+        status = ResultStatus.CORRECTED
+        accession, lab, analyte = replaces.accession, replaces.lab, replaces.analyte
     try:
         per_ul = to_per_ul(value, unit)
         if manual:
@@ -553,7 +567,11 @@ def anc_result_record(
     ):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
-        if accession:
+        if replaces is not None:
+            previous = _correction_target(
+                replaces, patient=patient, actor=actor, per_ul=per_ul, drawn_at=drawn_at
+            )
+        elif accession:
             same_accession = AncResult.objects.select_for_update().filter(
                 lab=lab, analyte=analyte, accession=accession, superseded=False
             )
@@ -579,7 +597,7 @@ def anc_result_record(
                     )
                 same_accession = same_accession.filter(patient=patient)
             previous = same_accession.first()
-        if previous is not None:
+        if previous is not None and replaces is None:
             answer = accession_repeat(
                 previous, patient_id=patient.pk, per_ul=per_ul, drawn_at=drawn_at, status=status
             )
@@ -642,6 +660,8 @@ def anc_result_record(
             else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
             "confirm_unusual": confirm_unusual if manual else None,
         }
+        if replaces is not None:
+            inputs["reason"] = reason.strip()
         if status == ResultStatus.PRELIMINARY and (
             previous is None or previous.status == ResultStatus.PRELIMINARY
         ):
@@ -685,6 +705,31 @@ def anc_result_record(
             patient_pk = patient.pk
             enqueue_on_commit(confirmation_requested, patient_pk)
     return RecordedResult(result, created=True)
+
+
+def _correction_target(
+    replaces: AncResult, *, patient: Patient, actor: User, per_ul: int, drawn_at: datetime
+) -> AncResult:
+    """The result a hand correction replaces, locked, once checked: the patient's, current,
+    one `actor` may void, and changed by the correction."""
+    previous = AncResult.objects.select_for_update().filter(pk=replaces.pk).first()
+    if previous is None or previous.patient_id != patient.pk:
+        raise StateConflict("The result is not this patient's.", "result_not_found")
+    if previous.superseded:
+        raise StateConflict(
+            "The result was already replaced by a correction; correct the correction.",
+            "already_corrected",
+        )
+    if previous.status == ResultStatus.ENTERED_IN_ERROR:
+        raise StateConflict("The result is void; enter a new result instead.", "result_void")
+    refusal = anc_result_void_refusal(result=previous, actor=actor, patient=patient)
+    if refusal is not None:
+        raise NotPermitted("correct_not_permitted", f"A correction replaces the result. {refusal}")
+    if previous.value_per_ul == per_ul and previous.drawn_at == drawn_at:
+        raise FieldInvalid(
+            "value", "The correction changes neither the count nor the draw time of the result."
+        )
+    return previous
 
 
 def _result_applied(

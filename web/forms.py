@@ -16,6 +16,7 @@ from monitoring.units import UNIT_FACTORS, canonical_unit
 T = TypeVar("T")
 
 DATE = forms.DateInput(attrs={"type": "date"})
+UNIT_CHOICES = ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -136,9 +137,7 @@ class AncResultForm(forms.Form):
     )
     drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
     value = forms.DecimalField(max_digits=14, decimal_places=4)
-    unit = forms.ChoiceField(
-        choices=[(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
-    )
+    unit = forms.ChoiceField(choices=[(u, u) for u in UNIT_CHOICES])
     accession = forms.CharField(required=False, max_length=100)
     # Shown once the service holds a count back as unusual (docs/rules.md §8); ticking it stores
     # the count as typed.
@@ -151,6 +150,19 @@ class VoidForm(forms.Form):
     """Mark one result entered in error; offered only to those who may (the service decides)."""
 
     reason = forms.CharField(max_length=500, label="Reason for voiding")
+
+
+class CorrectionForm(forms.Form):
+    """Correct one result (a wrong value, unit or draw time), with a reason; offered to those
+    who may void it (a correction replaces it: the service decides)."""
+
+    drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
+    value = forms.DecimalField(max_digits=14, decimal_places=4)
+    unit = forms.ChoiceField(choices=[(u, u) for u in UNIT_CHOICES])
+    reason = forms.CharField(max_length=500, label="Reason for the correction")
+    confirm_unusual = forms.BooleanField(
+        required=False, label="I have checked this value and its unit: store it"
+    )
 
 
 class StepDownForm(forms.Form):
@@ -353,7 +365,7 @@ class AuditTrailForm(forms.Form):
 
 # --- batch entry of results -----------------------------------------------------------------
 
-UNITS = [(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
+UNITS = [(u, u) for u in UNIT_CHOICES]
 
 
 class BatchRowForm(forms.Form):

@@ -738,6 +738,58 @@ def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> Htt
     return render(request, "web/clinic_patient.html", context, status=422)
 
 
+@role_required(*CLINICIANS)
+def clinic_result_correct(request: HtmxHttpRequest, pk: int, result_pk: int) -> HttpResponse:
+    """Correct one result's value, unit or draw time, with a reason (docs/rules.md §8): the
+    corrected result decides from then on, the one it replaces stays in the history,
+    superseded; both are audited. Offered to those who may void the result; a refusal comes
+    back in place."""
+    user = _user(request)
+    patient = _clinic_patient(request, pk)
+    result = get_object_or_404(AncResult.objects.filter(patient=patient), pk=result_pk)
+    if anc_result_void_refusal(result=result, actor=user, patient=patient) is not None:
+        raise PermissionDenied("You may not correct this result.")
+    url = reverse("clinic-patient", args=[patient.pk])
+    if result.superseded or result.status == ResultStatus.ENTERED_IN_ERROR:
+        raise Http404("This result was replaced or voided; correct the current one.")
+    zone = clinic_zone()
+    form = forms.CorrectionForm(
+        request.POST if request.method == "POST" else None,
+        prefix=f"correct-{result.pk}",
+        initial={
+            "drawn_at": result.drawn_at.astimezone(zone).replace(tzinfo=None),
+            "value": result.value.normalize(),
+            "unit": result.unit,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            corrected = forms.apply(
+                form,
+                lambda: anc_result_record(
+                    patient=patient,
+                    actor=user,
+                    drawn_at=_aware(data["drawn_at"]),
+                    value=data["value"],
+                    unit=data["unit"],
+                    confirm_unusual=bool(data.get("confirm_unusual")),
+                    replaces=result,
+                    reason=data["reason"],
+                ),
+            )
+            if corrected is not None:
+                return redirect(url)
+        status = 422
+    return render(
+        request,
+        "web/clinic_correct.html",
+        {"patient": patient, "result": result, "form": form},
+        status=status,
+    )
+
+
 @role_required(Role.PRESCRIBER)
 def clinic_consult(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The prescriber acknowledges the recommended hematology consult (its reminder stops)."""
