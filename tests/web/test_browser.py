@@ -125,6 +125,7 @@ def test_a_prescriber_enters_a_low_anc_and_sees_the_worklist_and_chart_change(
     assert page.locator("svg .point-moderate").count() == 1
     assert page.locator("svg .episode").count() == 1
     shots(page, "clinic-patient-low")
+    assert serious_violations(page) == []  # the page after the result entry
     assert AncResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
     page.get_by_role("link", name="My patients").click()
     assert page.locator(".count.confirmation .n").inner_text() == "1"
@@ -252,6 +253,7 @@ def test_journey_dispense_then_recheck_by_keyboard(page, live_server, phil, allo
     assert "NO SUPPLY NOW" in verdict and "ALLOWED" not in verdict
     assert page.get_by_role("button", name="Record dispense").count() == 0
     shots(page, "counter-dispensed-recheck")
+    assert serious_violations(page) == []  # the page after the POST
     page.reload()
     assert "NO SUPPLY NOW" in page.get_by_test_id("verdict").inner_text()
     # The printable record carries the authorization code.
@@ -310,6 +312,7 @@ def test_journey_a_unit_slip_is_refused(page, live_server, alice, allowed_patien
     page.get_by_role("button", name="Save result").click()
     page.get_by_text(re.compile("is almost certainly 10\\*3/uL")).wait_for()
     assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul__lt=100).exists()
+    assert serious_violations(page) == []  # the refusal, in place
     # Entered as meant, it is stored.
     page.get_by_label("Unit").select_option("10*3/uL")
     with page.expect_navigation():  # saved: htmx reloads the page
@@ -335,6 +338,7 @@ def test_journey_emergency_supply_confirmed_then_reviewed(
     section.get_by_role("button", name="Record emergency supply").click()
     section.get_by_text("Tick the box to confirm the emergency supply.").wait_for()
     assert not Dispense.objects.exists()
+    assert serious_violations(page) == []  # the refusal, in place
     section = page.get_by_test_id("emergency")
     section.get_by_label("Reason").select_option("lab_delay")
     section.get_by_label("The patient's last dose was taken within the last 48 hours").check()
@@ -344,6 +348,7 @@ def test_journey_emergency_supply_confirmed_then_reviewed(
     done.wait_for()
     assert "EMERGENCY SUPPLY RECORDED" in done.inner_text() and "✓" not in done.inner_text()
     shots(page, "counter-emergency-recorded")
+    assert serious_violations(page) == []
     page.get_by_role("button", name="Log out").click()
 
     log_in(page, live_server, "admin")
@@ -608,4 +613,45 @@ def test_journey_a_csv_batch_is_previewed_then_filed(
     assert AncResult.objects.count() == before + 2
     [held] = QuarantinedResult.objects.all()
     assert held.reason == "unmatched_patient" and held.last_name == "Nobody"
+    assert serious_violations(page) == []
+
+
+def test_journey_a_result_is_corrected_from_the_patient_page(
+    page, live_server, alice, allowed_patient, shots
+):
+    """0.9 typed for 1.9: blocked by a moderate band until the prescriber corrects it, with a
+    reason; the correction decides and the slip stays in the history, replaced."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from monitoring.services import anc_result_record
+    from tests.conftest import NOW
+
+    slip = anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal("0.9"),
+        unit="10*3/uL",
+        confirm_unusual=True,
+    ).result
+    log_in(page, live_server, "alice")
+    page.get_by_role("link", name="Allowed, Alma").click()
+    assert page.get_by_test_id("band").inner_text() == "moderate"
+    page.get_by_test_id(f"correct-{slip.pk}").click()
+    page.get_by_label("Value").fill("1.9")
+    page.get_by_role("button", name="Save the correction").click()
+    page.get_by_text("Reason for the correction: This field is required.").wait_for()
+    assert serious_violations(page) == []  # the refusal, in place
+    page.get_by_label("Reason for the correction").fill("typed 0.9 for 1.9")
+    shots(page, "clinic-correct-result")
+    page.get_by_role("button", name="Save the correction").click()
+    page.get_by_test_id("band").filter(has_text="normal").wait_for()
+    slip.refresh_from_db()
+    corrected = AncResult.objects.get(corrects=slip)
+    assert slip.superseded and corrected.value_per_ul == 1900
+    rows = page.locator("#results-h + table tbody tr")
+    assert "corrected" in rows.first.inner_text() and "1900" in rows.first.inner_text()
+    assert "replaced" in page.locator("#results-h + table").inner_text()
+    shots(page, "clinic-result-corrected")
     assert serious_violations(page) == []
