@@ -80,3 +80,25 @@ def test_make_run_ends_with_the_address_and_the_demo_logins(make_run):
     everything = "\n".join(shown) + rest + errors
     for words in (*BANNER, "Applying ", "Demo data loaded", "Operations to perform"):
         assert words not in everything, everything
+
+
+def test_make_run_installs_the_runtime_only(tmp_path):
+    """On a fresh checkout `make run` installs the package without its dev extras (pytest,
+    ruff, mypy... come with `make test`)."""
+    venv = tmp_path / "venv"
+    planned = subprocess.run(  # noqa: S603 - a fixed command line  # nosec B603 B607
+        ["make", "--no-print-directory", "-n", "run", f"VENV={venv}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [line for line in planned.splitlines() if "pip install" in line]
+    assert any(" -e . " in f"{line} " for line in installs), planned
+    assert not any("[dev]" in line for line in installs), planned
+
+
+def test_the_readme_names_the_port_and_the_logins():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run PORT=8080" in readme
+    assert "demo-pharmacist" in readme and "clozrems-demo-2026" in readme
