@@ -76,6 +76,9 @@ def log_in(page, live_server, username: str) -> None:
 def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     page, live_server, phil, stale_patient, allowed_patient, shots
 ):
+    prescriber = allowed_patient.prescriber
+    prescriber.phone = "+1 555 0100 22"  # recorded by an administrator
+    prescriber.save(update_fields=["phone"])
     log_in(page, live_server, "phil")
     page.wait_for_url(re.compile(r"/counter/$"))
     shots(page, "counter-search")
@@ -90,6 +93,7 @@ def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     assert "The latest ANC is older than the monitoring frequency allows." in banner.inner_text()
     assert "To unblock" in banner.inner_text()
     assert page.get_by_role("button", name="Record dispense").count() == 0
+    assert page.get_by_test_id("prescriber-phone").inner_text() == "Phone +1 555 0100 22"
     shots(page, "counter-blocked")
 
     page.goto(f"{live_server.url}/counter/")

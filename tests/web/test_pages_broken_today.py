@@ -451,6 +451,7 @@ def test_my_patients_filter_and_sort_and_refuse_unknown_values(
     assert by_name.index("Allowed, Alma") < by_name.index("Stale, Stan")
     row = by_name[by_name.index(f'data-testid="row-{allowed_patient.pk}"') :]
     row = row[: row.index("</tr>")]
+    assert 'data-label="Born">1985-06-15' in row
     assert 'data-label="Last dispense">2026-05-20' in row
     assert 'data-label="Supply runs out">2026-05-27' in row
     assert client.get("/clinic/", {"sort": "shoe size"}).status_code == 400
