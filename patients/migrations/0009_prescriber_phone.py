@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0008_drop_knox_default_table'),
+        ("patients", "0008_drop_knox_default_table"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prescriber',
-            name='phone',
+            model_name="prescriber",
+            name="phone",
             field=models.CharField(blank=True, max_length=40),
         ),
     ]
