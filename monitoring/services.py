@@ -681,7 +681,20 @@ def anc_result_record(
             .values_list("confirmation_due", flat=True)
             .first()
         )
+        # A correction typed by hand (from the patient page, or "corrected" with the accession).
+        hand_correction = (
+            manual and previous is not None and previous.status != ResultStatus.PRELIMINARY
+        )
+        picture = _picture(patient) if hand_correction else None
         state = _result_applied(patient=patient, result=result, replaced=previous, now=now)
+        if hand_correction and previous is not None:
+            # A hand correction takes the replaced result out of the decisions as a void does:
+            # the prescriber hears of it on the same terms (docs/rules.md §8).
+            low = previous.status in DECISIVE_STATUSES and _outside_normal_band(previous, patient)
+            if low or picture != _picture(patient):
+                _correction_notify(
+                    replaced=previous, result=result, patient=patient, actor=actor, state=state
+                )
         audit_record(
             action=Action.ANC_RESULT_CORRECT if previous is not None else Action.ANC_RESULT_RECORD,
             actor=actor,
@@ -931,6 +944,45 @@ def _void_notify(
     occasion = Occasion(
         kind=Kind.RESULT_VOIDED,
         subject_key=f"anc_result:{result.pk}",
+        key_date=local_date(timezone.now(), zone),
+        subject=subject,
+        body=body,
+        patient_id=patient.pk,
+        urgent=True,
+    )
+    recipients = recipients_for_prescribers([patient.prescriber_id]).get(patient.prescriber_id, [])
+    notifications_create(occasions=[(occasion, recipients)])
+
+
+def _correction_notify(
+    *,
+    replaced: AncResult,
+    result: AncResult,
+    patient: Patient,
+    actor: User,
+    state: MonitoringState,
+) -> None:
+    from notifications.messages import patient_label, result_corrected
+    from notifications.models import Kind
+    from notifications.services import Occasion, notifications_create, recipients_for_prescribers
+
+    label = patient_label(patient.pk, patient.first_name, patient.last_name)
+    zone = clinic_zone()
+    subject, body = result_corrected(
+        label,
+        analyte=ANALYTE_NAMES.get(replaced.analyte, replaced.analyte),
+        old_per_ul=replaced.value_per_ul,
+        new_per_ul=result.value_per_ul,
+        drawn_on=local_date(replaced.drawn_at, zone),
+        by=actor.role or ("admin" if actor.is_admin else ""),
+        from_lab=replaced.source != ResultSource.MANUAL,
+        band=state.band,
+        treatment_status=state.treatment_status,
+    )
+    occasion = Occasion(
+        # The kind of a void: the replaced result no longer decides.
+        kind=Kind.RESULT_VOIDED,
+        subject_key=f"anc_result:{replaced.pk}",
         key_date=local_date(timezone.now(), zone),
         subject=subject,
         body=body,

@@ -135,3 +135,47 @@ def test_only_those_who_may_void_a_result_may_correct_it(
     client.force_login(aud)
     assert _correct(client, allowed_patient, slip).status_code == 403
     assert not AncResult.objects.filter(corrects__isnull=False).exists()
+
+
+def test_the_prescriber_is_told_when_a_designee_corrects_a_low_result(
+    client, designee, allowed_patient
+):
+    from notifications.models import Kind, Notification
+
+    typed = anc_result_record(
+        patient=allowed_patient,
+        actor=designee,
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal("0.9"),
+        unit="10*3/uL",
+        confirm_unusual=True,
+    ).result
+    told = Notification.objects.filter(kind=Kind.RESULT_VOIDED, patient=allowed_patient)
+    assert not told.exists()
+    client.force_login(designee)
+    assert _correct(client, allowed_patient, typed).status_code == 302
+    notices = list(told.select_related("recipient"))
+    assert "prescriber" in {n.recipient.role for n in notices if n.recipient}
+    assert {n.recipient.prescriber_id for n in notices if n.recipient} == {
+        allowed_patient.prescriber_id
+    }
+    for notice in notices:
+        assert "corrected to 1900/µL by a designee" in notice.body
+        assert "typed 0.9 for 1.9" not in notice.body  # the reason stays in the record
+
+
+def test_a_normal_result_corrected_without_changing_the_picture_tells_no_one(
+    client, alice, allowed_patient
+):
+    from notifications.models import Kind, Notification
+
+    typed = anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal("2.2"),
+        unit="10*3/uL",
+    ).result
+    client.force_login(alice)
+    assert _correct(client, allowed_patient, typed, value="2.3").status_code == 302
+    assert not Notification.objects.filter(kind=Kind.RESULT_VOIDED).exists()
