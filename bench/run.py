@@ -115,6 +115,30 @@ def queries_and_cohorts(database: str, dataset: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def commit_latency(database: str, commits: int = 300) -> dict[str, float]:
+    """What one committed one-row INSERT costs on this database's disk, as a decision's audit
+    entry pays it (and the floor, a read, does not), against the same INSERT not waiting for
+    the disk. On a disk with a slow flush this bounds the decision's ratio to the floor at one
+    client: the product never turns the wait off (docs/scaling.md)."""
+    import psycopg
+
+    out = {}
+    with psycopg.connect(database, autocommit=True) as conn:
+        # A logged table (a temporary one writes no WAL, so it would wait for nothing).
+        conn.execute("DROP TABLE IF EXISTS bench_commit")
+        conn.execute("CREATE TABLE bench_commit (id serial, body text)")
+        try:
+            for name, mode in (("durable_ms", "on"), ("no_wait_ms", "off")):
+                conn.execute(f"SET synchronous_commit = {mode}")  # a constant of this function
+                started = time.perf_counter()
+                for _ in range(commits):
+                    conn.execute("INSERT INTO bench_commit (body) VALUES (%s)", ("x" * 500,))
+                out[name] = round((time.perf_counter() - started) * 1000 / commits, 3)
+        finally:
+            conn.execute("DROP TABLE bench_commit")
+    return out
+
+
 def scans(database: str) -> dict[str, Any]:
     from bench.scan_bench import scan
 
@@ -214,6 +238,7 @@ def main() -> None:
     scanned = scans(database)
     rebuilt = rebuild(database, args.patients)
     hl7 = hl7_ingest(args.hl7_messages, args.hl7_patients)
+    commits = commit_latency(database)
     worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     suite = {
         "patients": args.patients,
@@ -223,6 +248,7 @@ def main() -> None:
         "scans": scanned,
         "rebuild": rebuilt,
         "hl7_ingest": hl7,
+        "commit_latency": commits,
         "worker_peak_rss_mb": round(worker_peak_mb, 1),
         "suite_seconds": round(time.perf_counter() - started, 1),
     }
@@ -268,6 +294,13 @@ def table(suite: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"HL7 ingest: {h}")
+    c = suite.get("commit_latency")
+    if c:
+        lines.append(
+            f"one durable commit (a one-row INSERT, the decision's audit entry's cost floor): "
+            f"{c['durable_ms']} ms; without waiting for the disk (synchronous_commit off, "
+            f"for comparison only): {c['no_wait_ms']} ms"
+        )
     lines.append(f"peak memory of scan/rebuild worker processes: {suite['worker_peak_rss_mb']} MB")
     others = sorted(RESULTS.glob("suite-*.json"))
     if len(others) > 1:

@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "clozrems.middleware.DatabaseUnavailableMiddleware",
+    # After a write, this browser's reads stay on the primary a while (clozrems.db_router).
+    "clozrems.db_router.ReplicaPinMiddleware",
     # The pages' own 404 and 403, even with DEBUG on (the API keeps its JSON errors).
     "web.middleware.FriendlyErrorPagesMiddleware",
     # Last: it answers a locked-out login.
@@ -155,6 +157,9 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"])
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["clozrems.db_router.ReplicaRouter"]
+# How long a browser that has just written reads the primary instead (its own writes), longer
+# than the replica's usual delay.
+CLOZREMS_REPLICA_PIN_SECONDS = int(os.environ.get("CLOZREMS_REPLICA_PIN_SECONDS", "15"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

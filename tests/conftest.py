@@ -42,7 +42,58 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         database = engine
     redis = "set" if os.environ.get("REDIS_URL") else "not set (Celery eager)"
-    return [f"clozrems: database={database}, REDIS_URL {redis}"]
+    lines = [f"clozrems: database={database}, REDIS_URL {redis}"]
+    if os.environ.get("CLOZREMS_TEST_SCOPE"):
+        lines.append(
+            f"CLOZREMS_TEST_SCOPE={os.environ['CLOZREMS_TEST_SCOPE']}: the summary's deselected "
+            "tests run in the other leg of .ci/run (tests/conftest.py)"
+        )
+    return lines
+
+
+# `.ci/run` runs the suite twice, on SQLite and then on PostgreSQL + Redis, and a test runs
+# once where a second run proves nothing new. CLOZREMS_TEST_SCOPE says which half a leg drops:
+#   database: tests that touch no database (the pure engine, parsers, units; they ran in the
+#             SQLite leg), except those marked for Redis or PostgreSQL and the settings checks;
+#   no-browser: the Playwright tests (they run in the PostgreSQL leg, against the production
+#             database engine).
+# Unset (a developer's `make test`): everything. Each leg prints what it left out.
+_NEEDS_DATABASE = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def _touches_no_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("django_db") is not None:
+        return False
+    if item.get_closest_marker("redis") or item.get_closest_marker("postgres"):
+        return False
+    if item.nodeid.startswith("tests/security/"):
+        return False
+    return not (_NEEDS_DATABASE & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    scope = os.environ.get("CLOZREMS_TEST_SCOPE", "")
+    if not scope:
+        return
+    if scope == "database":
+        left_out = [item for item in items if _touches_no_database(item)]
+    elif scope == "no-browser":
+        left_out = [item for item in items if item.get_closest_marker("browser")]
+    else:
+        raise pytest.UsageError(
+            f"CLOZREMS_TEST_SCOPE={scope!r}: expected 'database' or 'no-browser' (or unset)"
+        )
+    if not left_out:
+        return
+    dropped = set(map(id, left_out))
+    items[:] = [item for item in items if id(item) not in dropped]
+    config.hook.pytest_deselected(items=left_out)
 
 
 # The schemathesis run's tally (tests/security/test_fuzz_api.py): persona -> status ->

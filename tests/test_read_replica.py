@@ -1,4 +1,5 @@
-"""Reports read a read replica, decisions never do (clozrems.db_router, docs/scaling.md).
+"""Reports, the oversight pages and the worklists read a read replica, decisions never do, and
+a browser that has just written reads its own write (clozrems.db_router, docs/scaling.md).
 
 A real second database stands for the replica: a copy of this test's PostgreSQL database taken
 at one instant (pg_dump into a new database; a TEMPLATE copy would need every other session of
@@ -49,6 +50,32 @@ print(json.dumps({
 """
 
 
+# The pages and the pharmacy worklist, as each role sees them, then the clinic page again after
+# an unsafe request (the browser is pinned to the primary).
+PAGES = """
+import json, re, sys
+import django
+django.setup()
+from django.test import Client
+from patients.models import User
+pharmacy = sys.argv[1]
+def client(name):
+    c = Client(); c.force_login(User.objects.get(username=name)); return c
+alice, aud, phil = client("alice"), client("aud"), client("phil")
+clinic = alice.get("/clinic/").content.decode()
+oversight = aud.get("/oversight/").content.decode()
+worklist = phil.get(f"/api/v1/pharmacies/{pharmacy}/worklist/", {"due_within_days": 3}).json()
+alice.post("/clinic/")
+pinned = alice.get("/clinic/").content.decode()
+print(json.dumps({
+    "clinic_lists_lagging": "Lagging" in clinic,
+    "enrolled": int(re.search(r'<span class="n">(\\d+)</span> enrolled', oversight).group(1)),
+    "worklist": [row["patient"] for row in worklist["results"]],
+    "pinned_lists_lagging": "Lagging" in pinned,
+}))
+"""
+
+
 def _url(name: str) -> str:
     d = connection.settings_dict
     host, port = d.get("HOST") or "127.0.0.1", d.get("PORT") or 5432
@@ -61,7 +88,7 @@ def _admin(sql: str) -> None:
         admin.execute(sql)
 
 
-def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
+def _run(script: str, args: list[str], *, replica: str | None) -> dict:
     env = {
         **os.environ,
         "DATABASE_URL": _url(connection.settings_dict["NAME"]),
@@ -72,10 +99,8 @@ def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
     env.pop("DATABASE_REPLICA_URL", None)
     if replica:
         env["DATABASE_REPLICA_URL"] = _url(replica)
-    today = timezone.localdate()
-    args = [str(patient_id), str(pharmacy_id), str(today - timedelta(days=40)), str(today)]
     done = subprocess.run(  # noqa: S603 - this interpreter, a constant script
-        [sys.executable, "-c", CLIENT, *args],
+        [sys.executable, "-c", script, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -85,6 +110,12 @@ def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _served(patient_id: int, pharmacy_id: int, *, replica: str | None) -> dict:
+    today = timezone.localdate()
+    args = [str(patient_id), str(pharmacy_id), str(today - timedelta(days=40)), str(today)]
+    return _run(CLIENT, args, replica=replica)
 
 
 def _tool(name: str) -> str:
@@ -112,22 +143,7 @@ def test_reports_read_the_replica_and_decisions_the_primary(
     patient = factories.enrolled_patient(
         actor=alice, start=start, draws=factories.weekly_draws(start, today - timedelta(days=2))
     )
-    # The replica: the primary as it is now (committed: the test is transactional).
-    primary = connection.settings_dict["NAME"]
-    _admin(f'CREATE DATABASE "{replica_name}"')
-    dump = subprocess.run(  # noqa: S603 - the PostgreSQL client tools, this test's databases
-        [_tool("pg_dump"), "--no-owner", "--no-privileges", _url(primary)],
-        capture_output=True,
-        check=True,
-        timeout=300,
-    )
-    subprocess.run(  # noqa: S603
-        [_tool("psql"), "-q", "-v", "ON_ERROR_STOP=1", _url(replica_name)],
-        input=dump.stdout,
-        capture_output=True,
-        check=True,
-        timeout=300,
-    )
+    _copy_to(replica_name)
 
     # Then, on the primary only: a severe result an hour ago.
     anc_result_record(
@@ -146,3 +162,50 @@ def test_reports_read_the_replica_and_decisions_the_primary(
     assert patient.pk not in with_replica["episodes"], "the report did not read the replica"
     # The counter, in the replica-configured process, reads the primary: the result blocks.
     assert with_replica["decision"] == without["decision"] == "blocked"
+
+
+def _copy_to(replica_name: str) -> None:
+    """The replica: the primary as it is now (committed: the tests are transactional)."""
+    primary = connection.settings_dict["NAME"]
+    _admin(f'CREATE DATABASE "{replica_name}"')
+    dump = subprocess.run(  # noqa: S603 - the PostgreSQL client tools, this test's databases
+        [_tool("pg_dump"), "--no-owner", "--no-privileges", _url(primary)],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    subprocess.run(  # noqa: S603
+        [_tool("psql"), "-q", "-v", "ON_ERROR_STOP=1", _url(replica_name)],
+        input=dump.stdout,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+
+
+def test_pages_and_worklists_read_the_replica_until_the_browser_writes(
+    replica_name, alice, phil, aud, pharmacy
+):
+    from pharmacy.services import dispense_record
+
+    today = timezone.localdate()
+    start = today - timedelta(days=54)  # weekly draws, the last 5 days ago: due in 2 days
+    _copy_to(replica_name)
+    # On the primary only: a patient enrolled, and a supply at phil's pharmacy for a patient
+    # whose next draw is due within days.
+    factories.enrolled_patient(actor=alice, start=start, last_name="Lagging")
+    due_soon = factories.enrolled_patient(
+        actor=alice, start=start, draws=factories.weekly_draws(start, today - timedelta(days=5))
+    )
+    outcome = dispense_record(patient=due_soon, pharmacy=pharmacy, actor=phil, days_supply=7)
+    assert outcome.payload["decision"]["decision"] == "allowed"
+
+    with_replica = _run(PAGES, [str(pharmacy.pk)], replica=replica_name)
+    without = _run(PAGES, [str(pharmacy.pk)], replica=None)
+
+    assert without["clinic_lists_lagging"] and due_soon.pk in without["worklist"]
+    assert not with_replica["clinic_lists_lagging"], "the clinic page did not read the replica"
+    assert due_soon.pk not in with_replica["worklist"], "the worklist did not read the replica"
+    assert with_replica["enrolled"] == without["enrolled"] - 2, "oversight did not read it"
+    # After its POST the browser reads the primary: it sees what was written there.
+    assert with_replica["pinned_lists_lagging"] and without["pinned_lists_lagging"]

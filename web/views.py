@@ -31,6 +31,7 @@ from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
 from clinical.services import level_result_record, plan_entry_record
 from clozrems.auth import credential_of, deactivated_link
+from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
@@ -445,6 +446,7 @@ def counter_dispense_record(request: HtmxHttpRequest, pk: int, dispense_pk: int)
 
 
 @role_required(Role.PHARMACIST)
+@replica_view
 def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
     pharmacy = _pharmacy_of(_user(request))
     if pharmacy is None:
@@ -457,6 +459,7 @@ def counter_worklist(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @role_required(*CLINICIANS)
+@replica_view
 def clinic(request: HtmxHttpRequest) -> HttpResponse:
     """My patients, most urgent first, with a count per urgency."""
     form = forms.ClinicListForm(request.GET or None)
@@ -912,6 +915,7 @@ def clinic_authorization(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*OVERSEERS)
+@replica_view
 def oversight(request: HtmxHttpRequest) -> HttpResponse:
     """Counts an administrator checks first, and the prescriber and pharmacy directory."""
     now = timezone.now()
@@ -1026,6 +1030,7 @@ def _query(window: ReportFilter, **extra: Any) -> str:
 
 
 @role_required(*OVERSEERS)
+@replica_view
 def oversight_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """One report as a page, for the period asked (`from`, `to`; the API's names)."""
     if slug not in REPORTS:
@@ -1165,6 +1170,7 @@ PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
 
 
 @role_required(*OVERSEERS)
+@replica_view
 def oversight_patients(request: HtmxHttpRequest) -> HttpResponse:
     """Patients by name (prefix) and date of birth, or those behind one oversight counter.
     Unknown filters are refused (400) naming what is known. The search is audited."""

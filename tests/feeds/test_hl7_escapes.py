@@ -56,6 +56,16 @@ def post(api, lab_user):
 
 
 def test_a_huge_space_escape_costs_no_memory_and_the_message_is_kept(post, ann):
+    # The first request of a process loads modules and fills caches; that is not the message's
+    # cost, so one ordinary message goes first (another lab's, unmatched) and is left aside.
+    post(
+        message(
+            msh("WARM", lab="WARMLAB"),
+            pid(mrn="W1^^^WARMLAB^MR", name="NOBODY^NO"),
+            obr("W1"),
+            obx(1),
+        )
+    )
     text = message(msh(), pid(name="O\\.sp50000000\\BRIEN^ANN"), obr(), obx(1))
     tracemalloc.start()
     try:
@@ -65,9 +75,10 @@ def test_a_huge_space_escape_costs_no_memory_and_the_message_is_kept(post, ann):
         tracemalloc.stop()
     assert peak < 20_000_000  # a 50,000,000-character name would need far more
     assert answer["ack_code"] == "AE"  # a name that is not Ann's: held, never filed on her
-    held = QuarantinedResult.objects.get()
+    kept = FeedMessage.objects.get(control_id="MSG0001")
+    held = QuarantinedResult.objects.get(message=kept)
     assert held.reason == "identity_mismatch" and len(held.last_name) < 20
-    assert FeedMessage.objects.get().raw == text.rstrip("\r")
+    assert kept.raw == text.rstrip("\r")
 
 
 @pytest.mark.parametrize("where", ["name", "value", "unit", "mrn", "accession", "control"])
