@@ -52,18 +52,14 @@ $(RUNTIME_STAMP): pyproject.toml $(VENV)/pyvenv.cfg
 
 install: $(STAMP)
 
-# Quiet: the migrations and the demo data say nothing unless they fail; the last lines are the
-# address and the demo logins.
+# Quiet: the migrations and the demo data say nothing unless they fail; the server
+# (web/management/commands/demo_serve.py, runserver without its banner) prints the address and
+# the demo logins once it listens, so they are the last lines.
 run: $(RUNTIME_STAMP)
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py seed_demo > $(VENV)/seed_demo.log 2>&1 \
 		|| { cat $(VENV)/seed_demo.log >&2; exit 1; }
-	@echo ""
-	@echo "clozrems is at http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	@grep -A20 "^Demo logins" $(VENV)/seed_demo.log
-	@echo "Another port: make run PORT=8080.  Stop with Ctrl-C."
-	@echo ""
-	@$(PY) manage.py runserver --verbosity 0 "$(HOST):$(PORT)"
+	@$(PY) manage.py demo_serve "$(HOST):$(PORT)"
 
 test: install
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

@@ -405,7 +405,7 @@ def directory(database: str) -> None:
     now = datetime.now(UTC).isoformat()
     for k in range(1, PRESCRIBERS + 1):
         rows["prescriber"].add(
-            k, f"Dr Bench {k}", npi(100_000_000 + k), "", "t", "t", None, None, now
+            k, f"Dr Bench {k}", npi(100_000_000 + k), "", "", "t", "t", None, None, now
         )
     for k in range(1, PHARMACIES + 1):
         rows["pharmacy"].add(k, f"Pharmacy {k}", f"{1_000_000 + k:07d}", "t", "t", None, None, now)
@@ -424,6 +424,7 @@ def directory(database: str) -> None:
                 "name",
                 "npi",
                 "email",
+                "phone",
                 "active",
                 "certified",
                 "certified_on",

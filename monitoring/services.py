@@ -531,6 +531,8 @@ def anc_result_record(
     now: datetime | None = None,
     analyte: str = ResultAnalyte.ANC,
     confirm_unusual: bool = False,
+    replaces: AncResult | None = None,
+    reason: str = "",
 ) -> RecordedResult:
     """Store one ANC (docs/rules.md §8) and re-run the rules. The same result delivered again (same
     lab, accession and analyte, whatever the channel) is stored once; a corrected result, or a
@@ -541,9 +543,21 @@ def anc_result_record(
     A manual entry (`source` manual) is guarded (docs/rules.md §8): a fraction in a unit of
     whole cells is refused, and a count the protocol base calls unusual (very low, or a steep
     fall from the previous result of the same analyte) is stored only with `confirm_unusual`.
-    A feed's value is the lab's word: never held for either."""
+    A feed's value is the lab's word: never held for either.
+
+    `replaces` corrects one stored result by hand (its value, unit or draw time), with a
+    `reason`: the new result is `corrected`, keeps the replaced one's analyte, accession and lab,
+    and decides from then on; the replaced one stays in the history, superseded. Whoever may
+    void the replaced result may correct it (`anc_result_void_refusal`), and the manual-entry
+    guards hold for the new value. A result already replaced or void is not corrected again
+    (correct the correction; enter a new result)."""
     now = now or timezone.now()
     manual = source == ResultSource.MANUAL
+    if replaces is not None:
+        if not reason.strip():
+            raise FieldInvalid("reason", "Say why the result is corrected.")
+        status = ResultStatus.CORRECTED
+        accession, lab, analyte = replaces.accession, replaces.lab, replaces.analyte
     try:
         per_ul = to_per_ul(value, unit)
         if manual:
@@ -577,7 +591,11 @@ def anc_result_record(
     ):
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
         previous = None
-        if accession:
+        if replaces is not None:
+            previous = _correction_target(
+                replaces, patient=patient, actor=actor, per_ul=per_ul, drawn_at=drawn_at
+            )
+        elif accession:
             same_accession = AncResult.objects.select_for_update().filter(
                 lab=lab, analyte=analyte, accession=accession, superseded=False
             )
@@ -603,7 +621,7 @@ def anc_result_record(
                     )
                 same_accession = same_accession.filter(patient=patient)
             previous = same_accession.first()
-        if previous is not None:
+        if previous is not None and replaces is None:
             answer = accession_repeat(
                 previous, patient_id=patient.pk, per_ul=per_ul, drawn_at=drawn_at, status=status
             )
@@ -666,6 +684,8 @@ def anc_result_record(
             else {"id": previous.pk, "value_per_ul": previous.value_per_ul},
             "confirm_unusual": confirm_unusual if manual else None,
         }
+        if replaces is not None:
+            inputs["reason"] = reason.strip()
         if status == ResultStatus.PRELIMINARY and (
             previous is None or previous.status == ResultStatus.PRELIMINARY
         ):
@@ -685,7 +705,20 @@ def anc_result_record(
             .values_list("confirmation_due", flat=True)
             .first()
         )
+        # A correction typed by hand (from the patient page, or "corrected" with the accession).
+        hand_correction = (
+            manual and previous is not None and previous.status != ResultStatus.PRELIMINARY
+        )
+        picture = _picture(patient) if hand_correction else None
         state = _result_applied(patient=patient, result=result, replaced=previous, now=now)
+        if hand_correction and previous is not None:
+            # A hand correction takes the replaced result out of the decisions as a void does:
+            # the prescriber hears of it on the same terms (docs/rules.md §8).
+            low = previous.status in DECISIVE_STATUSES and _outside_normal_band(previous, patient)
+            if low or picture != _picture(patient):
+                _correction_notify(
+                    replaced=previous, result=result, patient=patient, actor=actor, state=state
+                )
         audit_record(
             action=Action.ANC_RESULT_CORRECT if previous is not None else Action.ANC_RESULT_RECORD,
             actor=actor,
@@ -709,6 +742,31 @@ def anc_result_record(
             patient_pk = patient.pk
             enqueue_on_commit(confirmation_requested, patient_pk)
     return RecordedResult(result, created=True)
+
+
+def _correction_target(
+    replaces: AncResult, *, patient: Patient, actor: User, per_ul: int, drawn_at: datetime
+) -> AncResult:
+    """The result a hand correction replaces, locked, once checked: the patient's, current,
+    one `actor` may void, and changed by the correction."""
+    previous = AncResult.objects.select_for_update().filter(pk=replaces.pk).first()
+    if previous is None or previous.patient_id != patient.pk:
+        raise StateConflict("The result is not this patient's.", "result_not_found")
+    if previous.superseded:
+        raise StateConflict(
+            "The result was already replaced by a correction; correct the correction.",
+            "already_corrected",
+        )
+    if previous.status == ResultStatus.ENTERED_IN_ERROR:
+        raise StateConflict("The result is void; enter a new result instead.", "result_void")
+    refusal = anc_result_void_refusal(result=previous, actor=actor, patient=patient)
+    if refusal is not None:
+        raise NotPermitted("correct_not_permitted", f"A correction replaces the result. {refusal}")
+    if previous.value_per_ul == per_ul and previous.drawn_at == drawn_at:
+        raise FieldInvalid(
+            "value", "The correction changes neither the count nor the draw time of the result."
+        )
+    return previous
 
 
 def _result_applied(
@@ -910,6 +968,45 @@ def _void_notify(
     occasion = Occasion(
         kind=Kind.RESULT_VOIDED,
         subject_key=f"anc_result:{result.pk}",
+        key_date=local_date(timezone.now(), zone),
+        subject=subject,
+        body=body,
+        patient_id=patient.pk,
+        urgent=True,
+    )
+    recipients = recipients_for_prescribers([patient.prescriber_id]).get(patient.prescriber_id, [])
+    notifications_create(occasions=[(occasion, recipients)])
+
+
+def _correction_notify(
+    *,
+    replaced: AncResult,
+    result: AncResult,
+    patient: Patient,
+    actor: User,
+    state: MonitoringState,
+) -> None:
+    from notifications.messages import patient_label, result_corrected
+    from notifications.models import Kind
+    from notifications.services import Occasion, notifications_create, recipients_for_prescribers
+
+    label = patient_label(patient.pk, patient.first_name, patient.last_name)
+    zone = clinic_zone()
+    subject, body = result_corrected(
+        label,
+        analyte=ANALYTE_NAMES.get(replaced.analyte, replaced.analyte),
+        old_per_ul=replaced.value_per_ul,
+        new_per_ul=result.value_per_ul,
+        drawn_on=local_date(replaced.drawn_at, zone),
+        by=actor.role or ("admin" if actor.is_admin else ""),
+        from_lab=replaced.source != ResultSource.MANUAL,
+        band=state.band,
+        treatment_status=state.treatment_status,
+    )
+    occasion = Occasion(
+        # The kind of a void: the replaced result no longer decides.
+        kind=Kind.RESULT_VOIDED,
+        subject_key=f"anc_result:{replaced.pk}",
         key_date=local_date(timezone.now(), zone),
         subject=subject,
         body=body,

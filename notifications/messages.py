@@ -119,6 +119,31 @@ def result_voided(
     )
 
 
+def result_corrected(
+    label: str,
+    *,
+    analyte: str,
+    old_per_ul: int,
+    new_per_ul: int,
+    drawn_on: date,
+    by: str,
+    from_lab: bool,
+    band: str | None,
+    treatment_status: str,
+) -> tuple[str, str]:
+    """A low result, or one whose correction changed the picture, was corrected by hand: it left
+    the decisions as a voided one does. No free text (the reason stays in the record), no names."""
+    source = "a lab's result" if from_lab else "a result entered by hand"
+    return (
+        f"URGENT: {analyte} result corrected for {label}",
+        f"The {analyte} of {old_per_ul}/µL drawn on {drawn_on.isoformat()} for {label} "
+        f"({source}) was corrected to {new_per_ul}/µL by {_VOIDED_BY.get(by, 'a user')}. The "
+        "replaced result was outside the normal range, or the correction changed the patient's "
+        f"monitoring: the band is now {band or 'none'} and treatment is {treatment_status}. "
+        "Dispensing now follows the corrected result; check the record in clozrems.",
+    )
+
+
 KIND_IS_URGENT = {Kind.CONFIRMATION_OVERDUE, Kind.DRAW_OVERDUE_ESCALATION, Kind.LAPSED}
 
 # --- how each kind is delivered (docs: README, "The scheduler") ----------------------------

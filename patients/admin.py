@@ -104,6 +104,7 @@ class PrescriberAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "npi",
+        "phone",
         "certified",
         "active",
         "certified_on",

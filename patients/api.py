@@ -77,6 +77,7 @@ class PrescriberSerializer(serializers.ModelSerializer[Prescriber]):
             "name",
             "npi",
             "email",
+            "phone",
             "active",
             "certified",
             "certified_on",

@@ -57,6 +57,9 @@ class Prescriber(models.Model):
     name = models.CharField(max_length=200)
     npi = models.CharField("NPI", max_length=10, unique=True, validators=[validate_npi])
     email = models.EmailField()
+    # The number a pharmacist calls about a dispense (shown on the counter); blank until an
+    # administrator records it.
+    phone = models.CharField(max_length=40, blank=True)
     active = models.BooleanField(default=True)
     certified = models.BooleanField(default=False)
     certified_on = models.DateField(null=True, blank=True)

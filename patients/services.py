@@ -346,6 +346,7 @@ PRESCRIBER_FIELDS = (
     "name",
     "npi",
     "email",
+    "phone",
     "active",
     "certified",
     "certified_on",

@@ -4,15 +4,18 @@ their refusals are shown in place by `apply`."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from django import forms
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from monitoring.units import UNIT_FACTORS, canonical_unit
 
 T = TypeVar("T")
 
 DATE = forms.DateInput(attrs={"type": "date"})
+UNIT_CHOICES = ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -133,9 +136,7 @@ class AncResultForm(forms.Form):
     )
     drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
     value = forms.DecimalField(max_digits=14, decimal_places=4)
-    unit = forms.ChoiceField(
-        choices=[(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
-    )
+    unit = forms.ChoiceField(choices=[(u, u) for u in UNIT_CHOICES])
     accession = forms.CharField(required=False, max_length=100)
     # Shown once the service holds a count back as unusual (docs/rules.md §8); ticking it stores
     # the count as typed.
@@ -148,6 +149,19 @@ class VoidForm(forms.Form):
     """Mark one result entered in error; offered only to those who may (the service decides)."""
 
     reason = forms.CharField(max_length=500, label="Reason for voiding")
+
+
+class CorrectionForm(forms.Form):
+    """Correct one result (a wrong value, unit or draw time), with a reason; offered to those
+    who may void it (a correction replaces it: the service decides)."""
+
+    drawn_at = forms.DateTimeField(widget=DATETIME, label="Drawn at (clinic time)")
+    value = forms.DecimalField(max_digits=14, decimal_places=4)
+    unit = forms.ChoiceField(choices=[(u, u) for u in UNIT_CHOICES])
+    reason = forms.CharField(max_length=500, label="Reason for the correction")
+    confirm_unusual = forms.BooleanField(
+        required=False, label="I have checked this value and its unit: store it"
+    )
 
 
 class StepDownForm(forms.Form):
@@ -350,18 +364,30 @@ class AuditTrailForm(forms.Form):
 
 # --- batch entry of results -----------------------------------------------------------------
 
-UNITS = [(u, u) for u in ("/uL", "cells/uL", "10*3/uL", "10*9/L", "K/uL", "/mm3")]
+UNITS = [(u, u) for u in UNIT_CHOICES]
 
 
 class BatchRowForm(forms.Form):
     """One result of a batch: a patient of mine, when drawn, the count and its unit. A row left
-    wholly blank is skipped."""
+    wholly blank is skipped. The checks here are the preview's; filing sends each row, as typed,
+    through the feed path (monitoring/feeds/clinic_batch.py), which holds in the quarantine
+    what it cannot match or read. So the value and unit are text (a bad one survives to be
+    kept), and a CSV row that names none of my patients keeps its name and birth date."""
 
     patient = forms.TypedChoiceField(coerce=int, choices=[], required=False)
     drawn_at = forms.DateTimeField(widget=DATETIME, required=False, label="Drawn at")
-    value = forms.DecimalField(max_digits=14, decimal_places=4, required=False)
-    unit = forms.ChoiceField(choices=UNITS, required=False, initial="10*3/uL")
+    value = forms.CharField(
+        max_length=50, required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
+    unit = forms.CharField(
+        max_length=20,
+        required=False,
+        initial="10*3/uL",
+        widget=forms.TextInput(attrs={"list": "batch-units", "autocomplete": "off"}),
+    )
     confirm_unusual = forms.BooleanField(required=False, label="Checked: store as typed")
+    last_name = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
+    date_of_birth = forms.CharField(max_length=20, required=False, widget=forms.HiddenInput)
 
     def __init__(
         self, *args: Any, patients: list[tuple[int, str]] | None = None, **kwargs: Any
@@ -371,16 +397,47 @@ class BatchRowForm(forms.Form):
         if isinstance(field, forms.ChoiceField):
             field.choices = [("", "—"), *(patients or [])]
 
+    def raw(self, name: str) -> str:
+        """The field as posted (what the feed path is sent), checked or not."""
+        if not self.is_bound:
+            return ""
+        return str(self.data.get(self.add_prefix(name)) or "").strip()
+
     @property
     def blank(self) -> bool:
-        data = getattr(self, "cleaned_data", {}) or {}
-        return not any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value"))
+        return not any(self.raw(k) for k in ("patient", "drawn_at", "value", "last_name"))
+
+    def clean_value(self) -> str:
+        value = str(self.cleaned_data.get("value") or "").strip()
+        if value:
+            try:
+                Decimal(value)
+            except InvalidOperation:
+                raise forms.ValidationError(
+                    "Not a number; filed as it is, the row is held in the quarantine."
+                ) from None
+        return value
+
+    def clean_unit(self) -> str:
+        unit = str(self.cleaned_data.get("unit") or "").strip()
+        if unit and canonical_unit(unit) not in UNIT_FACTORS:
+            raise forms.ValidationError(
+                f"Unknown unit {unit}; filed as it is, the row is held in the quarantine."
+            )
+        return unit
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if any(data.get(k) not in (None, "") for k in ("patient", "drawn_at", "value")):
+        if not self.blank:
+            if data.get("patient") in (None, "") and self.raw("last_name"):
+                self.add_error(
+                    "patient",
+                    f"No patient of yours is {self.raw('last_name')}, born "
+                    f"{self.raw('date_of_birth') or 'unknown'}: filed as it is, the row is held "
+                    "in the quarantine.",
+                )
             for name in ("patient", "drawn_at", "value", "unit"):
-                if data.get(name) in (None, ""):
+                if data.get(name) in (None, "") and name not in self.errors:
                     self.add_error(name, "Required in a row that is filled in.")
         return data
 

@@ -33,6 +33,11 @@ urlpatterns = [
         views.clinic_result_void,
         name="clinic-result-void",
     ),
+    path(
+        "clinic/patients/<int:pk>/results/<int:result_pk>/correct/",
+        views.clinic_result_correct,
+        name="clinic-result-correct",
+    ),
     path("clinic/patients/<int:pk>/events/", views.clinic_event, name="clinic-event"),
     path("clinic/patients/<int:pk>/levels/", views.clinic_level, name="clinic-level"),
     path("clinic/patients/<int:pk>/plan/", views.clinic_plan, name="clinic-plan"),

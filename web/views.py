@@ -37,6 +37,7 @@ from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Reason, TreatmentStatus
 from monitoring.engine.wording import reason_remedies
+from monitoring.feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
 from monitoring.models import (
     AncResult,
     ConsultAcknowledgement,
@@ -723,6 +724,58 @@ def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> Htt
     return render(request, "web/clinic_patient.html", context, status=422)
 
 
+@role_required(*CLINICIANS)
+def clinic_result_correct(request: HtmxHttpRequest, pk: int, result_pk: int) -> HttpResponse:
+    """Correct one result's value, unit or draw time, with a reason (docs/rules.md §8): the
+    corrected result decides from then on, the one it replaces stays in the history,
+    superseded; both are audited. Offered to those who may void the result; a refusal comes
+    back in place."""
+    user = _user(request)
+    patient = _clinic_patient(request, pk)
+    result = get_object_or_404(AncResult.objects.filter(patient=patient), pk=result_pk)
+    if anc_result_void_refusal(result=result, actor=user, patient=patient) is not None:
+        raise PermissionDenied("You may not correct this result.")
+    url = reverse("clinic-patient", args=[patient.pk])
+    if result.superseded or result.status == ResultStatus.ENTERED_IN_ERROR:
+        raise Http404("This result was replaced or voided; correct the current one.")
+    zone = clinic_zone()
+    form = forms.CorrectionForm(
+        request.POST if request.method == "POST" else None,
+        prefix=f"correct-{result.pk}",
+        initial={
+            "drawn_at": result.drawn_at.astimezone(zone).replace(tzinfo=None),
+            "value": result.value.normalize(),
+            "unit": result.unit,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            corrected = forms.apply(
+                form,
+                lambda: anc_result_record(
+                    patient=patient,
+                    actor=user,
+                    drawn_at=_aware(data["drawn_at"]),
+                    value=data["value"],
+                    unit=data["unit"],
+                    confirm_unusual=bool(data.get("confirm_unusual")),
+                    replaces=result,
+                    reason=data["reason"],
+                ),
+            )
+            if corrected is not None:
+                return redirect(url)
+        status = 422
+    return render(
+        request,
+        "web/clinic_correct.html",
+        {"patient": patient, "result": result, "form": form},
+        status=status,
+    )
+
+
 @role_required(Role.PRESCRIBER)
 def clinic_consult(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The prescriber acknowledges the recommended hematology consult (its reminder stops)."""
@@ -1309,7 +1362,9 @@ def _batch_forms(
 
 def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str], int, list[str]]:
     """A CSV as the grid's POST data (the preview): each row's patient found among mine by id,
-    or by last name and date of birth; what cannot be read is said per line."""
+    or by last name and date of birth. A row that names none of mine stays in the grid with the
+    name and date it gave (filed, it is held in the quarantine); the file's own problems (its
+    header) are said."""
     import csv
     import io
 
@@ -1324,6 +1379,8 @@ def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str],
     count = 0
     for line, raw in enumerate(reader, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        if not any(row.values()):
+            continue
         patient: Patient | None = None
         if row.get("patient_id", "").isdigit():
             patient = mine.get(int(row["patient_id"]))
@@ -1336,10 +1393,16 @@ def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str],
             ]
             patient = matches[0] if len(matches) == 1 else None
         if patient is None:
-            problems.append(f"Line {line}: no patient of yours matches; the row is left out.")
-            continue
+            problems.append(
+                f"Line {line}: no patient of yours matches; filed, the row is held in the "
+                "quarantine for an administrator."
+            )
         prefix = f"row-{count}"
-        data[f"{prefix}-patient"] = str(patient.pk)
+        data[f"{prefix}-patient"] = str(patient.pk) if patient else ""
+        data[f"{prefix}-last_name"] = row.get("last_name", "") or (
+            f"patient id {row['patient_id']}" if row.get("patient_id") and not patient else ""
+        )
+        data[f"{prefix}-date_of_birth"] = row.get("date_of_birth", "")
         data[f"{prefix}-drawn_at"] = row.get("drawn_at", "").replace(" ", "T")[:16]
         data[f"{prefix}-value"] = row.get("value", "")
         data[f"{prefix}-unit"] = row.get("unit", "")
@@ -1350,8 +1413,10 @@ def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str],
 @role_required(*CLINICIANS)
 def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
     """Results for several patients at once: typed into a grid, or a CSV read into the grid to
-    check first (the preview). Saving records each row with the same service as the patient
-    page's form, each on its own: a refused row says why, and the others are saved."""
+    check first (the preview, which writes nothing). Filing sends the rows, as they stand,
+    through the feed path as one kept CSV message (monitoring/feeds/clinic_batch.py): each row
+    is filed, held in the quarantine (no patient of mine, a value or unit that cannot be read)
+    or refused by the manual-entry rules (it stays in the grid with the rule beside it)."""
     user = _user(request)
     mine = {p.pk: p for p in patient_list_visible(user=user).order_by("last_name", "first_name")}
     choices = [
@@ -1359,7 +1424,8 @@ def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
         for p in mine.values()
     ]
     problems: list[str] = []
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[RowOutcome] = []
+    message: FeedMessage | None = None
     upload = forms.BatchUploadForm()
     status = 200
     batch_count = BATCH_ROWS
@@ -1379,34 +1445,32 @@ def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
                     rows = _batch_forms(data, choices, batch_count)
                     for form in rows:
                         form.is_valid()
-        if not upload.is_valid() or problems:
-            status = 400 if not upload.is_valid() else 200
+        if not upload.is_valid():
+            status = 400
     elif request.method == "POST":
         try:
             count = max(1, min(int(request.POST.get("rows") or BATCH_ROWS), 200))
         except ValueError:
             count = BATCH_ROWS
-        kept: list[forms.BatchRowForm] = []
-        for index, form in enumerate(_batch_forms(request.POST, choices, count), start=1):
-            valid = form.is_valid()
-            if valid and form.blank:
-                continue
-            saved = None
-            patient = mine.get(form.cleaned_data.get("patient") or 0) if valid else None
-            if valid and patient is not None:
-                saved = forms.apply(form, _batch_save(form.cleaned_data, patient, user))
-            if saved is None:
-                kept.append(form)  # refused: it stays in the grid, its rule beside it
-                status = 422
-            outcomes.append(
-                {
-                    "row": index,
-                    "patient": patient,
-                    "saved": saved is not None,
-                    "errors": [e for errors in form.errors.values() for e in errors],
-                }
+        filled = [f for f in _batch_forms(request.POST, choices, count) if not f.blank]
+        rows = _batch_forms(None, choices)
+        if filled:
+            filed = clinic_batch_file(
+                rows=[_batch_row(form) for form in filled], actor=user, mine=mine
             )
-        rows = kept or _batch_forms(None, choices)
+            message, outcomes = filed.message, filed.rows
+            # A refused row stays in the grid, the rule beside it, to be fixed and filed again.
+            kept = []
+            for form, outcome in zip(filled, outcomes, strict=True):
+                if outcome.outcome == "refused":
+                    form.is_valid()
+                    target = outcome.field if outcome.field in form.fields else None
+                    form.add_error(target, outcome.detail)
+                    kept.append(form)
+            if kept:
+                rows = kept
+            if not all(o.filed for o in outcomes):
+                status = 422
         batch_count = count
     else:
         rows = _batch_forms(None, choices)
@@ -1418,22 +1482,25 @@ def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
             "upload": upload,
             "problems": problems,
             "outcomes": outcomes,
-            "saved": sum(1 for o in outcomes if o["saved"]),
+            "message": message,
+            "saved": sum(1 for o in outcomes if o.filed),
             "count": batch_count,
+            "units": [u for u, _ in forms.UNITS],
         },
         status=status,
     )
 
 
-def _batch_save(d: dict[str, Any], patient: Patient, user: User) -> Callable[[], object]:
-    def save() -> object:
-        return anc_result_record(
-            patient=patient,
-            actor=user,
-            drawn_at=_aware(d["drawn_at"]),
-            value=d["value"],
-            unit=d["unit"],
-            confirm_unusual=bool(d.get("confirm_unusual")),
-        )
-
-    return save
+def _batch_row(form: forms.BatchRowForm) -> BatchRow:
+    """The row as typed (its text, not the preview's reading of it) for the feed path."""
+    drawn = form.raw("drawn_at")
+    patient = form.raw("patient")
+    return BatchRow(
+        patient_id=int(patient) if patient.isdigit() else None,
+        drawn_at=drawn,
+        value=form.raw("value"),
+        unit=form.raw("unit"),
+        last_name=form.raw("last_name"),
+        date_of_birth=form.raw("date_of_birth"),
+        confirm_unusual=form.raw("confirm_unusual") in ("on", "true", "1"),
+    )

@@ -214,12 +214,14 @@ def feed_message_process(
     acknowledge: Callable[[MessageOutcome], str] | None = None,
     batch: FeedBatch | None = None,
     position: int | None = None,
+    filer: Filer | None = None,
 ) -> MessageOutcome:
     """Keep one message, then parse and apply it in one transaction. `parse` returns
     (control id, lab, reports) and may raise `Unreadable`; a failure half-way rolls the results
     back and keeps the message as `failed`, to be retried. Pass `message` to retry a kept one,
-    `account` (else looked up from `actor`) for the lab the sender speaks for, and
-    `acknowledge` to build the acknowledgement kept with the message."""
+    `account` (else looked up from `actor`) for the lab the sender speaks for,
+    `acknowledge` to build the acknowledgement kept with the message, and `filer` for how
+    patients are found and results stored (a clinician's batch: feeds/clinic_batch.py)."""
     codes = codes or CodeBook.load()
     now = now or timezone.now()
     if account is ACCOUNT_OF_ACTOR:
@@ -269,6 +271,7 @@ def feed_message_process(
                     codes=codes,
                     now=now,
                     account=account,
+                    filer=filer,
                 )
             held = [i for i in items if i.outcome == "quarantined"]
             kept.outcome = FeedMessageOutcome.QUARANTINED if held else FeedMessageOutcome.ACCEPTED

@@ -266,6 +266,11 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
     # The void control: only who may void this result (alice entered it) gets the form back.
     ("clinic-result-void", "post", "/clinic/patients/{patient}/results/{result}/void/", {},
         (302, 422, 403, 404, 403, 403, 403, 403)),
+    # The correction page: who may void the result may correct it (a correction replaces it).
+    ("clinic-result-correct", "get", "/clinic/patients/{patient}/results/{result}/correct/",
+        None, (302, 200, 403, 404, 403, 403, 403, 403)),
+    ("clinic-result-correct", "post", "/clinic/patients/{patient}/results/{result}/correct/",
+        {}, (302, 422, 403, 404, 403, 403, 403, 403)),
     ("clinic-event", "post", "/clinic/patients/{patient}/events/", {},
         (302, 422, 403, 404, 403, 403, 422, 403)),
     ("clinic-authorization", "post", "/clinic/patients/{patient}/authorizations/", {},

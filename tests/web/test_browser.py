@@ -76,6 +76,9 @@ def log_in(page, live_server, username: str) -> None:
 def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     page, live_server, phil, stale_patient, allowed_patient, shots
 ):
+    prescriber = allowed_patient.prescriber
+    prescriber.phone = "+1 555 0100 22"  # recorded by an administrator
+    prescriber.save(update_fields=["phone"])
     log_in(page, live_server, "phil")
     page.wait_for_url(re.compile(r"/counter/$"))
     shots(page, "counter-search")
@@ -90,6 +93,7 @@ def test_a_pharmacist_checks_a_blocked_and_an_allowed_patient_and_dispenses(
     assert "The latest ANC is older than the monitoring frequency allows." in banner.inner_text()
     assert "To unblock" in banner.inner_text()
     assert page.get_by_role("button", name="Record dispense").count() == 0
+    assert page.get_by_test_id("prescriber-phone").inner_text() == "Phone +1 555 0100 22"
     shots(page, "counter-blocked")
 
     page.goto(f"{live_server.url}/counter/")
@@ -125,6 +129,7 @@ def test_a_prescriber_enters_a_low_anc_and_sees_the_worklist_and_chart_change(
     assert page.locator("svg .point-moderate").count() == 1
     assert page.locator("svg .episode").count() == 1
     shots(page, "clinic-patient-low")
+    assert serious_violations(page) == []  # the page after the result entry
     assert AncResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
     page.get_by_role("link", name="My patients").click()
     assert page.locator(".count.confirmation .n").inner_text() == "1"
@@ -252,6 +257,7 @@ def test_journey_dispense_then_recheck_by_keyboard(page, live_server, phil, allo
     assert "NO SUPPLY NOW" in verdict and "ALLOWED" not in verdict
     assert page.get_by_role("button", name="Record dispense").count() == 0
     shots(page, "counter-dispensed-recheck")
+    assert serious_violations(page) == []  # the page after the POST
     page.reload()
     assert "NO SUPPLY NOW" in page.get_by_test_id("verdict").inner_text()
     # The printable record carries the authorization code.
@@ -310,6 +316,7 @@ def test_journey_a_unit_slip_is_refused(page, live_server, alice, allowed_patien
     page.get_by_role("button", name="Save result").click()
     page.get_by_text(re.compile("is almost certainly 10\\*3/uL")).wait_for()
     assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul__lt=100).exists()
+    assert serious_violations(page) == []  # the refusal, in place
     # Entered as meant, it is stored.
     page.get_by_label("Unit").select_option("10*3/uL")
     with page.expect_navigation():  # saved: htmx reloads the page
@@ -335,6 +342,7 @@ def test_journey_emergency_supply_confirmed_then_reviewed(
     section.get_by_role("button", name="Record emergency supply").click()
     section.get_by_text("Tick the box to confirm the emergency supply.").wait_for()
     assert not Dispense.objects.exists()
+    assert serious_violations(page) == []  # the refusal, in place
     section = page.get_by_test_id("emergency")
     section.get_by_label("Reason").select_option("lab_delay")
     section.get_by_label("The patient's last dose was taken within the last 48 hours").check()
@@ -344,6 +352,7 @@ def test_journey_emergency_supply_confirmed_then_reviewed(
     done.wait_for()
     assert "EMERGENCY SUPPLY RECORDED" in done.inner_text() and "✓" not in done.inner_text()
     shots(page, "counter-emergency-recorded")
+    assert serious_violations(page) == []
     page.get_by_role("button", name="Log out").click()
 
     log_in(page, live_server, "admin")
@@ -552,6 +561,10 @@ def test_crawl_every_page_reachable_as_each_role(page, live_server, crawl_scene,
 def test_journey_batch_entry_of_ten_results(
     page, live_server, alice, allowed_patient, stale_patient, shots
 ):
+    """Ten rows typed into the grid, one with a unit nobody knows: nine are filed, the tenth is
+    held in the quarantine with its reason, all ten kept in one feed message."""
+    from monitoring.models import FeedMessage, QuarantinedResult
+
     log_in(page, live_server, "alice")
     page.get_by_role("link", name="Enter several results").click()
     for i in range(10):
@@ -559,8 +572,90 @@ def test_journey_batch_entry_of_ten_results(
         page.get_by_label(f"Patient, row {i + 1}", exact=True).select_option(str(patient.pk))
         page.get_by_label(f"Drawn at, row {i + 1}", exact=True).fill(f"2026-05-19T{8 + i:02d}:00")
         page.get_by_label(f"Value, row {i + 1}", exact=True).fill("2.2")
+    page.get_by_label("Unit, row 10", exact=True).fill("10*3/ul mistyped")
     shots(page, "clinic-batch-entry")
     before = AncResult.objects.count()
-    page.get_by_role("button", name="Save these results").click()
-    page.get_by_test_id("batch-outcome").filter(has_text="10 of 10 saved").wait_for()
-    assert AncResult.objects.count() == before + 10
+    page.get_by_role("button", name="File these results").click()
+    outcome = page.get_by_test_id("batch-outcome")
+    outcome.filter(has_text="9 of 10 filed").wait_for()
+    assert AncResult.objects.count() == before + 9
+    [held] = QuarantinedResult.objects.all()
+    assert held.reason == "unknown_unit" and held.unit == "10*3/ul mistyped"
+    assert FeedMessage.objects.get().pk == held.message_id
+    row = outcome.locator("tr[data-outcome='quarantined']")
+    assert f"reference Q{held.pk}" in row.inner_text() and "unknown unit" in row.inner_text()
+    assert outcome.locator("tr[data-outcome='stored']").count() == 9
+    shots(page, "clinic-batch-filed")
+    assert serious_violations(page) == []
+
+
+def test_journey_a_csv_batch_is_previewed_then_filed(
+    page, live_server, alice, allowed_patient, stale_patient, tmp_path, shots
+):
+    from monitoring.models import QuarantinedResult
+
+    csv_file = tmp_path / "results.csv"
+    csv_file.write_text(
+        "last_name,date_of_birth,drawn_at,value,unit\n"
+        "Stale,1985-06-15,2026-05-19 09:00,2.3,10*3/uL\n"
+        "Allowed,1985-06-15,2026-05-19 10:00,2.4,10*3/uL\n"
+        "Nobody,1970-01-01,2026-05-19 10:00,2.4,10*3/uL\n"
+    )
+    before = AncResult.objects.count()
+    log_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/clinic/results/batch/")
+    page.locator("input[type=file]").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Read into the grid").click()
+    page.get_by_text("No patient of yours is Nobody, born 1970-01-01").wait_for()
+    assert page.get_by_label("Patient, row 1", exact=True).input_value() == str(stale_patient.pk)
+    assert page.get_by_label("Patient, row 2", exact=True).input_value() == str(allowed_patient.pk)
+    assert AncResult.objects.count() == before  # the preview writes nothing
+    shots(page, "clinic-batch-preview")
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="File these results").click()
+    page.get_by_test_id("batch-outcome").filter(has_text="2 of 3 filed").wait_for()
+    assert AncResult.objects.count() == before + 2
+    [held] = QuarantinedResult.objects.all()
+    assert held.reason == "unmatched_patient" and held.last_name == "Nobody"
+    assert serious_violations(page) == []
+
+
+def test_journey_a_result_is_corrected_from_the_patient_page(
+    page, live_server, alice, allowed_patient, shots
+):
+    """0.9 typed for 1.9: blocked by a moderate band until the prescriber corrects it, with a
+    reason; the correction decides and the slip stays in the history, replaced."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from monitoring.services import anc_result_record
+    from tests.conftest import NOW
+
+    slip = anc_result_record(
+        patient=allowed_patient,
+        actor=alice,
+        drawn_at=NOW - timedelta(hours=3),
+        value=Decimal("0.9"),
+        unit="10*3/uL",
+        confirm_unusual=True,
+    ).result
+    log_in(page, live_server, "alice")
+    page.get_by_role("link", name="Allowed, Alma").click()
+    assert page.get_by_test_id("band").inner_text() == "moderate"
+    page.get_by_test_id(f"correct-{slip.pk}").click()
+    page.get_by_label("Value").fill("1.9")
+    page.get_by_role("button", name="Save the correction").click()
+    page.get_by_text("Reason for the correction: This field is required.").wait_for()
+    assert serious_violations(page) == []  # the refusal, in place
+    page.get_by_label("Reason for the correction").fill("typed 0.9 for 1.9")
+    shots(page, "clinic-correct-result")
+    page.get_by_role("button", name="Save the correction").click()
+    page.get_by_test_id("band").filter(has_text="normal").wait_for()
+    slip.refresh_from_db()
+    corrected = AncResult.objects.get(corrects=slip)
+    assert slip.superseded and corrected.value_per_ul == 1900
+    rows = page.locator("#results-h + table tbody tr")
+    assert "corrected" in rows.first.inner_text() and "1900" in rows.first.inner_text()
+    assert "replaced" in page.locator("#results-h + table").inner_text()
+    shots(page, "clinic-result-corrected")
+    assert serious_violations(page) == []

@@ -451,6 +451,7 @@ def test_my_patients_filter_and_sort_and_refuse_unknown_values(
     assert by_name.index("Allowed, Alma") < by_name.index("Stale, Stan")
     row = by_name[by_name.index(f'data-testid="row-{allowed_patient.pk}"') :]
     row = row[: row.index("</tr>")]
+    assert 'data-label="Born">1985-06-15' in row
     assert 'data-label="Last dispense">2026-05-20' in row
     assert 'data-label="Supply runs out">2026-05-27' in row
     assert client.get("/clinic/", {"sort": "shoe size"}).status_code == 400
@@ -565,64 +566,4 @@ def test_the_chart_puts_today_the_next_draw_dispenses_and_interruptions_on_one_t
     assert "<title>interrupted from 2026-04-10</title>" in lapsed
 
 
-# --- batch entry ---------------------------------------------------------------------------------
-
-
-def test_batch_entry_of_ten_results_saves_each_and_keeps_the_refused(
-    client, alice, allowed_patient, stale_patient
-):
-    _signed_in(client, alice)
-    assert client.get("/clinic/results/batch/").status_code == 200
-    before = AncResult.objects.count()
-    data = {"rows": "11"}
-    for i in range(10):
-        patient = allowed_patient if i % 2 else stale_patient
-        data |= {
-            f"row-{i}-patient": str(patient.pk),
-            f"row-{i}-drawn_at": f"2026-05-19T{8 + i:02d}:00",
-            f"row-{i}-value": "2.2",
-            f"row-{i}-unit": "10*3/uL",
-        }
-    # An eleventh row in the future: refused with the rule, the ten saved.
-    data |= {
-        "row-10-patient": str(allowed_patient.pk),
-        "row-10-drawn_at": "2026-06-30T08:00",
-        "row-10-value": "2.2",
-        "row-10-unit": "10*3/uL",
-    }
-    response = client.post("/clinic/results/batch/", data)
-    html = response.content.decode()
-    assert response.status_code == 422
-    assert "10 of 11 saved" in html and "The draw time is in the future." in html
-    assert AncResult.objects.count() == before + 10
-    assert 'value="2026-06-30T08:00"' in html  # the refused row stays to be corrected
-
-
-def test_batch_entry_reads_a_csv_into_the_grid_before_saving(
-    client, alice, allowed_patient, stale_patient, bobs_patient
-):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    _signed_in(client, alice)
-    text = (
-        "last_name,date_of_birth,patient_id,drawn_at,value,unit\n"
-        "Stale,1985-06-15,,2026-05-19 09:00,2.3,10*3/uL\n"
-        f",,{allowed_patient.pk},2026-05-19 10:00,2.4,10*3/uL\n"
-        f",,{bobs_patient.pk},2026-05-19 10:00,2.4,10*3/uL\n"
-    )
-    before = AncResult.objects.count()
-    preview = client.post(
-        "/clinic/results/batch/",
-        {"action": "preview", "file": SimpleUploadedFile("r.csv", text.encode(), "text/csv")},
-    )
-    html = preview.content.decode()
-    assert AncResult.objects.count() == before  # nothing saved by the preview
-    assert "Line 4: no patient of yours matches" in html
-    assert 'value="2026-05-19T09:00"' in html and 'value="2026-05-19T10:00"' in html
-    assert html.count(f'<option value="{stale_patient.pk}" selected>') == 1
-    assert html.count(f'<option value="{allowed_patient.pk}" selected>') == 1
-    bad = client.post(
-        "/clinic/results/batch/",
-        {"action": "preview", "file": SimpleUploadedFile("r.csv", b"a,b\n1,2\n", "text/csv")},
-    )
-    assert "The header lacks drawn_at, unit, value." in bad.content.decode()
+# Batch entry (through the feed path): tests/web/test_batch_entry.py

@@ -82,7 +82,7 @@ def test_others_are_offered_no_void_at_all(request, client, scene, persona):
     html = _page(client, request.getfixturevalue(persona), patient)
 
     assert not _offered(html, from_lab) and not _offered(html, typed)
-    assert "Entered in error?" not in html
+    assert "Wrong, or in error?" not in html and "/correct/" not in html
 
 
 def test_posting_the_void_of_a_lab_result_as_a_designee_is_refused(client, designee, scene):

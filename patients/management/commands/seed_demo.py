@@ -35,6 +35,15 @@ DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed on purpose  # nosec
 DEMO_NPI = "1234567893"  # passes the Luhn check over 80840
 
 
+def demo_logins() -> list[str]:
+    """The demo's sign-ins, as `make run` ends with them."""
+    users = User.objects.filter(username__startswith="demo-").order_by("username")
+    return [
+        f"Demo logins (password {DEMO_PASSWORD}):",
+        *(f"  {user.username:18} {user.role}" for user in users),
+    ]
+
+
 class Command(BaseCommand):
     help = "Load demo prescribers, pharmacy, users and patients (idempotent)."
 
@@ -51,9 +60,7 @@ class Command(BaseCommand):
             # And the demo's audit trail sealed, so `audit_verify` proves it at once (a laptop
             # runs no beat to do it every minute: docs/audit.md).
             call_command("audit_seal", stdout=self.stdout)
-        self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
-        for user in User.objects.filter(username__startswith="demo-").order_by("username"):
-            self.stdout.write(f"  {user.username:18} {user.role}")
+        self.stdout.write("\n".join(demo_logins()))
 
     def _load(self) -> None:
         t = today()
@@ -61,6 +68,7 @@ class Command(BaseCommand):
             name="Dr Demo Okafor",
             npi=DEMO_NPI,
             email="okafor@example.org",
+            phone="+1 555 0100 22",
             certified=True,
             # Before the demo's oldest enrollment: a certification counts from its date.
             certified_on=t - timedelta(days=800),
@@ -87,7 +95,7 @@ class Command(BaseCommand):
         self.actor = users[Role.PRESCRIBER]
         self.prescriber = prescriber
 
-        weekly = self._patient("Ana", "Weekly", t - timedelta(days=40))
+        weekly = self._patient("Ana", "Weekly", t - timedelta(days=40), born=date(1988, 4, 12))
         self._draws(weekly, t - timedelta(days=40), 2300, every=7, until=t - timedelta(days=2))
         dispense_record(
             patient=weekly,
@@ -97,40 +105,49 @@ class Command(BaseCommand):
             dispensed_at=self._at(t - timedelta(days=2), 15),
         )
 
-        biweekly = self._patient("Ben", "Fortnight", t - relativedelta(months=8))
+        biweekly = self._patient(
+            "Ben", "Fortnight", t - relativedelta(months=8), born=date(1979, 9, 3)
+        )
         self._draws(
             biweekly, t - relativedelta(months=8), 2600, every=14, until=t - timedelta(days=5)
         )
 
-        monthly = self._patient("Cara", "Monthly", t - relativedelta(months=14))
+        monthly = self._patient(
+            "Cara", "Monthly", t - relativedelta(months=14), born=date(1965, 1, 27)
+        )
         self._draws(
             monthly, t - relativedelta(months=14), 2800, every=28, until=t - timedelta(days=10)
         )
 
-        mild = self._patient("Dev", "Mild", t - timedelta(days=50))
+        mild = self._patient("Dev", "Mild", t - timedelta(days=50), born=date(1992, 11, 8))
         self._draws(mild, t - timedelta(days=50), 1900, every=7, until=t - timedelta(days=8))
         self._draw(mild, t - timedelta(days=1), 1250)
 
-        moderate = self._patient("Eve", "Moderate", t - timedelta(days=60))
+        moderate = self._patient("Eve", "Moderate", t - timedelta(days=60), born=date(1983, 6, 30))
         self._draws(moderate, t - timedelta(days=60), 1800, every=7, until=t - timedelta(days=6))
         self._draw(moderate, t - timedelta(days=1), 820)
 
-        severe = self._patient("Finn", "Severe", t - timedelta(days=90))
+        severe = self._patient("Finn", "Severe", t - timedelta(days=90), born=date(1971, 2, 14))
         self._draws(severe, t - timedelta(days=90), 1700, every=7, until=t - timedelta(days=6))
         self._draw(severe, t - timedelta(days=2), 420)
         self._draw(severe, t - timedelta(days=1), 380)
 
         ben = self._patient(
-            "Gia", "Benign", t - timedelta(days=24), population="ben", baselines=(1100, 1200)
+            "Gia",
+            "Benign",
+            t - timedelta(days=24),
+            born=date(1990, 8, 21),
+            population="ben",
+            baselines=(1100, 1200),
         )
         self._draws(ben, t - timedelta(days=24), 1050, every=7, until=t - timedelta(days=3))
 
-        overdue = self._patient("Hal", "Overdue", t - timedelta(days=60))
+        overdue = self._patient("Hal", "Overdue", t - timedelta(days=60), born=date(1976, 12, 5))
         self._draws(overdue, t - timedelta(days=60), 2100, every=7, until=t - timedelta(days=12))
 
         self._lab_feed(weekly, users[Role.LAB])
 
-        lapsed = self._patient("Ines", "Lapsed", t - timedelta(days=100))
+        lapsed = self._patient("Ines", "Lapsed", t - timedelta(days=100), born=date(1985, 3, 19))
         self._draws(lapsed, t - timedelta(days=100), 2000, every=7, until=t - timedelta(days=44))
         treatment_event_record(
             patient=lapsed,
@@ -191,10 +208,15 @@ class Command(BaseCommand):
             )
 
     def _draws(self, patient: Patient, start: date, value: int, *, every: int, until: date) -> None:
-        day = start + timedelta(days=every)
-        while day <= until:
+        """Draws `every` days after `start`, the last on `until` exactly: counted back from it, so
+        each patient shows the same situation whatever day the demo is loaded."""
+        days = []
+        day = until
+        while day > start:
+            days.append(day)
+            day -= timedelta(days=every)
+        for day in reversed(days):
             self._draw(patient, day, value)
-            day += timedelta(days=every)
 
     def _patient(
         self,
@@ -202,6 +224,7 @@ class Command(BaseCommand):
         last: str,
         start: date,
         *,
+        born: date,
         population: str = "general",
         baselines: tuple[int, ...] = (2400,),
     ) -> Patient:
@@ -209,7 +232,7 @@ class Command(BaseCommand):
             actor=self.actor,
             first_name=first,
             last_name=last,
-            date_of_birth=date(1988, 4, 12),
+            date_of_birth=born,
             sex="unknown",
             population=population,
             prescriber=self.prescriber,
