@@ -54,6 +54,7 @@ urlpatterns = [
     path("oversight/", views.oversight, name="oversight"),
     path("oversight/audit/", views.audit_trail, name="audit-trail"),
     path("oversight/patients/", views.oversight_patients, name="oversight-patients"),
+    path("oversight/feeds/", views.oversight_feeds, name="oversight-feeds"),
     path("oversight/reports/<slug:slug>/", views.oversight_report, name="oversight-report"),
     path(
         "oversight/emergency-supplies/<int:dispense_pk>/review/",

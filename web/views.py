@@ -1152,6 +1152,74 @@ PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
 }
 
 
+# The lab-feed lists behind the oversight page's two feed counters (GET `show`).
+FEED_LISTS = {
+    "quarantine": "Lab results held in quarantine",
+    "failed": "Lab messages that failed",
+}
+FEED_LIST_LIMIT = 200
+
+
+@role_required(*OVERSEERS)
+@replica_view
+def oversight_feeds(request: HtmxHttpRequest) -> HttpResponse:
+    """The open quarantine entries, or the failed lab messages, newest first, for an
+    administrator or an auditor (read only: resolving them is the administrator's, in the
+    admin). No names or birth dates from the messages: a matched patient is a link to the
+    audited timeline."""
+    show = request.GET.get("show", "quarantine")
+    unknown = sorted(set(request.GET) - {"show"})
+    if unknown or show not in FEED_LISTS:
+        problem = (
+            f"Unknown filter: {', '.join(unknown)} (known: show)."
+            if unknown
+            else f"show: one of {', '.join(FEED_LISTS)}, not {show!r}."
+        )
+        return render(
+            request,
+            "web/oversight_feeds.html",
+            {"problem": problem, "lists": FEED_LISTS, "show": None},
+            status=400,
+        )
+    if show == "quarantine":
+        held = QuarantinedResult.objects.filter(status=QuarantineStatus.OPEN)
+        total = held.count()
+        rows = list(
+            held.select_related("message")
+            .only(
+                "id",
+                "reason",
+                "lab",
+                "analyte",
+                "drawn_at",
+                "patient_id",
+                "message__channel",
+                "message__received_at",
+            )
+            .order_by("-message__received_at", "-id")[:FEED_LIST_LIMIT]
+        )
+    else:
+        failed = FeedMessage.objects.filter(outcome=FeedMessageOutcome.FAILED)
+        total = failed.count()
+        rows = list(
+            failed.only("id", "channel", "lab", "control_id", "received_at", "attempts").order_by(
+                "-received_at", "-id"
+            )[:FEED_LIST_LIMIT]
+        )
+    return render(
+        request,
+        "web/oversight_feeds.html",
+        {
+            "show": show,
+            "title": FEED_LISTS[show],
+            "lists": FEED_LISTS,
+            "rows": rows,
+            "total": total,
+            "limit": FEED_LIST_LIMIT,
+        },
+    )
+
+
 @role_required(*OVERSEERS)
 @replica_view
 def oversight_patients(request: HtmxHttpRequest) -> HttpResponse:

@@ -301,6 +301,8 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (302, 302, 404, 404, 404, 404, 404, 403)),
     ("oversight-patients", "get", "/oversight/patients/", None,
         (302, 403, 403, 403, 403, 200, 200, 403)),
+    ("oversight-feeds", "get", "/oversight/feeds/", None,
+        (302, 403, 403, 403, 403, 200, 200, 403)),
     ("oversight-report", "get", "/oversight/reports/dispenses/", None,
         (302, 403, 403, 403, 403, 200, 200, 403)),
     ("oversight-timeline", "get", "/oversight/patients/{patient}/timeline/", None,

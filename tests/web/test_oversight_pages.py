@@ -73,3 +73,55 @@ def test_a_patient_found_by_name_and_birth_date_has_a_printable_audited_timeline
     ).exists()
     # A reader's page: the log-out form is the only one that posts.
     assert re.findall(r'<form method="post" action="([^"]*)"', html) == ["/logout/"]
+
+
+def _hl7(lab_user, *, mrn: str, last_name: str, control: str) -> None:
+    """One ORU^R01 through the lab feed, as the lab's interface sends it."""
+    from rest_framework.test import APIClient
+
+    from clozrems.auth import api_token_create
+    from tests.feeds.conftest import message, msh, obr, obx, pid
+
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {api_token_create(user=lab_user, otp_verified=False)}"
+    )
+    text = message(msh(control), pid(mrn=mrn, name=f"{last_name}^PAT"), obr(control), obx(1))
+    answer = client.post("/api/v1/feeds/hl7/", data=text.encode(), content_type="text/plain")
+    assert answer.status_code == 200, answer.content
+
+
+def test_the_lab_feed_counters_open_their_lists_for_an_auditor_too(client, aud, admin, clock):
+    """The quarantine and the failed messages are counters like the others: each opens a read-
+    only list that agrees with it, for the auditor as for the administrator, and shows nothing a
+    message said about who the patient is."""
+    from monitoring.models import FeedMessage, FeedMessageOutcome
+    from tests import factories
+
+    lab_user = factories.LabUserFactory.create(username="acme-interface")
+    for n in range(3):
+        _hl7(lab_user, mrn=f"X{n}^^^ACMELAB^MR", last_name="Nobodyhere", control=f"Q{n}")
+    failed = FeedMessage.objects.filter(outcome=FeedMessageOutcome.QUARANTINED).first()
+    assert failed is not None
+    FeedMessage.objects.filter(pk=failed.pk).update(outcome=FeedMessageOutcome.FAILED)
+
+    for person in (aud, admin):
+        client.force_login(person)
+        html = client.get("/oversight/").content.decode()
+        for show, testid in (("quarantine", "quarantine"), ("failed", "failed-messages")):
+            found = re.search(
+                rf'<a href="/oversight/feeds/\?show={show}" data-testid="{testid}">'
+                r'<span class="n">(\d+)</span>',
+                html,
+            )
+            assert found, (person.username, show)
+            listed = client.get("/oversight/feeds/", {"show": show})
+            assert listed.status_code == 200
+            page = listed.content.decode()
+            rows = re.findall(r"<tr>\s*<td data-label=\"(?:Entry|Message)\">(\d+)</td>", page)
+            assert len(rows) == int(found.group(1)), (person.username, show)
+            assert "Nobodyhere" not in page and "NOBODYHERE" not in page
+            # A reader's page: the log-out form is the only one that posts.
+            assert re.findall(r'<form method="post" action="([^"]*)"', page) == ["/logout/"]
+    assert client.get("/oversight/feeds/", {"show": "everything"}).status_code == 400
+    assert client.get("/oversight/feeds/", {"shwo": "failed"}).status_code == 400
