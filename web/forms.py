@@ -217,7 +217,7 @@ class PlanEntryForm(forms.Form):
     ) -> None:
         kwargs.setdefault("auto_id", "plan_%s")
         super().__init__(*args, **kwargs)
-        from clinical.plan import DEFAULT_PLAN
+        from clinical.plans import DEFAULT_PLAN
 
         field = self.fields["item"]
         if isinstance(field, forms.ChoiceField):  # declared above

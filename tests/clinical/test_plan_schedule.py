@@ -6,7 +6,6 @@ from datetime import date, timedelta
 import pytest
 
 from clinical.plan import (
-    DEFAULT_PLAN,
     PlanItem,
     PlanStatus,
     item_state,
@@ -14,6 +13,7 @@ from clinical.plan import (
     plan_item,
     schedule,
 )
+from clinical.plans import DEFAULT_PLAN
 
 START = date(2026, 1, 5)
 
