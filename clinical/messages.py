@@ -304,8 +304,9 @@ SMOKING_FIRST_RECORD = _m(
     "The first smoking status recorded for the patient (no earlier status to compare).",
     "Smoking status first recorded as {status} from {on}{context}: no earlier status is "
     "recorded, so this is not known to be a change. Ask whether the patient started or stopped "
-    "smoking (or switched to nicotine replacement or vaping) in the past weeks; if so, check a "
-    "trough level one week after the change.",
+    "smoking (or switched to nicotine replacement or vaping) in the past weeks: tobacco smoke "
+    "induces CYP1A2, so either changes the level. If so, check a trough level one week after "
+    "the change.",
     SEED_LEVELS + ", Rationale for Clozapine Levels (smoking)",
 )
 STRONG_INHIBITOR_STARTED = _m(

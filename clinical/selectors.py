@@ -302,7 +302,7 @@ def medication_message(event: MedicationEvent) -> say.Message:
 def medication_prompt(event: MedicationEvent) -> str:
     drug = event.drug
     return medication_message(event).say(
-        drug=drug.name[:1].upper() + drug.name[1:],
+        drug=drug.name,
         enzyme=drug.enzyme,
         on=event.effective_on.isoformat(),
     )

@@ -23,8 +23,11 @@ def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
     try:
         return action()
     except FieldInvalid as error:
-        target = error.field if error.field in form.fields else None
-        form.add_error(target, error.message)
+        # "answers.qtc_ms" belongs to the form's "answers" field, named in the message.
+        field = error.field.split(".")[0]
+        target = field if field in form.fields else None
+        message = error.message if field == error.field else f"{error.field}: {error.message}"
+        form.add_error(target, message)
     except RuleRefused as error:
         reasons = [REASON_MESSAGES[r] for r in error.reasons]
         form.add_error(None, " ".join([error.message, *reasons]))
@@ -209,8 +212,32 @@ class PlanEntryForm(forms.Form):
         coerce=lambda v: v == "yes",
         empty_value=None,
         required=False,
-        label="Myocarditis symptoms (watch only)",
+        label="Checklist answer: symptoms, or seizures (checklists only)",
     )
+    answers = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Answers (name=value; ...)",
+        help_text="The check's answers, e.g. qtc_ms=430 for an ECG, or "
+        "days_since_bowel_movement=1; abdominal_pain=no; laxative=yes for the bowel check.",
+    )
+
+    def clean_answers(self) -> dict[str, Any]:
+        """`name=value` pairs separated by ";" or new lines; yes/no and true/false are
+        answers of their own kind, anything else is passed on as typed (the service checks it
+        against the item's answers)."""
+        text = self.cleaned_data.get("answers") or ""
+        answers: dict[str, Any] = {}
+        for part in text.replace("\n", ";").split(";"):
+            if not part.strip():
+                continue
+            name, sep, value = part.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise forms.ValidationError(f"Write each answer as name=value: {part.strip()!r}.")
+            word = value.strip().lower()
+            bools = {"yes": True, "true": True, "no": False, "false": False}
+            answers[name.strip()] = bools.get(word, value.strip())
+        return answers
 
     def __init__(
         self, *args: Any, items: list[tuple[str, str]] | None = None, **kwargs: Any

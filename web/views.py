@@ -814,6 +814,7 @@ def clinic_plan(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             done_on=d["done_on"],
             value=d.get("value") or "",
             symptoms=d.get("symptoms"),
+            answers=d.get("answers") or {},
         ),
     )
 
