@@ -23,6 +23,7 @@ from typing import Any
 SEED_LEVELS = "seed 000 (SMI Adviser: interpreting clozapine and norclozapine levels)"
 SEED_TRS = "seed 001 (TRS and clozapine management: therapeutic monitoring, clozapine resistance)"
 SEED_PLAN = "seed 001 (TRS and clozapine management: baseline investigations, monitoring schedule)"
+SEED_001 = "seed 001 (TRS and clozapine management)"
 AGNP = "AGNP consensus guidelines for therapeutic drug monitoring (Hiemke et al., 2018 update)"
 RONALDSON = "Ronaldson et al. 2011, clozapine-induced myocarditis monitoring protocol"
 MAUDSLEY = "Maudsley Prescribing Guidelines in Psychiatry (clozapine chapter)"
@@ -183,7 +184,7 @@ UPPER_REFERENCE_RANGE = _m(
     "600 to 999 ng/mL where seizure risk rises. Review dose-related side effects (sedation, "
     "hypersalivation, constipation, myoclonic jerks); if this level is kept, consider "
     "anticonvulsant prophylaxis. This is not a toxic level in itself.",
-    AGNP + "; " + SEED_TRS.split(":")[0] + " (Seizures); " + MAUDSLEY,
+    AGNP + "; " + SEED_001 + " (Seizures); " + MAUDSLEY,
 )
 HIGH_LEVEL = _m(
     "high_level",
@@ -317,7 +318,7 @@ STRONG_INHIBITOR_STARTED = _m(
     "dose pre-emptively, check a trough level after 5 to 7 days and watch for toxicity.",
     SEED_LEVELS
     + ", Using the Metabolic (MR) Ratio; "
-    + SEED_TRS.split(":")[0]
+    + SEED_001
     + " (Drug Interactions); "
     + MAUDSLEY,
 )
@@ -359,7 +360,7 @@ MARROW_RISK_INDUCER_STARTED = _m(
     "suppression (neutropenia, agranulocytosis) and induces clozapine's metabolism, lowering "
     "levels over about 2 weeks. If it cannot be avoided, review with the prescriber, watch the "
     "ANC closely and check a trough level 2 weeks after the start.",
-    SEED_TRS.split(":")[0] + " (Drug Interactions); " + MAUDSLEY,
+    SEED_001 + " (Drug Interactions); " + MAUDSLEY,
 )
 LEVEL_STEADY_STATE_PENDING = _m(
     "level_steady_state_pending",
@@ -406,7 +407,7 @@ INDICATION_PREGNANCY = _m(
     "against breastfeeding.",
     SEED_LEVELS
     + ", Rationale for Clozapine Levels (pregnancy); "
-    + SEED_TRS.split(":")[0]
+    + SEED_001
     + " (Pregnancy and Lactation); "
     + MAUDSLEY,
 )
@@ -426,7 +427,7 @@ RETITRATION_NEEDED = _m(
     "No clozapine supply (or dose) for {hours} hours: more than 48 hours off clozapine needs "
     "re-titration from 12.5 mg once or twice daily; the prescriber must confirm the restart "
     "dose. Information only: not a block.",
-    LABEL + "; " + SEED_TRS.split(":")[0] + " (Missed doses)",
+    LABEL + "; " + SEED_001 + " (Missed doses)",
 )
 
 # --- the monitoring plan's findings -----------------------------------------------------------
