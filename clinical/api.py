@@ -65,6 +65,7 @@ class InterpretationSerializer(serializers.Serializer[Any]):
     previous_metabolic_ratio = serializers.CharField(allow_null=True)
     hours_after_dose = serializers.CharField(allow_null=True)
     valid_trough = serializers.BooleanField()
+    adherence_doubt = serializers.BooleanField(required=False)
     unexpected = serializers.BooleanField()
     urgent = serializers.BooleanField()
     flags = FlagSerializer(many=True)
