@@ -638,13 +638,17 @@ def counter_observation_record(
     kind = data["kind"]
     note = (data.get("note") or "").strip()
     if kind == "last_dose_reported":
-        entry = dose_entry_record(
-            patient=patient,
-            actor=actor,
-            kind=DoseEntryKind.LAST_DOSE_TAKEN,
-            effective_at=data["last_dose_at"],
-            note=note or "reported at the counter",
-        )
+        try:
+            entry = dose_entry_record(
+                patient=patient,
+                actor=actor,
+                kind=DoseEntryKind.LAST_DOSE_TAKEN,
+                effective_at=data["last_dose_at"],
+                note=note or "reported at the counter",
+            )
+        except FieldInvalid as error:
+            # The counter's field is `last_dose_at`: name it as the caller sent it.
+            raise FieldInvalid("last_dose_at", error.message) from None
         warning = patient_dose_tracking(patient_id=patient.pk, now=timezone.now()).warning()
         return {
             "kind": kind,
