@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from clinical import selectors, services
 from clinical.models import (
+    CounterObservationKind,
     DoseEntry,
     DoseEntryKind,
     DrugEffect,
@@ -30,6 +31,7 @@ from clinical.models import (
     MedicationEventKind,
     NicotineSource,
     PlanEntry,
+    SmokingChange,
     SmokingStatus,
     SmokingStatusChange,
 )
@@ -226,7 +228,7 @@ class LevelResultViewSet(
 
 
 class SmokingStatusSerializer(serializers.ModelSerializer[SmokingStatusChange]):
-    status = serializers.ChoiceField(choices=[SmokingStatus.SMOKER, SmokingStatus.NON_SMOKER])
+    status = serializers.ChoiceField(choices=SmokingChange.choices)
     nicotine = serializers.ChoiceField(
         choices=NicotineSource.choices,
         required=False,
@@ -466,18 +468,9 @@ class LevelIndicationViewSet(
 
 
 class CounterObservationSerializer(serializers.Serializer[Any]):
-    kind = serializers.ChoiceField(
-        choices=[
-            ("last_dose_reported", "the patient's reported last dose"),
-            ("smoking_change", "a change in smoking (or vaping, nicotine replacement)"),
-            ("interacting_drug", "a new (or stopped) interacting medication"),
-            ("adherence_doubt", "doubtful adherence"),
-        ]
-    )
+    kind = serializers.ChoiceField(choices=CounterObservationKind.choices)
     last_dose_at = serializers.DateTimeField(required=False)
-    status = serializers.ChoiceField(
-        choices=[SmokingStatus.SMOKER, SmokingStatus.NON_SMOKER], required=False
-    )
+    smoking_status = serializers.ChoiceField(choices=SmokingChange.choices, required=False)
     nicotine = serializers.ChoiceField(
         choices=NicotineSource.choices, required=False, allow_blank=True
     )
@@ -490,7 +483,7 @@ class CounterObservationSerializer(serializers.Serializer[Any]):
 
     NEEDS = {
         "last_dose_reported": ("last_dose_at",),
-        "smoking_change": ("status", "effective_on"),
+        "smoking_change": ("smoking_status", "effective_on"),
         "interacting_drug": ("drug", "change", "effective_on"),
         "adherence_doubt": ("effective_on",),
     }

@@ -63,6 +63,13 @@ class LevelResult(models.Model):
         return f"clozapine {self.clozapine_ng_ml} ng/mL on {self.sampled_at:%Y-%m-%d}"
 
 
+class SmokingChange(models.TextChoices):
+    """What a recorded change is to (an entry is never "unknown")."""
+
+    SMOKER = Smoking.SMOKER.value
+    NON_SMOKER = Smoking.NON_SMOKER.value
+
+
 class NicotineSource(models.TextChoices):
     """What a non-smoker uses instead: either way no tobacco smoke, so no CYP1A2 induction
     (smoke, not nicotine, induces it): both count as stopping."""
@@ -220,6 +227,15 @@ class PlanEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item} on {self.done_on}"
+
+
+class CounterObservationKind(models.TextChoices):
+    """What a pharmacist may record at the counter (clinical.services.counter_observation_record)."""
+
+    LAST_DOSE_REPORTED = "last_dose_reported"
+    SMOKING_CHANGE = "smoking_change"
+    INTERACTING_DRUG = "interacting_drug"
+    ADHERENCE_DOUBT = "adherence_doubt"
 
 
 class LevelIndicationReason(models.TextChoices):

@@ -660,7 +660,7 @@ def counter_observation_record(
         change = smoking_status_record(
             patient=patient,
             actor=actor,
-            status=data["status"],
+            status=data["smoking_status"],
             effective_on=data["effective_on"],
             nicotine=data.get("nicotine") or "",
             context=note or "seen at the counter",

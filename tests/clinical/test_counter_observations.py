@@ -87,7 +87,7 @@ def test_a_pharmacist_records_a_smoking_change_and_a_new_interacting_drug(
             url(patient),
             {
                 "kind": "smoking_change",
-                "status": "non_smoker",
+                "smoking_status": "non_smoker",
                 "nicotine": "vaping",
                 "effective_on": str(TODAY),
             },
@@ -129,12 +129,12 @@ def test_a_pharmacist_records_a_smoking_change_and_a_new_interacting_drug(
     ("data", "field"),
     [
         ({"kind": "last_dose_reported"}, "last_dose_at"),
-        ({"kind": "smoking_change", "effective_on": str(TODAY)}, "status"),
+        ({"kind": "smoking_change", "effective_on": str(TODAY)}, "smoking_status"),
         ({"kind": "interacting_drug", "drug": "aspirin", "change": "start"}, "drug"),
         ({"kind": "interacting_drug", "drug": "fluvoxamine", "effective_on": str(TODAY)}, "change"),
         ({"kind": "guess"}, "kind"),
         (
-            {"kind": "smoking_change", "status": "smoker", "nicotine": "vaping",
+            {"kind": "smoking_change", "smoking_status": "smoker", "nicotine": "vaping",
              "effective_on": str(TODAY)},
             "nicotine",
         ),
