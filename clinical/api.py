@@ -489,7 +489,7 @@ class CounterObservationSerializer(serializers.Serializer[Any]):
     }
 
     def validate_last_dose_at(self, value: datetime) -> datetime:
-        return _with_offset(self, "last_dose_at", value)  # type: ignore[no-any-return]
+        return _with_offset(self, "last_dose_at", value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         missing = [f for f in self.NEEDS[attrs["kind"]] if attrs.get(f) in (None, "")]

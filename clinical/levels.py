@@ -341,10 +341,10 @@ def adherence_flags(level: LevelInput) -> list[Flag]:
     return flags
 
 
-def level_flags(clozapine_ng_ml: Decimal, *, may_guide_dose: bool = True) -> list[Flag]:
+def level_flags(clozapine_ng_ml: Decimal, *, may_guide_dose: bool = False) -> list[Flag]:
     """The level's own band. `may_guide_dose`: a valid steady-state trough with adherence not
     in doubt (only then may a low level suggest a higher dose)."""
-    flags = []
+    flags: list[Flag] = []
     if clozapine_ng_ml < UNDETECTABLE_BELOW_NG_ML:
         return flags  # the undetectable flag says it all (adherence_flags)
     if clozapine_ng_ml < RESPONSE_THRESHOLD_NG_ML:
@@ -434,16 +434,16 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
     timing_code, timing = trough_timing(level.sampled_at, level.last_dose_at)
     stable = steady_state(level.dose_stable_days, level.dose_stable)
     flags: list[Flag] = [timing, stable]
-    for change in level.recent_changes:
-        if change.days_before < RECENT_CHANGE_DAYS:
+    for recent in level.recent_changes:
+        if recent.days_before < RECENT_CHANGE_DAYS:
             flags.append(
                 _flag(
                     FlagCode.STEADY_STATE_RECENT_CHANGE,
                     Severity.WARNING,
                     say.STEADY_STATE_RECENT_CHANGE,
-                    change=change.description,
-                    on=change.on.isoformat(),
-                    days=change.days_before,
+                    change=recent.description,
+                    on=recent.on.isoformat(),
+                    days=recent.days_before,
                 )
             )
     flags.extend(adherence_flags(level))

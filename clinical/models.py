@@ -230,7 +230,7 @@ class PlanEntry(models.Model):
 
 
 class CounterObservationKind(models.TextChoices):
-    """What a pharmacist may record at the counter (clinical.services.counter_observation_record)."""
+    """What a pharmacist may record at the counter (clinical.services: counter_observation)."""
 
     LAST_DOSE_REPORTED = "last_dose_reported"
     SMOKING_CHANGE = "smoking_change"

@@ -188,13 +188,13 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
     found: list[tuple[int, Occasion]] = []
     for patient in patients:
         label = _label(patient)
-        first, latest = anchors.get(patient.pk, (None, None))
+        start_day, latest_start = anchors.get(patient.pk, (None, None))
         states = plan.plan_state(
             patient.protocol,
-            first,
+            start_day,
             done.get(patient.pk, {}),
             today,
-            latest_start=latest,
+            latest_start=latest_start,
             sex=patient.sex,
         )
         for state in states:

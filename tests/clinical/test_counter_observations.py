@@ -118,7 +118,9 @@ def test_a_pharmacist_records_a_smoking_change_and_a_new_interacting_drug(
     assert LevelIndication.objects.get().reason == "adherence_doubt"
     bodies = [
         n.body
-        for n in Notification.objects.filter(kind="level_suggested", recipient=alice, channel="in_app")
+        for n in Notification.objects.filter(
+            kind="level_suggested", recipient=alice, channel="in_app"
+        )
     ]
     assert len(bodies) == 3
     assert any("Avoid the combination" in b for b in bodies)
@@ -134,13 +136,16 @@ def test_a_pharmacist_records_a_smoking_change_and_a_new_interacting_drug(
         ({"kind": "interacting_drug", "drug": "fluvoxamine", "effective_on": str(TODAY)}, "change"),
         ({"kind": "guess"}, "kind"),
         (
-            {"kind": "smoking_change", "smoking_status": "smoker", "nicotine": "vaping",
-             "effective_on": str(TODAY)},
+            {
+                "kind": "smoking_change",
+                "smoking_status": "smoker",
+                "nicotine": "vaping",
+                "effective_on": str(TODAY),
+            },
             "nicotine",
         ),
         (
-            {"kind": "last_dose_reported",
-             "last_dose_at": (NOW + timedelta(hours=2)).isoformat()},
+            {"kind": "last_dose_reported", "last_dose_at": (NOW + timedelta(hours=2)).isoformat()},
             "last_dose_at",
         ),
     ],

@@ -28,15 +28,19 @@ def test_the_page_shows_the_draw_time_local_with_the_date_and_time_apart(client,
 
 
 def test_the_api_gives_the_local_draw_time_too(api, alice, patient):
-    level = api(alice).post(
-        f"/api/v1/patients/{patient.pk}/levels/",
-        {
-            "sampled_at": "2026-05-20T12:00:00Z",
-            "clozapine": "400",
-            "unit": "ng/mL",
-        },
-        format="json",
-    ).json()
+    level = (
+        api(alice)
+        .post(
+            f"/api/v1/patients/{patient.pk}/levels/",
+            {
+                "sampled_at": "2026-05-20T12:00:00Z",
+                "clozapine": "400",
+                "unit": "ng/mL",
+            },
+            format="json",
+        )
+        .json()
+    )
     assert level["sampled_at_local"] == "2026-05-20 08:00 EDT"
 
 
@@ -63,7 +67,5 @@ def test_a_change_from_smoker_is_shown_as_stopping(api, alice, patient):
         )
     listed = client.get(f"/api/v1/patients/{patient.pk}/smoking-status/").json()["results"]
     assert [x["previous_status"] for x in listed] == ["smoker", "unknown"]
-    prompts = client.get(f"/api/v1/patients/{patient.pk}/levels/summary/").json()[
-        "level_suggested"
-    ]
+    prompts = client.get(f"/api/v1/patients/{patient.pk}/levels/summary/").json()["level_suggested"]
     assert prompts[-1]["code"] == SMOKING_STOPPED.code

@@ -45,7 +45,11 @@ def trough_on(patient, actor, days_ago, valid=True):
 
 
 def smoking_prompts(api, user, patient):
-    return [p for p in summary(api, user, patient)["level_suggested"] if p["kind"] == "smoking_status_change"]
+    return [
+        p
+        for p in summary(api, user, patient)["level_suggested"]
+        if p["kind"] == "smoking_status_change"
+    ]
 
 
 def test_stopping_smoking_says_levels_rise_by_about_half_and_what_to_do(api, alice, patient):

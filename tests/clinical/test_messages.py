@@ -48,7 +48,8 @@ def test_only_one_message_may_suggest_a_dose_increase():
     increase = [
         m.code
         for m in all_messages()
-        if "raising the dose" in m.text or "increase the dose" in m.text.lower()
+        if "raising the dose" in m.text
+        or "increase the dose" in m.text.lower()
         and "not increase" not in m.text.lower()
     ]
     assert set(increase) <= messages.SUGGESTS_DOSE_INCREASE

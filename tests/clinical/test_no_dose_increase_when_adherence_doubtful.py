@@ -24,7 +24,7 @@ START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 INCREASE = re.compile(r"\b(rais(e|ing)|increas(e|ing)|higher dose|up-titrat)", re.IGNORECASE)
 NEGATED = re.compile(r"\b(do not|not|never|cannot|before any) [^.]*\b(increase|dose change)", re.I)
 
-levels = st.builds(
+levels: st.SearchStrategy[dict] = st.builds(
     dict,
     days_after_previous=st.integers(1, 60),
     clozapine=st.one_of(
@@ -88,7 +88,9 @@ def test_no_dose_increase_is_suggested_when_adherence_is_in_doubt(history):
         # and whatever suggests one is the one reviewed sentence
         assert all(f.code.value in SUGGESTS_DOSE_INCREASE for f in suggesting)
         earlier.append(
-            PriorLevel(at, level.clozapine_ng_ml, reading.ratio, level.daily_dose_mg, reading.valid_trough)
+            PriorLevel(
+                at, level.clozapine_ng_ml, reading.ratio, level.daily_dose_mg, reading.valid_trough
+            )
         )
 
 

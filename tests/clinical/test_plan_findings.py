@@ -92,7 +92,11 @@ def test_three_days_without_a_movement_or_abdominal_pain_is_urgent(
 
 def test_two_days_prompts_laxatives_and_no_laxative_prompts_one(api, alice, new_patient):
     two = record(
-        api, alice, new_patient, "bowel", answers={"days_since_bowel_movement": 2, "abdominal_pain": False}
+        api,
+        alice,
+        new_patient,
+        "bowel",
+        answers={"days_since_bowel_movement": 2, "abdominal_pain": False},
     ).json()
     assert two["prompt"] == say.BOWEL_CONSTIPATED.text
     none = record(
@@ -110,8 +114,14 @@ def test_two_days_prompts_laxatives_and_no_laxative_prompts_one(api, alice, new_
     ("answers", "field"),
     [
         ({"abdominal_pain": False}, "answers.days_since_bowel_movement"),
-        ({"days_since_bowel_movement": -1, "abdominal_pain": False}, "answers.days_since_bowel_movement"),
-        ({"days_since_bowel_movement": "two", "abdominal_pain": False}, "answers.days_since_bowel_movement"),
+        (
+            {"days_since_bowel_movement": -1, "abdominal_pain": False},
+            "answers.days_since_bowel_movement",
+        ),
+        (
+            {"days_since_bowel_movement": "two", "abdominal_pain": False},
+            "answers.days_since_bowel_movement",
+        ),
         ({"days_since_bowel_movement": 1, "abdominal_pain": "no"}, "answers.abdominal_pain"),
         ({"days_since_bowel_movement": 1, "abdominal_pain": False, "colour": 1}, "answers.colour"),
     ],
@@ -173,7 +183,10 @@ def test_the_watch_restarts_with_a_restart_of_treatment(api, alice, patient):
     # Alice's patient started 100 days ago: the first weeks' tests are long missed.
     assert status(api, alice, patient, "troponin_crp")["status"] == "missed"
     treatment_event_record(
-        patient=patient, actor=alice, kind="interrupt", effective_date=TODAY - timedelta(days=10),
+        patient=patient,
+        actor=alice,
+        kind="interrupt",
+        effective_date=TODAY - timedelta(days=10),
         reason="admitted",
     )
     treatment_event_record(
@@ -190,7 +203,12 @@ def test_the_watch_restarts_with_a_restart_of_treatment(api, alice, patient):
 
 
 def vitals(**kw):
-    data = {"temperature_c": "36.8", "systolic_mmhg": 120, "diastolic_mmhg": 75, "pulse_per_min": 80}
+    data = {
+        "temperature_c": "36.8",
+        "systolic_mmhg": 120,
+        "diastolic_mmhg": 75,
+        "pulse_per_min": 80,
+    }
     data.update(kw)
     return {"answers": data}
 
@@ -221,7 +239,9 @@ def test_vital_signs_are_due_daily_in_the_first_two_weeks(api, alice, new_patien
 
 
 def test_the_qtc_flag_at_500_or_a_rise_of_60(api, alice, new_patient):
-    first = record(api, alice, new_patient, "ecg", day=TODAY - timedelta(days=7), answers={"qtc_ms": 420})
+    first = record(
+        api, alice, new_patient, "ecg", day=TODAY - timedelta(days=7), answers={"qtc_ms": 420}
+    )
     assert first.json()["needs_action"] is False
     rise = record(api, alice, new_patient, "ecg", answers={"qtc_ms": 480}).json()
     assert rise["finding"]["findings"][0]["code"] == say.QTC_LONG.code
@@ -248,21 +268,25 @@ def test_the_scheduled_level_is_done_by_a_valid_trough_not_a_plan_entry(api, ali
     assert status(api, alice, patient, "clozapine_level")["status"] == "up_to_date"
 
 
-def test_seizures_eosinophils_and_pregnancy(api, alice, patient, django_capture_on_commit_callbacks):
+def test_seizures_eosinophils_and_pregnancy(
+    api, alice, patient, django_capture_on_commit_callbacks
+):
     seizure = record(api, alice, patient, "seizure", symptoms=True).json()
     assert seizure["finding"]["findings"][0]["code"] == say.SEIZURE.code
     eos = record(api, alice, patient, "eosinophils", answers={"eosinophils_10e9_l": "0.6"}).json()
     assert eos["finding"]["findings"][0]["code"] == say.EOSINOPHILIA.code
-    normal = record(api, alice, patient, "eosinophils", answers={"eosinophils_10e9_l": "0.5"}).json()
+    normal = record(
+        api, alice, patient, "eosinophils", answers={"eosinophils_10e9_l": "0.5"}
+    ).json()
     assert normal["finding"]["findings"] == []
     assert patient.sex == "female"
     with django_capture_on_commit_callbacks(execute=True):
         pregnant = record(api, alice, patient, "pregnancy", answers={"pregnant": True}).json()
     assert pregnant["finding"]["findings"][0]["code"] == say.PREGNANCY.code
     assert LevelIndication.objects.get(patient=patient).reason == "pregnancy"
-    prompts = api(alice).get(f"/api/v1/patients/{patient.pk}/levels/summary/").json()[
-        "level_suggested"
-    ]
+    prompts = (
+        api(alice).get(f"/api/v1/patients/{patient.pk}/levels/summary/").json()["level_suggested"]
+    )
     assert [p["code"] for p in prompts] == [say.INDICATION_PREGNANCY.code]
 
 

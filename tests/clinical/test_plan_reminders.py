@@ -47,7 +47,7 @@ def test_a_baseline_done_before_the_start_is_not_reminded(alice, clock):
 
 
 # Answers that find nothing, for the items that ask for some.
-CALM = {
+CALM: dict[str, dict] = {
     "ecg": {"answers": {"qtc_ms": 420}},
     "vitals": {
         "answers": {

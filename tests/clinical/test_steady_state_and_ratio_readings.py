@@ -53,7 +53,9 @@ def test_a_level_two_days_after_stopping_smoking_and_one_after_ciprofloxacin_is_
     )
     level = client.post(url(patient), trough(), format="json").json()
     assert level["valid_trough"] is False
-    changes = [f for f in level["interpretation"]["flags"] if f["code"] == "steady_state_recent_change"]
+    changes = [
+        f for f in level["interpretation"]["flags"] if f["code"] == "steady_state_recent_change"
+    ]
     assert [c["message"] for c in changes] == [
         STEADY_STATE_RECENT_CHANGE.say(
             change="Smoking stopped", on=str(TODAY - timedelta(days=2)), days=2
@@ -85,15 +87,19 @@ def test_a_change_a_week_before_the_draw_has_settled(days_before, steady):
 
 
 def test_a_draw_three_hours_after_the_dose_has_its_ratio_shown_not_read(api, alice, patient):
-    level = api(alice).post(
-        url(patient),
-        trough(
-            clozapine="700",
-            norclozapine="300",
-            last_dose_at=(NOW - timedelta(hours=4)).isoformat(),
-        ),
-        format="json",
-    ).json()
+    level = (
+        api(alice)
+        .post(
+            url(patient),
+            trough(
+                clozapine="700",
+                norclozapine="300",
+                last_dose_at=(NOW - timedelta(hours=4)).isoformat(),
+            ),
+            format="json",
+        )
+        .json()
+    )
     found = flags(level)
     assert level["metabolic_ratio"] == "2.33"
     assert "ratio_inhibition" not in found
@@ -104,12 +110,16 @@ def test_a_ratio_of_3_or_more_on_a_trough_reminds_the_prescriber(
     api, alice, patient, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        level = api(alice).post(
-            url(patient), trough(clozapine="900", norclozapine="300"), format="json"
-        ).json()
+        level = (
+            api(alice)
+            .post(url(patient), trough(clozapine="900", norclozapine="300"), format="json")
+            .json()
+        )
     assert "ratio_strong_inhibition" in flags(level)
     assert level["interpretation"]["unexpected"] is True
-    [alert] = Notification.objects.filter(kind="level_unexpected", recipient=alice, channel="in_app")
+    [alert] = Notification.objects.filter(
+        kind="level_unexpected", recipient=alice, channel="in_app"
+    )
     assert "strong CYP1A2 inhibitor" in alert.body
 
 
@@ -117,16 +127,22 @@ def test_a_recorded_serious_infection_reminds_below_a_ratio_of_3(
     api, alice, patient, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        level = api(alice).post(
-            url(patient),
-            trough(clozapine="450", norclozapine="300", serious_infection=True),
-            format="json",
-        ).json()
+        level = (
+            api(alice)
+            .post(
+                url(patient),
+                trough(clozapine="450", norclozapine="300", serious_infection=True),
+                format="json",
+            )
+            .json()
+        )
     found = flags(level)
     assert "ratio_expected" in found  # 1.50
     assert found["infection_recorded"]["severity"] == "warning"
     assert "levels can rise sharply" in found["infection_recorded"]["message"]
-    [alert] = Notification.objects.filter(kind="level_unexpected", recipient=alice, channel="in_app")
+    [alert] = Notification.objects.filter(
+        kind="level_unexpected", recipient=alice, channel="in_app"
+    )
     assert "serious infection" in alert.body
 
 

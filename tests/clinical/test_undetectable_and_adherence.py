@@ -88,7 +88,9 @@ def test_a_value_that_looks_like_mg_per_l_asks_for_confirmation(api, alice, pati
     assert "level_undetectable" in codes
 
 
-def test_a_gap_in_supply_before_the_draw_puts_adherence_in_doubt(api, alice, phil, pharmacy, patient):
+def test_a_gap_in_supply_before_the_draw_puts_adherence_in_doubt(
+    api, alice, phil, pharmacy, patient
+):
     # A week's supply dispensed 10 days ago ran out 3 days before the draw.
     dispensed(patient, pharmacy, phil, days_ago=10, days_supply=7)
     level = api(alice).post(url(patient), body(clozapine="250"), format="json").json()
