@@ -251,6 +251,64 @@ class PlanEntryForm(forms.Form):
             field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
 
 
+class CounterObservationForm(forms.Form):
+    """What the pharmacist sees at the counter (clinical.services.counter_observation_record):
+    each kind names the fields it needs; a missing one is refused on that field."""
+
+    kind = forms.ChoiceField(
+        choices=[
+            ("last_dose_reported", "the patient's last dose"),
+            ("smoking_change", "a change in smoking"),
+            ("interacting_drug", "a new or stopped interacting medicine"),
+            ("adherence_doubt", "doses doubtful"),
+        ],
+        label="What you saw",
+    )
+    last_dose_at = forms.DateTimeField(
+        widget=DATETIME, required=False, label="Last dose taken at (clinic time)"
+    )
+    smoking_status = forms.ChoiceField(
+        choices=[("", "—"), ("non_smoker", "stopped smoking"), ("smoker", "started smoking")],
+        required=False,
+        label="Smoking",
+    )
+    nicotine = forms.ChoiceField(
+        choices=[("", "—"), ("vaping", "vaping"), ("nicotine_replacement", "nicotine replacement")],
+        required=False,
+        label="Instead (counts as stopping)",
+    )
+    drug = forms.ChoiceField(choices=[], required=False, label="Medicine")
+    change = forms.ChoiceField(
+        choices=[("", "—"), ("start", "started"), ("stop", "stopped")],
+        required=False,
+        label="Started or stopped",
+    )
+    effective_on = forms.DateField(widget=DATE, required=False, label="On")
+    NEEDS = {
+        "last_dose_reported": ("last_dose_at",),
+        "smoking_change": ("smoking_status", "effective_on"),
+        "interacting_drug": ("drug", "change", "effective_on"),
+        "adherence_doubt": ("effective_on",),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "counter_%s")
+        super().__init__(*args, **kwargs)
+        from clinical.models import InteractingDrug
+
+        field = self.fields["drug"]
+        if isinstance(field, forms.ChoiceField):  # declared above
+            names = InteractingDrug.objects.filter(active=True).values_list("name", flat=True)
+            field.choices = [("", "—"), *((n, n) for n in names)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in self.NEEDS.get(data.get("kind", ""), ()):
+            if not data.get(name):
+                self.add_error(name, f"Required for {data['kind'].replace('_', ' ')}.")
+        return data
+
+
 class ReportRangeForm(forms.Form):
     """The oversight page's and the report pages' period: from and to, inclusive (clinic
     dates). Unknown values are refused, naming the field; nothing is guessed."""
