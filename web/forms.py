@@ -217,7 +217,7 @@ class PlanEntryForm(forms.Form):
     answers = forms.CharField(
         max_length=500,
         required=False,
-        label="Answers (name=value; ...)",
+        label="Answers (for example qtc_ms=430)",
         help_text="The check's answers, e.g. qtc_ms=430 for an ECG, or "
         "days_since_bowel_movement=1; abdominal_pain=no; laxative=yes for the bowel check.",
     )
