@@ -37,7 +37,7 @@ Readings taken where the seeds leave room (each the safer one for the patient):
 - Undetectable: laboratories report clozapine below 20 to 50 ng/mL as undetectable; below
   50 ng/mL (the higher limit, so more results get the adherence question) is read as
   undetectable. It is never a valid trough, it raises an urgent alert, and it never comes with
-  a dose suggestion (issue: suspect non-adherence or a sample error first).
+  a dose suggestion: non-adherence or a sample error is suspected first.
 - Adherence in doubt: an undetectable level, or more than 14 hours without clozapine (the end
   of the trough window: at least one dose missed) in the 7 days before the draw, as the
   dispenses and reported last doses show it. A level with adherence in doubt is not at steady
