@@ -5,7 +5,7 @@ refused on that field and writes nothing."""
 from datetime import timedelta
 
 from audit.models import Action
-from clinical.models import DoseEntry, MedicationEvent
+from clinical.models import DoseEntry, InteractingDrug, MedicationEvent
 from tests import factories
 from tests.audit.conftest import entries_after, head
 from tests.clinical.conftest import dispensed
@@ -45,6 +45,10 @@ def test_a_reported_last_dose_at_the_counter_shows_the_retitration_warning(
 
 
 def test_a_missing_field_is_refused_on_that_field(client, alice, phil, pharmacy, clock):
+    from clinical.defaults import interacting_drugs_ensure
+
+    # The migration's list again: a transactional test on the same worker may have flushed it.
+    interacting_drugs_ensure(InteractingDrug)
     patient = _patient(alice)
     dispensed(patient, pharmacy, phil, days_ago=3, days_supply=14)
     client.force_login(phil)
