@@ -50,6 +50,7 @@ class Action(models.TextChoices):
     MEDICATION_EVENT_RECORD = "medication_event.record"
     DOSE_ENTRY_RECORD = "dose_entry.record"
     PLAN_ENTRY_RECORD = "plan_entry.record"
+    LEVEL_INDICATION_RECORD = "level_indication.record"
     INTERACTING_DRUG_SAVE = "interacting_drug.save"
     # A haematologist's per-patient limits (uk-cpms BEN patients).
     LIMIT_AGREEMENT_RECORD = "limit_agreement.record"

@@ -54,6 +54,7 @@ CLINICAL_TABLES = (
     "clinical_medicationevent",
     "clinical_doseentry",
     "clinical_planentry",
+    "clinical_levelindication",
 )
 # Certification of prescribers and pharmacies: history kept; deactivated, not deleted (their
 # rows are protected by the clinical records that point at them).

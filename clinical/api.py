@@ -19,14 +19,19 @@ from rest_framework.response import Response
 
 from clinical import selectors, services
 from clinical.models import (
+    CounterObservationKind,
     DoseEntry,
     DoseEntryKind,
     DrugEffect,
     InteractingDrug,
+    LevelIndication,
+    LevelIndicationReason,
     LevelResult,
     MedicationEvent,
     MedicationEventKind,
+    NicotineSource,
     PlanEntry,
+    SmokingChange,
     SmokingStatus,
     SmokingStatusChange,
 )
@@ -62,6 +67,7 @@ class InterpretationSerializer(serializers.Serializer[Any]):
     previous_metabolic_ratio = serializers.CharField(allow_null=True)
     hours_after_dose = serializers.CharField(allow_null=True)
     valid_trough = serializers.BooleanField()
+    adherence_doubt = serializers.BooleanField(required=False)
     unexpected = serializers.BooleanField()
     urgent = serializers.BooleanField()
     flags = FlagSerializer(many=True)
@@ -91,10 +97,17 @@ class LevelResultSerializer(serializers.ModelSerializer[LevelResult]):
     dose_stable = serializers.BooleanField(
         required=False,
         allow_null=True,
+        help_text="Dose unchanged for the past 5 days (when the number of days is not known).",
+    )
+    unit_confirmed = serializers.BooleanField(
+        required=False,
+        default=False,
         write_only=True,
-        help_text="Dose unchanged for the past 5-7 days (when the number of days is not known).",
+        help_text="The value and unit are right although the value looks like mg/L sent as "
+        "ng/mL (below 5 ng/mL).",
     )
     interpretation = InterpretationSerializer(read_only=True)
+    sampled_at_local = serializers.SerializerMethodField()
 
     class Meta:
         model = LevelResult
@@ -112,6 +125,7 @@ class LevelResultSerializer(serializers.ModelSerializer[LevelResult]):
             "daily_dose_mg",
             "dose_stable_days",
             "dose_stable",
+            "unit_confirmed",
             "smoking",
             "serious_infection",
             "lab",
@@ -119,6 +133,7 @@ class LevelResultSerializer(serializers.ModelSerializer[LevelResult]):
             "note",
             "valid_trough",
             "interpretation",
+            "sampled_at_local",
             "recorded_by",
             "created_at",
         ]
@@ -133,6 +148,9 @@ class LevelResultSerializer(serializers.ModelSerializer[LevelResult]):
 
     def validate_sampled_at(self, value: Any) -> Any:
         return _with_offset(self, "sampled_at", value)
+
+    def get_sampled_at_local(self, level: LevelResult) -> str:
+        return selectors.local_time_text(level.sampled_at)
 
     def validate_last_dose_at(self, value: Any) -> Any:
         return _with_offset(self, "last_dose_at", value)
@@ -162,10 +180,6 @@ class LevelResultViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        stable_days = data.get("dose_stable_days")
-        if stable_days is None and data.get("dose_stable") is not None:
-            # "Stable for the past 5-7 days" answered yes/no: yes is the 5-day minimum.
-            stable_days = 5 if data["dose_stable"] else 0
         level = services.level_result_record(
             patient=patient,
             actor=user_of(request),
@@ -176,7 +190,10 @@ class LevelResultViewSet(
             last_dose_at=data.get("last_dose_at"),
             last_dose_mg=data.get("last_dose_mg"),
             daily_dose_mg=data.get("daily_dose_mg"),
-            dose_stable_days=stable_days,
+            dose_stable_days=data.get("dose_stable_days"),
+            # A yes/no answer is kept as given: no number of days is made up from it.
+            dose_stable=data.get("dose_stable"),
+            unit_confirmed=data.get("unit_confirmed", False),
             smoking=data.get("smoking"),
             serious_infection=data.get("serious_infection", False),
             lab=data.get("lab", ""),
@@ -211,20 +228,29 @@ class LevelResultViewSet(
 
 
 class SmokingStatusSerializer(serializers.ModelSerializer[SmokingStatusChange]):
-    status = serializers.ChoiceField(choices=[SmokingStatus.SMOKER, SmokingStatus.NON_SMOKER])
+    status = serializers.ChoiceField(choices=SmokingChange.choices)
+    nicotine = serializers.ChoiceField(
+        choices=NicotineSource.choices,
+        required=False,
+        allow_blank=True,
+        help_text="vaping or nicotine_replacement with status non_smoker: no smoke, so it "
+        "counts as stopping.",
+    )
 
     class Meta:
         model = SmokingStatusChange
         fields = [
             "id",
             "status",
+            "previous_status",
+            "nicotine",
             "effective_on",
             "cigarettes_per_day",
             "context",
             "recorded_by",
             "created_at",
         ]
-        read_only_fields = ["recorded_by", "created_at"]
+        read_only_fields = ["previous_status", "recorded_by", "created_at"]
 
 
 class SmokingStatusViewSet(
@@ -257,6 +283,7 @@ class SmokingStatusViewSet(
             effective_on=data["effective_on"],
             cigarettes_per_day=data.get("cigarettes_per_day"),
             context=data.get("context", ""),
+            nicotine=data.get("nicotine", ""),
         )
         return Response(self.get_serializer(change).data, status=status.HTTP_201_CREATED)
 
@@ -266,7 +293,7 @@ class InteractingDrugSerializer(serializers.ModelSerializer[InteractingDrug]):
 
     class Meta:
         model = InteractingDrug
-        fields = ["id", "name", "effect", "enzyme", "strong", "note", "active"]
+        fields = ["id", "name", "effect", "enzyme", "strong", "advice", "note", "active"]
 
     def create(self, validated_data: dict[str, Any]) -> InteractingDrug:
         actor = user_of(self.context["request"])
@@ -395,6 +422,120 @@ class DoseEntryViewSet(
         return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)
 
 
+class LevelIndicationSerializer(serializers.ModelSerializer[LevelIndication]):
+    reason = serializers.ChoiceField(choices=LevelIndicationReason.choices)
+
+    class Meta:
+        model = LevelIndication
+        fields = ["id", "reason", "noted_on", "note", "recorded_by", "created_at"]
+        read_only_fields = ["recorded_by", "created_at"]
+
+
+class LevelIndicationViewSet(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[LevelIndication],
+):
+    """Reasons to check a level (poor response, more side effects, doubtful adherence,
+    infection, pregnancy); each prompts a level until one is drawn after it."""
+
+    serializer_class = LevelIndicationSerializer
+    permission_classes = [ActionRoles]
+    action_roles = NESTED_ROLES
+
+    def get_queryset(self) -> QuerySet[LevelIndication]:
+        if getattr(self, "swagger_fake_view", False):
+            return LevelIndication.objects.none()
+        return LevelIndication.objects.filter(patient=self.get_patient())
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        noted = services.level_indication_record(
+            patient=patient,
+            actor=user_of(request),
+            reason=data["reason"],
+            noted_on=data["noted_on"],
+            note=data.get("note", ""),
+        )
+        return Response(self.get_serializer(noted).data, status=status.HTTP_201_CREATED)
+
+
+# --- the counter: what a pharmacist sees ----------------------------------------------------
+
+
+class CounterObservationSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=CounterObservationKind.choices)
+    last_dose_at = serializers.DateTimeField(required=False)
+    smoking_status = serializers.ChoiceField(choices=SmokingChange.choices, required=False)
+    nicotine = serializers.ChoiceField(
+        choices=NicotineSource.choices, required=False, allow_blank=True
+    )
+    drug = serializers.SlugRelatedField(
+        slug_field="name", queryset=InteractingDrug.objects.all(), required=False
+    )
+    change = serializers.ChoiceField(choices=MedicationEventKind.choices, required=False)
+    effective_on = serializers.DateField(required=False)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    NEEDS = {
+        "last_dose_reported": ("last_dose_at",),
+        "smoking_change": ("smoking_status", "effective_on"),
+        "interacting_drug": ("drug", "change", "effective_on"),
+        "adherence_doubt": ("effective_on",),
+    }
+
+    def validate_last_dose_at(self, value: datetime) -> datetime:
+        return _with_offset(self, "last_dose_at", value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        missing = [f for f in self.NEEDS[attrs["kind"]] if attrs.get(f) in (None, "")]
+        if missing:
+            raise serializers.ValidationError(
+                {f: [f"Required when kind is {attrs['kind']}."] for f in missing}
+            )
+        return attrs
+
+
+class CounterObservationView(PatientScoped, viewsets.GenericViewSet[Any]):
+    """POST /patients/{id}/counter-observations/: what a pharmacist (or the clinic) sees at the
+    counter - the patient's reported last dose, a change in smoking, a new or stopped
+    interacting medication, doubtful adherence. Each is recorded by the same service (and
+    audit entry) as the clinic's own entry, and reminds the prescriber."""
+
+    serializer_class = CounterObservationSerializer
+    permission_classes = [ActionRoles]
+    action_roles = {"create": {Role.PHARMACIST, Role.PRESCRIBER, Role.DESIGNEE}}
+
+    @extend_schema(
+        request=CounterObservationSerializer,
+        responses={
+            201: inline_serializer(
+                "CounterObservationRecorded",
+                {
+                    "kind": serializers.CharField(),
+                    "id": serializers.IntegerField(),
+                    "retitration_warning": serializers.DictField(allow_null=True),
+                    "level_suggested": serializers.BooleanField(),
+                },
+            )
+        },
+    )
+    def create(self, request: Request, patient_pk: str) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(
+            services.counter_observation_record(
+                patient=patient, actor=user_of(request), data=serializer.validated_data
+            ),
+            status=status.HTTP_201_CREATED,
+        )
+
+
 # --- the monitoring plan --------------------------------------------------------------------
 
 
@@ -409,11 +550,20 @@ class PlanItemStatusSerializer(serializers.Serializer[Any]):
     last_done_on = serializers.DateField(allow_null=True)
     next_due_on = serializers.DateField(allow_null=True)
     gates_dispensing = serializers.BooleanField()
+    question = serializers.CharField()
+    answers = serializers.ListField(child=serializers.DictField())
+    done_by_level = serializers.BooleanField()
     source = serializers.CharField()  # type: ignore[assignment]
 
 
 class PlanEntrySerializer(serializers.ModelSerializer[PlanEntry]):
     prompt = serializers.SerializerMethodField()
+    answers = serializers.DictField(
+        required=False,
+        help_text="The item's answers (GET plan/ lists each item's): e.g. bowel "
+        "{days_since_bowel_movement, abdominal_pain, laxative}, troponin_crp {troponin_ng_l, "
+        "troponin_uln_ng_l, crp_mg_l}, ecg {qtc_ms}.",
+    )
 
     class Meta:
         model = PlanEntry
@@ -424,12 +574,15 @@ class PlanEntrySerializer(serializers.ModelSerializer[PlanEntry]):
             "value",
             "unit",
             "symptoms",
+            "answers",
+            "finding",
+            "needs_action",
             "note",
             "prompt",
             "recorded_by",
             "created_at",
         ]
-        read_only_fields = ["recorded_by", "created_at"]
+        read_only_fields = ["finding", "needs_action", "recorded_by", "created_at"]
 
     def get_prompt(self, entry: PlanEntry) -> str:
         return services.plan_entry_prompt(entry)
@@ -468,6 +621,7 @@ class PlanViewSet(PatientScoped, viewsets.GenericViewSet[PlanEntry]):
             value=data.get("value", ""),
             unit=data.get("unit", ""),
             symptoms=data.get("symptoms"),
+            answers=data.get("answers") or {},
             note=data.get("note", ""),
         )
         return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)

@@ -25,12 +25,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from clinical import messages as say
+
 RETITRATION_AFTER = timedelta(hours=48)  # label 2.5: "2 days or more since the last dose"
 RETITRATION_START_MG = Decimal("12.5")  # label 2.5; seed 001 "Day 1: 12.5 mg"
-SOURCE = (
-    "clozapine label 2.5 (re-initiating after 2 days or more: 12.5 mg once or twice daily); "
-    "seed 001 (missed doses: more than 2 days, contact the prescriber before restarting)"
-)
+SOURCE = say.RETITRATION_NEEDED.source
 
 
 @dataclass(frozen=True)
@@ -62,11 +61,8 @@ class DoseTracking:
             "without_since": self.without_since.isoformat(),
             "hours_without": str(self.hours_without),
             "days_without": self.days_since_supply_ran_out,
-            "message": (
-                f"No clozapine supply (or dose) for {self.hours_without} hours: more than 48 "
-                "hours off clozapine needs re-titration from 12.5 mg once or twice daily; the "
-                "prescriber must confirm the restart dose. Information only: not a block."
-            ),
+            "code": say.RETITRATION_NEEDED.code,
+            "message": say.RETITRATION_NEEDED.say(hours=self.hours_without),
             "restart_dose_mg": str(RETITRATION_START_MG),
             "source": SOURCE,
         }
@@ -120,3 +116,47 @@ def dose_tracking_of(
         hours,
         gap >= RETITRATION_AFTER,
     )
+
+
+def longest_gap_hours(
+    supplies: Sequence[SupplyRecord],
+    last_dose_reports: Sequence[datetime],
+    start: datetime,
+    end: datetime,
+) -> Decimal | None:
+    """The longest stretch in [start, end] the patient was without clozapine, in hours: not
+    covered by any supply (from the first dispense on: before it the records cannot say), or
+    after a reported last dose until the next dispense. None when no dispense or report is
+    recorded before `end` (nothing to judge by)."""
+    known = [s for s in supplies if s.dispensed_at <= end]
+    reports = [r for r in last_dose_reports if r <= end]
+    if not known and not reports:
+        return None
+    without: list[tuple[datetime, datetime]] = []
+    if known:
+        covered = sorted(
+            (s.dispensed_at, s.dispensed_at + timedelta(days=s.days_supply)) for s in known
+        )
+        cursor = max(start, covered[0][0])
+        for begin, finish in covered:
+            if begin > cursor:
+                without.append((cursor, min(begin, end)))
+            cursor = max(cursor, finish)
+            if cursor >= end:
+                break
+        if cursor < end:
+            without.append((cursor, end))
+    dispensed = sorted(s.dispensed_at for s in known)
+    for reported in reports:
+        resupplied = next((d for d in dispensed if d > reported), end)
+        without.append((max(reported, start), min(resupplied, end)))
+    stretches = sorted((a, b) for a, b in without if b > a)
+    longest = timedelta(0)
+    current: tuple[datetime, datetime] | None = None
+    for a, b in stretches:
+        if current is not None and a <= current[1]:
+            current = (current[0], max(current[1], b))
+        else:
+            current = (a, b)
+        longest = max(longest, current[1] - current[0])
+    return (Decimal(longest.total_seconds()) / Decimal(3600)).quantize(Decimal("0.1"))

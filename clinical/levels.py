@@ -34,6 +34,24 @@ Readings taken where the seeds leave room (each the safer one for the patient):
   therapeutic troughs (a later sub-therapeutic trough restarts it: "maintained"); with no trough
   levels at all, the dose criterion is ≥ 500 mg/day held for at least 3 months (seed 001:
   "maintained for at least 3 months at a minimum dose of 500 mg/day").
+- Undetectable: laboratories report clozapine below 20 to 50 ng/mL as undetectable; below
+  50 ng/mL (the higher limit, so more results get the adherence question) is read as
+  undetectable. It is never a valid trough, it raises an urgent alert, and it never comes with
+  a dose suggestion: non-adherence or a sample error is suspected first.
+- Adherence in doubt: an undetectable level, or more than 14 hours without clozapine (the end
+  of the trough window: at least one dose missed) in the 7 days before the draw, as the
+  dispenses and reported last doses show it. A level with adherence in doubt is not at steady
+  state, and only a valid steady-state trough with adherence not in doubt may read "consider
+  raising the dose" (clinical.messages.SUGGESTS_DOSE_INCREASE).
+- A change in smoking status or in an interacting medication fewer than 7 days before the draw
+  (the top of "5-7 days") means the level is not at steady state.
+- The ratio bands are read on trough samples only (seed 000 writes "trough values"); on any
+  other sample the ratio is shown, not interpreted. A ratio of 3 or more, and any recorded
+  serious infection, remind the prescriber.
+- 600 to 999 ng/mL is named as the band above the usual reference range (AGNP: 350-600 ng/mL)
+  where seizure risk rises; it is not called toxic.
+
+Every sentence is in clinical.messages (its table: docs/drug-levels.md).
 """
 
 from __future__ import annotations
@@ -47,16 +65,28 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
-SEED_LEVELS = "seed 000 (SMI Adviser: interpreting clozapine and norclozapine levels)"
-SEED_TRS = "seed 001 (TRS and clozapine management: therapeutic monitoring, clozapine resistance)"
+from clinical import messages as say
+from clinical.messages import SEED_TRS, Message
 
 # seed 000 "Timing of Clozapine Levels": 12 hours (± 2 h) after the last dose.
 TROUGH_EARLIEST = timedelta(hours=10)
 TROUGH_LATEST = timedelta(hours=14)
 # seed 000: "steady-state concentration at 5-7 days"; seed 001: "after 5-7 days at stable dose".
 STEADY_STATE_DAYS = 5
+# A change in smoking or an interacting drug this many days before the draw or fewer: not at
+# steady state (the top of seed 000's "5-7 days"; Maudsley: a level a week after the change).
+RECENT_CHANGE_DAYS = 7
+# Below this, "undetectable or nearly so" (laboratories' limits are 20-50 ng/mL: the higher).
+UNDETECTABLE_BELOW_NG_ML = Decimal(50)
+# Hours without clozapine in the week before the draw that put adherence in doubt: past the end
+# of the trough window a dose has been missed. 48 hours: re-titration (label 2.5).
+ADHERENCE_GAP_HOURS = Decimal(14)
+RETITRATION_GAP_HOURS = Decimal(48)
+ADHERENCE_WINDOW = timedelta(days=7)
 # seed 000 / seed 001: mean response threshold in treatment-resistant schizophrenia.
 RESPONSE_THRESHOLD_NG_ML = Decimal(350)
+# AGNP: therapeutic reference range 350-600 ng/mL; from 600 the band where seizure risk rises.
+UPPER_REFERENCE_NG_ML = Decimal(600)
 # seed 000 "High Clozapine Levels (>1000 ng/ml)"; alert from 1000 itself (module docstring).
 HIGH_LEVEL_NG_ML = Decimal(1000)
 # seed 000 "Using the Metabolic (MR) Ratio".
@@ -91,10 +121,18 @@ class FlagCode(StrEnum):
     TROUGH_TOO_LATE = "trough_too_late"
     TROUGH_TIMING_UNKNOWN = "trough_timing_unknown"
     STEADY_STATE = "steady_state"
+    STEADY_STATE_REPORTED = "steady_state_reported"
     STEADY_STATE_NOT_REACHED = "steady_state_not_reached"
+    STEADY_STATE_DOSE_CHANGED = "steady_state_dose_changed"
     STEADY_STATE_UNKNOWN = "steady_state_unknown"
+    STEADY_STATE_RECENT_CHANGE = "steady_state_recent_change"
+    LEVEL_UNDETECTABLE = "level_undetectable"
+    ADHERENCE_GAP = "adherence_gap"
+    ADHERENCE_GAP_RETITRATION = "adherence_gap_retitration"
     BELOW_RESPONSE_THRESHOLD = "below_response_threshold"
+    BELOW_RESPONSE_THRESHOLD_UNCONFIRMED = "below_response_threshold_unconfirmed"
     AT_OR_ABOVE_RESPONSE_THRESHOLD = "at_or_above_response_threshold"
+    UPPER_REFERENCE_RANGE = "upper_reference_range"
     HIGH_LEVEL = "high_level"
     RATIO_INDUCTION = "ratio_induction"
     RATIO_EXPECTED = "ratio_expected"
@@ -102,13 +140,33 @@ class FlagCode(StrEnum):
     RATIO_STRONG_INHIBITION = "ratio_strong_inhibition"
     RATIO_INFLAMMATION = "ratio_inflammation"
     RATIO_NOT_AVAILABLE = "ratio_not_available"
+    RATIO_NOT_TROUGH = "ratio_not_trough"
     RATIO_CHANGED = "ratio_changed"
     LEVEL_CHANGED_SAME_DOSE = "level_changed_same_dose"
+    INFECTION_RECORDED = "infection_recorded"
 
 
 # Flags that ask the prescriber to act on the level (a reminder is sent).
 UNEXPECTED = frozenset(
-    {FlagCode.HIGH_LEVEL, FlagCode.RATIO_CHANGED, FlagCode.LEVEL_CHANGED_SAME_DOSE}
+    {
+        FlagCode.HIGH_LEVEL,
+        FlagCode.RATIO_CHANGED,
+        FlagCode.LEVEL_CHANGED_SAME_DOSE,
+        FlagCode.LEVEL_UNDETECTABLE,
+        FlagCode.ADHERENCE_GAP_RETITRATION,
+        FlagCode.RATIO_STRONG_INHIBITION,
+        FlagCode.RATIO_INFLAMMATION,
+        FlagCode.INFECTION_RECORDED,
+    }
+)
+# Flags that mean the level is not at steady state (it does not count as a valid trough).
+NOT_STEADY = frozenset(
+    {
+        FlagCode.STEADY_STATE_RECENT_CHANGE,
+        FlagCode.LEVEL_UNDETECTABLE,
+        FlagCode.ADHERENCE_GAP,
+        FlagCode.ADHERENCE_GAP_RETITRATION,
+    }
 )
 
 
@@ -128,6 +186,19 @@ class Flag:
         }
 
 
+def _flag(code: FlagCode, severity: Severity, message: Message, **values: Any) -> Flag:
+    return Flag(code, severity, message.say(**values), message.source)
+
+
+@dataclass(frozen=True)
+class RecentChange:
+    """A change in smoking status or an interacting medication, `days_before` the draw's day."""
+
+    description: str  # "Smoking stopped", "ciprofloxacin started"
+    on: date
+    days_before: int
+
+
 @dataclass(frozen=True)
 class LevelInput:
     """One result, in ng/mL, with what was known about the dose at the draw."""
@@ -139,8 +210,15 @@ class LevelInput:
     daily_dose_mg: Decimal | None = None
     # Days at the current daily dose before the draw; None when not known.
     dose_stable_days: int | None = None
+    # A yes/no answer to "dose unchanged for the past 5 days?" when the days are not known.
+    dose_stable: bool | None = None
     smoking: Smoking = Smoking.UNKNOWN
     serious_infection: bool = False
+    # Changes in smoking or interacting medication in the RECENT_CHANGE_DAYS before the draw.
+    recent_changes: tuple[RecentChange, ...] = ()
+    # The longest time without clozapine (supply or reported dose) in the week before the draw,
+    # in hours; None when the records cannot say (no dispense recorded).
+    gap_hours: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +238,7 @@ class Interpretation:
     valid_trough: bool
     previous_ratio: Decimal | None = None
     previous_level_same_dose_ng_ml: Decimal | None = None
+    adherence_doubt: bool = False
 
     @property
     def codes(self) -> list[str]:
@@ -179,6 +258,7 @@ class Interpretation:
             "previous_metabolic_ratio": _text(self.previous_ratio),
             "hours_after_dose": _text(self.hours_after_dose),
             "valid_trough": self.valid_trough,
+            "adherence_doubt": self.adherence_doubt,
             "flags": [f.as_dict() for f in self.flags],
         }
 
@@ -196,156 +276,144 @@ def metabolic_ratio(clozapine_ng_ml: Decimal, norclozapine_ng_ml: Decimal | None
 
 def trough_timing(sampled_at: datetime, last_dose_at: datetime | None) -> tuple[FlagCode, Flag]:
     if last_dose_at is None:
-        return FlagCode.TROUGH_TIMING_UNKNOWN, Flag(
-            FlagCode.TROUGH_TIMING_UNKNOWN,
-            Severity.WARNING,
-            "The time of the last dose is not recorded, so this cannot be confirmed as a trough "
-            "level (drawn 12 hours ± 2 hours after the last dose).",
-            SEED_LEVELS + ", Timing of Clozapine Levels",
-        )
+        code = FlagCode.TROUGH_TIMING_UNKNOWN
+        return code, _flag(code, Severity.WARNING, say.TROUGH_TIMING_UNKNOWN)
     after = sampled_at - last_dose_at
     hours = _hours(after)
     if after < TROUGH_EARLIEST:
-        return FlagCode.TROUGH_TOO_EARLY, Flag(
-            FlagCode.TROUGH_TOO_EARLY,
-            Severity.WARNING,
-            f"Drawn {hours} hours after the last dose: earlier than a trough (10 to 14 hours), "
-            "so the level reads higher than the trough would.",
-            SEED_LEVELS + ", Timing of Clozapine Levels",
-        )
+        code = FlagCode.TROUGH_TOO_EARLY
+        return code, _flag(code, Severity.WARNING, say.TROUGH_TOO_EARLY, hours=hours)
     if after > TROUGH_LATEST:
-        return FlagCode.TROUGH_TOO_LATE, Flag(
-            FlagCode.TROUGH_TOO_LATE,
-            Severity.WARNING,
-            f"Drawn {hours} hours after the last dose: later than a trough (10 to 14 hours), "
-            "so the level reads lower than the trough would.",
-            SEED_LEVELS + ", Timing of Clozapine Levels",
-        )
-    return FlagCode.TROUGH_VALID, Flag(
-        FlagCode.TROUGH_VALID,
-        Severity.INFO,
-        f"Drawn {hours} hours after the last dose: within the trough window (12 ± 2 hours).",
-        SEED_LEVELS + ", Timing of Clozapine Levels",
-    )
+        code = FlagCode.TROUGH_TOO_LATE
+        return code, _flag(code, Severity.WARNING, say.TROUGH_TOO_LATE, hours=hours)
+    code = FlagCode.TROUGH_VALID
+    return code, _flag(code, Severity.INFO, say.TROUGH_VALID, hours=hours)
 
 
-def steady_state(dose_stable_days: int | None) -> Flag:
-    source = SEED_LEVELS + ", Timing of Clozapine Levels; " + SEED_TRS
+def steady_state(dose_stable_days: int | None, dose_stable: bool | None = None) -> Flag:
     if dose_stable_days is None:
-        return Flag(
-            FlagCode.STEADY_STATE_UNKNOWN,
-            Severity.WARNING,
-            "Whether the dose was stable for the past 5 to 7 days is not recorded, so steady "
-            "state is not confirmed.",
-            source,
-        )
+        if dose_stable is True:
+            return _flag(FlagCode.STEADY_STATE_REPORTED, Severity.INFO, say.STEADY_STATE_REPORTED)
+        if dose_stable is False:
+            return _flag(
+                FlagCode.STEADY_STATE_DOSE_CHANGED, Severity.WARNING, say.STEADY_STATE_DOSE_CHANGED
+            )
+        return _flag(FlagCode.STEADY_STATE_UNKNOWN, Severity.WARNING, say.STEADY_STATE_UNKNOWN)
     if dose_stable_days < STEADY_STATE_DAYS:
-        return Flag(
+        return _flag(
             FlagCode.STEADY_STATE_NOT_REACHED,
             Severity.WARNING,
-            f"The dose had been stable for {dose_stable_days} days; clozapine reaches steady "
-            "state after 5 to 7 days, so this level may still rise or fall.",
-            source,
+            say.STEADY_STATE_NOT_REACHED,
+            days=dose_stable_days,
         )
-    return Flag(
-        FlagCode.STEADY_STATE,
-        Severity.INFO,
-        f"The dose had been stable for {dose_stable_days} days (steady state after 5 to 7).",
-        source,
-    )
+    return _flag(FlagCode.STEADY_STATE, Severity.INFO, say.STEADY_STATE, days=dose_stable_days)
 
 
-def level_flags(clozapine_ng_ml: Decimal) -> list[Flag]:
-    source = SEED_LEVELS + ", Relationship between Clozapine Levels and Efficacy"
+STEADY_CODES = frozenset({FlagCode.STEADY_STATE, FlagCode.STEADY_STATE_REPORTED})
+
+
+def adherence_flags(level: LevelInput) -> list[Flag]:
+    """Doubt about adherence: an undetectable level, or a gap in doses before the draw."""
     flags = []
-    if clozapine_ng_ml < RESPONSE_THRESHOLD_NG_ML:
+    if level.clozapine_ng_ml < UNDETECTABLE_BELOW_NG_ML:
+        dose = f" on {level.daily_dose_mg} mg/day" if level.daily_dose_mg else ""
         flags.append(
-            Flag(
-                FlagCode.BELOW_RESPONSE_THRESHOLD,
-                Severity.INFO,
-                f"Clozapine {clozapine_ng_ml} ng/mL is below the 350 ng/mL mean response "
-                "threshold. If positive symptoms persist, consider raising the dose towards a "
-                "level above 350 ng/mL (levels guide the dose; they do not set it).",
-                source,
+            _flag(
+                FlagCode.LEVEL_UNDETECTABLE,
+                Severity.URGENT,
+                say.LEVEL_UNDETECTABLE,
+                value=level.clozapine_ng_ml,
+                dose=dose,
             )
         )
+    gap = level.gap_hours
+    if gap is not None and gap >= RETITRATION_GAP_HOURS:
+        flags.append(
+            _flag(
+                FlagCode.ADHERENCE_GAP_RETITRATION,
+                Severity.URGENT,
+                say.ADHERENCE_GAP_RETITRATION,
+                hours=gap,
+            )
+        )
+    elif gap is not None and gap > ADHERENCE_GAP_HOURS:
+        flags.append(_flag(FlagCode.ADHERENCE_GAP, Severity.WARNING, say.ADHERENCE_GAP, hours=gap))
+    return flags
+
+
+def level_flags(clozapine_ng_ml: Decimal, *, may_guide_dose: bool = False) -> list[Flag]:
+    """The level's own band. `may_guide_dose`: a valid steady-state trough with adherence not
+    in doubt (only then may a low level suggest a higher dose)."""
+    flags: list[Flag] = []
+    if clozapine_ng_ml < UNDETECTABLE_BELOW_NG_ML:
+        return flags  # the undetectable flag says it all (adherence_flags)
+    if clozapine_ng_ml < RESPONSE_THRESHOLD_NG_ML:
+        if may_guide_dose:
+            flags.append(
+                _flag(
+                    FlagCode.BELOW_RESPONSE_THRESHOLD,
+                    Severity.INFO,
+                    say.BELOW_RESPONSE_THRESHOLD,
+                    value=clozapine_ng_ml,
+                )
+            )
+        else:
+            flags.append(
+                _flag(
+                    FlagCode.BELOW_RESPONSE_THRESHOLD_UNCONFIRMED,
+                    Severity.WARNING,
+                    say.BELOW_RESPONSE_THRESHOLD_UNCONFIRMED,
+                    value=clozapine_ng_ml,
+                )
+            )
     else:
         flags.append(
-            Flag(
+            _flag(
                 FlagCode.AT_OR_ABOVE_RESPONSE_THRESHOLD,
                 Severity.INFO,
-                f"Clozapine {clozapine_ng_ml} ng/mL is at or above the 350 ng/mL response "
-                "threshold.",
-                source,
+                say.AT_OR_ABOVE_RESPONSE_THRESHOLD,
+                value=clozapine_ng_ml,
+            )
+        )
+    if UPPER_REFERENCE_NG_ML <= clozapine_ng_ml < HIGH_LEVEL_NG_ML:
+        flags.append(
+            _flag(
+                FlagCode.UPPER_REFERENCE_RANGE,
+                Severity.WARNING,
+                say.UPPER_REFERENCE_RANGE,
+                value=clozapine_ng_ml,
             )
         )
     if clozapine_ng_ml >= HIGH_LEVEL_NG_ML:
         flags.append(
-            Flag(
-                FlagCode.HIGH_LEVEL,
-                Severity.URGENT,
-                f"Clozapine {clozapine_ng_ml} ng/mL is at or above 1000 ng/mL. Evaluate the "
-                "patient now for dose-related side effects; if there is toxicity, urgent care "
-                "(arrhythmia, seizure, infection). Without toxicity consider a lab error, a "
-                "non-trough draw, a change in medication or smoking; consider a recheck.",
-                SEED_LEVELS + ", High Clozapine Levels (>1000 ng/ml)",
-            )
+            _flag(FlagCode.HIGH_LEVEL, Severity.URGENT, say.HIGH_LEVEL, value=clozapine_ng_ml)
         )
     return flags
 
 
-def ratio_flag(ratio: Decimal | None, smoking: Smoking, serious_infection: bool) -> Flag:
-    source = SEED_LEVELS + ", Using the Metabolic (MR) Ratio"
+def ratio_flag(
+    ratio: Decimal | None, smoking: Smoking, serious_infection: bool, *, trough: bool = True
+) -> Flag:
     if ratio is None:
-        return Flag(
-            FlagCode.RATIO_NOT_AVAILABLE,
-            Severity.INFO,
-            "No norclozapine level, so no metabolic ratio.",
-            source,
-        )
+        return _flag(FlagCode.RATIO_NOT_AVAILABLE, Severity.INFO, say.RATIO_NOT_AVAILABLE)
+    if not trough:
+        return _flag(FlagCode.RATIO_NOT_TROUGH, Severity.INFO, say.RATIO_NOT_TROUGH, ratio=ratio)
     if ratio <= MR_INDUCTION_AT_MOST:
-        why = (
-            "consistent with the recorded smoking (smoking induces CYP1A2)"
-            if smoking == Smoking.SMOKER
-            else "suggests an inducer (smoking, phenytoin, carbamazepine), CYP1A2 ultrarapid "
-            "metabolism, or partial non-adherence"
-        )
-        return Flag(
-            FlagCode.RATIO_INDUCTION,
-            Severity.INFO if smoking == Smoking.SMOKER else Severity.WARNING,
-            f"Metabolic ratio {ratio} (1.00 or less): {why}.",
-            source,
-        )
+        if smoking == Smoking.SMOKER:
+            return _flag(
+                FlagCode.RATIO_INDUCTION, Severity.INFO, say.RATIO_INDUCTION_SMOKER, ratio=ratio
+            )
+        return _flag(FlagCode.RATIO_INDUCTION, Severity.WARNING, say.RATIO_INDUCTION, ratio=ratio)
     if ratio < MR_INHIBITION_FROM:
-        return Flag(
-            FlagCode.RATIO_EXPECTED,
-            Severity.INFO,
-            f"Metabolic ratio {ratio}: in the expected range (about 1.32 for non-smokers who are "
-            "CYP1A2 extensive metabolizers; 1.73 in another review).",
-            source,
-        )
+        return _flag(FlagCode.RATIO_EXPECTED, Severity.INFO, say.RATIO_EXPECTED, ratio=ratio)
     if ratio < MR_STRONG_INHIBITION_FROM:
-        return Flag(
-            FlagCode.RATIO_INHIBITION,
-            Severity.WARNING,
-            f"Metabolic ratio {ratio} (2.00 or more): suggests an inhibitor of CYP1A2, 2C19, 2D6 "
-            "or 3A4, or poor-metabolizer status.",
-            source,
-        )
+        return _flag(FlagCode.RATIO_INHIBITION, Severity.WARNING, say.RATIO_INHIBITION, ratio=ratio)
     if serious_infection:
-        return Flag(
-            FlagCode.RATIO_INFLAMMATION,
-            Severity.WARNING,
-            f"Metabolic ratio {ratio} (3.00 or more) during a serious infection: inflammation "
-            "inhibits CYP1A2 (ratios around 3.0, range 1.4-8.6); the level may rise sharply.",
-            source,
+        return _flag(
+            FlagCode.RATIO_INFLAMMATION, Severity.WARNING, say.RATIO_INFLAMMATION, ratio=ratio
         )
-    return Flag(
-        FlagCode.RATIO_STRONG_INHIBITION,
-        Severity.WARNING,
-        f"Metabolic ratio {ratio} (3.00 or more): suggests a strong CYP1A2 inhibitor "
-        "(fluvoxamine, ciprofloxacin: levels up to 10-fold) or a serious infection.",
-        source,
+    return _flag(
+        FlagCode.RATIO_STRONG_INHIBITION, Severity.WARNING, say.RATIO_STRONG_INHIBITION, ratio=ratio
     )
 
 
@@ -364,24 +432,52 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
         (p for p in earlier if p.sampled_at < level.sampled_at), key=lambda p: p.sampled_at
     )
     timing_code, timing = trough_timing(level.sampled_at, level.last_dose_at)
-    stable = steady_state(level.dose_stable_days)
-    valid = timing_code == FlagCode.TROUGH_VALID and stable.code == FlagCode.STEADY_STATE
-    flags: list[Flag] = [timing, stable, *level_flags(level.clozapine_ng_ml)]
+    stable = steady_state(level.dose_stable_days, level.dose_stable)
+    flags: list[Flag] = [timing, stable]
+    for recent in level.recent_changes:
+        if recent.days_before < RECENT_CHANGE_DAYS:
+            flags.append(
+                _flag(
+                    FlagCode.STEADY_STATE_RECENT_CHANGE,
+                    Severity.WARNING,
+                    say.STEADY_STATE_RECENT_CHANGE,
+                    change=recent.description,
+                    on=recent.on.isoformat(),
+                    days=recent.days_before,
+                )
+            )
+    flags.extend(adherence_flags(level))
+    adherence_doubt = any(
+        f.code
+        in (FlagCode.LEVEL_UNDETECTABLE, FlagCode.ADHERENCE_GAP, FlagCode.ADHERENCE_GAP_RETITRATION)
+        for f in flags
+    )
+    valid = (
+        timing_code == FlagCode.TROUGH_VALID
+        and stable.code in STEADY_CODES
+        and not any(f.code in NOT_STEADY for f in flags)
+    )
+    flags.extend(level_flags(level.clozapine_ng_ml, may_guide_dose=valid and not adherence_doubt))
     ratio = metabolic_ratio(level.clozapine_ng_ml, level.norclozapine_ng_ml)
-    flags.append(ratio_flag(ratio, level.smoking, level.serious_infection))
+    is_trough = timing_code == FlagCode.TROUGH_VALID
+    flags.append(ratio_flag(ratio, level.smoking, level.serious_infection, trough=is_trough))
+    if level.serious_infection:
+        flags.append(_flag(FlagCode.INFECTION_RECORDED, Severity.WARNING, say.INFECTION_RECORDED))
 
-    previous_ratio = next((p.ratio for p in reversed(before) if p.ratio is not None), None)
-    if ratio is not None and previous_ratio is not None and previous_ratio > 0:
+    previous_ratio = next(
+        (p.ratio for p in reversed(before) if p.ratio is not None and p.valid_trough), None
+    )
+    if is_trough and ratio is not None and previous_ratio is not None and previous_ratio > 0:
         change = _change(ratio, previous_ratio)
         if abs(change) >= CHANGE_FRACTION:
             flags.append(
-                Flag(
+                _flag(
                     FlagCode.RATIO_CHANGED,
                     Severity.WARNING,
-                    f"Metabolic ratio {ratio} changed {_percent(change)} from this patient's "
-                    f"previous {previous_ratio}. A patient's ratio is fairly fixed; look for a "
-                    "change in smoking, medication or an infection.",
-                    SEED_LEVELS + ", Using the Metabolic (MR) Ratio",
+                    say.RATIO_CHANGED,
+                    ratio=ratio,
+                    change=_percent(change),
+                    previous=previous_ratio,
                 )
             )
     same_dose = None
@@ -394,14 +490,13 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
         change = _change(level.clozapine_ng_ml, previous_same_dose)
         if abs(change) >= CHANGE_FRACTION:
             flags.append(
-                Flag(
+                _flag(
                     FlagCode.LEVEL_CHANGED_SAME_DOSE,
                     Severity.WARNING,
-                    f"Clozapine level changed {_percent(change)} from {previous_same_dose} ng/mL "
-                    f"at the same daily dose ({level.daily_dose_mg} mg): beyond the usual ±30 % "
-                    "within-patient variation. Consider adherence, smoking, interacting "
-                    "medication, infection, or the timing of the draw.",
-                    SEED_LEVELS + ", Relationship between Clozapine Levels and Efficacy",
+                    say.LEVEL_CHANGED_SAME_DOSE,
+                    change=_percent(change),
+                    previous=previous_same_dose,
+                    dose=level.daily_dose_mg,
                 )
             )
     hours = _hours(level.sampled_at - level.last_dose_at) if level.last_dose_at else None
@@ -412,6 +507,7 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
         valid_trough=valid,
         previous_ratio=previous_ratio,
         previous_level_same_dose_ng_ml=previous_same_dose,
+        adherence_doubt=adherence_doubt,
     )
 
 

@@ -6,24 +6,14 @@ Source: seed 001 ("Treatment-Resistant Schizophrenia and Clozapine Management"; 
 Sources), "Baseline Laboratory Investigations and Follow-Up" (pre-treatment assessment) and
 "Monitoring Schedule During Treatment" (cardiovascular, metabolic, other monitoring).
 
-Offsets are days from the treatment start (the first `start` treatment event). Readings chosen
-where seed 001 leaves room, each the safer one:
+The tables themselves are the protocols' own (clinical/plans/: one module per protocol, the
+shared items in clinical/plans/common.py, with the readings taken where the sources leave room).
+Offsets are days from the treatment start (the first `start` treatment event), or for the
+myocarditis watch from the latest start or resume (`anchor`).
 
-- "3 months" is 13 weeks (day 91); "quarterly" is every 13 weeks; "annually" is every 365 days
-  counted from the start (day 365, 730...), not from the 3-month check: the earlier reading.
-- Baseline checks are due on the start day; one done up to 30 days before it counts (for every
-  item's baseline occurrence, whatever its later window).
-- Blood pressure and pulse: "monitor vital signs frequently" in the first 4 weeks is read as
-  weekly (days 7-28); "Ongoing: regular blood pressure and pulse monitoring" as quarterly from
-  week 12, with the weight.
-- Liver tests: "Periodic liver function tests" is read as yearly (with the glucose and lipids).
-- ECG and the symptom rating (PANSS or BPRS): baseline only (the seed schedules no repeat).
-- Myocarditis watch: weekly in the first 4 weeks, a checklist prompt (chest pain, tachycardia,
-  palpitations, dyspnea, fever, flu-like symptoms): troponin and CRP when symptoms suggest it.
-  An undone watch is overdue until day 42, then "missed" (shown, no longer reminded: the seed's
-  risk period has passed; a baseline, by contrast, stays overdue until done).
-- Nothing in the plan gates dispensing (`gates_dispensing` is False throughout): no protocol in
-  the seeds makes these checks a condition of supply.
+An entry's answers are checked against the item's `answers` and read by its `assess` function
+(findings with a message of clinical.messages); a finding that needs action keeps the item
+"action needed" - never complete - until a later entry without one.
 
 A protocol without its own table uses the default one (so a new protocol gets the plan until
 it says otherwise).
@@ -31,13 +21,58 @@ it says otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-SEED_PLAN = "seed 001 (TRS and clozapine management: baseline investigations, monitoring schedule)"
+from clinical.messages import SEED_PLAN
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer an item's entry gives: its name, kind ("int", "decimal", "bool"), bounds."""
+
+    name: str
+    kind: str
+    label: str
+    required: bool = True
+    low: Decimal | None = None
+    high: Decimal | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What an entry's answers mean: a message of clinical.messages, filled."""
+
+    code: str
+    severity: str  # "info", "warning", "urgent"
+    message: str
+    source: str
+
+    @property
+    def needs_action(self) -> bool:
+        return self.severity != "info"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Done:
+    """An entry of an item: its day, and whether its finding needs action (then it does not
+    count as done, and the item stays "action needed" until a later entry without one)."""
+
+    on: date
+    needs_action: bool = False
 
 
 class PlanStatus(StrEnum):
@@ -48,6 +83,7 @@ class PlanStatus(StrEnum):
     UP_TO_DATE = "up_to_date"  # the current occurrence is done; another will follow
     COMPLETE = "complete"  # every occurrence done, none scheduled after
     MISSED = "missed"  # a time-bound check whose time has passed undone (shown, not chased)
+    ACTION_NEEDED = "action_needed"  # the latest entry found something (never "complete")
 
 
 @dataclass(frozen=True)
@@ -70,6 +106,18 @@ class PlanItem:
     unit: str = ""
     gates_dispensing: bool = False
     source: str = SEED_PLAN
+    # "start": days count from the first start; "latest_start": from the latest start or
+    # resume, so the watch restarts with a restart of treatment (the myocarditis watch).
+    anchor: str = "start"
+    # The item's answers, checked before an entry is stored, and what they mean (findings).
+    answers: tuple[Answer, ...] = ()
+    assess: Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], list[Finding]] | None = None
+    # The checklist's question, when `checklist` (the `symptoms` answer).
+    question: str = ""
+    # Only for these sexes (pregnancy); empty: everyone.
+    sexes: frozenset[str] = frozenset()
+    # Done by a valid steady-state trough level (clinical levels), not by a plan entry.
+    done_by_level: bool = False
 
     def due_dates(self, start: date, until: date) -> Iterator[date]:
         """Every due date up to `until` (inclusive) in order, then the first one after it."""
@@ -92,105 +140,12 @@ class PlanItem:
 
 BASELINE_WINDOW_DAYS = 30
 
-DEFAULT_PLAN: tuple[PlanItem, ...] = (
-    # seed 001 "Cardiovascular: ECG, blood pressure (orthostatic measurements), pulse rate".
-    PlanItem(
-        "ecg",
-        "ECG",
-        "Baseline electrocardiogram (QT interval).",
-        at_days=(0,),
-        window_days=BASELINE_WINDOW_DAYS,
-        grace_days=0,
-    ),
-    # seed 001 baseline + "First 4 weeks: Monitor vital signs frequently" + "Ongoing: Regular
-    # blood pressure and pulse monitoring".
-    PlanItem(
-        "vitals",
-        "Blood pressure and pulse",
-        "Blood pressure (with orthostatic measurement) and pulse.",
-        at_days=(0, 7, 14, 21, 28),
-        repeat_every_days=91,
-        repeat_from_day=84,
-        window_days=3,
-        grace_days=2,
-        unit="mmHg / bpm",
-    ),
-    # seed 001 "Myocarditis screening: Consider troponin and CRP if clinical suspicion".
-    PlanItem(
-        "myocarditis_watch",
-        "Myocarditis watch",
-        "Ask about chest pain, tachycardia, palpitations, dyspnea, fever, flu-like symptoms; "
-        "if any suggest myocarditis, order troponin and CRP (echocardiogram if abnormal).",
-        at_days=(7, 14, 21, 28),
-        window_days=3,
-        grace_days=2,
-        checklist=True,
-        # seed 001 "Myocarditis usually within first 4 weeks": chased until week 6 at most.
-        missed_after_days=14,
-    ),
-    # seed 001 "Weight: Baseline, week 4, week 8, week 12, then quarterly".
-    PlanItem(
-        "weight",
-        "Weight and BMI",
-        "Weight and body-mass index.",
-        at_days=(0, 28, 56, 84),
-        repeat_every_days=91,
-        repeat_from_day=175,
-        window_days=7,
-        grace_days=7,
-        unit="kg",
-    ),
-    # seed 001 "Fasting glucose/HbA1c: Baseline, 3 months, then annually".
-    PlanItem(
-        "glucose",
-        "Fasting glucose or HbA1c",
-        "Fasting plasma glucose or HbA1c.",
-        at_days=(0, 91),
-        repeat_every_days=365,
-        repeat_from_day=365,
-        window_days=14,
-        grace_days=14,
-    ),
-    # seed 001 "Lipid panel: Baseline, 3 months, then annually".
-    PlanItem(
-        "lipids",
-        "Lipid panel",
-        "Fasting lipid panel.",
-        at_days=(0, 91),
-        repeat_every_days=365,
-        repeat_from_day=365,
-        window_days=14,
-        grace_days=14,
-    ),
-    # seed 001 "Hepatic: Liver function tests (AST, ALT, bilirubin)"; "Periodic liver function
-    # tests" (read as yearly).
-    PlanItem(
-        "liver",
-        "Liver tests",
-        "AST, ALT, bilirubin.",
-        at_days=(0,),
-        repeat_every_days=365,
-        repeat_from_day=365,
-        window_days=BASELINE_WINDOW_DAYS,
-        grace_days=14,
-    ),
-    # seed 001 "Symptom documentation: PANSS or BPRS scores".
-    PlanItem(
-        "symptom_rating",
-        "Symptom rating (PANSS or BPRS)",
-        "Target symptoms documented with PANSS or BPRS before starting.",
-        at_days=(0,),
-        window_days=BASELINE_WINDOW_DAYS,
-        grace_days=0,
-    ),
-)
-
-# Per protocol; a protocol not named here uses DEFAULT_PLAN.
-PLANS: Mapping[str, tuple[PlanItem, ...]] = {"us-label-2015": DEFAULT_PLAN}
-
 
 def plan_for(protocol: str) -> tuple[PlanItem, ...]:
-    return PLANS.get(protocol, DEFAULT_PLAN)
+    """The protocol's own plan (clinical/plans/: each protocol owns its table)."""
+    from clinical.plans import plan_for as owned
+
+    return owned(protocol)
 
 
 def plan_item(protocol: str, code: str) -> PlanItem | None:
@@ -218,6 +173,18 @@ class ItemState:
             "last_done_on": _day(self.last_done_on),
             "next_due_on": _day(self.next_due_on),
             "gates_dispensing": self.item.gates_dispensing,
+            "question": self.item.question,
+            "answers": [
+                {
+                    "name": a.name,
+                    "kind": a.kind,
+                    "label": a.label,
+                    "required": a.required,
+                    "unit": a.unit,
+                }
+                for a in self.item.answers
+            ],
+            "done_by_level": self.item.done_by_level,
             "source": self.item.source,
         }
 
@@ -226,11 +193,20 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def item_state(item: PlanItem, start: date | None, done: Sequence[date], today: date) -> ItemState:
+def item_state(
+    item: PlanItem, start: date | None, done: Sequence[date | Done], today: date
+) -> ItemState:
     """Where one item stands on `today`. An occurrence counts as done by any entry on or after
     its due date minus the window; a later occurrence supersedes an earlier missed one (a weight
-    missed at week 4 is not chased once week 8's is due)."""
-    last_done = max(done) if done else None
+    missed at week 4 is not chased once week 8's is due). An entry whose finding needs action
+    does not count, and while it is the latest the item is "action needed"."""
+    entries = [d if isinstance(d, Done) else Done(d) for d in done]
+    if entries and entries[-1].needs_action:
+        flagged = entries[-1].on
+        return ItemState(item, PlanStatus.ACTION_NEEDED, flagged, flagged, None)
+    clean = [e.on for e in entries if not e.needs_action]
+    last_done = max(clean) if clean else None
+    done = clean
     if start is None:
         if 0 in item.at_days:
             # Before the first dose: the baseline is due now.
@@ -269,14 +245,37 @@ def item_state(item: PlanItem, start: date | None, done: Sequence[date], today: 
 
 
 def plan_state(
-    protocol: str, start: date | None, done: Mapping[str, Sequence[date]], today: date
+    protocol: str,
+    start: date | None,
+    done: Mapping[str, Sequence[date | Done]],
+    today: date,
+    *,
+    latest_start: date | None = None,
+    sex: str | None = None,
 ) -> list[ItemState]:
-    return [item_state(i, start, done.get(i.code, ()), today) for i in plan_for(protocol)]
+    """Every item of the protocol's plan that applies (its `sexes`), on `today`. Items anchored
+    at "latest_start" count from `latest_start` (the latest start or resume; the first start
+    when not given)."""
+    states = []
+    for item in plan_for(protocol):
+        if item.sexes and sex not in item.sexes:
+            continue
+        anchor = (latest_start or start) if item.anchor == "latest_start" else start
+        entries = done.get(item.code, ())
+        if item.anchor == "latest_start" and anchor is not None and anchor != start:
+            # A restarted watch: entries from before the restart's baseline window do not count.
+            opens = anchor - timedelta(days=max(item.window_days, BASELINE_WINDOW_DAYS))
+            entries = [e for e in entries if (e.on if isinstance(e, Done) else e) >= opens]
+        states.append(item_state(item, anchor, entries, today))
+    return states
 
 
-def schedule(protocol: str, start: date, until: date) -> dict[str, list[date]]:
+def schedule(
+    protocol: str, start: date, until: date, *, sex: str | None = None
+) -> dict[str, list[date]]:
     """Every due date from the start through `until`, per item (for the plan's table)."""
     return {
         item.code: [d for d in item.due_dates(start, until) if d <= until]
         for item in plan_for(protocol)
+        if not item.sexes or sex in item.sexes
     }

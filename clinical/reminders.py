@@ -14,22 +14,25 @@ from django.db.models import TextChoices
 
 from clinical import plan
 from clinical.doses import SupplyRecord, dose_tracking
-from clinical.levels import SEED_LEVELS
+from clinical.messages import SEED_LEVELS
 from clinical.models import (
     DoseEntry,
     DoseEntryKind,
+    LevelIndication,
+    LevelIndicationReason,
     LevelResult,
     MedicationEvent,
     PlanEntry,
     SmokingStatusChange,
 )
 from clinical.selectors import (
+    INDICATION_MESSAGES,
     SUPPLY_LOOKBACK,
     local_today,
     medication_prompt,
     plan_done,
     smoking_prompt,
-    treatment_starts,
+    treatment_anchors,
 )
 from clinical.services import plan_entry_prompt
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
@@ -72,11 +75,15 @@ def level_alert(*, level_id: int) -> int:
     urgent = bool(reading.get("urgent"))
     label = _label(level.patient)
     day = local_today(level.sampled_at)
-    subject = (
-        f"High clozapine level for {label}: {level.clozapine_ng_ml} ng/mL"
-        if urgent
-        else f"Unexpected clozapine level for {label}"
-    )
+    codes = {f["code"] for f in flags}
+    if "high_level" in codes:
+        subject = f"High clozapine level for {label}: {level.clozapine_ng_ml} ng/mL"
+    elif "level_undetectable" in codes:
+        subject = f"Undetectable clozapine level for {label}: check adherence"
+    elif urgent:
+        subject = f"Clozapine level needs attention for {label}"
+    else:
+        subject = f"Unexpected clozapine level for {label}"
     body = "\n".join(
         [
             f"Clozapine {level.clozapine_ng_ml} ng/mL drawn {day.isoformat()}.",
@@ -105,6 +112,12 @@ def level_prompt(*, kind: str, object_id: int) -> int:
         if change.context:
             # The context is typed by a person: shown in the app, never e-mailed.
             email_body = smoking_prompt(change, with_context=False)
+    elif kind == "indication":
+        noted = LevelIndication.objects.select_related("patient").get(pk=object_id)
+        patient, day = noted.patient, noted.noted_on
+        message = INDICATION_MESSAGES[LevelIndicationReason(noted.reason)].say(
+            on=noted.noted_on.isoformat()
+        )
     else:
         event = MedicationEvent.objects.select_related("patient", "drug").get(pk=object_id)
         patient, day, message = event.patient, event.effective_on, medication_prompt(event)
@@ -121,15 +134,24 @@ def level_prompt(*, kind: str, object_id: int) -> int:
 
 
 def myocarditis_prompt(*, entry_id: int) -> int:
+    """An urgent finding of a plan check (the myocarditis checklist or tests, the bowel check,
+    fever, the QTc, a seizure, pregnancy): the prescriber is told at once."""
     entry = PlanEntry.objects.select_related("patient").get(pk=entry_id)
     message = plan_entry_prompt(entry)
     if not message:
         return 0
+    definition = plan.plan_item(entry.patient.protocol, entry.item)
+    label = definition.label if definition else entry.item
+    subject = (
+        f"Possible myocarditis for {_label(entry.patient)}"
+        if entry.item in ("myocarditis_watch", "troponin_crp")
+        else f"{label}: urgent finding for {_label(entry.patient)}"
+    )
     occasion = Occasion(
         ClinicalKind.MYOCARDITIS_SYMPTOMS,
         f"plan_entry:{entry.pk}",
         entry.done_on,
-        f"Possible myocarditis for {_label(entry.patient)}",
+        subject,
         message,
         entry.patient_id,
         urgent=True,
@@ -142,7 +164,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
     are due (once per due date) or overdue (first overdue day, then weekly; once overdue
     longer than CLOZREMS_PLAN_BACKLOG_DAYS, told once in the digest's summary), and a
     re-titration warning when the supply ran out 48 hours or more ago (once per run-out).
-    Five queries per chunk whatever its size."""
+    Six queries per chunk whatever its size."""
     today = local_today(now)
     backlog_days = settings.CLOZREMS_PLAN_BACKLOG_DAYS
     patients = list(
@@ -151,7 +173,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
         ).exclude(treatment_status__in=[TreatmentStatus.NOT_STARTED, TreatmentStatus.DISCONTINUED])
     )
     ids = [p.pk for p in patients]
-    starts = treatment_starts(ids)
+    anchors = treatment_anchors(ids)
     done = plan_done(ids)
     supplies: dict[int, list[tuple[datetime, int]]] = {}
     for patient_id, at, days in Dispense.objects.filter(
@@ -166,8 +188,14 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
     found: list[tuple[int, Occasion]] = []
     for patient in patients:
         label = _label(patient)
+        start_day, latest_start = anchors.get(patient.pk, (None, None))
         states = plan.plan_state(
-            patient.protocol, starts.get(patient.pk), done.get(patient.pk, {}), today
+            patient.protocol,
+            start_day,
+            done.get(patient.pk, {}),
+            today,
+            latest_start=latest_start,
+            sex=patient.sex,
         )
         for state in states:
             if state.due_on is None:

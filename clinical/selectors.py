@@ -8,15 +8,28 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import IntegerField, Min, Value
+from django.db.models import IntegerField, Max, Min, Q, Value
 
+from clinical import messages as say
 from clinical import plan
 from clinical.dose_facts import stored_facts, tracking_from_facts
-from clinical.doses import DoseTracking, SupplyRecord, dose_tracking
-from clinical.levels import AdequateTrial, DoseSpan, PriorLevel, Smoking, adequate_trial
+from clinical.doses import DoseTracking, SupplyRecord, dose_tracking, longest_gap_hours
+from clinical.levels import (
+    ADHERENCE_WINDOW,
+    RECENT_CHANGE_DAYS,
+    AdequateTrial,
+    DoseSpan,
+    PriorLevel,
+    Smoking,
+    adequate_trial,
+)
 from clinical.models import (
     DoseEntry,
     DoseEntryKind,
+    DrugAdvice,
+    DrugEffect,
+    LevelIndication,
+    LevelIndicationReason,
     LevelResult,
     MedicationEvent,
     MedicationEventKind,
@@ -31,6 +44,12 @@ from pharmacy.models import Dispense
 
 def local_today(now: datetime) -> date:
     return now.astimezone(clinic_zone()).date()
+
+
+def local_time_text(moment: datetime) -> str:
+    """A time as the clinic reads it: local, the date and the time apart, the zone named
+    ("2026-11-29 08:00 EST")."""
+    return moment.astimezone(clinic_zone()).strftime("%Y-%m-%d %H:%M %Z")
 
 
 # --- levels ---------------------------------------------------------------------------------
@@ -48,6 +67,64 @@ def prior_level(level: LevelResult) -> PriorLevel:
 
 def level_history(*, patient_id: int) -> list[LevelResult]:
     return list(LevelResult.objects.filter(patient_id=patient_id).order_by("sampled_at", "id"))
+
+
+def level_context(
+    *, patient_id: int, sampled_at: datetime, last_dose_at: datetime | None
+) -> dict[str, Any]:
+    """What the history says at a draw, for clinical.levels: the changes in smoking status or
+    interacting medication in the week before it, and the longest time without clozapine in
+    that week (the dispenses, the reported last doses, and the level's own last dose)."""
+    zone = clinic_zone()
+    day = sampled_at.astimezone(zone).date()
+    since = day - timedelta(days=RECENT_CHANGE_DAYS - 1)
+    changes: list[dict[str, Any]] = []
+    for change in SmokingStatusChange.objects.filter(
+        patient_id=patient_id, effective_on__gte=since, effective_on__lte=day
+    ).order_by("effective_on", "id"):
+        verb = "stopped" if change.status == Smoking.NON_SMOKER else "started"
+        changes.append(
+            {
+                "description": f"Smoking {verb}",
+                "on": change.effective_on.isoformat(),
+                "days_before": (day - change.effective_on).days,
+            }
+        )
+    for event in (
+        MedicationEvent.objects.filter(
+            patient_id=patient_id, effective_on__gte=since, effective_on__lte=day
+        )
+        .select_related("drug")
+        .order_by("effective_on", "id")
+    ):
+        verb = "started" if event.kind == MedicationEventKind.START else "stopped"
+        changes.append(
+            {
+                "description": f"{event.drug.name} ({event.drug.effect}) {verb}",
+                "on": event.effective_on.isoformat(),
+                "days_before": (day - event.effective_on).days,
+            }
+        )
+    supplies = [
+        SupplyRecord(at, days)
+        for at, days in Dispense.objects.filter(
+            patient_id=patient_id,
+            dispensed_at__lte=sampled_at,
+            dispensed_at__gt=sampled_at - SUPPLY_LOOKBACK,
+        ).values_list("dispensed_at", "days_supply")
+    ]
+    reports = list(
+        DoseEntry.objects.filter(
+            patient_id=patient_id,
+            kind=DoseEntryKind.LAST_DOSE_TAKEN,
+            effective_at__lte=sampled_at,
+            effective_at__gt=sampled_at - SUPPLY_LOOKBACK,
+        ).values_list("effective_at", flat=True)
+    )
+    if last_dose_at is not None:
+        reports.append(last_dose_at)
+    gap = longest_gap_hours(supplies, reports, sampled_at - ADHERENCE_WINDOW, sampled_at)
+    return {"recent_changes": changes, "gap_hours": None if gap is None else str(gap)}
 
 
 def smoking_status_on(*, patient_id: int, day: date) -> Smoking:
@@ -85,55 +162,149 @@ def patient_adequate_trial(
     )
 
 
-def level_prompts(*, patient_id: int, since: date | None) -> list[dict[str, Any]]:
-    """Events after the last level (or ever, with no level) that call for a new one."""
+# Days after a change before a trough level reflects it: a week (seed 000 "5-7 days";
+# Maudsley: a level a week after a smoking change); induction builds and wears off over about
+# two weeks, so an inducer's start or stop waits two.
+SETTLE_DAYS = 7
+INDUCER_SETTLE_DAYS = 14
+
+
+def _settled_trough_since(levels: Sequence[LevelResult], day: date) -> bool:
+    zone = clinic_zone()
+    return any(x.valid_trough and x.sampled_at.astimezone(zone).date() >= day for x in levels)
+
+
+def _level_since(levels: Sequence[LevelResult], day: date) -> bool:
+    zone = clinic_zone()
+    return any(x.sampled_at.astimezone(zone).date() >= day for x in levels)
+
+
+def _prompt(kind: str, on: date, message: say.Message, text: str, **more: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "code": message.code,
+        "on": on.isoformat(),
+        "message": text,
+        "source": message.source,
+        **more,
+    }
+
+
+def level_prompts(
+    *, patient_id: int, levels: Sequence[LevelResult] | None = None
+) -> list[dict[str, Any]]:
+    """What calls for a level: each smoking change and interacting-medication start or stop
+    until a valid steady-state trough is drawn once it has settled (a week; two for an inducer),
+    and each noted indication (poor response, side effects, adherence, infection, pregnancy)
+    until a level is drawn after it (for adherence any level; otherwise a valid trough)."""
+    levels = level_history(patient_id=patient_id) if levels is None else levels
     prompts: list[dict[str, Any]] = []
+    pending = say.LEVEL_STEADY_STATE_PENDING.text
     changes = SmokingStatusChange.objects.filter(patient_id=patient_id)
-    medications = MedicationEvent.objects.filter(patient_id=patient_id).select_related("drug")
-    if since is not None:
-        changes = changes.filter(effective_on__gte=since)
-        medications = medications.filter(effective_on__gte=since)
     for change in changes.order_by("effective_on", "id"):
+        settled = change.effective_on + timedelta(days=SETTLE_DAYS)
+        if _settled_trough_since(levels, settled):
+            continue
+        message = smoking_message(change)
         prompts.append(
-            {
-                "kind": "smoking_status_change",
-                "on": change.effective_on.isoformat(),
-                "message": smoking_prompt(change),
-            }
+            _prompt(
+                "smoking_status_change",
+                change.effective_on,
+                message,
+                smoking_prompt(change),
+                level_from=settled.isoformat(),
+                pending=pending,
+            )
         )
+    medications = MedicationEvent.objects.filter(patient_id=patient_id).select_related("drug")
     for event in medications.order_by("effective_on", "id"):
+        wait = INDUCER_SETTLE_DAYS if event.drug.effect == DrugEffect.INDUCER else SETTLE_DAYS
+        settled = event.effective_on + timedelta(days=wait)
+        if _settled_trough_since(levels, settled):
+            continue
         prompts.append(
-            {
-                "kind": "interacting_medication",
-                "on": event.effective_on.isoformat(),
-                "message": medication_prompt(event),
-            }
+            _prompt(
+                "interacting_medication",
+                event.effective_on,
+                medication_message(event),
+                medication_prompt(event),
+                level_from=settled.isoformat(),
+                pending=pending,
+            )
+        )
+    indications = LevelIndication.objects.filter(patient_id=patient_id)
+    for noted in indications.order_by("noted_on", "id"):
+        answered = (
+            _level_since(levels, noted.noted_on)
+            if noted.reason == LevelIndicationReason.ADHERENCE_DOUBT
+            else _settled_trough_since(levels, noted.noted_on)
+        )
+        if answered:
+            continue
+        message = INDICATION_MESSAGES[LevelIndicationReason(noted.reason)]
+        prompts.append(
+            _prompt(
+                "indication",
+                noted.noted_on,
+                message,
+                message.say(on=noted.noted_on.isoformat()),
+                reason=noted.reason,
+                level_from=noted.noted_on.isoformat(),
+            )
         )
     return sorted(prompts, key=lambda p: p["on"])
 
 
+INDICATION_MESSAGES = {
+    LevelIndicationReason.POOR_RESPONSE: say.INDICATION_POOR_RESPONSE,
+    LevelIndicationReason.SIDE_EFFECTS: say.INDICATION_SIDE_EFFECTS,
+    LevelIndicationReason.ADHERENCE_DOUBT: say.INDICATION_ADHERENCE_DOUBT,
+    LevelIndicationReason.INFECTION: say.INDICATION_INFECTION,
+    LevelIndicationReason.PREGNANCY: say.INDICATION_PREGNANCY,
+}
+
+
+def smoking_message(change: SmokingStatusChange) -> say.Message:
+    if change.previous_status == Smoking.UNKNOWN:
+        return say.SMOKING_FIRST_RECORD
+    if change.status == Smoking.NON_SMOKER:
+        return say.SMOKING_STOPPED
+    return say.SMOKING_STARTED
+
+
 def smoking_prompt(change: SmokingStatusChange, *, with_context: bool = True) -> str:
-    context = f" ({change.context})" if change.context and with_context else ""
-    status = change.status.replace("_", "-")
-    return (
-        f"Smoking status changed to {status} on {change.effective_on.isoformat()}{context}: "
-        "smoking induces CYP1A2, so clozapine levels can rise sharply on stopping and fall on "
-        "starting. Check a trough level once the change has settled (5 to 7 days)."
+    parts = []
+    if change.nicotine:
+        parts.append("now " + change.get_nicotine_display().lower())
+    if change.context and with_context:
+        parts.append(change.context)
+    context = f" ({'; '.join(parts)})" if parts else ""
+    return smoking_message(change).say(
+        on=change.effective_on.isoformat(),
+        context=context,
+        status=change.status.replace("_", "-"),
     )
+
+
+def medication_message(event: MedicationEvent) -> say.Message:
+    drug = event.drug
+    if event.kind == MedicationEventKind.STOP:
+        return say.INDUCER_STOPPED if drug.effect == DrugEffect.INDUCER else say.INHIBITOR_STOPPED
+    if drug.advice == DrugAdvice.AVOID_MARROW_RISK:
+        return say.MARROW_RISK_INDUCER_STARTED
+    if drug.advice == DrugAdvice.AVOID_OR_REDUCE:
+        return say.STRONG_INHIBITOR_STARTED
+    if drug.effect == DrugEffect.INDUCER:
+        return say.INDUCER_STARTED
+    return say.INHIBITOR_STARTED
 
 
 def medication_prompt(event: MedicationEvent) -> str:
     drug = event.drug
-    verb = "started" if event.kind == MedicationEventKind.START else "stopped"
-    strength = "strong " if drug.strong else ""
-    if drug.effect == "inhibitor":
-        effect = "raises clozapine levels" if verb == "started" else "lets levels fall"
-    else:
-        effect = "lowers clozapine levels" if verb == "started" else "lets levels rise"
-    return (
-        f"{drug.name} ({strength}{drug.enzyme} {drug.effect}) {verb} on "
-        f"{event.effective_on.isoformat()}: it {effect}. Check a trough level at steady state "
-        "(5 to 7 days)."
+    return medication_message(event).say(
+        drug=drug.name,
+        enzyme=drug.enzyme,
+        on=event.effective_on.isoformat(),
     )
 
 
@@ -147,6 +318,8 @@ def level_payload(level: LevelResult) -> dict[str, Any]:
         else str(level.norclozapine_ng_ml),
         "metabolic_ratio": None if level.metabolic_ratio is None else str(level.metabolic_ratio),
         "valid_trough": level.valid_trough,
+        # The clinic's local time, readable ("2026-11-29 08:00 EST"): the page shows this.
+        "sampled_at_local": local_time_text(level.sampled_at),
         "interpretation": level.interpretation,
     }
 
@@ -159,14 +332,15 @@ def patient_levels_summary(*, patient: Patient, now: datetime) -> dict[str, Any]
     latest = levels[-1] if levels else None
     today = local_today(now)
     since = latest.sampled_at.astimezone(clinic_zone()).date() if latest else None
-    prompts = level_prompts(patient_id=patient.pk, since=since)
-    if latest is not None and latest.interpretation.get("unexpected"):
+    prompts = level_prompts(patient_id=patient.pk, levels=levels)
+    if latest is not None and since is not None and latest.interpretation.get("unexpected"):
         prompts.append(
-            {
-                "kind": "unexpected_level",
-                "on": since.isoformat() if since else None,
-                "message": "The last level was unexpected (see its flags): consider a recheck.",
-            }
+            _prompt(
+                "unexpected_level",
+                since,
+                say.UNEXPECTED_LEVEL_RECHECK,
+                say.UNEXPECTED_LEVEL_RECHECK.text,
+            )
         )
     return {
         "latest": level_payload(latest) if latest else None,
@@ -249,48 +423,91 @@ def retitration_warning(*, patient: Patient, now: datetime) -> dict[str, Any] | 
 
 def treatment_starts(patient_ids: Iterable[int]) -> dict[int, date]:
     """The first `start` treatment event of each patient: day 0 of the plan."""
+    return {pid: first for pid, (first, _) in treatment_anchors(patient_ids).items()}
+
+
+def treatment_anchors(patient_ids: Iterable[int]) -> dict[int, tuple[date, date]]:
+    """Each started patient's first start and latest start or resume (one query): the plan's
+    day 0, and the myocarditis watch's (it restarts with treatment)."""
+    kinds = [TreatmentEventKind.START, TreatmentEventKind.RESUME]
     rows = (
-        TreatmentEvent.objects.filter(
-            patient_id__in=list(patient_ids), kind=TreatmentEventKind.START
-        )
+        TreatmentEvent.objects.filter(patient_id__in=list(patient_ids), kind__in=kinds)
         .values("patient_id")
-        .annotate(first=Min("effective_date"))
+        .annotate(
+            first=Min("effective_date", filter=Q(kind=TreatmentEventKind.START)),
+            latest=Max("effective_date"),
+        )
     )
-    return {row["patient_id"]: row["first"] for row in rows}
+    return {
+        row["patient_id"]: (row["first"], max(row["latest"], row["first"]))
+        for row in rows
+        if row["first"] is not None
+    }
 
 
-def plan_done(patient_ids: Iterable[int]) -> dict[int, dict[str, list[date]]]:
-    done: dict[int, dict[str, list[date]]] = defaultdict(lambda: defaultdict(list))
-    rows = PlanEntry.objects.filter(patient_id__in=list(patient_ids)).values_list(
-        "patient_id", "item", "done_on"
+def plan_done(patient_ids: Iterable[int]) -> dict[int, dict[str, list[plan.Done]]]:
+    """Each patient's plan entries per item, oldest first, with the valid steady-state trough
+    levels as the `clozapine_level` item's (two queries for all the patients)."""
+    ids = list(patient_ids)
+    done: dict[int, dict[str, list[plan.Done]]] = defaultdict(lambda: defaultdict(list))
+    rows = (
+        PlanEntry.objects.filter(patient_id__in=ids)
+        .order_by("done_on", "id")
+        .values_list("patient_id", "item", "done_on", "needs_action")
     )
-    for patient_id, item, done_on in rows:
-        done[patient_id][item].append(done_on)
+    for patient_id, item, done_on, needs_action in rows:
+        done[patient_id][item].append(plan.Done(done_on, needs_action))
+    zone = clinic_zone()
+    levels = (
+        LevelResult.objects.filter(patient_id__in=ids, valid_trough=True)
+        .order_by("sampled_at")
+        .values_list("patient_id", "sampled_at")
+    )
+    for patient_id, sampled_at in levels:
+        done[patient_id][LEVEL_ITEM].append(plan.Done(sampled_at.astimezone(zone).date()))
     return done
 
 
+# The plan item a valid trough level does (clinical/plans/common.py, `done_by_level`).
+LEVEL_ITEM = "clozapine_level"
+
+
 def patient_plan(*, patient: Patient, now: datetime) -> list[plan.ItemState]:
-    starts = treatment_starts([patient.pk])
+    anchors = treatment_anchors([patient.pk])
     done = plan_done([patient.pk])
+    first, latest = anchors.get(patient.pk, (None, None))
     return plan.plan_state(
-        patient.protocol, starts.get(patient.pk), done.get(patient.pk, {}), local_today(now)
+        patient.protocol,
+        first,
+        done.get(patient.pk, {}),
+        local_today(now),
+        latest_start=latest,
+        sex=patient.sex,
     )
 
 
 def plan_counts(*, patients: Sequence[Patient], now: datetime) -> dict[int, dict[str, int]]:
-    """Per patient, how many plan checks are due and overdue (two queries for all)."""
+    """Per patient, how many plan checks are due, overdue and need action (three queries for
+    all)."""
     ids = [p.pk for p in patients]
-    starts = treatment_starts(ids)
+    anchors = treatment_anchors(ids)
     done = plan_done(ids)
     today = local_today(now)
     counts = {}
     for patient in patients:
+        first, latest = anchors.get(patient.pk, (None, None))
         states = plan.plan_state(
-            patient.protocol, starts.get(patient.pk), done.get(patient.pk, {}), today
+            patient.protocol,
+            first,
+            done.get(patient.pk, {}),
+            today,
+            latest_start=latest,
+            sex=patient.sex,
         )
         counts[patient.pk] = {
             "due": sum(1 for s in states if s.status == plan.PlanStatus.DUE),
             "overdue": sum(1 for s in states if s.status == plan.PlanStatus.OVERDUE),
+            "action_needed": sum(1 for s in states if s.status == plan.PlanStatus.ACTION_NEEDED),
         }
     return counts
 

@@ -95,3 +95,14 @@ def to_ng_ml(value: Decimal, unit: str, analyte: Analyte, *, field: str = "value
             "check the value and unit.",
         )
     return ng_ml
+
+
+# A value sent as ng/mL (or µg/L) this small but above zero is far more likely a level in mg/L
+# (0.42 mg/L = 420 ng/mL) than a real level: it is asked to be confirmed, never stored silently
+# as "undetectable" (or, worse, taken for a true low level).
+UNIT_SLIP_BELOW = Decimal(5)
+
+
+def looks_like_mg_per_l(value: Decimal, unit: str) -> bool:
+    name = canonical_unit(unit or "")
+    return MASS_FACTORS.get(name) == Decimal(1) and Decimal(0) < value < UNIT_SLIP_BELOW

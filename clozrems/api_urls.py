@@ -13,8 +13,10 @@ from audit.api import (
     OverrideReportView,
 )
 from clinical.api import (
+    CounterObservationView,
     DoseEntryViewSet,
     InteractingDrugViewSet,
+    LevelIndicationViewSet,
     LevelResultViewSet,
     MedicationEventViewSet,
     PlanViewSet,
@@ -70,6 +72,10 @@ patient_router.register("plan", PlanViewSet, basename="plan")
 patient_router.register("smoking-status", SmokingStatusViewSet, basename="smoking-status")
 patient_router.register("medications", MedicationEventViewSet, basename="medication")
 patient_router.register("doses", DoseEntryViewSet, basename="dose")
+patient_router.register("level-indications", LevelIndicationViewSet, basename="level-indication")
+patient_router.register(
+    "counter-observations", CounterObservationView, basename="counter-observation"
+)
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="auth-token"),

@@ -308,6 +308,9 @@ SPECTACULAR_SETTINGS = {
         "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
         "SmokingStatusEnum": "clinical.models.SmokingStatus",
+        "CounterObservationKindEnum": "clinical.models.CounterObservationKind",
+        "SmokingChangeEnum": "clinical.models.SmokingChange",
+        "MedicationEventKindEnum": "clinical.models.MedicationEventKind",
     },
 }
 

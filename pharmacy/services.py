@@ -140,7 +140,11 @@ def eligibility_check(
         object_id=patient.pk,
         patient_id=patient.pk,
         inputs=_decision_inputs(patient, pharmacy, assessment, days_supply),
-        output={**decision_output(assessment), "emergency_supply": payload["emergency_supply"]},
+        output={
+            **decision_output(assessment),
+            "emergency_supply": payload["emergency_supply"],
+            "retitration_warning": payload["retitration_warning"],
+        },
     )
     return payload
 
@@ -190,6 +194,8 @@ def dispense_payload(dispense: Dispense) -> dict[str, Any]:
         "dispensed_at": dispense.dispensed_at.isoformat(),
         "decision": dispense.decision,
         "emergency": emergency_payload(dispense),
+        # As the decision found it before this supply (null: none needed, or an older dispense).
+        "retitration_warning": (dispense.decision or {}).get("retitration_warning"),
     }
 
 
@@ -294,6 +300,9 @@ def dispense_record(
                 patient=locked, pharmacy=pharmacy, as_of=as_of, days_supply=days_supply
             )
             payload = decision_payload(locked.pk, assessment, pharmacy_id=pharmacy.pk)
+            # Information for the pharmacist, never a block (clinical.doses): read from the
+            # dose facts loaded with the patient, before this supply is noted in them.
+            payload["retitration_warning"] = retitration_warning(patient=locked, now=as_of)
             audit_inputs.update(_decision_inputs(locked, pharmacy, assessment, days_supply))
             option = None
             if emergency is None:
@@ -382,6 +391,7 @@ def dispense_record(
                         "days_supply": days_supply,
                         "authorization_code": dispense.authorization_code,
                         "emergency_supply": payload["emergency_supply"],
+                        "retitration_warning": payload["retitration_warning"],
                     },
                 )
     except IntegrityError:

@@ -25,8 +25,11 @@ def apply(form: forms.Form, action: Callable[[], T]) -> T | None:
     try:
         return action()
     except FieldInvalid as error:
-        target = error.field if error.field in form.fields else None
-        form.add_error(target, error.message)
+        # "answers.qtc_ms" belongs to the form's "answers" field, named in the message.
+        field = error.field.split(".")[0]
+        target = field if field in form.fields else None
+        message = error.message if field == error.field else f"{error.field}: {error.message}"
+        form.add_error(target, message)
     except RuleRefused as error:
         reasons = [error.reason_text(r) for r in error.reasons]
         form.add_error(None, " ".join([error.message, *reasons]))
@@ -222,19 +225,101 @@ class PlanEntryForm(forms.Form):
         coerce=lambda v: v == "yes",
         empty_value=None,
         required=False,
-        label="Myocarditis symptoms (watch only)",
+        label="Checklist answer: symptoms, or seizures (checklists only)",
     )
+    answers = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Answers (for example qtc_ms=430)",
+        help_text="The check's answers, e.g. qtc_ms=430 for an ECG, or "
+        "days_since_bowel_movement=1; abdominal_pain=no; laxative=yes for the bowel check.",
+    )
+
+    def clean_answers(self) -> dict[str, Any]:
+        """`name=value` pairs separated by ";" or new lines; yes/no and true/false are
+        answers of their own kind, anything else is passed on as typed (the service checks it
+        against the item's answers)."""
+        text = self.cleaned_data.get("answers") or ""
+        answers: dict[str, Any] = {}
+        for part in text.replace("\n", ";").split(";"):
+            if not part.strip():
+                continue
+            name, sep, value = part.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise forms.ValidationError(f"Write each answer as name=value: {part.strip()!r}.")
+            word = value.strip().lower()
+            bools = {"yes": True, "true": True, "no": False, "false": False}
+            answers[name.strip()] = bools.get(word, value.strip())
+        return answers
 
     def __init__(
         self, *args: Any, items: list[tuple[str, str]] | None = None, **kwargs: Any
     ) -> None:
         kwargs.setdefault("auto_id", "plan_%s")
         super().__init__(*args, **kwargs)
-        from clinical.plan import DEFAULT_PLAN
+        from clinical.plans import DEFAULT_PLAN
 
         field = self.fields["item"]
         if isinstance(field, forms.ChoiceField):  # declared above
             field.choices = items or [(i.code, i.label) for i in DEFAULT_PLAN]
+
+
+class CounterObservationForm(forms.Form):
+    """What the pharmacist sees at the counter (clinical.services.counter_observation_record):
+    each kind names the fields it needs; a missing one is refused on that field."""
+
+    kind = forms.ChoiceField(
+        choices=[
+            ("last_dose_reported", "the patient's last dose"),
+            ("smoking_change", "a change in smoking"),
+            ("interacting_drug", "a new or stopped interacting medicine"),
+            ("adherence_doubt", "doses doubtful"),
+        ],
+        label="What you saw",
+    )
+    last_dose_at = forms.DateTimeField(
+        widget=DATETIME, required=False, label="Last dose taken at (clinic time)"
+    )
+    smoking_status = forms.ChoiceField(
+        choices=[("", "—"), ("non_smoker", "stopped smoking"), ("smoker", "started smoking")],
+        required=False,
+        label="Smoking",
+    )
+    nicotine = forms.ChoiceField(
+        choices=[("", "—"), ("vaping", "vaping"), ("nicotine_replacement", "nicotine replacement")],
+        required=False,
+        label="Instead (counts as stopping)",
+    )
+    drug = forms.ChoiceField(choices=[], required=False, label="Medicine")
+    change = forms.ChoiceField(
+        choices=[("", "—"), ("start", "started"), ("stop", "stopped")],
+        required=False,
+        label="Started or stopped",
+    )
+    effective_on = forms.DateField(widget=DATE, required=False, label="On")
+    NEEDS = {
+        "last_dose_reported": ("last_dose_at",),
+        "smoking_change": ("smoking_status", "effective_on"),
+        "interacting_drug": ("drug", "change", "effective_on"),
+        "adherence_doubt": ("effective_on",),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "counter_%s")
+        super().__init__(*args, **kwargs)
+        from clinical.models import InteractingDrug
+
+        field = self.fields["drug"]
+        if isinstance(field, forms.ChoiceField):  # declared above
+            names = InteractingDrug.objects.filter(active=True).values_list("name", flat=True)
+            field.choices = [("", "—"), *((n, n) for n in names)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in self.NEEDS.get(data.get("kind", ""), ()):
+            if not data.get(name):
+                self.add_error(name, f"Required for {data['kind'].replace('_', ' ')}.")
+        return data
 
 
 class ReportRangeForm(forms.Form):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("counter/worklist/", views.counter_worklist, name="counter-worklist"),
     path("counter/patients/<int:pk>/", views.counter_patient, name="counter-patient"),
     path("counter/patients/<int:pk>/dispense/", views.counter_dispense, name="counter-dispense"),
+    path("counter/patients/<int:pk>/observe/", views.counter_observe, name="counter-observe"),
     path("counter/patients/<int:pk>/emergency/", views.counter_emergency, name="counter-emergency"),
     path(
         "counter/patients/<int:pk>/dispenses/<int:dispense_pk>/",

@@ -27,9 +27,14 @@ from audit.models import Action, AuditEntry
 from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record
+from clinical.models import InteractingDrug
 from clinical.plan import plan_for
 from clinical.selectors import patient_clinical, plan_counts, retitration_warning
-from clinical.services import level_result_record, plan_entry_record
+from clinical.services import (
+    counter_observation_record,
+    level_result_record,
+    plan_entry_record,
+)
 from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
@@ -289,6 +294,7 @@ def _decision_context(
         )
         if emergency
         else None,
+        "observe_form": forms.CounterObservationForm(),
     }
 
 
@@ -394,6 +400,33 @@ def _counter_write(request: HtmxHttpRequest, pk: int, *, emergency: bool) -> Htt
         context["emergency_form" if emergency else "dispense_form"] = form
     template = "web/partials/dispense.html" if request.htmx else "web/counter_patient.html"
     return render(request, template, context)
+
+
+@role_required(Role.PHARMACIST)
+def counter_observe(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """What the pharmacist saw (a reported last dose, a smoking change, an interacting medicine,
+    doubtful adherence), recorded by the clinic's own services; the counter page again after."""
+    if request.method != "POST":
+        return redirect("counter-patient", pk=pk)
+    user = _user(request)
+    patient = _counter_patient(request, pk)
+    form = forms.CounterObservationForm(request.POST)
+    done = None
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        if data.get("last_dose_at"):
+            data["last_dose_at"] = _aware(data["last_dose_at"])
+        if data.get("drug"):
+            data["drug"] = InteractingDrug.objects.get(name=data["drug"])
+        done = forms.apply(
+            form,
+            lambda: counter_observation_record(patient=patient, actor=user, data=data),
+        )
+    if done is not None:
+        return redirect("counter-patient", pk=pk)
+    context = _decision_context(patient, _pharmacy_of(user), user=user, audited=False)
+    context["observe_form"] = form
+    return render(request, "web/counter_patient.html", context, status=422)
 
 
 @role_required(Role.PHARMACIST)
@@ -853,6 +886,7 @@ def clinic_plan(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             done_on=d["done_on"],
             value=d.get("value") or "",
             symptoms=d.get("symptoms"),
+            answers=d.get("answers") or {},
         ),
     )
 

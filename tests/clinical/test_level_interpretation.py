@@ -81,7 +81,10 @@ def test_steady_state_needs_a_dose_stable_for_5_days(days, code, valid):
 @pytest.mark.parametrize(
     ("clozapine", "expected", "absent"),
     [
-        ("0", {FlagCode.BELOW_RESPONSE_THRESHOLD}, {FlagCode.HIGH_LEVEL}),
+        # undetectable: never "below threshold, raise the dose" (test_undetectable_levels.py)
+        ("0", {FlagCode.LEVEL_UNDETECTABLE}, {FlagCode.BELOW_RESPONSE_THRESHOLD}),
+        ("49.99", {FlagCode.LEVEL_UNDETECTABLE}, {FlagCode.BELOW_RESPONSE_THRESHOLD}),
+        ("50", {FlagCode.BELOW_RESPONSE_THRESHOLD}, {FlagCode.LEVEL_UNDETECTABLE}),
         ("349.99", {FlagCode.BELOW_RESPONSE_THRESHOLD}, {FlagCode.HIGH_LEVEL}),
         ("350", {FlagCode.AT_OR_ABOVE_RESPONSE_THRESHOLD}, {FlagCode.BELOW_RESPONSE_THRESHOLD}),
         ("999.99", {FlagCode.AT_OR_ABOVE_RESPONSE_THRESHOLD}, {FlagCode.HIGH_LEVEL}),
@@ -221,12 +224,12 @@ def test_no_same_dose_comparison_when_the_dose_is_not_known():
 
 def test_every_flag_has_a_plain_message_and_a_source():
     reading = interpret(
-        level("1200", "300", daily_dose_mg=Decimal(300), last_dose_at=None, dose_stable_days=2),
+        level("1200", "300", daily_dose_mg=Decimal(300), dose_stable_days=2),
         [prior(14, "400", "1.2", "300")],
     )
     assert len(reading.flags) >= 6
     for flag in reading.flags:
-        assert flag.message and flag.source.startswith("seed 00")
+        assert flag.message and flag.source.startswith(("seed 00", "AGNP", "Maudsley"))
     body = reading.as_dict()
     assert body["metabolic_ratio"] == "4.00"
     assert {f["code"] for f in body["flags"]} >= {"high_level", "ratio_strong_inhibition"}

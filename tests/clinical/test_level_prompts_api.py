@@ -66,6 +66,8 @@ def test_a_level_takes_the_recorded_smoking_status_when_none_is_given(api, alice
             "clozapine": "300",
             "norclozapine": "400",
             "unit": "ug/L",
+            # the ratio bands are read on a trough only
+            "last_dose_at": (NOW - timedelta(hours=14)).isoformat(),
         },
         format="json",
     ).json()
@@ -77,10 +79,10 @@ def test_a_level_takes_the_recorded_smoking_status_when_none_is_given(api, alice
 @pytest.mark.parametrize(
     ("drug", "kind", "words"),
     [
-        ("fluvoxamine", "start", "raises clozapine levels"),
-        ("ciprofloxacin", "start", "raises clozapine levels"),
-        ("carbamazepine", "start", "lowers clozapine levels"),
-        ("phenytoin", "stop", "lets levels rise"),
+        ("fluvoxamine", "start", "Avoid the combination if there is an alternative"),
+        ("ciprofloxacin", "start", "reduce the clozapine dose pre-emptively"),
+        ("carbamazepine", "start", "bone-marrow suppression"),
+        ("phenytoin", "stop", "levels rise as induction wears off"),
     ],
 )
 def test_an_interacting_medication_reminds_the_prescriber(
@@ -173,15 +175,17 @@ def test_access_rules(api, bob, phil, aud, patient, name):
 
 
 def test_the_interacting_list_is_seeded_and_only_administrators_edit_it(api, alice, aud, admin):
-    listed = api(alice).get("/api/v1/interacting-drugs/").json()["results"]
-    assert {(d["name"], d["effect"]) for d in listed} == {
-        ("carbamazepine", "inducer"),
-        ("ciprofloxacin", "inhibitor"),
-        ("fluvoxamine", "inhibitor"),
-        ("phenytoin", "inducer"),
-    }
+    listed = api(alice).get("/api/v1/interacting-drugs/", {"page_size": 100}).json()["results"]
+    by_name = {d["name"]: (d["effect"], d["advice"]) for d in listed}
+    # The maintained list of the common inhibitors and inducers, with what to do for each.
+    assert by_name["fluvoxamine"] == ("inhibitor", "avoid_or_reduce")
+    assert by_name["ciprofloxacin"] == ("inhibitor", "avoid_or_reduce")
+    assert by_name["carbamazepine"] == ("inducer", "avoid_marrow_risk")
+    assert by_name["phenytoin"] == ("inducer", "later_level")
+    assert by_name["rifampicin"] == ("inducer", "later_level")
+    assert by_name["fluoxetine"] == ("inhibitor", "level_at_steady_state")
     assert api(aud).get("/api/v1/interacting-drugs/").status_code == 200
-    new = {"name": "rifampicin", "effect": "inducer", "enzyme": "CYP1A2/3A4"}
+    new = {"name": "modafinil", "effect": "inducer", "enzyme": "CYP3A4"}
     assert api(alice).post("/api/v1/interacting-drugs/", new).status_code == 403
     before = head()
     created = api(admin).post("/api/v1/interacting-drugs/", new)

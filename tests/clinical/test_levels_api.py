@@ -91,13 +91,24 @@ def test_a_yes_no_stable_dose_answer_is_accepted(api, alice, patient):
         .post(url(patient), body(dose_stable_days=None, dose_stable=True), format="json")
         .json()
     )
-    assert level["dose_stable_days"] == 5 and level["valid_trough"] is True
+    # The answer is kept as given: no number of days is made up from a "yes".
+    assert level["dose_stable_days"] is None and level["dose_stable"] is True
+    assert level["valid_trough"] is True
+    stable = next(f for f in level["interpretation"]["flags"] if f["code"].startswith("steady"))
+    assert stable["code"] == "steady_state_reported"
+    assert stable["message"] == (
+        "The dose was reported unchanged for at least the past 5 days (steady state after 5 to 7)."
+    )
     level = (
         api(alice)
         .post(url(patient), body(dose_stable_days=None, dose_stable=False), format="json")
         .json()
     )
-    assert "steady_state_not_reached" in [f["code"] for f in level["interpretation"]["flags"]]
+    assert level["valid_trough"] is False
+    changed = next(f for f in level["interpretation"]["flags"] if f["code"].startswith("steady"))
+    assert changed["code"] == "steady_state_dose_changed"
+    # never "stable for 0 days" from a "no"
+    assert "0 days" not in changed["message"]
 
 
 def test_a_high_level_sends_the_prescriber_an_urgent_reminder(

@@ -85,8 +85,14 @@ def test_a_level_refused_by_the_service_shows_the_error_in_place(browse, alice, 
 
 def test_a_check_recorded_on_the_page_is_no_longer_overdue(browse, alice, patient):
     client = browse(alice)
-    response = client.post(
+    refused = client.post(
         f"/clinic/patients/{patient.pk}/plan/", {"item": "ecg", "done_on": str(TODAY)}
+    )
+    assert refused.status_code == 422
+    assert "answers.qtc_ms: QTc is required for ecg." in refused.content.decode()
+    response = client.post(
+        f"/clinic/patients/{patient.pk}/plan/",
+        {"item": "ecg", "done_on": str(TODAY), "answers": "qtc_ms=430"},
     )
     assert response.status_code == 302
     assert PlanEntry.objects.get().item == "ecg"
@@ -96,10 +102,11 @@ def test_a_check_recorded_on_the_page_is_no_longer_overdue(browse, alice, patien
 
 def test_the_worklist_counts_other_checks_due_and_overdue(browse, alice, patient):
     html = browse(alice).get("/clinic/").content.decode()
-    # Day 100, nothing recorded: the baselines (ECG, symptom rating, liver) and the week-12
-    # vitals and weight are overdue; the 3-month glucose and lipids are due (within grace).
-    assert f'data-testid="checks-{patient.pk}"><span class="tag overdue">5 overdue</span>' in html
-    assert '<span class="tag today">2 due</span>' in html
+    # Day 100, nothing recorded: the week-4 ECG and clozapine level, the baselines (symptom
+    # rating, liver), the week-12 vitals and weight and the day-84 seizure check are overdue;
+    # the 3-month glucose, lipids and pregnancy check and this week's bowel check are due.
+    assert f'data-testid="checks-{patient.pk}"><span class="tag overdue">7 overdue</span>' in html
+    assert '<span class="tag today">4 due</span>' in html
 
 
 def test_an_auditor_sees_the_section_without_the_forms(browse, aud, patient):

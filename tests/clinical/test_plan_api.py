@@ -27,20 +27,31 @@ def test_the_plan_lists_every_check_with_its_status_on_day_100(api, alice, patie
     response = api(alice).get(url(patient))
     assert response.status_code == 200
     items = by_code(response.json())
-    assert list(items) == [
+    expected = [
         "ecg",
         "vitals",
+        "troponin_crp",
         "myocarditis_watch",
+        "eosinophils",
+        "bowel",
         "weight",
         "glucose",
         "lipids",
         "liver",
         "symptom_rating",
+        "clozapine_level",
+        "seizure",
     ]
-    # Nothing recorded: the baseline ECG has been overdue since the day after the start.
+    if patient.sex == "female":
+        expected.append("pregnancy")
+    assert list(items) == expected
+    # Nothing recorded: the week-4 ECG (after the baseline) has been overdue since day 29.
     assert items["ecg"]["status"] == "overdue"
-    assert items["ecg"]["due_on"] == str(START)
-    assert items["ecg"]["days_overdue"] == STARTED_DAYS_AGO
+    assert items["ecg"]["due_on"] == str(START + timedelta(days=28))
+    assert items["ecg"]["days_overdue"] == STARTED_DAYS_AGO - 28
+    assert items["ecg"]["answers"][0]["name"] == "qtc_ms"
+    # The first 4 weeks' myocarditis tests are past undone: missed, shown, no longer chased.
+    assert items["troponin_crp"]["status"] == "missed"
     # The 3-month glucose (day 91) is 9 days late, within its 14 days of grace: due.
     assert items["glucose"]["status"] == "due"
     assert items["glucose"]["due_on"] == str(START + timedelta(days=91))
@@ -67,8 +78,12 @@ def test_a_done_entry_brings_a_check_up_to_date_and_is_audited(api, designee, pa
     items = by_code(client.get(url(patient)).json())
     assert items["glucose"]["status"] == "up_to_date"
     assert items["glucose"]["last_done_on"] == str(TODAY)
-    ecg = client.post(url(patient), {"item": "ecg", "done_on": str(TODAY)}, format="json")
-    assert ecg.status_code == 201
+    ecg = client.post(
+        url(patient),
+        {"item": "ecg", "done_on": str(TODAY), "answers": {"qtc_ms": 430}},
+        format="json",
+    )
+    assert ecg.status_code == 201, ecg.json()
     assert by_code(client.get(url(patient)).json())["ecg"]["status"] == "complete"
     entries = client.get(url(patient, "entries/")).json()
     assert [e["item"] for e in entries] == ["ecg", "glucose"]  # newest first
@@ -92,10 +107,14 @@ def test_the_myocarditis_watch_asks_about_symptoms_and_prompts_troponin_and_crp(
             format="json",
         )
     assert "troponin and CRP" in worried.json()["prompt"]
+    assert worried.json()["needs_action"] is True
     [reminder] = Notification.objects.filter(
         kind="myocarditis_symptoms", recipient=alice, channel="in_app"
     )
     assert reminder.urgent
+    # A positive checklist is never "complete": it needs action until a later clean one.
+    watch = by_code(client.get(url(patient)).json())["myocarditis_watch"]
+    assert watch["status"] == "action_needed"
 
 
 @pytest.mark.parametrize(
@@ -113,7 +132,7 @@ def test_bad_entries_are_refused(api, alice, patient, data, field):
 
 
 def test_access_rules(api, bob, phil, aud, patient):
-    entry = {"item": "ecg", "done_on": str(TODAY)}
+    entry = {"item": "glucose", "done_on": str(TODAY)}
     assert api(bob).get(url(patient)).status_code == 404
     assert api(bob).post(url(patient), entry).status_code == 404
     assert api(phil).get(url(patient)).status_code == 403

@@ -2,6 +2,7 @@
 metabolic check here), once per occasion, and of a supply that ran out 48 hours ago."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from clinical.reminders import plan_scan
 from clinical.tasks import plan_scan as plan_scan_task
@@ -45,10 +46,30 @@ def test_a_baseline_done_before_the_start_is_not_reminded(alice, clock):
     assert not reminders("plan_item_due", "ECG").exists()
 
 
+# Answers that find nothing, for the items that ask for some.
+CALM: dict[str, dict] = {
+    "ecg": {"answers": {"qtc_ms": 420}},
+    "vitals": {
+        "answers": {
+            "temperature_c": "36.8",
+            "systolic_mmhg": 120,
+            "diastolic_mmhg": 75,
+            "pulse_per_min": 80,
+        }
+    },
+    "bowel": {"answers": {"days_since_bowel_movement": 0, "abdominal_pain": False}},
+    "seizure": {"symptoms": False},
+    "myocarditis_watch": {"symptoms": False},
+    "pregnancy": {"answers": {"pregnant": False}},
+}
+
+
 def factories_entry(patient, actor, item, day):
     from clinical.services import plan_entry_record
 
-    return plan_entry_record(patient=patient, actor=actor, item=item, done_on=day)
+    return plan_entry_record(
+        patient=patient, actor=actor, item=item, done_on=day, **CALM.get(item, {})
+    )
 
 
 def test_the_three_month_glucose_is_reminded_when_due_then_weekly_when_overdue(alice, clock):
@@ -67,9 +88,22 @@ def test_the_three_month_glucose_is_reminded_when_due_then_weekly_when_overdue(a
 
 
 def test_a_check_done_stops_its_reminders(alice, clock):
+    from clinical.services import level_result_record
+
     patient = started(alice, 120)
-    for item in ("ecg", "vitals", "weight", "glucose", "lipids", "liver", "symptom_rating"):
+    items = ("ecg", "vitals", "bowel", "weight", "glucose", "lipids", "liver", "symptom_rating")
+    for item in (*items, "seizure", "pregnancy"):
         factories_entry(patient, alice, item, TODAY)
+    # the scheduled clozapine level is done by a valid steady-state trough level
+    level_result_record(
+        patient=patient,
+        actor=alice,
+        sampled_at=NOW - timedelta(hours=1),
+        clozapine=Decimal(420),
+        unit="ng/mL",
+        last_dose_at=NOW - timedelta(hours=13),
+        dose_stable_days=14,
+    )
     scan()
     assert not Notification.objects.filter(kind__startswith="plan_item").exists()
 

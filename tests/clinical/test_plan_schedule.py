@@ -6,7 +6,6 @@ from datetime import date, timedelta
 import pytest
 
 from clinical.plan import (
-    DEFAULT_PLAN,
     PlanItem,
     PlanStatus,
     item_state,
@@ -14,6 +13,7 @@ from clinical.plan import (
     plan_item,
     schedule,
 )
+from clinical.plans import DEFAULT_PLAN
 
 START = date(2026, 1, 5)
 
@@ -28,15 +28,24 @@ def days(dates):
     return [(d - START).days for d in dates]
 
 
-def test_a_new_patients_first_year_matches_the_seed_table():
+def test_a_new_patients_first_year_matches_the_sources():
     table = {
         code: days(dates)
-        for code, dates in schedule("us-label-2015", START, START + timedelta(days=400)).items()
+        for code, dates in schedule(
+            "us-label-2015", START, START + timedelta(days=400), sex="female"
+        ).items()
     }
     assert table == {
-        "ecg": [0],
-        "vitals": [0, 7, 14, 21, 28, 84, 175, 266, 357],
+        # baseline and the end of titration (so a QTc rise can be seen)
+        "ecg": [0, 28],
+        # daily through the first two weeks of titration, weekly to week 4, then quarterly
+        "vitals": [*range(15), 21, 28, 84, 175, 266, 357],
+        # Ronaldson: baseline troponin and CRP, then weekly for 4 weeks
+        "troponin_crp": [0, 7, 14, 21, 28],
         "myocarditis_watch": [7, 14, 21, 28],
+        "eosinophils": [0, 7, 14, 21, 28],
+        # at every contact: weekly to 26 weeks, fortnightly to a year, then every 4 weeks
+        "bowel": [*range(0, 183, 7), *range(196, 365, 14), 392],
         # weight: baseline, weeks 4, 8, 12, then quarterly
         "weight": [0, 28, 56, 84, 175, 266, 357],
         # fasting glucose or HbA1c, lipids: baseline, 3 months, then yearly
@@ -44,6 +53,9 @@ def test_a_new_patients_first_year_matches_the_seed_table():
         "lipids": [0, 91, 365],
         "liver": [0, 365],
         "symptom_rating": [0],
+        "clozapine_level": [28, 365],
+        "seizure": [28, *range(56, 401, 28)],
+        "pregnancy": [0, 91, 182, 273, 364],
     }
 
 
@@ -52,20 +64,35 @@ def test_the_plan_has_every_check_the_issue_names_and_none_gates_dispensing():
     assert codes == [
         "ecg",
         "vitals",
+        "troponin_crp",
         "myocarditis_watch",
+        "eosinophils",
+        "bowel",
         "weight",
         "glucose",
         "lipids",
         "liver",
         "symptom_rating",
+        "clozapine_level",
+        "seizure",
+        "pregnancy",
     ]
     assert not any(item.gates_dispensing for item in DEFAULT_PLAN)
-    assert all("seed 001" in item.source for item in DEFAULT_PLAN)
+    assert all("seed 001" in item.source or "Ronaldson" in item.source for item in DEFAULT_PLAN)
     assert item("myocarditis_watch").checklist is True
 
 
-def test_a_protocol_without_its_own_plan_gets_the_default():
-    assert plan_for("uk-cpms") == DEFAULT_PLAN
+def test_pregnancy_checks_are_for_female_patients_only():
+    male = schedule("us-label-2015", START, START + timedelta(days=100), sex="male")
+    assert "pregnancy" not in male
+
+
+def test_each_protocol_owns_its_plan_and_an_unknown_one_gets_the_default():
+    from clinical.plans import uk_cpms, us_label_2015
+
+    assert plan_for("uk-cpms") is uk_cpms.PLAN
+    assert plan_for("us-label-2015") is us_label_2015.PLAN
+    assert plan_for("a-future-protocol") == DEFAULT_PLAN
 
 
 def test_yearly_checks_repeat_after_the_first_year():
@@ -110,8 +137,12 @@ def test_a_metabolic_check_is_due_then_overdue(today, done, status, due_on, days
         (on(-10), [], PlanStatus.DUE, 0),  # the window opens 30 days before the start
         (on(0), [], PlanStatus.DUE, 0),  # due on the start day
         (on(1), [], PlanStatus.OVERDUE, 1),  # no grace: baseline belongs before the first dose
-        (on(200), [], PlanStatus.OVERDUE, 200),  # never superseded: there is no repeat
+        # superseded by the week-4 ECG, which is overdue in turn
+        (on(200), [], PlanStatus.OVERDUE, 172),
         (on(200), [on(150)], PlanStatus.COMPLETE, 0),
+        (on(20), [on(0)], PlanStatus.UP_TO_DATE, 0),
+        (on(21), [on(0)], PlanStatus.DUE, 0),  # the week-4 ECG opens a week before
+        (on(29), [on(0)], PlanStatus.OVERDUE, 1),
     ],
 )
 def test_a_baseline_ecg_is_due_at_the_start_and_overdue_the_day_after(

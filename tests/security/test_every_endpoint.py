@@ -168,6 +168,13 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (401, 400, 400, 404, 403, 403, 400, 403)),
     ("plan-entries", "get", "/api/v1/patients/{patient}/plan/entries/", None,
         (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("level-indication-list", "get", "/api/v1/patients/{patient}/level-indications/", None,
+        (401, 200, 200, 404, 403, 200, 200, 403)),
+    ("level-indication-list", "post", "/api/v1/patients/{patient}/level-indications/", {},
+        (401, 400, 400, 404, 403, 403, 400, 403)),
+    # the counter's observations: pharmacists too (by id, like the dispense), never auditors
+    ("counter-observation-list", "post", "/api/v1/patients/{patient}/counter-observations/", {},
+        (401, 400, 400, 404, 400, 403, 400, 403)),
     ("interacting-drug-list", "get", "/api/v1/interacting-drugs/", None,
         (401, 200, 200, 200, 403, 200, 200, 403)),
     ("interacting-drug-list", "post", "/api/v1/interacting-drugs/", {},
@@ -255,6 +262,9 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
         (302, 403, 403, 403, 200, 403, 403, 403)),
     ("counter-emergency", "post", "/counter/patients/{patient}/emergency/", {},
         (302, 403, 403, 403, 200, 403, 403, 403)),
+    # what the pharmacist sees, recorded at the counter: an empty form is refused in place
+    ("counter-observe", "post", "/counter/patients/{patient}/observe/", {},
+        (302, 403, 403, 403, 422, 403, 403, 403)),
     ("clinic", "get", "/clinic/", None, (302, 200, 200, 200, 403, 403, 200, 403)),
     ("clinic-patient", "get", "/clinic/patients/{patient}/", None,
         (302, 200, 200, 404, 403, 200, 200, 403)),

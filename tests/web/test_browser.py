@@ -213,6 +213,7 @@ def test_a_prescriber_sees_the_last_level_and_records_an_overdue_check(
     shots(page, "clinic-patient-levels-and-plan")
     page.locator("#plan_item").select_option("ecg")
     page.locator("#plan_done_on").fill("2026-05-20")
+    page.locator("#plan_answers").fill("qtc_ms=430")
     page.get_by_role("button", name="Record check done").click()
     page.get_by_test_id("plan-ecg").filter(has_text="complete").wait_for()
 
