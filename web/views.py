@@ -1215,6 +1215,7 @@ def oversight_feeds(request: HtmxHttpRequest) -> HttpResponse:
             {"problem": problem, "lists": FEED_LISTS, "show": None},
             status=400,
         )
+    rows: list[QuarantinedResult] | list[FeedMessage]
     if show == "quarantine":
         held = QuarantinedResult.objects.filter(status=QuarantineStatus.OPEN)
         total = held.count()
