@@ -55,7 +55,14 @@ DEFAULT_INTERACTING_DRUGS = (
     ("phenobarbital", "inducer", "CYP1A2/3A4", True, "later_level", "Maudsley: inducer"),
     ("rifampicin", "inducer", "CYP1A2/3A4", True, "later_level", "Maudsley: strong inducer"),
     ("omeprazole", "inducer", "CYP1A2", False, "later_level", "Maudsley: weak CYP1A2 inducer"),
-    ("St John's wort", "inducer", "CYP3A4", False, "later_level", "Maudsley: inducer"),
+    (
+        "St John's wort",
+        "inducer",
+        "CYP3A4",
+        True,
+        "later_level",
+        "clozapine label: strong CYP3A4 inducer",
+    ),
 )
 
 

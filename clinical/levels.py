@@ -73,9 +73,13 @@ TROUGH_EARLIEST = timedelta(hours=10)
 TROUGH_LATEST = timedelta(hours=14)
 # seed 000: "steady-state concentration at 5-7 days"; seed 001: "after 5-7 days at stable dose".
 STEADY_STATE_DAYS = 5
-# A change in smoking or an interacting drug this many days before the draw or fewer: not at
-# steady state (the top of seed 000's "5-7 days"; Maudsley: a level a week after the change).
+# A change in smoking or an interacting drug fewer than this many days before the draw: not at
+# steady state. An inhibitor starting or stopping, or smoking starting, settles in about a week
+# (the top of seed 000's "5-7 days"); an inducer starting or stopping, or smoking stopping (the
+# induction wearing off), takes about two weeks, so a level in the second week still climbs or
+# falls (reading chosen, the safer: docs/drug-levels.md).
 RECENT_CHANGE_DAYS = 7
+INDUCTION_CHANGE_DAYS = 14
 # Below this, "undetectable or nearly so" (laboratories' limits are 20-50 ng/mL: the higher).
 UNDETECTABLE_BELOW_NG_ML = Decimal(50)
 # Hours without clozapine in the week before the draw that put adherence in doubt: past the end
@@ -197,6 +201,9 @@ class RecentChange:
     description: str  # "Smoking stopped", "ciprofloxacin started"
     on: date
     days_before: int
+    # How long the level takes to settle after this kind of change (RECENT_CHANGE_DAYS or
+    # INDUCTION_CHANGE_DAYS).
+    settle_days: int = RECENT_CHANGE_DAYS
 
 
 @dataclass(frozen=True)
@@ -217,8 +224,14 @@ class LevelInput:
     # Changes in smoking or interacting medication in the RECENT_CHANGE_DAYS before the draw.
     recent_changes: tuple[RecentChange, ...] = ()
     # The longest time without clozapine (supply or reported dose) in the week before the draw,
-    # in hours; None when the records cannot say (no dispense recorded).
+    # in hours; None when the records cannot say (no dispense recorded), which leaves adherence
+    # unknown, so in doubt.
     gap_hours: Decimal | None = None
+    # Someone noted doubt about adherence (clinic or counter) and no level was drawn since.
+    adherence_doubt_noted: bool = False
+    # The records reach back over the whole week before the draw (a supply recorded before it
+    # began), so `gap_hours` judges every day of it; otherwise adherence is unknown, in doubt.
+    doses_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -435,7 +448,7 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
     stable = steady_state(level.dose_stable_days, level.dose_stable)
     flags: list[Flag] = [timing, stable]
     for recent in level.recent_changes:
-        if recent.days_before < RECENT_CHANGE_DAYS:
+        if recent.days_before < recent.settle_days:
             flags.append(
                 _flag(
                     FlagCode.STEADY_STATE_RECENT_CHANGE,
@@ -447,10 +460,29 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
                 )
             )
     flags.extend(adherence_flags(level))
-    adherence_doubt = any(
-        f.code
-        in (FlagCode.LEVEL_UNDETECTABLE, FlagCode.ADHERENCE_GAP, FlagCode.ADHERENCE_GAP_RETITRATION)
-        for f in flags
+    ratio = metabolic_ratio(level.clozapine_ng_ml, level.norclozapine_ng_ml)
+    # Adherence is in doubt unless the records show it: an undetectable level, a gap in doses,
+    # records that cannot say (no supply recorded), a doubt someone noted, or a low ratio in a
+    # non-smoker (seed 000 names partial non-adherence among its causes). Only then may a level
+    # suggest a dose (docs/drug-levels.md).
+    adherence_doubt = (
+        any(
+            f.code
+            in (
+                FlagCode.LEVEL_UNDETECTABLE,
+                FlagCode.ADHERENCE_GAP,
+                FlagCode.ADHERENCE_GAP_RETITRATION,
+            )
+            for f in flags
+        )
+        or level.gap_hours is None
+        or not level.doses_known
+        or level.adherence_doubt_noted
+        or (
+            ratio is not None
+            and ratio <= MR_INDUCTION_AT_MOST
+            and level.smoking == Smoking.NON_SMOKER
+        )
     )
     valid = (
         timing_code == FlagCode.TROUGH_VALID
@@ -458,7 +490,6 @@ def interpret(level: LevelInput, earlier: Sequence[PriorLevel] = ()) -> Interpre
         and not any(f.code in NOT_STEADY for f in flags)
     )
     flags.extend(level_flags(level.clozapine_ng_ml, may_guide_dose=valid and not adherence_doubt))
-    ratio = metabolic_ratio(level.clozapine_ng_ml, level.norclozapine_ng_ml)
     is_trough = timing_code == FlagCode.TROUGH_VALID
     flags.append(ratio_flag(ratio, level.smoking, level.serious_infection, trough=is_trough))
     if level.serious_infection:

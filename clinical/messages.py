@@ -117,10 +117,12 @@ STEADY_STATE_REPORTED = _m(
 )
 STEADY_STATE_RECENT_CHANGE = _m(
     "steady_state_recent_change",
-    "Smoking status or an interacting medication changed in the 7 days before the draw.",
-    "{change} on {on}, {days} day(s) before this draw: clozapine needs about a week to settle "
-    "after such a change, so this level is not at steady state and does not count towards the "
-    "adequate trial. Repeat a trough level a week or more after the change.",
+    "Smoking status or an interacting medication changed shortly before the draw: within 7 days "
+    "(an inhibitor, or smoking starting) or 14 days (an inducer, or smoking stopping).",
+    "{change} on {on}, {days} day(s) before this draw: clozapine levels take about a week to "
+    "settle after an inhibitor starts or stops or smoking starts, and about two weeks after an "
+    "inducer starts or stops or smoking stops, so this level is not at steady state and does not "
+    "count towards the adequate trial. Repeat a trough level once that time has passed.",
     SEED_LEVELS + ", Timing of Clozapine Levels; " + MAUDSLEY,
 )
 
@@ -157,9 +159,9 @@ ADHERENCE_GAP_RETITRATION = _m(
 BELOW_RESPONSE_THRESHOLD = _m(
     "below_response_threshold",
     "Below 350 ng/mL on a valid steady-state trough, adherence not in doubt.",
-    "Clozapine {value} ng/mL is below the 350 ng/mL mean response threshold. If positive "
-    "symptoms persist, consider raising the dose towards a level above 350 ng/mL (levels guide "
-    "the dose; they do not set it).",
+    "Clozapine {value} ng/mL is below the 350 ng/mL mean response threshold. If positive symptoms "
+    "persist and adherence has been confirmed with the patient, consider raising the dose towards "
+    "a level above 350 ng/mL (levels guide the dose; they do not set it).",
     SEED_LEVELS + ", Relationship between Clozapine Levels and Efficacy",
 )
 BELOW_RESPONSE_THRESHOLD_UNCONFIRMED = _m(
@@ -287,17 +289,18 @@ SMOKING_STOPPED = _m(
     "Smoking stopped (a change from smoker to non-smoker; nicotine replacement and vaping count "
     "as stopping).",
     "Smoking stopped on {on}{context}: tobacco smoke, not nicotine, induces CYP1A2, so nicotine "
-    "replacement and vaping count as stopping. Clozapine levels may rise by about half over the "
-    "next week. Review the dose now (a pre-emptive reduction may be needed), check a trough "
-    "level one week after stopping, and watch for sedation, hypersalivation and seizures.",
+    "replacement and vaping count as stopping. Clozapine levels may rise by about half (in heavy "
+    "smokers, double) as the induction wears off over the next 2 to 4 weeks. Review the dose now "
+    "(a pre-emptive reduction may be needed), check a trough level one week after stopping and "
+    "again once two weeks have passed, and watch for sedation, hypersalivation and seizures.",
     SEED_LEVELS + ", Rationale for Clozapine Levels (smoking); " + MAUDSLEY,
 )
 SMOKING_STARTED = _m(
     "smoking_started",
     "Smoking started or resumed (a change from non-smoker to smoker).",
-    "Smoking started on {on}{context}: tobacco smoke induces CYP1A2, so clozapine levels may "
-    "fall by about a third over the next weeks. Check a trough level one week after the change "
-    "and review the dose if symptoms return.",
+    "Smoking started on {on}{context}: tobacco smoke induces CYP1A2, so clozapine levels may fall "
+    "by about a third over the next weeks. Check a trough level 1 to 2 weeks after the change; if "
+    "symptoms return, confirm adherence and use that trough level before any dose increase.",
     SEED_LEVELS + ", Rationale for Clozapine Levels (smoking); " + MAUDSLEY,
 )
 SMOKING_FIRST_RECORD = _m(
@@ -333,17 +336,29 @@ INHIBITOR_STOPPED = _m(
     "inhibitor_stopped",
     "An inhibitor stopped.",
     "{drug} ({enzyme} inhibitor) stopped on {on}: clozapine levels will fall as its inhibition "
-    "wears off. If the dose was reduced for it, review the dose and check a trough level after "
-    "5 to 7 days.",
+    "wears off. If the dose was reduced for it, check a trough level after 5 to 7 days (several "
+    "weeks for fluoxetine) and confirm adherence before any change back to the earlier dose.",
     SEED_LEVELS + ", Using the Metabolic (MR) Ratio; " + MAUDSLEY,
 )
 INDUCER_STARTED = _m(
     "inducer_started",
     "An inducer (e.g. phenytoin, rifampicin) started.",
     "{drug} ({enzyme} inducer) started on {on}: clozapine levels fall as induction builds over "
-    "about 2 weeks, so check a trough level 2 weeks after the start (a level at 5 to 7 days "
-    "would come too early) and review the dose if symptoms return.",
+    "about 2 weeks, so check a trough level 2 weeks after the start (a level at 5 to 7 days would "
+    "come too early) and, if symptoms return, confirm adherence and use that trough level before "
+    "any dose increase.",
     SEED_LEVELS + ", Using the Metabolic (MR) Ratio; " + MAUDSLEY,
+)
+STRONG_INDUCER_STARTED = _m(
+    "strong_inducer_started",
+    "A strong inducer (e.g. rifampicin, phenytoin, St John's wort) started.",
+    "{drug} (strong {enzyme} inducer) started on {on}: avoid it with clozapine if there is an "
+    "alternative (the label does not recommend the combination); clozapine levels can fall "
+    "sharply as induction builds over about 2 weeks, with a risk of relapse. If it must be "
+    "used, check a trough level 2 weeks after the start and review the dose with the "
+    "prescriber once adherence is confirmed; when it stops, levels rise again over about 2 "
+    "weeks.",
+    SEED_LEVELS + ", Using the Metabolic (MR) Ratio; clozapine label (drug interactions)",
 )
 INDUCER_STOPPED = _m(
     "inducer_stopped",

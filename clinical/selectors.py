@@ -16,6 +16,7 @@ from clinical.dose_facts import stored_facts, tracking_from_facts
 from clinical.doses import DoseTracking, SupplyRecord, dose_tracking, longest_gap_hours
 from clinical.levels import (
     ADHERENCE_WINDOW,
+    INDUCTION_CHANGE_DAYS,
     RECENT_CHANGE_DAYS,
     AdequateTrial,
     DoseSpan,
@@ -77,17 +78,19 @@ def level_context(
     that week (the dispenses, the reported last doses, and the level's own last dose)."""
     zone = clinic_zone()
     day = sampled_at.astimezone(zone).date()
-    since = day - timedelta(days=RECENT_CHANGE_DAYS - 1)
+    since = day - timedelta(days=INDUCTION_CHANGE_DAYS - 1)
     changes: list[dict[str, Any]] = []
     for change in SmokingStatusChange.objects.filter(
         patient_id=patient_id, effective_on__gte=since, effective_on__lte=day
     ).order_by("effective_on", "id"):
-        verb = "stopped" if change.status == Smoking.NON_SMOKER else "started"
+        stopped = change.status == Smoking.NON_SMOKER
         changes.append(
             {
-                "description": f"Smoking {verb}",
+                "description": f"Smoking {'stopped' if stopped else 'started'}",
                 "on": change.effective_on.isoformat(),
                 "days_before": (day - change.effective_on).days,
+                # Stopping: the induction wears off over about two weeks.
+                "settle_days": INDUCTION_CHANGE_DAYS if stopped else RECENT_CHANGE_DAYS,
             }
         )
     for event in (
@@ -103,6 +106,9 @@ def level_context(
                 "description": f"{event.drug.name} ({event.drug.effect}) {verb}",
                 "on": event.effective_on.isoformat(),
                 "days_before": (day - event.effective_on).days,
+                "settle_days": INDUCTION_CHANGE_DAYS
+                if event.drug.effect == DrugEffect.INDUCER
+                else RECENT_CHANGE_DAYS,
             }
         )
     supplies = [
@@ -124,7 +130,28 @@ def level_context(
     if last_dose_at is not None:
         reports.append(last_dose_at)
     gap = longest_gap_hours(supplies, reports, sampled_at - ADHERENCE_WINDOW, sampled_at)
-    return {"recent_changes": changes, "gap_hours": None if gap is None else str(gap)}
+    # A doubt about adherence noted since the last level drawn before this one (a noted doubt
+    # asks for a level; this may be it, and it is read with the doubt).
+    previous = (
+        LevelResult.objects.filter(patient_id=patient_id, sampled_at__lt=sampled_at)
+        .order_by("-sampled_at")
+        .values_list("sampled_at", flat=True)
+        .first()
+    )
+    noted = LevelIndication.objects.filter(
+        patient_id=patient_id,
+        reason=LevelIndicationReason.ADHERENCE_DOUBT,
+        noted_on__lte=day,
+    )
+    if previous is not None:
+        noted = noted.filter(noted_on__gte=previous.astimezone(zone).date())
+    return {
+        "recent_changes": changes,
+        "gap_hours": None if gap is None else str(gap),
+        "adherence_doubt_noted": noted.exists(),
+        # A supply recorded before the week began: the gap judges all of it.
+        "doses_known": any(s.dispensed_at <= sampled_at - ADHERENCE_WINDOW for s in supplies),
+    }
 
 
 def smoking_status_on(*, patient_id: int, day: date) -> Smoking:
@@ -162,11 +189,9 @@ def patient_adequate_trial(
     )
 
 
-# Days after a change before a trough level reflects it: a week (seed 000 "5-7 days";
-# Maudsley: a level a week after a smoking change); induction builds and wears off over about
-# two weeks, so an inducer's start or stop waits two.
-SETTLE_DAYS = 7
-INDUCER_SETTLE_DAYS = 14
+# Days after a change before a trough level reflects it: the settling times of clinical.levels
+# (a week after an inhibitor's start or stop or smoking starting; two weeks after an inducer's
+# start or stop or smoking stopping, as induction builds or wears off).
 
 
 def _settled_trough_since(levels: Sequence[LevelResult], day: date) -> bool:
@@ -194,7 +219,8 @@ def level_prompts(
     *, patient_id: int, levels: Sequence[LevelResult] | None = None
 ) -> list[dict[str, Any]]:
     """What calls for a level: each smoking change and interacting-medication start or stop
-    until a valid steady-state trough is drawn once it has settled (a week; two for an inducer),
+    until a valid steady-state trough is drawn once it has settled (a week; two for an inducer or
+    smoking stopping),
     and each noted indication (poor response, side effects, adherence, infection, pregnancy)
     until a level is drawn after it (for adherence any level; otherwise a valid trough)."""
     levels = level_history(patient_id=patient_id) if levels is None else levels
@@ -202,7 +228,9 @@ def level_prompts(
     pending = say.LEVEL_STEADY_STATE_PENDING.text
     changes = SmokingStatusChange.objects.filter(patient_id=patient_id)
     for change in changes.order_by("effective_on", "id"):
-        settled = change.effective_on + timedelta(days=SETTLE_DAYS)
+        stopped = change.status == Smoking.NON_SMOKER
+        wait = INDUCTION_CHANGE_DAYS if stopped else RECENT_CHANGE_DAYS
+        settled = change.effective_on + timedelta(days=wait)
         if _settled_trough_since(levels, settled):
             continue
         message = smoking_message(change)
@@ -218,7 +246,9 @@ def level_prompts(
         )
     medications = MedicationEvent.objects.filter(patient_id=patient_id).select_related("drug")
     for event in medications.order_by("effective_on", "id"):
-        wait = INDUCER_SETTLE_DAYS if event.drug.effect == DrugEffect.INDUCER else SETTLE_DAYS
+        wait = (
+            INDUCTION_CHANGE_DAYS if event.drug.effect == DrugEffect.INDUCER else RECENT_CHANGE_DAYS
+        )
         settled = event.effective_on + timedelta(days=wait)
         if _settled_trough_since(levels, settled):
             continue
@@ -294,6 +324,8 @@ def medication_message(event: MedicationEvent) -> say.Message:
         return say.MARROW_RISK_INDUCER_STARTED
     if drug.advice == DrugAdvice.AVOID_OR_REDUCE:
         return say.STRONG_INHIBITOR_STARTED
+    if drug.effect == DrugEffect.INDUCER and drug.strong:
+        return say.STRONG_INDUCER_STARTED
     if drug.effect == DrugEffect.INDUCER:
         return say.INDUCER_STARTED
     return say.INHIBITOR_STARTED

@@ -16,7 +16,7 @@ from audit.models import Action
 from audit.services import audit_record
 from clinical import plan
 from clinical.dose_facts import dose_facts_note_last_dose
-from clinical.levels import LevelInput, RecentChange, Smoking, interpret
+from clinical.levels import RECENT_CHANGE_DAYS, LevelInput, RecentChange, Smoking, interpret
 from clinical.models import (
     DoseEntry,
     DoseEntryKind,
@@ -82,12 +82,21 @@ def level_input(*, context: dict[str, Any], **values: Any) -> LevelInput:
     """The pure interpretation's input, with the history's facts at the draw (`context`, as
     clinical.selectors.level_context gives it and the level row keeps it)."""
     changes = tuple(
-        RecentChange(c["description"], date.fromisoformat(c["on"]), c["days_before"])
+        RecentChange(
+            c["description"],
+            date.fromisoformat(c["on"]),
+            c["days_before"],
+            c.get("settle_days", RECENT_CHANGE_DAYS),
+        )
         for c in context.get("recent_changes", [])
     )
     gap = context.get("gap_hours")
     return LevelInput(
-        **values, recent_changes=changes, gap_hours=None if gap is None else Decimal(gap)
+        **values,
+        recent_changes=changes,
+        gap_hours=None if gap is None else Decimal(gap),
+        adherence_doubt_noted=bool(context.get("adherence_doubt_noted", False)),
+        doses_known=bool(context.get("doses_known", False)),
     )
 
 

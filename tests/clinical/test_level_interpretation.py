@@ -27,6 +27,9 @@ def level(clozapine="500", norclozapine=None, **kw) -> LevelInput:
         "norclozapine_ng_ml": Decimal(norclozapine) if norclozapine is not None else None,
         "last_dose_at": DRAWN - timedelta(hours=12),
         "dose_stable_days": 7,
+        # The records show every dose taken in the week before (no gap): adherence not in doubt.
+        "gap_hours": Decimal(0),
+        "doses_known": True,
     }
     defaults.update(kw)
     return LevelInput(**defaults)

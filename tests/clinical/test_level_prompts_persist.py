@@ -68,18 +68,21 @@ def test_stopping_smoking_says_levels_rise_by_about_half_and_what_to_do(api, ali
         "trough level one week after stopping",
     ):
         assert words in text
-    assert stopped["level_from"] == str(TODAY + timedelta(days=5))
+    # The induction wears off over about two weeks: the steady-state level is asked from then.
+    assert stopped["level_from"] == str(TODAY + timedelta(days=12))
 
 
-def test_the_smoking_prompt_persists_until_a_steady_state_level_a_week_after(
+def test_the_smoking_prompt_persists_until_a_steady_state_level_two_weeks_after(
     api, alice, patient, clock
 ):
-    stop_smoking(api, alice, patient, 9)
-    trough_on(patient, alice, 7)  # two days after stopping: too early
+    stop_smoking(api, alice, patient, 16)
+    trough_on(patient, alice, 14)  # two days after stopping: too early
     assert len(smoking_prompts(api, alice, patient)) == 2
-    trough_on(patient, alice, 1, valid=False)  # a week on, but not a trough
+    trough_on(patient, alice, 4)  # twelve days on: levels still rising, not at steady state
     assert len(smoking_prompts(api, alice, patient)) == 2
-    trough_on(patient, alice, 0)  # nine days on, a valid trough
+    trough_on(patient, alice, 1, valid=False)  # fifteen days on, but not a trough
+    assert len(smoking_prompts(api, alice, patient)) == 2
+    trough_on(patient, alice, 0)  # sixteen days on, a valid trough
     assert [p["code"] for p in smoking_prompts(api, alice, patient)] == []
 
 
@@ -90,7 +93,9 @@ def test_the_smoking_prompt_persists_until_a_steady_state_level_a_week_after(
         ("ciprofloxacin", "start", say.STRONG_INHIBITOR_STARTED),
         ("fluoxetine", "start", say.INHIBITOR_STARTED),
         ("fluvoxamine", "stop", say.INHIBITOR_STOPPED),
-        ("rifampicin", "start", say.INDUCER_STARTED),
+        ("rifampicin", "start", say.STRONG_INDUCER_STARTED),
+        ("St John's wort", "start", say.STRONG_INDUCER_STARTED),
+        ("omeprazole", "start", say.INDUCER_STARTED),
         ("phenytoin", "stop", say.INDUCER_STOPPED),
         ("carbamazepine", "start", say.MARROW_RISK_INDUCER_STARTED),
     ],

@@ -1,6 +1,7 @@
-"""No message ever suggests a dose increase when adherence is in doubt (an undetectable level, a
-recent gap in doses) or the level is not a valid steady-state trough: a property over generated
-level histories, each level read in the light of the ones before it."""
+"""No message ever suggests a dose increase when adherence is in doubt (an undetectable level,
+a recent gap in doses, records that cannot say, a doubt someone noted, a low ratio in a
+non-smoker) or the level is not a valid steady-state trough: a property over generated level
+histories, each level read in the light of the ones before it."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,12 +12,16 @@ from hypothesis import strategies as st
 
 from clinical.levels import (
     ADHERENCE_GAP_HOURS,
+    INDUCTION_CHANGE_DAYS,
+    MR_INDUCTION_AT_MOST,
+    RECENT_CHANGE_DAYS,
     UNDETECTABLE_BELOW_NG_ML,
     LevelInput,
     PriorLevel,
     RecentChange,
     Smoking,
     interpret,
+    metabolic_ratio,
 )
 from clinical.messages import SUGGESTS_DOSE_INCREASE
 
@@ -38,6 +43,9 @@ levels: st.SearchStrategy[dict] = st.builds(
     stable=st.one_of(st.none(), st.booleans()),
     gap_hours=st.one_of(st.none(), st.decimals(0, 200, places=1)),
     change_days_before=st.one_of(st.none(), st.integers(0, 20)),
+    settle_days=st.sampled_from([RECENT_CHANGE_DAYS, INDUCTION_CHANGE_DAYS]),
+    doubt_noted=st.booleans(),
+    doses_known=st.booleans(),
     daily_dose=st.one_of(st.none(), st.sampled_from([Decimal(x) for x in (100, 300, 600, 900)])),
     smoking=st.sampled_from(list(Smoking)),
     infection=st.booleans(),
@@ -70,12 +78,31 @@ def test_no_dose_increase_is_suggested_when_adherence_is_in_doubt(history):
             serious_infection=item["infection"],
             recent_changes=()
             if change is None
-            else (RecentChange("Smoking stopped", at.date() - timedelta(days=change), change),),
+            else (
+                RecentChange(
+                    "Smoking stopped",
+                    at.date() - timedelta(days=change),
+                    change,
+                    item["settle_days"],
+                ),
+            ),
             gap_hours=item["gap_hours"],
+            adherence_doubt_noted=item["doubt_noted"],
+            doses_known=item["doses_known"],
         )
         reading = interpret(level, earlier)
-        doubt = item["clozapine"] < UNDETECTABLE_BELOW_NG_ML or (
-            item["gap_hours"] is not None and item["gap_hours"] > ADHERENCE_GAP_HOURS
+        ratio = metabolic_ratio(item["clozapine"], item["norclozapine"])
+        doubt = (
+            item["clozapine"] < UNDETECTABLE_BELOW_NG_ML
+            or item["gap_hours"] is None
+            or item["gap_hours"] > ADHERENCE_GAP_HOURS
+            or item["doubt_noted"]
+            or not item["doses_known"]
+            or (
+                ratio is not None
+                and ratio <= MR_INDUCTION_AT_MOST
+                and item["smoking"] == Smoking.NON_SMOKER
+            )
         )
         assert reading.adherence_doubt is doubt
         suggesting = [
@@ -102,9 +129,22 @@ def test_the_property_can_fail_the_one_sentence_that_suggests_an_increase_is_cau
             clozapine_ng_ml=Decimal(200),
             last_dose_at=START - timedelta(hours=12),
             dose_stable_days=7,
+            gap_hours=Decimal(0),  # the records show every dose taken
+            doses_known=True,
         )
     )
     assert any(_suggests_increase(f.message) for f in reading.flags)
+    # ...but not when the records cannot say whether the doses were taken...
+    unknown = interpret(
+        LevelInput(
+            sampled_at=START,
+            clozapine_ng_ml=Decimal(200),
+            last_dose_at=START - timedelta(hours=12),
+            dose_stable_days=7,
+        )
+    )
+    assert unknown.adherence_doubt
+    assert not any(_suggests_increase(f.message) for f in unknown.flags)
     # ...and not the sentences that forbid one.
     assert not _suggests_increase("Do not increase the dose on this result.")
     assert not _suggests_increase("Confirm adherence before any dose change.")

@@ -104,7 +104,8 @@ def test_a_gap_in_supply_before_the_draw_puts_adherence_in_doubt(
 
 
 def test_a_covered_week_is_no_gap(api, alice, phil, pharmacy, patient):
-    dispensed(patient, pharmacy, phil, days_ago=6, days_supply=14)
+    # A supply from before the week began, through the draw: every day of it is known.
+    dispensed(patient, pharmacy, phil, days_ago=8, days_supply=14)
     level = api(alice).post(url(patient), body(clozapine="250"), format="json").json()
     codes = [f["code"] for f in level["interpretation"]["flags"]]
     assert level["valid_trough"] is True
