@@ -132,9 +132,9 @@ LEVEL_UNDETECTABLE = _m(
     "level_undetectable",
     "Clozapine below 50 ng/mL (undetectable or nearly so), whatever the dose.",
     "Clozapine {value} ng/mL is undetectable or nearly so{dose}. Suspect non-adherence or a "
-    "laboratory or sample error first: ask about doses taken and repeat the level. If the "
-    "patient has been more than 48 hours without clozapine, restarting needs re-titration from "
-    "12.5 mg once or twice daily. Do not increase the dose on this result.",
+    "laboratory or sample error first: ask about doses taken and repeat the level. If the patient "
+    "has been 48 hours or more without clozapine, restarting needs re-titration from 12.5 mg once "
+    "or twice daily. Do not increase the dose on this result.",
     SEED_LEVELS + ", Rationale for Clozapine Levels (adherence); " + LABEL + "; " + AGNP,
 )
 ADHERENCE_GAP = _m(
@@ -148,9 +148,9 @@ ADHERENCE_GAP = _m(
 ADHERENCE_GAP_RETITRATION = _m(
     "adherence_gap_retitration",
     "As above, with 48 hours or more without clozapine.",
-    "The records show {hours} hours without clozapine before this draw: more than 48 hours off "
-    "clozapine needs re-titration from 12.5 mg once or twice daily, and the level does not "
-    "reflect the prescribed dose. Confirm adherence before any dose change.",
+    "The records show {hours} hours without clozapine before this draw: 48 hours or more off "
+    "clozapine needs re-titration from 12.5 mg once or twice daily, and the level does not reflect "
+    "the prescribed dose. Confirm adherence before any dose change.",
     LABEL + "; " + SEED_TRS,
 )
 
@@ -224,8 +224,8 @@ RATIO_NOT_TROUGH = _m(
 RATIO_INDUCTION_SMOKER = _m(
     "ratio_induction",
     "Ratio 1.00 or less on a trough, the patient recorded as a smoker.",
-    "Metabolic ratio {ratio} (1.00 or less): consistent with the recorded smoking (smoking "
-    "induces CYP1A2).",
+    "Metabolic ratio {ratio} (1.00 or less): consistent with the recorded smoking (smoking induces "
+    "CYP1A2); partial non-adherence can lower the ratio too.",
     SEED_LEVELS + ", Using the Metabolic (MR) Ratio",
 )
 RATIO_INDUCTION = _m(
@@ -379,10 +379,12 @@ MARROW_RISK_INDUCER_STARTED = _m(
 )
 LEVEL_STEADY_STATE_PENDING = _m(
     "level_steady_state_pending",
-    "A smoking or medication change with no valid steady-state trough drawn a week or more "
-    "after it (the prompt stays until one is in).",
-    "No steady-state trough level yet since this change: the prompt stays until one drawn a "
-    "week or more after it is recorded.",
+    "A smoking or medication change with no valid steady-state trough drawn once it has settled (a "
+    "week after it; two weeks after an inducer or stopping smoking): the prompt stays until one is "
+    "in.",
+    "No steady-state trough level yet since this change: the prompt stays until one is recorded "
+    "once the change has settled (a week after it; two weeks after an inducer starts or stops or "
+    "smoking stops).",
     SEED_LEVELS + ", Timing of Clozapine Levels",
 )
 INDICATION_POOR_RESPONSE = _m(
@@ -403,8 +405,8 @@ INDICATION_ADHERENCE_DOUBT = _m(
     "indication_adherence_doubt",
     "Recorded: adherence in doubt (at the counter or the clinic).",
     "Adherence is in doubt (noted on {on}): check a level to assess it. Do not increase the dose "
-    "until adherence is confirmed; if more than 48 hours were missed, restarting needs "
-    "re-titration from 12.5 mg.",
+    "until adherence is confirmed; if 48 hours or more were missed, restarting needs re-titration "
+    "from 12.5 mg.",
     SEED_LEVELS + ", Rationale for Clozapine Levels; " + LABEL,
 )
 INDICATION_INFECTION = _m(
@@ -439,9 +441,9 @@ RETITRATION_NEEDED = _m(
     "retitration_needed",
     "48 hours or more without clozapine supply or a reported dose (dispensing decision, dispense, "
     "daily scan).",
-    "No clozapine supply (or dose) for {hours} hours: more than 48 hours off clozapine needs "
-    "re-titration from 12.5 mg once or twice daily; the prescriber must confirm the restart "
-    "dose. Information only: not a block.",
+    "No clozapine supply (or dose) for {hours} hours: 48 hours or more off clozapine needs "
+    "re-titration from 12.5 mg once or twice daily; the prescriber must confirm the restart dose. "
+    "Information only: not a block.",
     LABEL + "; " + SEED_001 + " (Missed doses)",
 )
 
