@@ -44,9 +44,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     redis = "set" if os.environ.get("REDIS_URL") else "not set (Celery eager)"
     lines = [f"clozrems: database={database}, REDIS_URL {redis}"]
     if os.environ.get("CLOZREMS_TEST_SCOPE"):
+        left_out = {
+            "database": "the tests that touch no database (they ran in the SQLite leg)",
+            "no-browser": "the browser tests (they run in the PostgreSQL leg)",
+        }.get(os.environ["CLOZREMS_TEST_SCOPE"], "an unknown scope (refused)")
         lines.append(
-            f"CLOZREMS_TEST_SCOPE={os.environ['CLOZREMS_TEST_SCOPE']}: the summary's deselected "
-            "tests run in the other leg of .ci/run (tests/conftest.py)"
+            f"CLOZREMS_TEST_SCOPE={os.environ['CLOZREMS_TEST_SCOPE']}: left out here, {left_out}"
         )
     return lines
 
