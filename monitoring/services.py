@@ -516,6 +516,42 @@ def accession_repeat(
     return None
 
 
+def anc_result_row(
+    *,
+    patient: Patient,
+    analyte: str,
+    value: Decimal,
+    unit: str,
+    per_ul: int,
+    drawn_at: datetime,
+    accession: str,
+    lab: str,
+    source: str,
+    status: str,
+    actor: User,
+    previous: AncResult | None,
+    derivation: dict[str, Any] | None,
+) -> AncResult:
+    """The result row `anc_result_record` stores, unsaved (a feed chunk inserts them in bulk):
+    `previous` is the result it corrects or finalises, if any."""
+    return AncResult(
+        patient=patient,
+        analyte=analyte,
+        value=value,
+        unit=unit.strip(),
+        value_per_ul=per_ul,
+        drawn_at=drawn_at,
+        accession=accession,
+        lab=lab,
+        source=source,
+        status=status,
+        recorded_by=actor,
+        corrects=previous,
+        derived=bool(derivation),
+        derivation=derivation or {},
+    )
+
+
 def anc_result_record(
     *,
     patient: Patient,
@@ -643,21 +679,20 @@ def anc_result_record(
                 drawn_at=drawn_at,
                 replaces=previous,
             )
-        result = AncResult(
+        result = anc_result_row(
             patient=patient,
             analyte=analyte,
             value=value,
-            unit=unit.strip(),
-            value_per_ul=per_ul,
+            unit=unit,
+            per_ul=per_ul,
             drawn_at=drawn_at,
             accession=accession,
             lab=lab,
             source=source,
             status=status,
-            recorded_by=actor,
-            corrects=previous,
-            derived=bool(derivation),
-            derivation=derivation or {},
+            actor=actor,
+            previous=previous,
+            derivation=derivation,
         )
         try:
             with transaction.atomic():

@@ -104,12 +104,16 @@ def assess_bowel(answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]
     return []
 
 
-def assess_myocarditis_watch(
-    answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
-) -> list[Finding]:
-    if answers.get("symptoms"):
-        return [_finding(say.MYOCARDITIS_SYMPTOMS, "urgent")]
-    return []
+def _urgent_if_symptoms(message: say.Message) -> Any:
+    """A checklist item: any symptom ticked is urgent, with the item's message."""
+
+    def assess(answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]) -> list[Finding]:
+        return [_finding(message, "urgent")] if answers.get("symptoms") else []
+
+    return assess
+
+
+assess_myocarditis_watch = _urgent_if_symptoms(say.MYOCARDITIS_SYMPTOMS)
 
 
 def assess_troponin_crp(
@@ -122,14 +126,14 @@ def assess_troponin_crp(
     if troponin > TROPONIN_STOP_TIMES_ULN * uln:
         stop.append(f"Troponin {troponin} ng/L, more than twice the upper limit ({uln})")
     if crp > CRP_STOP_MG_L:
-        stop.append(f"CRP {crp} mg/L, above 100 mg/L")
+        stop.append(f"CRP {crp} mg/L, above {CRP_STOP_MG_L} mg/L")
     if stop:
         return [_finding(say.MYOCARDITIS_STOP, "urgent", finding="; ".join(stop))]
     rise = []
     if troponin > uln:
         rise.append(f"Troponin {troponin} ng/L, above the upper limit ({uln})")
     if crp > CRP_DAILY_MG_L:
-        rise.append(f"CRP {crp} mg/L, above 50 mg/L")
+        rise.append(f"CRP {crp} mg/L, above {CRP_DAILY_MG_L} mg/L")
     if rise:
         return [_finding(say.MYOCARDITIS_DAILY, "urgent", finding="; ".join(rise))]
     return []
@@ -140,7 +144,7 @@ def assess_ecg(answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]])
     baseline = next((int(e["qtc_ms"]) for e in earlier if e.get("qtc_ms") is not None), None)
     reasons = []
     if qtc >= QTC_LONG_MS:
-        reasons.append(f"QTc {qtc} ms (500 ms or more)")
+        reasons.append(f"QTc {qtc} ms ({QTC_LONG_MS} ms or more)")
     if baseline is not None and qtc - baseline >= QTC_RISE_MS:
         reasons.append(f"QTc {qtc} ms, {qtc - baseline} ms above the first ECG's {baseline} ms")
     if reasons:
@@ -148,12 +152,7 @@ def assess_ecg(answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]])
     return []
 
 
-def assess_seizure(
-    answers: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
-) -> list[Finding]:
-    if answers.get("symptoms"):
-        return [_finding(say.SEIZURE, "urgent")]
-    return []
+assess_seizure = _urgent_if_symptoms(say.SEIZURE)
 
 
 def assess_eosinophils(

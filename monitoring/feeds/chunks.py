@@ -67,6 +67,7 @@ from monitoring.feeds.ingest import (
     identity_pairs,
     lab_account_of,
     match_decide,
+    quarantine_entry,
     report_candidates,
     report_ingest,
 )
@@ -89,6 +90,7 @@ from monitoring.services import (
     STATE_COLUMNS,
     RecordedResult,
     accession_repeat,
+    anc_result_row,
     lapses_record,
     monitoring_state_from,
 )
@@ -523,21 +525,20 @@ class _Chunk(Filer):
             )
             if answer is not None:
                 return answer
-        result = AncResult(
+        result = anc_result_row(
             patient=patient,
             analyte=analyte,
             value=value,
-            unit=unit.strip(),
-            value_per_ul=per_ul,
+            unit=unit,
+            per_ul=per_ul,
             drawn_at=drawn_at,
             accession=accession,
             lab=lab,
             source=source,
             status=status,
-            recorded_by=self.actor,
-            corrects=previous,
-            derived=bool(derivation),
-            derivation=derivation or {},
+            actor=self.actor,
+            previous=previous,
+            derivation=derivation,
         )
         self.sequence += 1
         if previous is not None:
@@ -592,21 +593,11 @@ class _Chunk(Filer):
     ) -> ItemOutcome:
         held = self._already_held(report, candidate)
         if held is None:
-            held = QuarantinedResult(
+            held = quarantine_entry(
+                report=report,
                 message=message,
-                reason=refusal.reason,
-                detail=refusal.detail[:500],
-                lab=report.lab[:100],
-                accession=candidate.accession[:100],
-                analyte=candidate.analyte,
-                value=candidate.value[:50],
-                unit=candidate.unit[:20],
-                drawn_at=candidate.drawn_at,
-                result_status=candidate.status[:20],
-                derivation=candidate.derivation,
-                patient_identifiers=[list(pair) for pair in report.identity.identifiers],
-                last_name=report.identity.last_name[:100],
-                date_of_birth=report.identity.date_of_birth,
+                candidate=candidate,
+                refusal=refusal,
                 patient=patient,
             )
             self.new_held.append(held)

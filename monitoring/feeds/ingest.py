@@ -904,6 +904,35 @@ def _already_held(report: LabReport, candidate: _Candidate) -> QuarantinedResult
     return None
 
 
+def quarantine_entry(
+    *,
+    report: LabReport,
+    message: FeedMessage,
+    candidate: _Candidate,
+    refusal: Refusal,
+    patient: Patient | None,
+) -> QuarantinedResult:
+    """The quarantine entry for one refused result, unsaved: what one message at a time
+    creates and a chunk (feeds/chunks.py) inserts in bulk."""
+    return QuarantinedResult(
+        message=message,
+        reason=refusal.reason,
+        detail=refusal.detail[:500],
+        lab=report.lab[:100],
+        accession=candidate.accession[:100],
+        analyte=candidate.analyte,
+        value=candidate.value[:50],
+        unit=candidate.unit[:20],
+        drawn_at=candidate.drawn_at,
+        result_status=candidate.status[:20],
+        derivation=candidate.derivation,
+        patient_identifiers=[list(pair) for pair in report.identity.identifiers],
+        last_name=report.identity.last_name[:100],
+        date_of_birth=report.identity.date_of_birth,
+        patient=patient,
+    )
+
+
 def _quarantine(
     *,
     report: LabReport,
@@ -914,23 +943,10 @@ def _quarantine(
 ) -> ItemOutcome:
     held = _already_held(report, candidate)
     if held is None:
-        held = QuarantinedResult.objects.create(
-            message=message,
-            reason=refusal.reason,
-            detail=refusal.detail[:500],
-            lab=report.lab[:100],
-            accession=candidate.accession[:100],
-            analyte=candidate.analyte,
-            value=candidate.value[:50],
-            unit=candidate.unit[:20],
-            drawn_at=candidate.drawn_at,
-            result_status=candidate.status[:20],
-            derivation=candidate.derivation,
-            patient_identifiers=[list(pair) for pair in report.identity.identifiers],
-            last_name=report.identity.last_name[:100],
-            date_of_birth=report.identity.date_of_birth,
-            patient=patient,
+        held = quarantine_entry(
+            report=report, message=message, candidate=candidate, refusal=refusal, patient=patient
         )
+        held.save(force_insert=True)
     return ItemOutcome(
         candidate.reference,
         "quarantined",
