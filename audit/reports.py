@@ -37,6 +37,7 @@ from monitoring.models import (
 )
 from monitoring.selectors import clinic_zone, patient_histories
 from patients.models import EnrollmentEvent, Patient
+from pharmacy.decisions import dispense_verdict
 from pharmacy.models import Dispense
 
 
@@ -50,10 +51,6 @@ class ReportFilter:
     def window(self) -> tuple[datetime, datetime]:
         zone = clinic_zone()
         return start_of_day(self.start, zone), end_of_day(self.end, zone)
-
-
-def _codes(reasons: Iterable[Any]) -> list[str]:
-    return [r["code"] if isinstance(r, dict) else str(r) for r in reasons]
 
 
 # --- dispenses and the decision in force ------------------------------------------------------
@@ -136,8 +133,8 @@ def report_dispenses(f: ReportFilter) -> list[dict[str, Any]]:
     rows = []
     for d in dispenses:
         a = _reevaluate(d, histories[d.patient_id])
-        stored = d.decision or {}
-        stored_reasons = _codes(stored.get("reasons", []))
+        stored = dispense_verdict(d)
+        stored_reasons = list(stored.reasons)
         latest = a.latest_anc
         rows.append(
             {
@@ -150,9 +147,9 @@ def report_dispenses(f: ReportFilter) -> list[dict[str, Any]]:
                 "pharmacy": d.pharmacy.name,
                 "days_supply": d.days_supply,
                 "emergency_reason": d.emergency_reason,
-                "stored_decision": stored.get("decision"),
+                "stored_decision": stored.decision,
                 "stored_reasons": stored_reasons,
-                "stored_max_days_supply": stored.get("max_days_supply"),
+                "stored_max_days_supply": stored.max_days_supply,
                 "reevaluated_decision": a.decision.value,
                 "reevaluated_reasons": a.reason_codes,
                 "reevaluated_max_days_supply": a.max_days_supply,
@@ -161,9 +158,9 @@ def report_dispenses(f: ReportFilter) -> list[dict[str, Any]]:
                 "latest_anc_drawn_at": latest.drawn_at if latest else None,
                 "acceptable_anc": _acceptable_anc(a),
                 "disagrees": (
-                    stored.get("decision") != a.decision.value
+                    stored.decision != a.decision.value
                     or sorted(stored_reasons) != sorted(a.reason_codes)
-                    or stored.get("max_days_supply") != a.max_days_supply
+                    or stored.max_days_supply != a.max_days_supply
                 ),
             }
         )

@@ -175,7 +175,7 @@ def _decisions(user: Any, pharmacy: Any, ids: list[int]) -> Iterator[tuple[int, 
     from django.utils import timezone
 
     from patients.selectors import patient_list_visible
-    from pharmacy.services import dispensing_decision
+    from pharmacy.decisions import dispensing_decision
 
     visible = patient_list_visible(user=user)
     for offset in range(0, len(ids), 1000):

@@ -43,7 +43,7 @@ from patients.api import (
     TreatmentEventViewSet,
     UserViewSet,
 )
-from pharmacy.api import DispenseViewSet, PharmacyViewSet
+from pharmacy.api import DispenseViewSet, EligibilityView, PharmacyViewSet
 
 router = DefaultRouter()
 router.register("prescribers", PrescriberViewSet, basename="prescriber")
@@ -97,6 +97,7 @@ urlpatterns = [
         name="report-enrollment-gaps",
     ),
     path("reports/compliance/", ComplianceReportView.as_view(), name="report-compliance"),
+    path("patients/<int:pk>/eligibility/", EligibilityView.as_view(), name="patient-eligibility"),
     path("patients/<int:patient_pk>/", include(patient_router.urls)),
     path("", include(router.urls)),
 ]

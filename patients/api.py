@@ -3,11 +3,9 @@ services hold the rules."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -18,12 +16,10 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -59,9 +55,8 @@ from patients.models import (
     User,
 )
 from patients.selectors import patient_list_visible, prescriber_list_visible
-from pharmacy.models import Pharmacy
-from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_named
-from pharmacy.services import eligibility_check, patient_lookup_record, patient_reach_record
+from pharmacy.selectors import patient_reachable, pharmacist_bound
+from pharmacy.services import patient_lookup_record, patient_reach_record
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
 
@@ -290,24 +285,6 @@ class SuppliedElsewhereSerializer(serializers.ModelSerializer[SuppliedElsewhere]
         read_only_fields = ["recorded_by", "created_at"]
 
 
-# The earliest instant a decision may be asked about. Nothing the product holds is older (no
-# clozapine monitoring history predates 1990), and before their standard time the time zones
-# had offsets in seconds, which no RFC 3339 client reads.
-EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class EligibilityQuerySerializer(serializers.Serializer[Any]):
-    pharmacy = serializers.IntegerField(required=False, min_value=1)
-    days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
-    as_of = serializers.DateTimeField(required=False)
-    date_of_birth = serializers.DateField(required=False)
-
-    def validate_as_of(self, value: datetime) -> datetime:
-        if value < EARLIEST_AS_OF:
-            raise ValidationError("A decision can be asked about an instant from 1970 on.")
-        return value
-
-
 class ReachQuerySerializer(serializers.Serializer[Any]):
     date_of_birth = serializers.DateField(required=False)
 
@@ -341,86 +318,6 @@ def pharmacist_may_open(
         raise Http404(PATIENT_NOT_FOUND)
 
 
-DECISION_SCHEMA = inline_serializer(
-    "Decision",
-    {
-        "patient": serializers.CharField(),
-        "pharmacy": serializers.IntegerField(allow_null=True),
-        "as_of": serializers.DateTimeField(),
-        "protocol": serializers.CharField(),
-        "protocol_version": serializers.CharField(),
-        "decision": serializers.ChoiceField(choices=["allowed", "blocked"]),
-        "max_days_supply": serializers.IntegerField(),
-        "reasons": serializers.ListField(child=serializers.DictField()),
-        "population": serializers.CharField(),
-        "band": serializers.CharField(allow_null=True),
-        "monitoring_frequency": serializers.CharField(allow_null=True),
-        "latest_anc": serializers.DictField(allow_null=True),
-        "latest_wbc": serializers.DictField(allow_null=True),
-        "step_down_offered": serializers.CharField(allow_null=True),
-        "limits": serializers.DictField(allow_null=True),
-        "next_draw_due": serializers.DateField(allow_null=True),
-        "confirmation_due": serializers.DateTimeField(allow_null=True),
-        "hematology_consult": serializers.BooleanField(),
-        "authorization": serializers.DictField(allow_null=True),
-        "enrollment_status": serializers.CharField(),
-        "treatment_status": serializers.CharField(),
-        "warnings": serializers.ListField(
-            child=inline_serializer(
-                "DecisionWarning",
-                {"code": serializers.CharField(), "message": serializers.CharField()},
-            ),
-            help_text="Information that never blocks: confirmation_overdue, review_needed, "
-            "retitration_needed, incomplete_result.",
-        ),
-        "review_needed": serializers.ListField(
-            child=inline_serializer(
-                "ReviewNeeded",
-                {
-                    "code": serializers.CharField(),
-                    "message": serializers.CharField(),
-                    "on": serializers.DateField(),
-                },
-            ),
-            help_text="Recorded acts that results filed later conflict with; empty when none. "
-            "The prescriber reviews them (POST .../review-acknowledgement/).",
-        ),
-        "emergency_supply": inline_serializer(
-            "EmergencySupplyOption",
-            {
-                "available": serializers.BooleanField(),
-                "max_days_supply": serializers.IntegerField(),
-                "needs_last_dose_confirmation": serializers.BooleanField(),
-            },
-            allow_null=True,
-            help_text="Set when a pharmacist may make an emergency supply (the only block is an "
-            "ANC that is not current, and every condition of the rule holds); null otherwise. "
-            "`needs_last_dose_confirmation`: no supply is recorded here, so the request must "
-            "confirm the last dose was recent.",
-        ),
-        "emergency_supply_withheld": serializers.ListField(
-            child=serializers.DictField(),
-            help_text="When a blocked decision offers no emergency supply: each condition that "
-            "withholds it, as {code, message}.",
-        ),
-        "retitration_warning": inline_serializer(
-            "RetitrationWarning",
-            {
-                "without_since": serializers.DateTimeField(),
-                "hours_without": serializers.CharField(),
-                "days_without": serializers.IntegerField(),
-                "message": serializers.CharField(),
-                "restart_dose_mg": serializers.CharField(),
-                "source": serializers.CharField(),
-            },
-            allow_null=True,
-            help_text="Set when the patient's last supply ran out (or the last dose was taken) "
-            "48 hours or more ago: re-titration from 12.5 mg. Information only, never a block.",
-        ),
-    },
-)
-
-
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -433,7 +330,6 @@ class PatientViewSet(
     action_roles = {
         "list": everyone,
         "retrieve": everyone,
-        "eligibility": everyone,
         "create": {Role.PRESCRIBER, Role.DESIGNEE},
         "enroll": {Role.PRESCRIBER, Role.DESIGNEE},
         "consult_acknowledgement": {Role.PRESCRIBER},
@@ -587,84 +483,6 @@ class PatientViewSet(
         patient = self.get_queryset().get(pk=patient.pk)
         body = PatientSerializer(patient, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "pharmacy",
-                OpenApiTypes.INT,
-                description="required but for pharmacists, whose own pharmacy is the default",
-            ),
-            OpenApiParameter("days_supply", OpenApiTypes.INT),
-            OpenApiParameter("as_of", OpenApiTypes.DATETIME),
-            OpenApiParameter(
-                "date_of_birth",
-                OpenApiTypes.DATE,
-                description="optional: the patient's date of birth, checked (404 when it differs)",
-            ),
-        ],
-        responses={200: DECISION_SCHEMA},
-    )
-    @action(detail=True, methods=["get"])
-    def eligibility(self, request: Request, pk: str | None = None) -> Response:
-        # The pharmacy counter's hot path: only the columns a decision reads (the stored
-        # snapshot, the prescriber's certification), looked up without the list's filters.
-        patient = get_object_or_404(
-            self.get_queryset().select_related("dose_facts").only(*DECISION_COLUMNS),
-            pk=self.kwargs["pk"],
-        )
-        self.check_object_permissions(request, patient)
-        params = EligibilityQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        pharmacist_may_open(
-            request,
-            patient,
-            params.validated_data.get("date_of_birth"),
-            by_id_alone=settings.CLOZREMS_PHARMACIST_DECISION_BY_ID,
-        )
-        pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
-        as_of: datetime = params.validated_data.get("as_of") or timezone.now()
-        payload = eligibility_check(
-            patient=patient,
-            pharmacy=pharmacy,
-            actor=user_of(request),
-            as_of=as_of,
-            days_supply=params.validated_data.get("days_supply"),
-        )
-        return Response(payload)
-
-
-# What a dispensing decision reads of a patient (patient_assessment and the engine's inputs).
-DECISION_COLUMNS = (
-    "id",
-    "date_of_birth",
-    "population",
-    "protocol",
-    "prescriber_id",
-    "enrollment_status",
-    "prescriber__active",
-    "prescriber__certified",
-    "prescriber__certified_on",
-    "prescriber__certification_expires_on",
-    "monitoring__snapshot",
-    "monitoring__high_water",
-    "dose_facts__last_dispensed_at",
-    "dose_facts__supply_runs_out_at",
-    "dose_facts__last_dose_reported_at",
-)
-
-
-def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
-    if user.role == Role.PHARMACIST and not user.is_admin:
-        if pharmacy_id is not None and pharmacy_id != user.pharmacy_id:
-            raise ValidationError({"pharmacy": ["Pharmacists decide for their own pharmacy."]})
-        pharmacy_id = user.pharmacy_id
-    if pharmacy_id is None:
-        raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
-    pharmacy = pharmacy_named(user, pharmacy_id)
-    if pharmacy is None:
-        raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
-    return pharmacy
 
 
 class TreatmentEventSerializer(serializers.ModelSerializer[TreatmentEvent]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -17,15 +18,18 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, user_of
 from clozrems.auth import credential_of
 from clozrems.db_router import replica_reads
-from patients.models import Role, User
+from patients.api import pharmacist_may_open
+from patients.models import Patient, Role, User
 from patients.selectors import patient_list_visible
 from pharmacy.models import Dispense, EmergencyReason, Pharmacy
+from pharmacy.presenters import decision_body
 from pharmacy.selectors import (
     patient_reachable,
     pharmacist_bound,
@@ -36,6 +40,7 @@ from pharmacy.services import (
     EmergencyRequest,
     dispense_payload,
     dispense_record,
+    eligibility_check,
     emergency_payload,
     emergency_supply_review,
     patient_reach_record,
@@ -196,6 +201,12 @@ class DispenseSerializer(serializers.ModelSerializer[Dispense]):
         ]
 
     emergency = serializers.SerializerMethodField()
+    decision = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_decision(self, dispense: Dispense) -> dict[str, Any] | None:
+        """The decision the supply was made under, shown as the eligibility check shows it."""
+        return dispense_payload(dispense)["decision"]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_emergency(self, dispense: Dispense) -> dict[str, Any] | None:
@@ -316,3 +327,194 @@ class DispenseViewSet(
 
 
 __all__ = ["DispenseViewSet", "PharmacyViewSet", "dispense_payload"]
+
+
+# --- the dispensing decision ---------------------------------------------------------------
+
+# The earliest instant a decision may be asked about. Nothing the product holds is older (no
+# clozapine monitoring history predates 1990), and before their standard time the time zones
+# had offsets in seconds, which no RFC 3339 client reads.
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class EligibilityQuerySerializer(serializers.Serializer[Any]):
+    pharmacy = serializers.IntegerField(required=False, min_value=1)
+    days_supply = serializers.IntegerField(required=False, min_value=1, max_value=90)
+    as_of = serializers.DateTimeField(required=False)
+    date_of_birth = serializers.DateField(required=False)
+
+    def validate_as_of(self, value: datetime) -> datetime:
+        if value < EARLIEST_AS_OF:
+            raise ValidationError("A decision can be asked about an instant from 1970 on.")
+        return value
+
+
+DECISION_SCHEMA = inline_serializer(
+    "Decision",
+    {
+        "patient": serializers.CharField(),
+        "pharmacy": serializers.IntegerField(allow_null=True),
+        "as_of": serializers.DateTimeField(),
+        "protocol": serializers.CharField(),
+        "protocol_version": serializers.CharField(),
+        "decision": serializers.ChoiceField(choices=["allowed", "blocked"]),
+        "max_days_supply": serializers.IntegerField(),
+        "reasons": serializers.ListField(child=serializers.DictField()),
+        "population": serializers.CharField(),
+        "band": serializers.CharField(allow_null=True),
+        "monitoring_frequency": serializers.CharField(allow_null=True),
+        "latest_anc": serializers.DictField(allow_null=True),
+        "latest_wbc": serializers.DictField(allow_null=True),
+        "step_down_offered": serializers.CharField(allow_null=True),
+        "limits": serializers.DictField(allow_null=True),
+        "next_draw_due": serializers.DateField(allow_null=True),
+        "confirmation_due": serializers.DateTimeField(allow_null=True),
+        "hematology_consult": serializers.BooleanField(),
+        "authorization": serializers.DictField(allow_null=True),
+        "enrollment_status": serializers.CharField(),
+        "treatment_status": serializers.CharField(),
+        "warnings": serializers.ListField(
+            child=inline_serializer(
+                "DecisionWarning",
+                {"code": serializers.CharField(), "message": serializers.CharField()},
+            ),
+            help_text="Information that never blocks: confirmation_overdue, review_needed, "
+            "retitration_needed, incomplete_result.",
+        ),
+        "review_needed": serializers.ListField(
+            child=inline_serializer(
+                "ReviewNeeded",
+                {
+                    "code": serializers.CharField(),
+                    "message": serializers.CharField(),
+                    "on": serializers.DateField(),
+                },
+            ),
+            help_text="Recorded acts that results filed later conflict with; empty when none. "
+            "The prescriber reviews them (POST .../review-acknowledgement/).",
+        ),
+        "emergency_supply": inline_serializer(
+            "EmergencySupplyOption",
+            {
+                "available": serializers.BooleanField(),
+                "max_days_supply": serializers.IntegerField(),
+                "needs_last_dose_confirmation": serializers.BooleanField(),
+            },
+            allow_null=True,
+            help_text="Set when a pharmacist may make an emergency supply (the only block is an "
+            "ANC that is not current, and every condition of the rule holds); null otherwise. "
+            "`needs_last_dose_confirmation`: no supply is recorded here, so the request must "
+            "confirm the last dose was recent.",
+        ),
+        "emergency_supply_withheld": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="When a blocked decision offers no emergency supply: each condition that "
+            "withholds it, as {code, message}.",
+        ),
+        "retitration_warning": inline_serializer(
+            "RetitrationWarning",
+            {
+                "without_since": serializers.DateTimeField(),
+                "hours_without": serializers.CharField(),
+                "days_without": serializers.IntegerField(),
+                "message": serializers.CharField(),
+                "restart_dose_mg": serializers.CharField(),
+                "source": serializers.CharField(),
+            },
+            allow_null=True,
+            help_text="Set when the patient's last supply ran out (or the last dose was taken) "
+            "48 hours or more ago: re-titration from 12.5 mg. Information only, never a block.",
+        ),
+    },
+)
+
+
+class EligibilityView(GenericAPIView[Patient]):
+    """GET /patients/{id}/eligibility/: the dispensing decision for one patient at one pharmacy
+    (docs/api.md). Deciding is pharmacy.decisions, presenting pharmacy.presenters, and the audit
+    entry pharmacy.services.eligibility_check; this view reads the request and the patient."""
+
+    permission_classes = [ActionRoles]
+    action_roles = {"get": {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE, Role.PHARMACIST}}
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
+            return Patient.objects.none()
+        return patient_list_visible(user=user_of(self.request))
+
+    @extend_schema(
+        operation_id="patients_eligibility_retrieve",
+        tags=["patients"],
+        parameters=[
+            OpenApiParameter(
+                "pharmacy",
+                OpenApiTypes.INT,
+                description="required but for pharmacists, whose own pharmacy is the default",
+            ),
+            OpenApiParameter("days_supply", OpenApiTypes.INT),
+            OpenApiParameter("as_of", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "date_of_birth",
+                OpenApiTypes.DATE,
+                description="optional: the patient's date of birth, checked (404 when it differs)",
+            ),
+        ],
+        responses={200: DECISION_SCHEMA},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        # The pharmacy counter's hot path: only the columns a decision reads (the stored
+        # snapshot, the prescriber's certification), looked up without the list's filters.
+        patient = get_object_or_404(
+            self.get_queryset().select_related("dose_facts").only(*DECISION_COLUMNS), pk=pk
+        )
+        params = EligibilityQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        pharmacist_may_open(
+            request,
+            patient,
+            params.validated_data.get("date_of_birth"),
+            by_id_alone=settings.CLOZREMS_PHARMACIST_DECISION_BY_ID,
+        )
+        pharmacy = _decision_pharmacy(user_of(request), params.validated_data.get("pharmacy"))
+        as_of: datetime = params.validated_data.get("as_of") or timezone.now()
+        decided = eligibility_check(
+            patient=patient,
+            pharmacy=pharmacy,
+            actor=user_of(request),
+            as_of=as_of,
+            days_supply=params.validated_data.get("days_supply"),
+        )
+        return Response(decision_body(decided, patient.pk))
+
+
+# What a dispensing decision reads of a patient (patient_assessment and the engine's inputs).
+DECISION_COLUMNS = (
+    "id",
+    "date_of_birth",
+    "population",
+    "protocol",
+    "prescriber_id",
+    "enrollment_status",
+    "prescriber__active",
+    "prescriber__certified",
+    "prescriber__certified_on",
+    "prescriber__certification_expires_on",
+    "monitoring__snapshot",
+    "monitoring__high_water",
+    "dose_facts__last_dispensed_at",
+    "dose_facts__supply_runs_out_at",
+    "dose_facts__last_dose_reported_at",
+)
+
+
+def _decision_pharmacy(user: User, pharmacy_id: int | None) -> Pharmacy:
+    if user.role == Role.PHARMACIST and not user.is_admin:
+        if pharmacy_id is not None and pharmacy_id != user.pharmacy_id:
+            raise ValidationError({"pharmacy": ["Pharmacists decide for their own pharmacy."]})
+        pharmacy_id = user.pharmacy_id
+    if pharmacy_id is None:
+        raise ValidationError({"pharmacy": ["Name the dispensing pharmacy."]})
+    pharmacy = pharmacy_named(user, pharmacy_id)
+    if pharmacy is None:
+        raise ValidationError({"pharmacy": ["Unknown pharmacy."]})
+    return pharmacy

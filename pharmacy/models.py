@@ -57,8 +57,13 @@ class Dispense(models.Model):
     dispensed_at = models.DateTimeField()
     authorization_code = models.CharField(max_length=20, unique=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
-    # The decision in force when the dispense was recorded, as the API returned it.
-    decision = models.JSONField()
+    # The decision the supply was made under, as the engine made it: a
+    # pharmacy.decisions.CounterDecision (the assessment, the emergency supply, the re-titration
+    # information), read back by counter_decision_from_json and shown by pharmacy.presenters.
+    decided = models.JSONField(null=True, blank=True)
+    # Dispenses recorded before `decided` existed keep the decision's fields as the API answered
+    # them then; read only when `decided` is empty.
+    decision_as_answered = models.JSONField(null=True, blank=True, db_column="decision")
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -13,105 +13,34 @@ from django.utils import timezone
 
 from audit.context import ACTOR_CONFIG_SQL, acting_as, actor_config_params
 from audit.models import Action, Outcome
-from audit.services import audit_record, audit_refusals, decision_inputs, decision_output
+from audit.services import audit_record, audit_refusals
 from clinical.dose_facts import dose_facts_note_supply, stored_facts
 from clinical.selectors import retitration_warning
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from monitoring.engine.core import local_date
-from monitoring.engine.emergency import EmergencyOption, emergency_option
+from monitoring.engine.emergency import EmergencyOption
 from monitoring.engine.types import (
-    Assessment,
     Decision,
-    DecisionContext,
     DispenseRecord,
     Reason,
-    ReasonItem,
 )
-from monitoring.engine.wording import reason_message
-from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone, is_future
-from monitoring.services import monitoring_state_advance, patient_assessment, stored_snapshot
+from monitoring.services import monitoring_state_advance, stored_snapshot
 from patients.models import Patient, Role, User
+from pharmacy.decisions import (
+    CounterDecision,
+    counter_decision,
+    counter_decision_from_json,
+    counter_decision_to_json,
+    decision_output,
+    dispensing_decision,
+    emergency_supply_option,
+    patient_decision_inputs,
+)
 from pharmacy.models import Dispense, EmergencyReason, PatientReach, Pharmacy
+from pharmacy.presenters import decision_body, emergency_field
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-
-def dispensing_decision(
-    *, patient: Patient, pharmacy: Pharmacy, as_of: datetime, days_supply: int | None = None
-) -> Assessment:
-    """The decision for a supply as of `as_of`; reads the stored state (patient must be loaded
-    with `prescriber` and `monitoring`), never writes."""
-    day = local_date(as_of, clinic_zone())
-    context = DecisionContext(
-        prescriber_certified=patient.prescriber.is_certified_on(day),
-        pharmacy_certified=pharmacy.is_certified_on(day),
-        days_supply=days_supply,
-    )
-    return patient_assessment(patient=patient, as_of=as_of, context=context)
-
-
-def emergency_supply_option(
-    *, patient_id: int, assessment: Assessment, last_dose_confirmed: bool | None = None
-) -> EmergencyOption:
-    """Whether a pharmacist's emergency supply is open for this decision (docs/rules.md §10).
-    Queries the dispenses only when the decision is blocked for a stale ANC (the rare path)."""
-    used = False
-    codes = {item.code for item in assessment.reasons}
-    if Reason.ANC_NOT_CURRENT in codes and assessment.latest_anc is not None:
-        used = (
-            Dispense.objects.filter(
-                patient_id=patient_id,
-                dispensed_at__gt=assessment.latest_anc.drawn_at,
-                dispensed_at__lte=assessment.as_of,
-            )
-            .exclude(emergency_reason="")
-            .exists()
-        )
-    return emergency_option(
-        assessment,
-        clinic_zone(),
-        used_since_latest_anc=used,
-        last_dose_confirmed=last_dose_confirmed,
-    )
-
-
-def emergency_field(option: EmergencyOption) -> dict[str, Any] | None:
-    if not option.available:
-        return None
-    return {
-        "available": True,
-        "max_days_supply": option.max_days_supply,
-        "needs_last_dose_confirmation": option.needs_last_dose_confirmation,
-    }
-
-
-def emergency_withheld(option: EmergencyOption, protocol: str) -> list[dict[str, str]]:
-    """Each condition that withholds the emergency supply (none when it is offered or not
-    needed), in the patient's protocol's words."""
-    if option.available or option.refusals == (Reason.EMERGENCY_SUPPLY_NOT_NEEDED,):
-        return []
-    return [ReasonItem(code, reason_message(code, protocol)).as_dict() for code in option.refusals]
-
-
-def emergency_fields(option: EmergencyOption, protocol: str) -> dict[str, Any]:
-    return {
-        "emergency_supply": emergency_field(option),
-        "emergency_supply_withheld": emergency_withheld(option, protocol),
-    }
-
-
-def _decision_inputs(
-    patient: Patient, pharmacy: Pharmacy, a: Assessment, days: int | None
-) -> dict[str, Any]:
-    day = local_date(a.as_of, clinic_zone())
-    return decision_inputs(
-        a,
-        days_supply=days,
-        pharmacy_id=pharmacy.pk,
-        prescriber_certified=patient.prescriber.is_certified_on(day),
-        pharmacy_certified=pharmacy.is_certified_on(day),
-    )
 
 
 def eligibility_check(
@@ -121,17 +50,13 @@ def eligibility_check(
     actor: User,
     as_of: datetime,
     days_supply: int | None = None,
-) -> dict[str, Any]:
-    """The decision as the API shows it (with `emergency_supply`), and its audit entry: every
-    eligibility check is a dispensing decision an inspector may ask about."""
-    assessment = dispensing_decision(
+) -> CounterDecision:
+    """The counter's decision, and its audit entry: every eligibility check is a dispensing
+    decision an inspector may ask about."""
+    decision = counter_decision(
         patient=patient, pharmacy=pharmacy, as_of=as_of, days_supply=days_supply
     )
-    payload = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
-    option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-    payload.update(emergency_fields(option, assessment.protocol))
-    # Information for the pharmacist, never a block (clinical.doses).
-    payload["retitration_warning"] = retitration_warning(patient=patient, now=as_of)
+    assessment = decision.assessment
     audit_record(
         action=Action.ELIGIBILITY_CHECK,
         actor=actor,
@@ -139,14 +64,14 @@ def eligibility_check(
         object_type="patient",
         object_id=patient.pk,
         patient_id=patient.pk,
-        inputs=_decision_inputs(patient, pharmacy, assessment, days_supply),
+        inputs=patient_decision_inputs(patient, pharmacy, assessment, days_supply),
         output={
             **decision_output(assessment),
-            "emergency_supply": payload["emergency_supply"],
-            "retitration_warning": payload["retitration_warning"],
+            "emergency_supply": emergency_field(decision.emergency),
+            "retitration_warning": decision.retitration_warning,
         },
     )
-    return payload
+    return decision
 
 
 def _authorization_code() -> str:
@@ -184,7 +109,19 @@ def _replay(
     return DispenseOutcome(existing, dispense_payload(existing), replayed=True)
 
 
+def dispense_decision(dispense: Dispense) -> CounterDecision | None:
+    """The decision the supply was made under (None: a dispense recorded before decisions were
+    kept in the engine's terms, or imported without one)."""
+    return counter_decision_from_json(dispense.decided) if dispense.decided else None
+
+
 def dispense_payload(dispense: Dispense) -> dict[str, Any]:
+    decided = dispense_decision(dispense)
+    decision: dict[str, Any] | None = (
+        decision_body(decided, dispense.patient_id)
+        if decided is not None
+        else dispense.decision_as_answered
+    )
     return {
         "id": dispense.pk,
         "authorization_code": dispense.authorization_code,
@@ -192,10 +129,10 @@ def dispense_payload(dispense: Dispense) -> dict[str, Any]:
         "pharmacy": dispense.pharmacy_id,
         "days_supply": dispense.days_supply,
         "dispensed_at": dispense.dispensed_at.isoformat(),
-        "decision": dispense.decision,
+        "decision": decision,
         "emergency": emergency_payload(dispense),
         # As the decision found it before this supply (null: none needed, or an older dispense).
-        "retitration_warning": (dispense.decision or {}).get("retitration_warning"),
+        "retitration_warning": (decision or {}).get("retitration_warning"),
     }
 
 
@@ -209,6 +146,35 @@ def emergency_payload(dispense: Dispense) -> dict[str, Any] | None:
         "reviewed_by": dispense.reviewed_by_id,
         "review_note": dispense.review_note,
     }
+
+
+def _emergency_refusal(
+    option: EmergencyOption, days_supply: int, protocol: str
+) -> RuleRefused | None:
+    """Why an emergency supply of `days_supply` is refused (docs/rules.md §10), or None."""
+    if option.available and option.needs_last_dose_confirmation:
+        return RuleRefused(
+            "emergency_supply_refused",
+            "No supply is recorded here: confirm that the patient's last dose was "
+            "recent (last_dose_confirmed).",
+            (Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN,),
+            protocol=protocol,
+        )
+    if not option.available:
+        return RuleRefused(
+            "emergency_supply_refused",
+            "An emergency supply is not allowed for this patient now.",
+            option.refusals,
+            protocol=protocol,
+        )
+    if days_supply > option.max_days_supply:
+        return RuleRefused(
+            "emergency_supply_refused",
+            f"An emergency supply is at most {option.max_days_supply} days.",
+            (Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT,),
+            protocol=protocol,
+        )
+    return None
 
 
 def _emergency_validate(actor: User, emergency: EmergencyRequest) -> EmergencyRequest:
@@ -299,53 +265,32 @@ def dispense_record(
             assessment = dispensing_decision(
                 patient=locked, pharmacy=pharmacy, as_of=as_of, days_supply=days_supply
             )
-            payload = decision_payload(locked.pk, assessment, pharmacy_id=pharmacy.pk)
             # Information for the pharmacist, never a block (clinical.doses): read from the
             # dose facts loaded with the patient, before this supply is noted in them.
-            payload["retitration_warning"] = retitration_warning(patient=locked, now=as_of)
-            audit_inputs.update(_decision_inputs(locked, pharmacy, assessment, days_supply))
+            warning = retitration_warning(patient=locked, now=as_of)
+            audit_inputs.update(patient_decision_inputs(locked, pharmacy, assessment, days_supply))
             option = None
             if emergency is None:
                 if assessment.decision != Decision.ALLOWED:
                     option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
-                    payload.update(emergency_fields(option, assessment.protocol))
+                    refused = CounterDecision(assessment, option, warning, pharmacy.pk)
                     raise RuleRefused(
                         "dispense_blocked",
                         "The rules do not allow this supply now.",
                         [item.code for item in assessment.reasons],
                         protocol=assessment.protocol,
-                    ).with_decision(payload)
-                payload["emergency_supply"] = None
-                payload["emergency_supply_withheld"] = []
+                    ).with_decision(decision_body(refused, locked.pk))
             else:
                 option = emergency_supply_option(
                     patient_id=locked.pk,
                     assessment=assessment,
                     last_dose_confirmed=emergency.last_dose_confirmed,
                 )
-                payload.update(emergency_fields(option, assessment.protocol))
-                if option.available and option.needs_last_dose_confirmation:
-                    raise RuleRefused(
-                        "emergency_supply_refused",
-                        "No supply is recorded here: confirm that the patient's last dose was "
-                        "recent (last_dose_confirmed).",
-                        (Reason.EMERGENCY_SUPPLY_LAST_DOSE_UNKNOWN,),
-                        protocol=assessment.protocol,
-                    ).with_decision(payload)
-                if not option.available:
-                    raise RuleRefused(
-                        "emergency_supply_refused",
-                        "An emergency supply is not allowed for this patient now.",
-                        option.refusals,
-                        protocol=assessment.protocol,
-                    ).with_decision(payload)
-                if days_supply > option.max_days_supply:
-                    raise RuleRefused(
-                        "emergency_supply_refused",
-                        f"An emergency supply is at most {option.max_days_supply} days.",
-                        (Reason.EMERGENCY_SUPPLY_DAYS_EXCEED_LIMIT,),
-                        protocol=assessment.protocol,
-                    ).with_decision(payload)
+                refusal = _emergency_refusal(option, days_supply, assessment.protocol)
+                if refusal is not None:
+                    refused = CounterDecision(assessment, option, warning, pharmacy.pk)
+                    raise refusal.with_decision(decision_body(refused, locked.pk))
+            decided = CounterDecision(assessment, option, warning, pharmacy.pk)
             # The actor was named with the lock; the transaction ends with this block.
             with acting_as(actor, preset=True, last=True):
                 dispense = Dispense.objects.create(
@@ -355,7 +300,7 @@ def dispense_record(
                     dispensed_at=as_of,
                     authorization_code=_authorization_code(),
                     idempotency_key=key,
-                    decision=payload,
+                    decided=counter_decision_to_json(decided),
                     recorded_by=actor,
                     emergency_reason=emergency.reason if emergency else "",
                     emergency_remark=emergency.remark if emergency else "",
@@ -390,8 +335,8 @@ def dispense_record(
                         "dispense_id": dispense.pk,
                         "days_supply": days_supply,
                         "authorization_code": dispense.authorization_code,
-                        "emergency_supply": payload["emergency_supply"],
-                        "retitration_warning": payload["retitration_warning"],
+                        "emergency_supply": emergency_field(option),
+                        "retitration_warning": warning,
                     },
                 )
     except IntegrityError:

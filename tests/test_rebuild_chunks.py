@@ -67,7 +67,7 @@ def _mixed(alice, pharmacy, copies: int = 1) -> list[Patient]:
             dispensed_at=timezone.now() - timedelta(days=84),
             days_supply=7,
             authorization_code=f"T{lapsed.pk:07d}",
-            decision={},
+            decision_as_answered={},
         )
         made.append(lapsed)
     return made

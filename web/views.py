@@ -29,7 +29,7 @@ from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from clinical.models import InteractingDrug
 from clinical.plan import plan_for
-from clinical.selectors import patient_clinical, plan_counts, retitration_warning
+from clinical.selectors import patient_clinical, plan_counts
 from clinical.services import (
     counter_observation_record,
     level_result_record,
@@ -75,15 +75,14 @@ from patients.services import (
     patient_read_audit,
     treatment_event_record,
 )
+from pharmacy.decisions import counter_decision, dispense_verdict, dispensing_decision
 from pharmacy.models import Dispense, Pharmacy
+from pharmacy.presenters import decision_body
 from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
 from pharmacy.services import (
     EmergencyRequest,
     dispense_record,
-    dispensing_decision,
     eligibility_check,
-    emergency_fields,
-    emergency_supply_option,
     emergency_supply_review,
     patient_lookup_record,
 )
@@ -256,13 +255,10 @@ def _decision_context(
         raise PermissionDenied("Your account names no pharmacy; ask an administrator.")
     now = timezone.now()
     if audited:
-        decision = eligibility_check(patient=patient, pharmacy=pharmacy, actor=user, as_of=now)
+        decided = eligibility_check(patient=patient, pharmacy=pharmacy, actor=user, as_of=now)
     else:
-        assessment = dispensing_decision(patient=patient, pharmacy=pharmacy, as_of=now)
-        decision = decision_payload(patient.pk, assessment, pharmacy_id=pharmacy.pk)
-        option = emergency_supply_option(patient_id=patient.pk, assessment=assessment)
-        decision.update(emergency_fields(option, assessment.protocol))
-        decision["retitration_warning"] = retitration_warning(patient=patient, now=now)
+        decided = counter_decision(patient=patient, pharmacy=pharmacy, as_of=now)
+    decision = decision_body(decided, patient.pk)
     reasons = [
         {
             "code": item["code"],
@@ -1371,10 +1367,10 @@ def oversight_timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             }
         )
     for d in Dispense.objects.filter(patient=patient).select_related("pharmacy", "reviewed_by"):
-        stored = d.decision or {}
+        stored = dispense_verdict(d)
         kind = "emergency supply" if d.emergency_reason else "dispense"
         what = f"{forms.days(d.days_supply)} at {d.pharmacy.name} ({d.authorization_code}); "
-        what += f"decision then: {words(stored.get('decision', ''))}"
+        what += f"decision then: {words(stored.decision or '')}"
         if d.emergency_reason:
             what += f"; reason {words(d.emergency_reason)}"
             what += f"; reviewed by {d.reviewed_by.username}" if d.reviewed_by else "; not reviewed"

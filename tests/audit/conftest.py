@@ -121,7 +121,7 @@ def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
         days_supply=7,
         dispensed_at=factories.at(TODAY - timedelta(days=3), 10),
         authorization_code="CLZ-FORGED0001",
-        decision={"decision": "allowed", "reasons": [], "max_days_supply": 7},
+        decision_as_answered={"decision": "allowed", "reasons": [], "max_days_supply": 7},
         recorded_by=other_phil,
     )
     monitoring_state_refresh(patient=forged_patient)

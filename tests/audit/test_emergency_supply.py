@@ -199,7 +199,7 @@ def test_a_full_supply_on_hand_is_refused(api, phil, pharmacy, stale_patient):
         days_supply=8,  # imported: 7 days on hand after today, the weekly limit
         dispensed_at=factories.at(TODAY),
         authorization_code="CLZ-IMPORTED1",
-        decision={},
+        decision_as_answered={},
         recorded_by=phil,
     )
     monitoring_state_refresh(patient=stale_patient)

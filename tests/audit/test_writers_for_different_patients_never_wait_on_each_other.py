@@ -81,7 +81,7 @@ def test_an_uncommitted_dispense_does_not_hold_up_another_patients_writes(alice,
             # Both transactions hold an uncommitted audit entry, and neither an advisory lock.
             assert _advisory_locks() == 0
         assert outcome.dispense.patient_id == second.pk
-        assert decision["decision"] in {"allowed", "blocked"}
+        assert decision.assessment.decision.value in {"allowed", "blocked"}
     finally:
         release.set()
         holder.join(timeout=30)

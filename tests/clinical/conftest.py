@@ -42,7 +42,7 @@ def dispensed(patient, pharmacy, pharmacist, *, days_ago: int, days_supply: int)
         days_supply=days_supply,
         dispensed_at=factories.at(TODAY - timedelta(days=days_ago), 12),
         authorization_code=f"CLZ-T{patient.pk:04d}{days_ago:03d}",
-        decision={},
+        decision_as_answered={},
         recorded_by=pharmacist,
     )
     # Written around the dispense service, so the derived dose facts are rebuilt as after an
