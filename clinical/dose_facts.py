@@ -87,16 +87,22 @@ def dose_facts_note_last_dose(*, patient_id: int, reported_at: datetime) -> None
     )
 
 
-def tracking_from_facts(stored: DoseFacts | None, now: datetime) -> DoseTracking | None:
+def tracking_from_facts(
+    stored: DoseFacts | None, now: datetime, *, after_hours: int
+) -> DoseTracking | None:
     """The dose tracking at `now` from the stored facts, or None when they cannot answer for
     `now` (a dispense or report after it: a decision asked about the past reads the history)."""
     if stored is None:
-        return dose_tracking_of(None, None, None, now)
+        return dose_tracking_of(None, None, None, now, after_hours=after_hours)
     for at in (stored.last_dispensed_at, stored.last_dose_reported_at):
         if at is not None and at > now:
             return None
     return dose_tracking_of(
-        stored.last_dispensed_at, stored.supply_runs_out_at, stored.last_dose_reported_at, now
+        stored.last_dispensed_at,
+        stored.supply_runs_out_at,
+        stored.last_dose_reported_at,
+        now,
+        after_hours=after_hours,
     )
 
 

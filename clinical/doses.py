@@ -27,7 +27,6 @@ from typing import Any
 
 from clinical import messages as say
 
-RETITRATION_AFTER = timedelta(hours=48)  # label 2.5: "2 days or more since the last dose"
 RETITRATION_START_MG = Decimal("12.5")  # label 2.5; seed 001 "Day 1: 12.5 mg"
 SOURCE = say.RETITRATION_NEEDED.source
 
@@ -83,13 +82,18 @@ class DoseTracking:
 
 
 def dose_tracking(
-    supplies: Sequence[SupplyRecord], last_dose_reports: Sequence[datetime], now: datetime
+    supplies: Sequence[SupplyRecord],
+    last_dose_reports: Sequence[datetime],
+    now: datetime,
+    *,
+    after_hours: int,
 ) -> DoseTracking:
     return dose_tracking_of(
         max((s.dispensed_at for s in supplies), default=None),
         max((s.dispensed_at + timedelta(days=s.days_supply) for s in supplies), default=None),
         max((r for r in last_dose_reports if r <= now), default=None),
         now,
+        after_hours=after_hours,
     )
 
 
@@ -98,9 +102,13 @@ def dose_tracking_of(
     ran_out: datetime | None,
     reported: datetime | None,
     now: datetime,
+    *,
+    after_hours: int,
 ) -> DoseTracking:
     """The tracking from the three facts it reads: the latest dispense, the latest end of any
-    one supply, and the latest reported last dose (each at or before `now`)."""
+    one supply, and the latest reported last dose (each at or before `now`). Re-titration is
+    needed from `after_hours` without clozapine on: the patient's protocol's
+    `retitration_after_hours` (docs/rules.md §10; at the hour itself, the safer reading)."""
     without_since = ran_out
     if reported is not None and (last_dispensed is None or reported > last_dispensed):
         without_since = reported if ran_out is None else min(reported, ran_out)
@@ -114,7 +122,7 @@ def dose_tracking_of(
         reported,
         without_since,
         hours,
-        gap >= RETITRATION_AFTER,
+        gap >= timedelta(hours=after_hours),
     )
 
 

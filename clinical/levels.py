@@ -83,9 +83,9 @@ INDUCTION_CHANGE_DAYS = 14
 # Below this, "undetectable or nearly so" (laboratories' limits are 20-50 ng/mL: the higher).
 UNDETECTABLE_BELOW_NG_ML = Decimal(50)
 # Hours without clozapine in the week before the draw that put adherence in doubt: past the end
-# of the trough window a dose has been missed. 48 hours: re-titration (label 2.5).
+# of the trough window a dose has been missed. Re-titration: the patient's protocol's
+# `retitration_after_hours` (LevelInput.retitration_after_hours).
 ADHERENCE_GAP_HOURS = Decimal(14)
-RETITRATION_GAP_HOURS = Decimal(48)
 ADHERENCE_WINDOW = timedelta(days=7)
 # seed 000 / seed 001: mean response threshold in treatment-resistant schizophrenia.
 RESPONSE_THRESHOLD_NG_ML = Decimal(350)
@@ -232,6 +232,9 @@ class LevelInput:
     # The records reach back over the whole week before the draw (a supply recorded before it
     # began), so `gap_hours` judges every day of it; otherwise adherence is unknown, in doubt.
     doses_known: bool = False
+    # From this many hours without clozapine the dose must be re-titrated: the patient's
+    # protocol's `retitration_after_hours` (the caller asks the protocol).
+    retitration_after_hours: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def adherence_flags(level: LevelInput) -> list[Flag]:
             )
         )
     gap = level.gap_hours
-    if gap is not None and gap >= RETITRATION_GAP_HOURS:
+    if gap is not None and gap >= Decimal(level.retitration_after_hours):
         flags.append(
             _flag(
                 FlagCode.ADHERENCE_GAP_RETITRATION,

@@ -35,6 +35,7 @@ from clinical.selectors import (
     treatment_anchors,
 )
 from clinical.services import plan_entry_prompt
+from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
 from notifications.messages import patient_label, plan_backlog
 from notifications.services import Occasion, Recipient, notifications_create
@@ -257,6 +258,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
             [SupplyRecord(at, days) for at, days in supplies.get(patient.pk, [])],
             reports.get(patient.pk, []),
             now,
+            after_hours=get_protocol(patient.protocol).retitration_after_hours,
         )
         warning = tracking.warning()
         if warning is not None and tracking.without_since is not None:

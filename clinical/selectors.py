@@ -37,6 +37,7 @@ from clinical.models import (
     PlanEntry,
     SmokingStatusChange,
 )
+from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import TreatmentEventKind
 from monitoring.selectors import clinic_zone
 from patients.models import Patient, TreatmentEvent
@@ -383,7 +384,9 @@ def patient_levels_summary(*, patient: Patient, now: datetime) -> dict[str, Any]
         "smoking_status": smoking_status_on(patient_id=patient.pk, day=today).value,
         "interacting_medications": active_interacting_medications(patient_id=patient.pk),
         "level_suggested": prompts,
-        "dose_tracking": patient_dose_tracking(patient_id=patient.pk, now=now).as_dict(),
+        "dose_tracking": patient_dose_tracking(
+            patient_id=patient.pk, protocol=patient.protocol, now=now
+        ).as_dict(),
     }
 
 
@@ -414,7 +417,7 @@ SUPPLY_LOOKBACK = timedelta(days=120)
 _REPORT = -1
 
 
-def patient_dose_tracking(*, patient_id: int, now: datetime) -> DoseTracking:
+def patient_dose_tracking(*, patient_id: int, protocol: str, now: datetime) -> DoseTracking:
     """One query (the dispensing decision is a hot path with a query budget): the patient's
     dispenses and reported last doses, as one union."""
     supplies = (
@@ -435,6 +438,7 @@ def patient_dose_tracking(*, patient_id: int, now: datetime) -> DoseTracking:
         [SupplyRecord(at, days) for at, days in rows if days != _REPORT],
         [at for at, days in rows if days == _REPORT],
         now,
+        after_hours=get_protocol(protocol).retitration_after_hours,
     )
 
 
@@ -444,9 +448,10 @@ def retitration_warning(*, patient: Patient, now: datetime) -> dict[str, Any] | 
     they answer for `now`, else from the dispenses and reports (one query)."""
     tracking = None
     if "dose_facts" in patient._state.fields_cache:
-        tracking = tracking_from_facts(stored_facts(patient), now)
+        after_hours = get_protocol(patient.protocol).retitration_after_hours
+        tracking = tracking_from_facts(stored_facts(patient), now, after_hours=after_hours)
     if tracking is None:
-        tracking = patient_dose_tracking(patient_id=patient.pk, now=now)
+        tracking = patient_dose_tracking(patient_id=patient.pk, protocol=patient.protocol, now=now)
     return tracking.warning()
 
 

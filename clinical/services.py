@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit.context import acting_as
@@ -41,6 +42,7 @@ from clinical.selectors import (
 from clinical.units import Analyte, LevelUnitError, looks_like_mg_per_l, to_ng_ml
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
+from monitoring.engine.protocols import get_protocol
 from monitoring.selectors import clinic_zone, is_future
 from patients.models import Patient, User
 
@@ -171,6 +173,7 @@ def level_result_record(
                 smoking=status,
                 serious_infection=serious_infection,
                 context=context,
+                retitration_after_hours=get_protocol(patient.protocol).retitration_after_hours,
             ),
             earlier,
         )
@@ -597,7 +600,9 @@ def level_interpretations_rebuild(*, check: bool = False) -> list[int]:
     a level entered late, drawn before others, changes their comparison). Returns the ids whose
     stored interpretation differed; unless `check`, rewrites them."""
     differing: list[int] = []
-    levels = LevelResult.objects.order_by("patient_id", "sampled_at", "id")
+    levels = LevelResult.objects.annotate(protocol=F("patient__protocol")).order_by(
+        "patient_id", "sampled_at", "id"
+    )
     earlier: list[Any] = []
     patient_id = None
     for level in levels.iterator(chunk_size=2000):
@@ -615,6 +620,7 @@ def level_interpretations_rebuild(*, check: bool = False) -> list[int]:
                 smoking=Smoking(level.smoking),
                 serious_infection=level.serious_infection,
                 context=level.context or {},
+                retitration_after_hours=get_protocol(level.protocol).retitration_after_hours,
             ),
             earlier,
         )
@@ -658,7 +664,9 @@ def counter_observation_record(
         except FieldInvalid as error:
             # The counter's field is `last_dose_at`: name it as the caller sent it.
             raise FieldInvalid("last_dose_at", error.message) from None
-        warning = patient_dose_tracking(patient_id=patient.pk, now=timezone.now()).warning()
+        warning = patient_dose_tracking(
+            patient_id=patient.pk, protocol=patient.protocol, now=timezone.now()
+        ).warning()
         return {
             "kind": kind,
             "id": entry.pk,

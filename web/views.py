@@ -315,15 +315,16 @@ def _supply_note(decision: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cautions(decision: dict[str, Any]) -> list[str]:
-    """What the pharmacist should know even when the supply is allowed: a 24-hour repeat due
-    and the engine's warnings (neither blocks a supply)."""
+    """What the pharmacist should know even when the supply is allowed: a repeat of a first low
+    result due (the protocol's hours) and the engine's warnings (neither blocks a supply)."""
     out = []
     due = decision.get("confirmation_due")
     if due:
         by = datetime.fromisoformat(due).astimezone(clinic_zone())
+        rules = get_protocol(decision["protocol"])
         out.append(
-            f"A 24-hour repeat blood count is due by {by:%Y-%m-%d %H:%M}: "
-            "remind the patient to have it drawn."
+            f"A {rules.confirmation_hours}-hour repeat {rules.draw_name} is due by "
+            f"{by:%Y-%m-%d %H:%M}: remind the patient to have it drawn."
         )
     out.extend(w["message"] for w in decision.get("warnings") or [])
     return out
@@ -1172,7 +1173,7 @@ PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
         ),
     ),
     "confirmation": (
-        "24-hour repeat pending",
+        "Repeat of a first low result pending",
         lambda today: Q(monitoring__confirmation_due__isnull=False),
     ),
     "consult": (

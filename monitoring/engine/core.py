@@ -1348,15 +1348,16 @@ def _warnings(
         (state.has_dispenses or state.elsewhere_until is not None)
         and covered is not None
         and state.treatment_status in (TreatmentStatus.ACTIVE, TreatmentStatus.INTERRUPTED)
+        # From the hour itself (docs/rules.md §10: "2 days or more"; the safer reading where a
+        # source says "more than 48 hours", and the one the clinical dose tracking uses).
         and utc(as_of) - utc(start_of_day(covered, zone))
-        > timedelta(hours=rules.retitration_after_hours)
+        >= timedelta(hours=rules.retitration_after_hours)
     ):
         notices.append(
             Notice(
                 WarningCode.RETITRATION_NEEDED,
-                f"The recorded supply ran out on {covered}: more than "
-                f"{rules.retitration_after_hours} hours without clozapine means the dose must be "
-                "re-titrated.",
+                f"The recorded supply ran out on {covered}: {rules.retitration_after_hours} "
+                "hours or more without clozapine means the dose must be re-titrated.",
             )
         )
     if state.incomplete_at is not None:

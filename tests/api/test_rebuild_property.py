@@ -173,7 +173,9 @@ def test_the_stored_state_always_equals_a_replay_from_scratch(
         # Dose tracking (information only) is not the engine's: it must equal the reading of
         # the dispenses and reported doses themselves, which the decision no longer queries.
         assert stored.pop("retitration_warning") == (
-            patient_dose_tracking(patient_id=patient.pk, now=timezone.now()).warning()
+            patient_dose_tracking(
+                patient_id=patient.pk, protocol=patient.protocol, now=timezone.now()
+            ).warning()
         )
         fresh = Patient.objects.select_related("prescriber").get(pk=patient.pk)
         context = DecisionContext(prescriber_certified=True, pharmacy_certified=True)

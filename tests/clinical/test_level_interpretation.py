@@ -30,6 +30,7 @@ def level(clozapine="500", norclozapine=None, **kw) -> LevelInput:
         # The records show every dose taken in the week before (no gap): adherence not in doubt.
         "gap_hours": Decimal(0),
         "doses_known": True,
+        "retitration_after_hours": 48,
     }
     defaults.update(kw)
     return LevelInput(**defaults)

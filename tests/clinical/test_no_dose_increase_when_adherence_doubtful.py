@@ -67,6 +67,7 @@ def test_no_dose_increase_is_suggested_when_adherence_is_in_doubt(history):
         hours = item["hours_after_dose"]
         change = item["change_days_before"]
         level = LevelInput(
+            retitration_after_hours=48,
             sampled_at=at,
             clozapine_ng_ml=item["clozapine"],
             norclozapine_ng_ml=item["norclozapine"],
@@ -125,6 +126,7 @@ def test_the_property_can_fail_the_one_sentence_that_suggests_an_increase_is_cau
     # The detector sees the reviewed "consider raising the dose" sentence...
     reading = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=START,
             clozapine_ng_ml=Decimal(200),
             last_dose_at=START - timedelta(hours=12),
@@ -137,6 +139,7 @@ def test_the_property_can_fail_the_one_sentence_that_suggests_an_increase_is_cau
     # ...but not when the records cannot say whether the doses were taken...
     unknown = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=START,
             clozapine_ng_ml=Decimal(200),
             last_dose_at=START - timedelta(hours=12),

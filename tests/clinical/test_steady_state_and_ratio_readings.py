@@ -76,6 +76,7 @@ def test_a_change_a_week_before_the_draw_has_settled(days_before, steady):
     drawn = NOW
     reading = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=drawn,
             clozapine_ng_ml=Decimal(450),
             last_dose_at=drawn - timedelta(hours=12),
@@ -152,6 +153,7 @@ def test_a_recorded_serious_infection_reminds_below_a_ratio_of_3(
 def test_the_band_600_to_999_is_named_without_calling_it_toxic(value, named):
     reading = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=NOW,
             clozapine_ng_ml=Decimal(value),
             last_dose_at=NOW - timedelta(hours=12),

@@ -59,6 +59,7 @@ def test_zero_on_600_mg_is_not_a_trough_and_says_adherence_first(
 def test_a_level_of_50_is_low_not_undetectable():
     reading = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=NOW,
             clozapine_ng_ml=Decimal(50),
             last_dose_at=NOW - timedelta(hours=12),
@@ -116,6 +117,7 @@ def test_a_covered_week_is_no_gap(api, alice, phil, pharmacy, patient):
 def test_a_missed_day_in_the_week_before_the_draw_is_a_gap_of_its_own():
     reading = interpret(
         LevelInput(
+            retitration_after_hours=48,
             sampled_at=NOW,
             clozapine_ng_ml=Decimal(200),
             last_dose_at=NOW - timedelta(hours=12),

@@ -370,7 +370,7 @@ def test_the_counter_names_the_prescriber_and_cautions_about_a_due_repeat(
     assert "ALLOWED" in html
     assert 'data-testid="prescriber">Dr Alice Adams' in html
     cautions = html[html.index('data-testid="cautions"') :]
-    assert "A 24-hour repeat blood count is due by 2026-05-21 10:00" in cautions
+    assert "A 24-hour repeat ANC is due by 2026-05-21 10:00" in cautions
 
 
 def test_the_dispense_record_is_printable_and_its_read_audited(client, phil, allowed_patient):

@@ -50,3 +50,30 @@ def test_a_prescriber_enters_a_low_wbc_on_the_page_and_the_band_turns_red(
     ).exists()
     after = client.get(url).content.decode()
     assert 'data-testid="band">red<' in after
+
+
+def _text(html: str) -> str:
+    """What a reader sees: the page without its tags and attributes."""
+    import re
+
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_a_uk_patients_pages_use_the_protocols_words_not_the_us_labels(
+    client, alice, phil, uk_patient
+):
+    """uk-cpms calls the draw a blood count and its neutrophil count "neutrophils", and has no
+    24-hour repeat: neither page of a uk-cpms patient says "ANC" or "24-hour"."""
+    from patients.models import Patient
+
+    patient = Patient.objects.get(pk=uk_patient)
+    client.force_login(alice)
+    clinic = _text(client.get(f"/clinic/patients/{uk_patient}/").content.decode())
+    client.force_login(phil)
+    client.get("/counter/", {"patient_id": patient.pk, "date_of_birth": patient.date_of_birth})
+    counter = _text(client.get(f"/counter/patients/{uk_patient}/").content.decode())
+
+    for page in (clinic, counter):
+        assert " ANC" not in page and "ANC " not in page
+        assert "24-hour" not in page
+    assert "Blood count history" in clinic and "Latest neutrophils" in counter

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from monitoring.engine.protocols import get_protocol
+
 register = template.Library()
 
 WORDS: dict[str, str] = {
@@ -86,3 +88,23 @@ def days(value: Any) -> str:
     except (TypeError, ValueError):
         return str(value)
     return f"{n} day" if n == 1 else f"{n} days"
+
+
+# The protocol's own words on a patient's page (docs/rules.md: each protocol names its draw and
+# its repeat window); `{{ patient.protocol|draw_name }}`.
+
+
+@register.filter
+def draw_name(protocol: str) -> str:
+    return get_protocol(protocol).draw_name
+
+
+@register.filter
+def neutrophil_name(protocol: str) -> str:
+    return get_protocol(protocol).neutrophil_name
+
+
+@register.filter
+def repeat_hours(protocol: str) -> int:
+    """The hours a first low result waits for its repeat (0: the protocol has no repeat)."""
+    return get_protocol(protocol).confirmation_hours

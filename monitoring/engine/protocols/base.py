@@ -16,6 +16,8 @@ class ProtocolRules(Protocol):
     version: str
     # What a monitoring draw is called in reminders and pages ("ANC", "blood count").
     draw_name: str
+    # What the neutrophil count of a draw is called on pages ("ANC", "neutrophils").
+    neutrophil_name: str
     # What makes a rechallenge authorization necessary, in the protocol's words.
     rechallenge_after: str
     # The analytes a result set holds for this protocol ("anc", "wbc"); results of other

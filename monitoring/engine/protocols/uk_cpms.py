@@ -83,6 +83,7 @@ version = "NHS clozapine monitoring traffic lights (GGC/Borders guidance, 2024)"
 analytes = ("anc", "wbc")  # a result set: neutrophils and WBC of one draw (reading 1)
 normal_band = Band.GREEN
 draw_name = "blood count"  # a full blood count: WBC and neutrophils
+neutrophil_name = "neutrophils"
 # reading 5: the `rechallenge` authorization is the haematologist-approved agreement
 rechallenge_after = "a red result (record the haematologist-approved agreement)"
 

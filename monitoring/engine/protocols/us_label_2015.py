@@ -63,6 +63,7 @@ name = "us-label-2015"
 version = "2015 tables, 2020/2025 label revisions"
 analytes = ("anc",)  # the label's tables read the ANC alone
 draw_name = "ANC"
+neutrophil_name = "ANC"
 rechallenge_after = "severe neutropenia"
 normal_band = Band.NORMAL
 
