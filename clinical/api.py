@@ -36,8 +36,8 @@ from clinical.models import (
     SmokingStatusChange,
 )
 from clinical.plan import PlanStatus
-from clozrems.api import ActionRoles, PatientScoped, user_of
-from patients.models import Role
+from clozrems.api import ActionRoles, PatientRecords, PatientScoped, user_of
+from patients.models import Patient, Role, User
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
 WRITERS = {Role.PRESCRIBER, Role.DESIGNEE}
@@ -156,33 +156,19 @@ class LevelResultSerializer(serializers.ModelSerializer[LevelResult]):
         return _with_offset(self, "last_dose_at", value)
 
 
-class LevelResultViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[LevelResult],
-):
+class LevelResultViewSet(mixins.RetrieveModelMixin, PatientRecords):
     """Clozapine and norclozapine levels with their interpretation (flags with plain-language
     explanations and sources), newest first."""
 
     serializer_class = LevelResultSerializer
-    permission_classes = [ActionRoles]
     action_roles = {**NESTED_ROLES, "summary": READERS}
+    model = LevelResult
+    ordering = ("-sampled_at", "-id")
 
-    def get_queryset(self) -> QuerySet[LevelResult]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
-            return LevelResult.objects.none()
-        return LevelResult.objects.filter(patient=self.get_patient()).order_by("-sampled_at", "-id")
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        level = services.level_result_record(
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return services.level_result_record(
             patient=patient,
-            actor=user_of(request),
+            actor=actor,
             sampled_at=data["sampled_at"],
             clozapine=data["clozapine_value"],
             norclozapine=data.get("norclozapine_value"),
@@ -200,7 +186,6 @@ class LevelResultViewSet(
             accession=data.get("accession", ""),
             note=data.get("note", ""),
         )
-        return Response(self.get_serializer(level).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         responses={
@@ -253,39 +238,24 @@ class SmokingStatusSerializer(serializers.ModelSerializer[SmokingStatusChange]):
         read_only_fields = ["previous_status", "recorded_by", "created_at"]
 
 
-class SmokingStatusViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[SmokingStatusChange],
-):
+class SmokingStatusViewSet(PatientRecords):
     """Changes in smoking status (e.g. stopping on a hospital admission). Each one reminds the
     prescriber to check a clozapine level."""
 
     serializer_class = SmokingStatusSerializer
-    permission_classes = [ActionRoles]
     action_roles = NESTED_ROLES
+    model = SmokingStatusChange
 
-    def get_queryset(self) -> QuerySet[SmokingStatusChange]:
-        if getattr(self, "swagger_fake_view", False):
-            return SmokingStatusChange.objects.none()
-        return SmokingStatusChange.objects.filter(patient=self.get_patient())
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()  # 404 before any validation detail
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        change = services.smoking_status_record(
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return services.smoking_status_record(
             patient=patient,
-            actor=user_of(request),
+            actor=actor,
             status=data["status"],
             effective_on=data["effective_on"],
             cigarettes_per_day=data.get("cigarettes_per_day"),
             context=data.get("context", ""),
             nicotine=data.get("nicotine", ""),
         )
-        return Response(self.get_serializer(change).data, status=status.HTTP_201_CREATED)
 
 
 class InteractingDrugSerializer(serializers.ModelSerializer[InteractingDrug]):
@@ -334,38 +304,24 @@ class MedicationEventSerializer(serializers.ModelSerializer[MedicationEvent]):
         read_only_fields = ["recorded_by", "created_at"]
 
 
-class MedicationEventViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[MedicationEvent],
-):
+class MedicationEventViewSet(PatientRecords):
     """Starts and stops of interacting medications; each reminds the prescriber to check a
     level."""
 
     serializer_class = MedicationEventSerializer
-    permission_classes = [ActionRoles]
     action_roles = NESTED_ROLES
+    model = MedicationEvent
+    related = ("drug",)
 
-    def get_queryset(self) -> QuerySet[MedicationEvent]:
-        if getattr(self, "swagger_fake_view", False):
-            return MedicationEvent.objects.none()
-        return MedicationEvent.objects.filter(patient=self.get_patient()).select_related("drug")
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()  # 404 before any validation detail
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        event = services.medication_event_record(
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return services.medication_event_record(
             patient=patient,
-            actor=user_of(request),
+            actor=actor,
             drug=data["drug"],
             kind=data["kind"],
             effective_on=data["effective_on"],
             note=data.get("note", ""),
         )
-        return Response(self.get_serializer(event).data, status=status.HTTP_201_CREATED)
 
 
 class DoseEntrySerializer(serializers.ModelSerializer[DoseEntry]):
@@ -388,38 +344,23 @@ class DoseEntrySerializer(serializers.ModelSerializer[DoseEntry]):
         return _with_offset(self, "effective_at", value)
 
 
-class DoseEntryViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[DoseEntry],
-):
+class DoseEntryViewSet(PatientRecords):
     """The prescriber's dose changes and reported last doses: with the dispenses, they give the
     dose tracking (and the re-titration warning)."""
 
     serializer_class = DoseEntrySerializer
-    permission_classes = [ActionRoles]
     action_roles = NESTED_ROLES
+    model = DoseEntry
 
-    def get_queryset(self) -> QuerySet[DoseEntry]:
-        if getattr(self, "swagger_fake_view", False):
-            return DoseEntry.objects.none()
-        return DoseEntry.objects.filter(patient=self.get_patient())
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()  # 404 before any validation detail
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        entry = services.dose_entry_record(
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return services.dose_entry_record(
             patient=patient,
-            actor=user_of(request),
+            actor=actor,
             kind=data["kind"],
             effective_at=data["effective_at"],
             daily_dose_mg=data.get("daily_dose_mg"),
             note=data.get("note", ""),
         )
-        return Response(self.get_serializer(entry).data, status=status.HTTP_201_CREATED)
 
 
 class LevelIndicationSerializer(serializers.ModelSerializer[LevelIndication]):
@@ -431,37 +372,22 @@ class LevelIndicationSerializer(serializers.ModelSerializer[LevelIndication]):
         read_only_fields = ["recorded_by", "created_at"]
 
 
-class LevelIndicationViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[LevelIndication],
-):
+class LevelIndicationViewSet(PatientRecords):
     """Reasons to check a level (poor response, more side effects, doubtful adherence,
     infection, pregnancy); each prompts a level until one is drawn after it."""
 
     serializer_class = LevelIndicationSerializer
-    permission_classes = [ActionRoles]
     action_roles = NESTED_ROLES
+    model = LevelIndication
 
-    def get_queryset(self) -> QuerySet[LevelIndication]:
-        if getattr(self, "swagger_fake_view", False):
-            return LevelIndication.objects.none()
-        return LevelIndication.objects.filter(patient=self.get_patient())
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()  # 404 before any validation detail
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        noted = services.level_indication_record(
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return services.level_indication_record(
             patient=patient,
-            actor=user_of(request),
+            actor=actor,
             reason=data["reason"],
             noted_on=data["noted_on"],
             note=data.get("note", ""),
         )
-        return Response(self.get_serializer(noted).data, status=status.HTTP_201_CREATED)
 
 
 # --- the counter: what a pharmacist sees ----------------------------------------------------

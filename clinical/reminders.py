@@ -1,8 +1,8 @@
 """The prescriber's reminders for levels and the monitoring plan, through the notifications app
 (one row per recipient and occasion; a unique key makes every call safe to run twice).
 
-Kinds are this app's own (`ClinicalKind`): the notifications' `Kind` choices are not extended
-here, to keep that app's migrations untouched (the column holds any string of 40 characters).
+Their kinds are the notifications' own (`notifications.models.Kind`: levels, the plan and
+re-titration), so digests and urgency read one list.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import TextChoices
 
 from clinical import plan
 from clinical.doses import SupplyRecord, dose_tracking
@@ -38,22 +37,11 @@ from clinical.services import plan_entry_prompt
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
 from notifications.messages import patient_label, plan_backlog
+from notifications.models import Kind
 from notifications.services import Occasion, Recipient, notifications_create
 from notifications.services import recipients_for_prescribers as _recipients
 from patients.models import Patient
 from pharmacy.models import Dispense
-
-
-class ClinicalKind(TextChoices):
-    LEVEL_HIGH = "level_high"
-    LEVEL_UNEXPECTED = "level_unexpected"
-    LEVEL_SUGGESTED = "level_suggested"
-    MYOCARDITIS_SYMPTOMS = "myocarditis_symptoms"
-    PLAN_ITEM_DUE = "plan_item_due"
-    PLAN_ITEM_OVERDUE = "plan_item_overdue"
-    RETITRATION_NEEDED = "retitration_needed"
-    PLAN_ITEM_BACKLOG = "plan_item_backlog"
-
 
 # An overdue check is reminded on its first overdue day and weekly after.
 OVERDUE_REPEAT_DAYS = 7
@@ -93,7 +81,7 @@ def level_alert(*, level_id: int) -> int:
         ]
     )
     occasion = Occasion(
-        ClinicalKind.LEVEL_HIGH if urgent else ClinicalKind.LEVEL_UNEXPECTED,
+        Kind.LEVEL_HIGH if urgent else Kind.LEVEL_UNEXPECTED,
         f"level:{level.pk}",
         day,
         subject,
@@ -123,7 +111,7 @@ def level_prompt(*, kind: str, object_id: int) -> int:
         event = MedicationEvent.objects.select_related("patient", "drug").get(pk=object_id)
         patient, day, message = event.patient, event.effective_on, medication_prompt(event)
     occasion = Occasion(
-        ClinicalKind.LEVEL_SUGGESTED,
+        Kind.LEVEL_SUGGESTED,
         f"{kind}:{object_id}",
         day,
         f"Clozapine level suggested for {_label(patient)}",
@@ -149,7 +137,7 @@ def myocarditis_prompt(*, entry_id: int) -> int:
         else f"{label}: urgent finding for {_label(entry.patient)}"
     )
     occasion = Occasion(
-        ClinicalKind.MYOCARDITIS_SYMPTOMS,
+        Kind.MYOCARDITIS_SYMPTOMS,
         f"plan_entry:{entry.pk}",
         entry.done_on,
         subject,
@@ -207,7 +195,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
                     (
                         patient.prescriber_id,
                         Occasion(
-                            ClinicalKind.PLAN_ITEM_DUE,
+                            Kind.PLAN_ITEM_DUE,
                             key,
                             state.due_on,
                             f"{state.item.label} due for {label}",
@@ -224,7 +212,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
                     (
                         patient.prescriber_id,
                         Occasion(
-                            ClinicalKind.PLAN_ITEM_BACKLOG,
+                            Kind.PLAN_ITEM_BACKLOG,
                             key,
                             state.due_on,
                             plan_backlog(state.item.label, label, backlog_days),
@@ -242,7 +230,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
                     (
                         patient.prescriber_id,
                         Occasion(
-                            ClinicalKind.PLAN_ITEM_OVERDUE,
+                            Kind.PLAN_ITEM_OVERDUE,
                             key,
                             state.due_on,
                             f"{state.item.label} overdue for {label}",
@@ -266,7 +254,7 @@ def plan_scan(*, lo: int, hi: int, now: datetime) -> int:
                 (
                     patient.prescriber_id,
                     Occasion(
-                        ClinicalKind.RETITRATION_NEEDED,
+                        Kind.RETITRATION_NEEDED,
                         f"retitration:{patient.pk}",
                         local_today(tracking.without_since),
                         f"Clozapine supply ran out for {label}: re-titration needed",

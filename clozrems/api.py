@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -115,6 +116,48 @@ class PatientScoped:
                 what = getattr(self, "basename", None) or type(self).__name__
                 patient_read_audit(actor=user, patient_id=cached.pk, what=str(what))
         return cached
+
+
+class PatientRecords(
+    PatientScoped,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet[Any],
+):
+    """One kind of a patient's records under /patients/{patient_pk}/<kind>/: listed in
+    `ordering` (the model's own order when empty), with `related` loaded alongside; created
+    through the kind's service (`record`), the patient found first, so a patient the caller may
+    not see is a 404 before any validation detail. `created_body` is the 201's body."""
+
+    permission_classes = [ActionRoles]
+    model: type[Model]
+    ordering: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
+            return self.model._default_manager.none()
+        records = self.model._default_manager.filter(patient=self.get_patient(), **self.scope())
+        if self.related:
+            records = records.select_related(*self.related)
+        return records.order_by(*self.ordering) if self.ordering else records
+
+    def scope(self) -> dict[str, Any]:
+        """Further filters of the kind (e.g. one analyte of the results)."""
+        return {}
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_patient()  # 404 before any validation detail
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        made = self.record(patient, user_of(request), serializer.validated_data)
+        return Response(self.created_body(patient, made), status=status.HTTP_201_CREATED)
+
+    def record(self, patient: Any, actor: User, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def created_body(self, patient: Any, made: Any) -> dict[str, Any]:
+        return dict(self.get_serializer(made).data)
 
 
 class PingView(APIView):

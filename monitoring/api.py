@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import ActionRoles, PatientScoped, user_of
+from clozrems.api import PatientRecords, user_of
 from monitoring import services
 from monitoring.models import AncResult, ResultAnalyte, ResultStatus
 from monitoring.presenters import monitoring_payload
@@ -125,16 +124,11 @@ VOID_RULES = (
 )
 
 
-class AncResultViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[AncResult],
-):
+class AncResultViewSet(mixins.RetrieveModelMixin, PatientRecords):
     serializer_class = AncResultSerializer
     analyte: str = ResultAnalyte.ANC
-    permission_classes = [ActionRoles]
+    model = AncResult
+    ordering = ("-drawn_at", "-id")
     action_roles = {
         "list": {Role.AUDITOR, *ENTERERS},
         "retrieve": {Role.AUDITOR, *ENTERERS},
@@ -142,12 +136,8 @@ class AncResultViewSet(
         "void": ENTERERS,
     }
 
-    def get_queryset(self) -> QuerySet[AncResult]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
-            return AncResult.objects.none()
-        return AncResult.objects.filter(patient=self.get_patient(), analyte=self.analyte).order_by(
-            "-drawn_at", "-id"
-        )
+    def scope(self) -> dict[str, Any]:
+        return {"analyte": self.analyte}
 
     def _monitoring(self, patient: Patient) -> dict[str, Any]:
         return monitoring_payload(patient.pk, services.patient_monitoring_reload(patient.pk))

@@ -40,7 +40,7 @@ class Kind(models.TextChoices):
     EMERGENCY_SUPPLY = "emergency_supply"
     # A low result (or one that changed the picture) was voided: the prescriber is told.
     RESULT_VOIDED = "result_voided"
-    # The clozapine levels and the monitoring plan (clinical/reminders.py, ClinicalKind).
+    # The clozapine levels and the monitoring plan (clinical.reminders).
     LEVEL_HIGH = "level_high"
     LEVEL_UNEXPECTED = "level_unexpected"
     LEVEL_SUGGESTED = "level_suggested"

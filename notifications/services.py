@@ -35,8 +35,8 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Occasion:
-    """One thing to tell some people about, on one date. `kind` is a `Kind`, or another app's
-    own kind (clinical.reminders.ClinicalKind); `urgent` marks one urgent whatever its kind.
+    """One thing to tell some people about, on one date. `kind` is a `Kind`; `urgent` marks one
+    urgent whatever its kind.
     `email_body`, when given, replaces `body` in the e-mail: e-mail leaves the system and
     carries no free text typed into a record (the in-app body may quote it)."""
 

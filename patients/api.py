@@ -3,7 +3,8 @@ services hold the rules."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import django_filters
 from django.contrib.auth.password_validation import validate_password
@@ -23,7 +24,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import ActionRoles, PatientScoped, user_of
+from clozrems.api import ActionRoles, PatientRecords, user_of
 from clozrems.auth import credential_of
 from monitoring.engine.types import (
     AuthorizationKind,
@@ -494,33 +495,27 @@ class TreatmentEventSerializer(serializers.ModelSerializer[TreatmentEvent]):
         read_only_fields = ["actor", "created_at"]
 
 
-class TreatmentEventViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[TreatmentEvent],
-):
-    serializer_class = TreatmentEventSerializer
-    permission_classes = [ActionRoles]
-    action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
+class PatientRecordsWithMonitoring(PatientRecords):
+    """Records written through `service(patient=, actor=, **data)`; the 201 also carries the
+    patient's monitoring picture after the write."""
 
-    def get_queryset(self) -> QuerySet[TreatmentEvent]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
-            return TreatmentEvent.objects.none()
-        return TreatmentEvent.objects.filter(patient=self.get_patient()).order_by(
-            "-effective_date", "-id"
-        )
+    service: ClassVar[Callable[..., Any]]
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        event = services.treatment_event_record(
-            patient=patient, actor=user_of(request), **serializer.validated_data
-        )
-        body = dict(self.get_serializer(event).data)
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> Any:
+        return type(self).service(patient=patient, actor=actor, **data)
+
+    def created_body(self, patient: Patient, made: Any) -> dict[str, Any]:
+        body = super().created_body(patient, made)
         body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
-        return Response(body, status=status.HTTP_201_CREATED)
+        return body
+
+
+class TreatmentEventViewSet(PatientRecordsWithMonitoring):
+    serializer_class = TreatmentEventSerializer
+    action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
+    model = TreatmentEvent
+    ordering = ("-effective_date", "-id")
+    service = staticmethod(services.treatment_event_record)
 
 
 class AuthorizationSerializer(serializers.ModelSerializer[Authorization]):
@@ -542,33 +537,12 @@ class AuthorizationSerializer(serializers.ModelSerializer[Authorization]):
         read_only_fields = ["prescriber", "recorded_by", "created_at"]
 
 
-class AuthorizationViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[Authorization],
-):
+class AuthorizationViewSet(PatientRecordsWithMonitoring):
     serializer_class = AuthorizationSerializer
-    permission_classes = [ActionRoles]
     action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
-
-    def get_queryset(self) -> QuerySet[Authorization]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
-            return Authorization.objects.none()
-        return Authorization.objects.filter(patient=self.get_patient()).order_by(
-            "-starts_on", "-id"
-        )
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        authorization = services.authorization_record(
-            patient=patient, actor=user_of(request), **serializer.validated_data
-        )
-        body = dict(self.get_serializer(authorization).data)
-        body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
-        return Response(body, status=status.HTTP_201_CREATED)
+    model = Authorization
+    ordering = ("-starts_on", "-id")
+    service = staticmethod(services.authorization_record)
 
 
 # --- per-patient limits (uk-cpms) ---------------------------------------------------------------
@@ -600,32 +574,11 @@ class LimitAgreementSerializer(serializers.ModelSerializer[LimitAgreement]):
         read_only_fields = ["recorded_by", "created_at"]
 
 
-class LimitAgreementViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet[LimitAgreement],
-):
+class LimitAgreementViewSet(PatientRecordsWithMonitoring):
     """Band limits a haematologist agreed for a BEN patient (uk-cpms), with who and when."""
 
     serializer_class = LimitAgreementSerializer
-    permission_classes = [ActionRoles]
     action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
-
-    def get_queryset(self) -> QuerySet[LimitAgreement]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation, no user
-            return LimitAgreement.objects.none()
-        return LimitAgreement.objects.filter(patient=self.get_patient()).order_by(
-            "-agreed_on", "-id"
-        )
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        agreement = services.limit_agreement_record(
-            patient=patient, actor=user_of(request), **serializer.validated_data
-        )
-        body = dict(self.get_serializer(agreement).data)
-        body["monitoring"] = monitoring_payload(patient.pk, patient_monitoring_reload(patient.pk))
-        return Response(body, status=status.HTTP_201_CREATED)
+    model = LimitAgreement
+    ordering = ("-agreed_on", "-id")
+    service = staticmethod(services.limit_agreement_record)
