@@ -46,7 +46,6 @@ from monitoring.engine.types import (
     EnrollmentStatus,
     Episode,
     Frequency,
-    LatestAnc,
     Notice,
     PatientHistory,
     Population,
@@ -60,6 +59,8 @@ from monitoring.engine.types import (
     TreatmentEventRecord,
     TreatmentStatus,
     WarningCode,
+    latest_of,
+    reading_of,
 )
 from monitoring.engine.wording import reason_messages
 
@@ -755,7 +756,7 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
     anc, wbc = _reads(rules, draw)
     if anc is None and wbc is None:
         return  # nothing this protocol reads (a WBC alone under an ANC-only protocol)
-    reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+    reading = reading_of(draw.result_id, anc, draw.drawn_at, wbc, "", "", None)
     limits = limits_on(state, day)
     band = rules.band_of(reading, state.population, _baseline(state), limits)
     complete = _complete(rules, anc, wbc)
@@ -768,7 +769,7 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
     if complete:
         # Both counts of the draw are kept, so a later protocol switch can judge it (§9.11).
         known = draw.known_at if draw.known_at != draw.drawn_at else None
-        state.latest = LatestAnc(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc, known)
+        state.latest = latest_of(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc, known)
         state.incomplete_at = None
         state.incomplete_band = None
         if not state.course_dosed and anc is not None:
