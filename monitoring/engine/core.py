@@ -196,12 +196,16 @@ def _single(r: AncReading) -> Draw:
     """The draw of one result alone: what `_draw([r])` gives, without its sorting."""
     if r.value_per_ul is None and r.wbc_per_ul is None:
         return _draw([r])
-    drawn = utc(r.drawn_at)
-    if r.recorded_at is None:
+    drawn = r.drawn_at
+    if drawn.tzinfo is not UTC:  # utc(), inline: this runs for every result of a replay
+        drawn = drawn.astimezone(UTC)
+    known = r.recorded_at
+    if known is None:
         known = effective = drawn
     else:
-        known = utc(r.recorded_at)
-        effective = min(drawn, known)
+        if known.tzinfo is not UTC:
+            known = known.astimezone(UTC)
+        effective = known if known < drawn else drawn
     return Draw(
         r.result_id,
         drawn,
@@ -757,8 +761,10 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
     if anc is None and wbc is None:
         return  # nothing this protocol reads (a WBC alone under an ANC-only protocol)
     reading = reading_of(draw.result_id, anc, draw.drawn_at, wbc, "", "", None)
-    limits = limits_on(state, day)
-    band = rules.band_of(reading, state.population, _baseline(state), limits)
+    # limits_on() and _baseline(), inline: this runs for every draw of a replay.
+    limits = limits_on(state, day) if state.limit_overrides else {}
+    baseline = _mean(state.baseline) if state.baseline else None
+    band = rules.band_of(reading, state.population, baseline, limits)
     complete = _complete(rules, anc, wbc)
     if band is None:
         # §9.9: an incomplete set in the normal range says nothing: not current, not green,
@@ -790,6 +796,8 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
 
 def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw, day: date) -> None:
     """Open, worsen, confirm or close the episode with one draw on treatment (§1, §9.4)."""
+    if state.episode is None and state.refuted is None and band == rules.normal_band:
+        return  # the usual draw: normal, nothing open (what the steps below do with it)
     severity = rules.severity(band)
     episode = state.episode
     refuted = state.refuted
