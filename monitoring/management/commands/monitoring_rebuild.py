@@ -31,10 +31,11 @@ from patients.models import Patient
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for a chunk. A chunk makes a million short-lived objects
-    (the history's records, the engine's draws and steps, the JSON) and no cycles: reference
-    counting frees them all, and the collector's passes over them, triggered by the sheer number
-    of allocations, took up to a fifth of the rebuild's CPU time (measured) and freed nothing."""
+    """Python's cycle collector off for a chunk. A chunk makes hundreds of thousands of
+    short-lived objects (the history's records, the engine's draws and steps, the JSON) and no
+    cycles: reference counting frees them all, and the collector's passes over them, triggered
+    by the sheer number of allocations, took up to a fifth of the rebuild's CPU time (measured)
+    and freed nothing."""
     enabled = gc.isenabled()
     gc.disable()
     try:
