@@ -10,7 +10,11 @@ so `monitoring_rebuild --check` passes on the result. The mix, per patient (seed
   of them kept (an imported history rarely reaches further back);
 - 5% overdue (the last draw 1-20 days past due); 3% with a low latest result (2% mild, 0.7%
   moderate, 0.3% severe); 2% interrupted by the prescriber 1-40 days ago;
-- a supply dispensed at each of the last three draws, at one of 3,000 pharmacies.
+- a supply dispensed at each of the last three draws, at one of 3,000 pharmacies; except for
+  20% of the others (neither overdue nor interrupted), due a supply now: their latest draw's
+  supply is not collected yet, so they have supplies at the three draws before it and none on
+  hand (the last ran out by the latest draw, which is current) - what the dispensing benchmark
+  dispenses to (about 1,800 patients in 10,000).
 Also a cohort of patients with exactly 10 and exactly 500 results (`--cohort-size`), to show
 that a decision costs the same whatever the history's length.
 """
@@ -37,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 PRESCRIBERS = 2_000
 PHARMACIES = 3_000
 CHUNK = 2_000
+DUE_NOW = 0.20  # the share of patients due a supply now (see the module's docstring)
 
 
 def setup(database: str) -> None:
@@ -159,8 +164,19 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
                 )
             )
     pharmacy = rng.randint(1, PHARMACIES)
+    # Due a supply now: the latest draw's supply not collected yet, so the supplies are those of
+    # the three draws before it and the last has run out by that draw (its days never reach past
+    # the next draw). Drawn last, so every other figure of the mix stays as it was; never an
+    # overdue or interrupted patient, whose run without supply would reach the lapse.
+    due_now = (
+        rng.random() < DUE_NOW
+        and results is None
+        and not due_gap
+        and len(events) == 1
+        and len(days) >= 2
+    )
     dispenses = []
-    for k, d in enumerate(days[-3:]):
+    for k, d in enumerate(days[-4:-1] if due_now else days[-3:]):
         if d < start:
             continue
         supply = min(28, _interval_days(steps, d))
@@ -175,7 +191,13 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
         (),
         tuple(dispenses),
     )
-    return {"pid": pid, "history": history, "pharmacy": pharmacy, "ben": ben}
+    return {
+        "pid": pid,
+        "history": history,
+        "pharmacy": pharmacy,
+        "ben": ben,
+        "due_now": due_now,
+    }
 
 
 def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None) -> int:

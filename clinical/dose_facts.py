@@ -117,17 +117,22 @@ def facts_from_history(
 ) -> dict[int, Facts]:
     """The facts as the history gives them, for `patient_ids` or the ids in [lo, hi) (two
     queries for all the patients)."""
+    from monitoring.selectors import instant_parser, instant_text_of
     from pharmacy.models import Dispense
 
     where = _scope(patient_ids, lo, hi)
+    # The instants as text, read by `datetime.fromisoformat` (monitoring.selectors.instant_text_of).
+    parse = instant_parser()
     dispensed: dict[int, datetime] = {}
     ends: dict[int, datetime] = {}
     rows = (
         Dispense.objects.filter(**where)
         .order_by()
-        .values_list("patient_id", "dispensed_at", "days_supply")
+        .annotate(_at=instant_text_of("dispensed_at"))
+        .values_list("patient_id", "_at", "days_supply")
     )
-    for patient_id, at, days in rows.iterator(chunk_size=5000):
+    for patient_id, text, days in rows.iterator(chunk_size=5000):
+        at = parse(text)
         dispensed[patient_id] = _later(dispensed.get(patient_id), at) or at
         end = at + timedelta(days=days)
         ends[patient_id] = _later(ends.get(patient_id), end) or end
@@ -135,9 +140,11 @@ def facts_from_history(
     reports = (
         DoseEntry.objects.filter(kind=DoseEntryKind.LAST_DOSE_TAKEN, **where)
         .order_by()
-        .values_list("patient_id", "effective_at")
+        .annotate(_at=instant_text_of("effective_at"))
+        .values_list("patient_id", "_at")
     )
-    for patient_id, at in reports.iterator(chunk_size=5000):
+    for patient_id, text in reports.iterator(chunk_size=5000):
+        at = parse(text)
         reported[patient_id] = _later(reported.get(patient_id), at) or at
     return {
         pid: Facts(dispensed.get(pid), ends.get(pid), reported.get(pid))
@@ -146,10 +153,27 @@ def facts_from_history(
 
 
 def _stored(where: dict[str, Any]) -> dict[int, Facts]:
-    rows = DoseFacts.objects.filter(**where).values_list(
-        "patient_id", "last_dispensed_at", "supply_runs_out_at", "last_dose_reported_at"
+    # The instants as text, read by `datetime.fromisoformat` (monitoring.selectors.instant_text_of).
+    from monitoring.selectors import instant_parser, instant_text_of
+
+    parse = instant_parser()
+    rows = (
+        DoseFacts.objects.filter(**where)
+        .annotate(
+            _a=instant_text_of("last_dispensed_at"),
+            _b=instant_text_of("supply_runs_out_at"),
+            _c=instant_text_of("last_dose_reported_at"),
+        )
+        .values_list("patient_id", "_a", "_b", "_c")
     )
-    return {pid: Facts(a, b, c) for pid, a, b, c in rows}
+    return {
+        pid: Facts(
+            None if a is None else parse(a),
+            None if b is None else parse(b),
+            None if c is None else parse(c),
+        )
+        for pid, a, b, c in rows
+    }
 
 
 def dose_facts_check(

@@ -30,6 +30,7 @@ from monitoring.engine.types import (
     SuppliedElsewhereRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
+    reading_of,
 )
 from monitoring.models import (
     DECISIVE_STATUSES,
@@ -92,7 +93,12 @@ def patient_histories(
     )
     parse = instant_parser()
     readings: dict[int, list[AncReading]] = defaultdict(list)
-    results = AncResult.objects.filter(**mine, superseded=False, status__in=DECISIVE_STATUSES)
+    # Each patient's results in the model's order (newest draw first), patient by patient: the
+    # index on (patient, drawn_at) gives that order nearly sorted, where the model's order alone
+    # sorts the whole chunk's results.
+    results = AncResult.objects.filter(
+        **mine, superseded=False, status__in=DECISIVE_STATUSES
+    ).order_by("-patient_id", "-drawn_at", "-id")
     wbc_analyte = ResultAnalyte.WBC.value
     for patient_id, pk, value, drawn, analyte, accession, lab, recorded in results.annotate(
         _instant=instant_text_of("drawn_at"), _recorded=instant_text_of("created_at")
@@ -101,7 +107,7 @@ def patient_histories(
     ):
         wbc = analyte == wbc_analyte
         readings[patient_id].append(
-            AncReading(
+            reading_of(
                 pk,
                 None if wbc else value,
                 parse(drawn),

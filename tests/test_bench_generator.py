@@ -57,6 +57,19 @@ def test_generated_histories_pass_the_rebuild_check(db):
             "JOIN monitoring_ancresult r ON r.id = k.id AND r.accession = k.accession)"
         ).fetchone()
     assert counts is not None and counts[0] > 300 and counts[1] == counts[0]
+    # A fifth of the patients (neither overdue nor interrupted) are due a supply now, for the
+    # dispensing benchmark: enrolled, the latest draw current, no supply on hand after today;
+    # the rest have supply on hand.
+    with psycopg.connect(database) as generated_db:
+        due = generated_db.execute(
+            "SELECT count(*) FROM monitoring_monitoringstate s "
+            "JOIN patients_patient p ON p.id = s.patient_id "
+            "WHERE p.id <= 300 AND s.enrollment_status = 'enrolled' "
+            "AND s.treatment_status = 'active' AND s.current_until >= current_date "
+            "AND s.lapsed_on IS NULL "
+            "AND (s.snapshot->>'supply_until')::date <= current_date"
+        ).fetchone()
+    assert due is not None and 40 <= due[0] <= 80, due
 
     checked = subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "monitoring_rebuild", "--check"],

@@ -46,7 +46,6 @@ from monitoring.engine.types import (
     EnrollmentStatus,
     Episode,
     Frequency,
-    LatestAnc,
     Notice,
     PatientHistory,
     Population,
@@ -60,6 +59,8 @@ from monitoring.engine.types import (
     TreatmentEventRecord,
     TreatmentStatus,
     WarningCode,
+    latest_of,
+    reading_of,
 )
 from monitoring.engine.wording import reason_messages
 
@@ -195,12 +196,16 @@ def _single(r: AncReading) -> Draw:
     """The draw of one result alone: what `_draw([r])` gives, without its sorting."""
     if r.value_per_ul is None and r.wbc_per_ul is None:
         return _draw([r])
-    drawn = utc(r.drawn_at)
-    if r.recorded_at is None:
+    drawn = r.drawn_at
+    if drawn.tzinfo is not UTC:  # utc(), inline: this runs for every result of a replay
+        drawn = drawn.astimezone(UTC)
+    known = r.recorded_at
+    if known is None:
         known = effective = drawn
     else:
-        known = utc(r.recorded_at)
-        effective = min(drawn, known)
+        if known.tzinfo is not UTC:
+            known = known.astimezone(UTC)
+        effective = known if known < drawn else drawn
     return Draw(
         r.result_id,
         drawn,
@@ -755,9 +760,11 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
     anc, wbc = _reads(rules, draw)
     if anc is None and wbc is None:
         return  # nothing this protocol reads (a WBC alone under an ANC-only protocol)
-    reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
-    limits = limits_on(state, day)
-    band = rules.band_of(reading, state.population, _baseline(state), limits)
+    reading = reading_of(draw.result_id, anc, draw.drawn_at, wbc, "", "", None)
+    # limits_on() and _baseline(), inline: this runs for every draw of a replay.
+    limits = limits_on(state, day) if state.limit_overrides else {}
+    baseline = _mean(state.baseline) if state.baseline else None
+    band = rules.band_of(reading, state.population, baseline, limits)
     complete = _complete(rules, anc, wbc)
     if band is None:
         # §9.9: an incomplete set in the normal range says nothing: not current, not green,
@@ -768,7 +775,7 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
     if complete:
         # Both counts of the draw are kept, so a later protocol switch can judge it (§9.11).
         known = draw.known_at if draw.known_at != draw.drawn_at else None
-        state.latest = LatestAnc(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc, known)
+        state.latest = latest_of(draw.result_id, draw.anc, draw.drawn_at, day, draw.wbc, known)
         state.incomplete_at = None
         state.incomplete_band = None
         if not state.course_dosed and anc is not None:
@@ -789,6 +796,8 @@ def _on_draw(state: Snapshot, rules: ProtocolRules, draw: Draw, day: date) -> No
 
 def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw, day: date) -> None:
     """Open, worsen, confirm or close the episode with one draw on treatment (§1, §9.4)."""
+    if state.episode is None and state.refuted is None and band == rules.normal_band:
+        return  # the usual draw: normal, nothing open (what the steps below do with it)
     severity = rules.severity(band)
     episode = state.episode
     refuted = state.refuted

@@ -9,9 +9,12 @@ taking whole chunks.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +29,28 @@ from monitoring.services import monitoring_states_rebuild_range
 from patients.models import Patient
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a chunk. A chunk makes hundreds of thousands of
+    short-lived objects (the history's records, the engine's draws and steps, the JSON) and no
+    cycles: reference counting frees them all, and the collector's passes over them, triggered
+    by the sheer number of allocations, took up to a fifth of the rebuild's CPU time (measured)
+    and freed nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def rebuild_ranges(
     ranges: list[tuple[int, int]], now: datetime, check: bool
 ) -> tuple[int, dict[int, list[str]]]:
     count, differing = 0, {}
     for lo, hi in ranges:
-        with transaction.atomic():
+        with collector_paused(), transaction.atomic():
             done, found = monitoring_states_rebuild_range(lo=lo, hi=hi, now=now, check=check)
             # The dose facts the decision reads (clinical.dose_facts) are derived state too.
             facts = (dose_facts_check if check else dose_facts_rebuild)(lo=lo, hi=hi)
