@@ -61,17 +61,10 @@ def _patients(count: int, today: date) -> None:
     """Enrolled, started patients with a baseline ANC and an MRN at the lab."""
     from django.core.management import call_command
 
+    from feeds.models import PatientIdentifier
     from monitoring.models import AncResult
     from monitoring.services import monitoring_states_rebuild
-    from patients.models import (
-        EnrollmentEvent,
-        Patient,
-        PatientIdentifier,
-        Prescriber,
-        Role,
-        TreatmentEvent,
-        User,
-    )
+    from patients.models import EnrollmentEvent, Patient, Prescriber, Role, TreatmentEvent, User
     from tests.factories import npi_with_check_digit
 
     call_command("migrate", verbosity=0)
@@ -174,9 +167,9 @@ def _file(path: Path, messages: int, patients: list[tuple[int, str]], today: dat
 def _worker(args: tuple[str, str, int, int, int]) -> dict[str, Any]:
     database, path, index, workers, chunk = args
     _setup(database)
-    from monitoring.feeds.codes import CodeBook
-    from monitoring.feeds.hl7v2 import hl7_ingest, hl7_messages_ingest
-    from monitoring.feeds.mllp import feed_user
+    from feeds.codes import CodeBook
+    from feeds.hl7v2 import hl7_ingest, hl7_messages_ingest
+    from feeds.mllp import feed_user
 
     actor = feed_user("bench-lab")
     codes = CodeBook.load()
@@ -238,7 +231,8 @@ def main() -> None:
     _setup(options.database)
     from django.db import connection
 
-    from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+    from feeds.models import FeedMessage, QuarantinedResult
+    from monitoring.models import AncResult
     from patients.models import Patient
 
     today = date.today()

@@ -24,8 +24,7 @@ from clinical.api import (
 )
 from clozrems.api import PingView
 from clozrems.auth_views import TokenObtainView, TokenRevokeView
-from monitoring.api import AncResultViewSet, WbcResultViewSet
-from monitoring.feeds.api import (
+from feeds.api import (
     CsvFeedView,
     FeedBatchViewSet,
     FeedMessageViewSet,
@@ -34,6 +33,7 @@ from monitoring.feeds.api import (
     PatientIdentifierViewSet,
     QuarantineViewSet,
 )
+from monitoring.api import AncResultViewSet, WbcResultViewSet
 from notifications.api import NotificationViewSet
 from patients.api import (
     AuthorizationViewSet,

@@ -80,9 +80,17 @@ def enqueue_many_on_commit(task: Any, calls: list[tuple[Any, ...]]) -> None:
 
 def task_named(name: str) -> Any:
     """The task registered under `name` ("app.tasks.function"), importing its module (a web
-    process has not autodiscovered every app's tasks, as a worker has)."""
+    process has not autodiscovered every app's tasks, as a worker has). A task that moved to
+    another app keeps its first name (stored schedule and pending-task rows say it): when the
+    named module no longer holds it, every app's tasks are loaded and the registry answers."""
     module, _, function = name.rpartition(".")
-    return getattr(importlib.import_module(module), function)
+    task = getattr(importlib.import_module(module), function, None)
+    if task is not None:
+        return task
+    from clozrems.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscover the tasks
+    return app.tasks[name]
 
 
 def pending_task_run(pending_id: int) -> bool:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "csp",
     "patients",
     "monitoring",
+    "feeds",
     "pharmacy",
     "notifications",
     "audit",
@@ -305,7 +306,7 @@ SPECTACULAR_SETTINGS = {
         "ResultSourceEnum": "monitoring.models.ResultSource",
         "ResultStatusEnum": "monitoring.models.ResultStatus",
         "NotificationChannelEnum": "notifications.models.Channel",
-        "FeedMessageOutcomeEnum": "monitoring.models.FeedMessageOutcome",
+        "FeedMessageOutcomeEnum": "feeds.models.FeedMessageOutcome",
         "AuditOutcomeEnum": "audit.models.Outcome",
         "SmokingStatusEnum": "clinical.models.SmokingStatus",
         "CounterObservationKindEnum": "clinical.models.CounterObservationKind",
@@ -466,7 +467,7 @@ CLOZREMS_QUEUE_CATCH_UP_SECONDS = env_int("CLOZREMS_QUEUE_CATCH_UP_SECONDS", 60)
 # A monitoring-plan check overdue longer than this is summarised once, not reminded weekly.
 CLOZREMS_PLAN_BACKLOG_DAYS = env_int("CLOZREMS_PLAN_BACKLOG_DAYS", 30)
 
-# --- lab feeds (monitoring/feeds/) ---------------------------------------------------------
+# --- lab feeds (feeds/) --------------------------------------------------------------------
 # The largest body each HTTP feed takes (bytes): a larger one is answered 413 and logged as a
 # refused message with its size (its first 64 KiB kept).
 CLOZREMS_FEED_MAX_BYTES = {
@@ -480,7 +481,7 @@ CLOZREMS_FEED_SYNC_MAX_ITEMS = env_int("CLOZREMS_FEED_SYNC_MAX_ITEMS", 200)
 # FHIR: the deepest JSON nesting read (objects and arrays), and the most entries in a Bundle.
 CLOZREMS_FHIR_MAX_DEPTH = env_int("CLOZREMS_FHIR_MAX_DEPTH", 40)
 CLOZREMS_FHIR_MAX_ENTRIES = env_int("CLOZREMS_FHIR_MAX_ENTRIES", 1000)
-# The MLLP listener (manage.py mllp_listen; monitoring/feeds/mllp.py). TLS needs all three
+# The MLLP listener (manage.py mllp_listen; feeds/mllp.py). TLS needs all three
 # files: the listener's certificate and key, and the CA that issues the labs' client
 # certificates. Senders must come from an allowed address or network.
 CLOZREMS_MLLP_HOST = os.environ.get("CLOZREMS_MLLP_HOST", "127.0.0.1")

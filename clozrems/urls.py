@@ -6,12 +6,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from clozrems.health import health
 from clozrems.otp import ClozremsAdminSite
-from monitoring.feeds.api import FhirBundleView, FhirObservationView
+from feeds.api import FhirBundleView, FhirObservationView
+from feeds.urls import former_admin_urls
 
 # The admin site asks administrators for their second factor (CLOZREMS_ADMIN_OTP).
 admin.site.__class__ = ClozremsAdminSite
 
 urlpatterns = [
+    # The lab feeds' admin pages where they were before the feeds became an app (feeds/urls.py).
+    path("admin/monitoring/", include((former_admin_urls(), "admin"), namespace="feeds-former")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI from this site's static files (drf-spectacular-sidecar), its start-up script

@@ -53,7 +53,3 @@ class StepDownConfirmationAdmin(ReadOnlyAdmin):
     """Read here; confirmed through the API (the service checks the interval is offered)."""
 
     list_display = ("patient", "frequency", "effective_date", "confirmed_by", "created_at")
-
-
-# The feeds keep their admin pages beside their code.
-from monitoring.feeds import admin as feeds_admin  # noqa: E402, F401

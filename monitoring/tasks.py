@@ -50,21 +50,3 @@ def scan_expiries(now_iso: str | None = None) -> int:
 @shared_task(acks_late=True)
 def confirmation_requested(patient_id: int) -> int:
     return reminders.confirmation_requested(patient_id=patient_id, now=timezone.now())
-
-
-@shared_task(acks_late=True)
-def feeds_retry() -> int:
-    """Lab feed messages whose processing failed are processed again (never dropped)."""
-    from monitoring.feeds.batches import feed_batches_resume
-    from monitoring.feeds.retry import messages_retry_failed
-
-    feed_batches_resume()
-    return messages_retry_failed()
-
-
-@shared_task(acks_late=True)
-def feed_batch_process(batch_id: int) -> int:
-    """A large lab feed batch, kept as received, applied message by message (safe to rerun)."""
-    from monitoring.feeds.batches import feed_batch_process as process
-
-    return process(batch_id=batch_id).processed

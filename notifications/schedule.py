@@ -77,6 +77,7 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
     Periodic(
         "feeds.retry",
         "feeds: retry failed lab messages",
+        # The feeds app's task, under the name it was first registered with (feeds/tasks.py).
         "monitoring.tasks.feeds_retry",
         every_minutes=10,
         description="Lab feed messages whose processing failed are processed again.",

@@ -178,36 +178,6 @@ class Patient(models.Model):
         return f"{self.last_name}, {self.first_name} ({self.date_of_birth})"
 
 
-class PatientIdentifier(models.Model):
-    """An identifier another system gives the patient (a lab's MRN), so that results sent with it
-    find the patient. `issuer` names that system as it names itself in its messages: the HL7
-    assigning authority (PID-3.4) or sending facility (MSH-4), a FHIR identifier system."""
-
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="identifiers")
-    issuer = models.CharField(max_length=200)
-    value = models.CharField(max_length=100)
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["issuer", "value"]
-        # Once per patient. Within one prescriber's patients an identifier names one patient
-        # (monitoring.feeds.services.patient_identifier_add); across prescribers it may be
-        # recorded twice, so that no prescriber can block, or learn of, another's patient, and
-        # a lab's result sent with it is then held as ambiguous for an administrator.
-        constraints = [
-            models.UniqueConstraint(
-                fields=["patient", "issuer", "value"], name="patient_identifier_once_per_patient"
-            )
-        ]
-        indexes = [models.Index(fields=["issuer", "value"])]
-
-    def __str__(self) -> str:
-        return f"{self.issuer}|{self.value}"
-
-
 class EnrollmentEvent(models.Model):
     """An enrollment or re-enrollment, effective on a date (docs/rules.md §4)."""
 

@@ -201,7 +201,7 @@ def test_seed_demo_twice_changes_nothing(clock, db):
 
 
 def test_seed_demo_users_can_sign_in(clock, client, db):
-    from patients.management.commands.seed_demo import DEMO_PASSWORD
+    from web.management.commands.seed_demo import DEMO_PASSWORD
 
     _run("seed_demo")
 

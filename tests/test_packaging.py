@@ -16,6 +16,7 @@ APPS = (
     "clozrems",
     "patients",
     "monitoring",
+    "feeds",
     "pharmacy",
     "notifications",
     "audit",

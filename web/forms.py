@@ -455,7 +455,7 @@ UNITS = [(u, u) for u in UNIT_CHOICES]
 class BatchRowForm(forms.Form):
     """One result of a batch: a patient of mine, when drawn, the count and its unit. A row left
     wholly blank is skipped. The checks here are the preview's; filing sends each row, as typed,
-    through the feed path (monitoring/feeds/clinic_batch.py), which holds in the quarantine
+    through the feed path (feeds/clinic_batch.py), which holds in the quarantine
     what it cannot match or read. So the value and unit are text (a bad one survives to be
     kept), and a CSV row that names none of my patients keeps its name and birth date."""
 

@@ -38,21 +38,13 @@ from clinical.services import (
 from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
+from feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
+from feeds.models import FeedMessage, FeedMessageOutcome, QuarantinedResult, QuarantineStatus
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Reason, TreatmentStatus
 from monitoring.engine.wording import reason_remedies
-from monitoring.feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
-from monitoring.models import (
-    AncResult,
-    ConsultAcknowledgement,
-    FeedMessage,
-    FeedMessageOutcome,
-    MonitoringState,
-    QuarantinedResult,
-    QuarantineStatus,
-    ResultStatus,
-)
+from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState, ResultStatus
 from monitoring.presenters import decision_payload
 from monitoring.selectors import clinic_zone
 from monitoring.services import (
@@ -1514,7 +1506,7 @@ def _rows_from_csv(text: str, mine: dict[int, Patient]) -> tuple[dict[str, str],
 def clinic_batch(request: HtmxHttpRequest) -> HttpResponse:
     """Results for several patients at once: typed into a grid, or a CSV read into the grid to
     check first (the preview, which writes nothing). Filing sends the rows, as they stand,
-    through the feed path as one kept CSV message (monitoring/feeds/clinic_batch.py): each row
+    through the feed path as one kept CSV message (feeds/clinic_batch.py): each row
     is filed, held in the quarantine (no patient of mine, a value or unit that cannot be read)
     or refused by the manual-entry rules (it stays in the grid with the rule beside it)."""
     user = _user(request)

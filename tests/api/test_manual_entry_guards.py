@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import Action, AuditEntry
+from feeds.models import PatientIdentifier
 from monitoring.engine.protocols.base import MANUAL_ENTRY_MAX_FALL, MANUAL_ENTRY_MIN_PER_UL
 from monitoring.models import AncResult, MonitoringState, ResultSource
-from patients.models import PatientIdentifier
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import message, msh, obr, obx, pid

@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 
 from audit.models import Action, AuditEntry, Outcome
+from feeds.models import PatientIdentifier
 from monitoring.models import AncResult, ResultSource, ResultStatus
 from monitoring.services import anc_result_record
 from notifications.models import Channel, Kind, Notification
-from patients.models import PatientIdentifier
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import message, msh, obr, obx, pid

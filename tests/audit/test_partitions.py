@@ -15,7 +15,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from audit.models import AuditEntry, FieldChange
 from audit.partitions import CHANGES, ENTRIES, RESULTS, partitions_of
-from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+from feeds.models import FeedMessage, QuarantinedResult
+from monitoring.models import AncResult
 
 pytestmark = pytest.mark.postgres
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from patients.models import PatientIdentifier
+from feeds.models import PatientIdentifier
 from tests import factories
 from tests.conftest import TODAY
 
@@ -84,12 +84,12 @@ HGB = "718-7^Hemoglobin [Mass/volume] in Blood^LN"
 
 @pytest.fixture
 def mllp_listener(transactional_db):
-    """`start(config) -> port`: an MLLP listener (monitoring/feeds/mllp.py) on a loopback port,
+    """`start(config) -> port`: an MLLP listener (feeds/mllp.py) on a loopback port,
     in a thread of its own; every one started is stopped after the test."""
     import asyncio
     import threading
 
-    from monitoring.feeds.mllp import serve
+    from feeds.mllp import serve
 
     running = []
 

@@ -1,4 +1,4 @@
-"""HL7 messages applied a chunk at a time (monitoring/feeds/chunks.py) file what one message at
+"""HL7 messages applied a chunk at a time (feeds/chunks.py) file what one message at
 a time files: the same results, quarantine entries, stored states, audit entries, outcomes and
 ACKs; a bad message costs only itself; a chunk's statements do not grow with its size."""
 
@@ -15,18 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
-from monitoring.feeds import chunks
-from monitoring.feeds.hl7v2 import hl7_ingest, hl7_messages_ingest, message_ingest
-from monitoring.feeds.ingest import Filer
-from monitoring.models import (
-    AncResult,
-    FeedMessage,
-    MonitoringState,
-    QuarantinedResult,
-)
+from feeds import chunks
+from feeds.hl7v2 import hl7_ingest, hl7_messages_ingest, message_ingest
+from feeds.ingest import Filer
+from feeds.models import FeedMessage, PatientIdentifier, QuarantinedResult
+from monitoring.models import AncResult, MonitoringState
 from monitoring.services import STATE_COLUMNS
 from notifications.models import PendingTask
-from patients.models import Patient, PatientIdentifier
+from patients.models import Patient
 from tests import factories
 from tests.conftest import TODAY
 from tests.feeds.conftest import LAB, WBC, message, msh, obr, obx, pid

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.feeds.codes import Analyte, CodeBook
+from feeds.codes import Analyte, CodeBook
 from monitoring.units import UnitError, to_per_ul
 
 

@@ -8,7 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from monitoring.models import AncResult, FeedMessage, LabCodeMapping, QuarantinedResult
+from feeds.models import FeedMessage, LabCodeMapping, QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 URL = "/api/v1/feeds/csv/"

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEntry
-from monitoring.models import QuarantinedResult
+from feeds.models import QuarantinedResult
 from tests.audit.conftest import head
 from tests.feeds.conftest import message, msh, obr, obx, pid
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitoring.feeds.hl7v2 import split_messages
-from monitoring.models import AncResult, FeedMessage
+from feeds.hl7v2 import split_messages
+from feeds.models import FeedMessage
+from monitoring.models import AncResult
 from monitoring.units import MAX_PER_UL
 from tests.feeds.conftest import LAB, msh, obr, obx, pid
 

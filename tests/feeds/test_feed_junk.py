@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitoring.models import AncResult, FeedMessage
+from feeds.models import FeedMessage
+from monitoring.models import AncResult
 from monitoring.units import MAX_PER_UL
 from tests.feeds.conftest import HGB, PERCENT, WBC, msh, obr, obx, pid
 

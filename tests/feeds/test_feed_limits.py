@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from monitoring.feeds.batches import feed_batch_process
-from monitoring.models import AncResult, FeedBatch, FeedMessage, LabAccount
+from feeds.batches import feed_batch_process
+from feeds.models import FeedBatch, FeedMessage, LabAccount
+from monitoring.models import AncResult
 from tests import factories
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
@@ -235,7 +236,7 @@ def test_a_batch_run_again_keeps_each_message_once(lab_user, ann):
     """A worker that died half-way: the rerun skips what is kept and goes on with the rest."""
     LabAccount.objects.create(user=lab_user, lab=LAB)
     batch = FeedBatch.objects.create(channel="hl7", raw=_hl7_batch(), received_by=lab_user, size=5)
-    from monitoring.feeds import hl7v2
+    from feeds import hl7v2
 
     first = hl7v2.split_messages(batch.raw)[0]
     hl7v2.message_ingest(er7=first, actor=lab_user, batch=batch, position=0)
@@ -252,7 +253,7 @@ def test_the_periodic_feed_retry_resumes_a_batch_left_unfinished(
     """A batch whose task was lost (the broker was down) is picked up by the periodic retry."""
     from datetime import timedelta
 
-    from monitoring.tasks import feeds_retry
+    from feeds.tasks import feeds_retry
 
     batch = FeedBatch.objects.create(channel="hl7", raw=_hl7_batch(), received_by=lab_user, size=5)
     with django_capture_on_commit_callbacks(execute=True):

@@ -8,7 +8,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 
-from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+from feeds.models import FeedMessage, QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import LAB
 
 FHIR = "application/fhir+json"

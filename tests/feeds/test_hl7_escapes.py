@@ -7,9 +7,10 @@ import tracemalloc
 
 import pytest
 
-from monitoring.feeds import hl7v2
-from monitoring.feeds.hl7v2 import MAX_FIELD_CHARS, _Separators, unescape
-from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+from feeds import hl7v2
+from feeds.hl7v2 import MAX_FIELD_CHARS, _Separators, unescape
+from feeds.models import FeedMessage, QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 SEP = _Separators()
@@ -126,7 +127,7 @@ def test_a_parser_fault_keeps_the_message_for_retry(post, ann, monkeypatch):
     assert (kept.outcome, kept.raw) == ("failed", text.rstrip("\r"))
     assert "KeyError" in kept.detail and "KeyError" not in answer["detail"]
     monkeypatch.undo()
-    from monitoring.feeds.retry import messages_retry_failed
+    from feeds.retry import messages_retry_failed
 
     assert messages_retry_failed() == 1
     assert AncResult.objects.get(accession="ACC1").patient == ann

@@ -7,14 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitoring.models import (
-    AncResult,
-    FeedMessage,
-    LabAccount,
-    MonitoringState,
-    QuarantinedResult,
-    ResultSource,
-)
+from feeds.models import FeedMessage, LabAccount, QuarantinedResult
+from monitoring.models import AncResult, MonitoringState, ResultSource
 from tests.feeds.conftest import (
     HGB,
     PERCENT,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEntry
-from monitoring.feeds.mllp import certificate_fingerprint
-from monitoring.models import AncResult, LabAccount, LabCertificate, QuarantinedResult
+from feeds.mllp import certificate_fingerprint
+from feeds.models import LabAccount, LabCertificate, QuarantinedResult
+from monitoring.models import AncResult
 from tests import factories
 from tests.feeds.certs import Authority
 from tests.feeds.conftest import message, msh, obr, obx, pid

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import AncResult, FeedMessage, LabCodeMapping, QuarantinedResult
+from feeds.models import FeedMessage, LabCodeMapping, QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
 CHANNELS = ["hl7", "fhir", "csv"]

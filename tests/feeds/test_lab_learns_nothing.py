@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from monitoring.models import AncResult, QuarantinedResult
+from feeds.models import QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
 # (PID-3, PID-5, PID-7, OBR-7): an unknown MRN is the baseline every other case must look like.

@@ -84,8 +84,8 @@ def test_the_mllp_listen_command_over_tls_serves_a_registered_lab(ann, tmp_path)
         pytest.skip("needs PostgreSQL: the listener is another process sharing the database")
     import ssl
 
-    from monitoring.feeds.mllp import certificate_fingerprint
-    from monitoring.models import LabAccount, LabCertificate
+    from feeds.mllp import certificate_fingerprint
+    from feeds.models import LabAccount, LabCertificate
     from tests import factories
     from tests.feeds.certs import Authority
 

@@ -7,8 +7,9 @@ import socket
 
 import pytest
 
-from monitoring.feeds.mllp import ListenerConfig, feed_user, networks
-from monitoring.models import AncResult, FeedMessage, QuarantinedResult
+from feeds.mllp import ListenerConfig, feed_user, networks
+from feeds.models import FeedMessage, QuarantinedResult
+from monitoring.models import AncResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 START, END = b"\x0b", b"\x1c\r"
@@ -101,7 +102,7 @@ def test_frames_sent_without_waiting_are_acked_in_order(listener, ann):
 
 
 def test_frames_read_together_are_applied_as_one_chunk(transactional_db, ann, monkeypatch):
-    from monitoring.feeds import chunks, mllp
+    from feeds import chunks, mllp
 
     sizes = []
     original = chunks._chunk_process

@@ -11,15 +11,16 @@ import threading
 
 import pytest
 
-from monitoring.feeds import mllp
-from monitoring.feeds.hl7v2 import hl7_ingest
-from monitoring.feeds.mllp import (
+from feeds import mllp
+from feeds.hl7v2 import hl7_ingest
+from feeds.mllp import (
     ListenerConfig,
     certificate_fingerprint,
     networks,
     server_tls_context,
 )
-from monitoring.models import AncResult, FeedMessage, LabAccount, LabCertificate
+from feeds.models import FeedMessage, LabAccount, LabCertificate
+from monitoring.models import AncResult
 from tests import factories
 from tests.feeds.certs import Authority
 from tests.feeds.conftest import message, msh, obr, obx, pid

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.feeds import ingest
-from monitoring.models import AncResult, FeedMessage, MonitoringState, QuarantinedResult
+from feeds import ingest
+from feeds.models import FeedMessage, QuarantinedResult
+from monitoring.models import AncResult, MonitoringState
 from tests.feeds.conftest import PERCENT, WBC, message, msh, obr, obx, pid
 
 
@@ -211,8 +212,8 @@ def test_an_administrator_resolves_a_held_result_in_the_django_admin(client, roo
 def test_the_periodic_retry_task_processes_failed_messages_and_gives_up_after_max_attempts(
     send, ann, monkeypatch
 ):
-    from monitoring.feeds.retry import MAX_ATTEMPTS
-    from monitoring.tasks import feeds_retry
+    from feeds.retry import MAX_ATTEMPTS
+    from feeds.tasks import feeds_retry
 
     real = ingest.anc_result_record
 

@@ -10,7 +10,8 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from monitoring.models import AncResult, FeedMessage, LabAccount, MonitoringState
+from feeds.models import FeedMessage, LabAccount
+from monitoring.models import AncResult, MonitoringState
 from tests.feeds.conftest import LAB, message, msh, obx, pid
 
 DRAWN = "2026-05-19T08:00:00-04:00"
@@ -132,7 +133,7 @@ def test_two_copies_arriving_at_once_are_stored_once(lab_user, ann):
             f"needs PostgreSQL: the patient row lock is what this tests, and the database is "
             f"{connection.vendor} (set DATABASE_URL=postgres://...)"
         )
-    from monitoring.feeds.hl7v2 import hl7_ingest
+    from feeds.hl7v2 import hl7_ingest
 
     copies = [_hl7(f"P{n}")[1].decode() for n in range(6)]
     barrier = threading.Barrier(len(copies))

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from feeds.models import PatientIdentifier
 from monitoring.models import AncResult, MonitoringState
 from monitoring.services import anc_result_record
-from patients.models import PatientIdentifier
 from patients.services import patient_enroll, treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY

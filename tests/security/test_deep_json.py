@@ -17,7 +17,7 @@ DEEP = "[" * 1000 + "]" * 1000  # 2 kB
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
 
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
-# The FHIR endpoints name their own parsers (monitoring/feeds/api.py); they answer with an
+# The FHIR endpoints name their own parsers (feeds/api.py); they answer with an
 # OperationOutcome and are covered with the FHIR feed's tests.
 JSON_OPERATIONS = sorted(
     (method.upper(), path)

@@ -21,15 +21,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from audit.models import AuditEntry
 from clinical.models import DrugEffect, InteractingDrug
-from monitoring.models import (
-    AncResult,
+from feeds.models import (
     FeedBatch,
     FeedMessage,
     LabCodeMapping,
+    PatientIdentifier,
     QuarantinedResult,
 )
+from monitoring.models import AncResult
 from notifications.models import Channel, Kind, Notification
-from patients.models import PatientIdentifier
 from pharmacy.models import Dispense
 from tests.conftest import NOW, TODAY
 from tests.factories import (

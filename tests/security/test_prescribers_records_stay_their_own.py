@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from audit.models import Action, AuditEntry
-from monitoring.models import AncResult, QuarantinedResult
+from feeds.models import QuarantinedResult
+from monitoring.models import AncResult
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import message, msh, obr, obx, pid

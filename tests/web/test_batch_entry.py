@@ -7,13 +7,8 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from monitoring.models import (
-    AncResult,
-    FeedMessage,
-    QuarantinedResult,
-    QuarantineReason,
-    ResultSource,
-)
+from feeds.models import FeedMessage, QuarantinedResult, QuarantineReason
+from monitoring.models import AncResult, ResultSource
 
 URL = "/clinic/results/batch/"
 

@@ -564,7 +564,7 @@ def test_journey_batch_entry_of_ten_results(
 ):
     """Ten rows typed into the grid, one with a unit nobody knows: nine are filed, the tenth is
     held in the quarantine with its reason, all ten kept in one feed message."""
-    from monitoring.models import FeedMessage, QuarantinedResult
+    from feeds.models import FeedMessage, QuarantinedResult
 
     log_in(page, live_server, "alice")
     page.get_by_role("link", name="Enter several results").click()
@@ -593,7 +593,7 @@ def test_journey_batch_entry_of_ten_results(
 def test_journey_a_csv_batch_is_previewed_then_filed(
     page, live_server, alice, allowed_patient, stale_patient, tmp_path, shots
 ):
-    from monitoring.models import QuarantinedResult
+    from feeds.models import QuarantinedResult
 
     csv_file = tmp_path / "results.csv"
     csv_file.write_text(

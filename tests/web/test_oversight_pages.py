@@ -95,7 +95,7 @@ def test_the_lab_feed_counters_open_their_lists_for_an_auditor_too(client, aud, 
     """The quarantine and the failed messages are counters like the others: each opens a read-
     only list that agrees with it, for the auditor as for the administrator, and shows nothing a
     message said about who the patient is."""
-    from monitoring.models import FeedMessage, FeedMessageOutcome
+    from feeds.models import FeedMessage, FeedMessageOutcome
     from tests import factories
 
     lab_user = factories.LabUserFactory.create(username="acme-interface")

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.commands.runserver import Command as RunserverCommand
 
-from patients.management.commands.seed_demo import demo_logins
+from web.management.commands.seed_demo import demo_logins
 
 
 class Command(RunserverCommand):

@@ -30,9 +30,9 @@ import hl7
 from django.conf import settings
 from django.utils import timezone
 
-from monitoring.feeds.chunks import CHUNK_SIZE, FeedInput, feed_messages_process
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import (
+from feeds.chunks import CHUNK_SIZE, FeedInput, feed_messages_process
+from feeds.codes import CodeBook
+from feeds.ingest import (
     ACCOUNT_OF_ACTOR,
     ACK_CODES,
     CANCELLED,
@@ -48,7 +48,8 @@ from monitoring.feeds.ingest import (
     feed_message_process,
     lab_account_of,
 )
-from monitoring.models import FeedBatch, FeedMessageOutcome, LabAccount, ResultSource
+from feeds.models import FeedBatch, FeedMessageOutcome, LabAccount
+from monitoring.models import ResultSource
 from patients.models import User
 
 MLLP_START, MLLP_END = "\x0b", "\x1c"
@@ -121,7 +122,7 @@ def hl7_messages_ingest(
     positions: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> list[Acknowledged]:
-    """`message_ingest` for each ER7 message, applied a chunk at a time (monitoring/feeds/
+    """`message_ingest` for each ER7 message, applied a chunk at a time (feeds/
     chunks.py): the same outcomes and acknowledgements, in the same order. `positions`: each
     message's place in `batch`."""
     inputs = [

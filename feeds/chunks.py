@@ -46,12 +46,8 @@ from audit.models import Action, AuditEntry
 from audit.services import audit_entry_build, audit_records
 from clozrems.errors import FieldInvalid
 from clozrems.queue import enqueue_many_on_commit
-from monitoring.engine import assess, replay
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.core import advance, local_date
-from monitoring.engine.types import AncReading, EnrollmentStatus, PatientHistory, Snapshot
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import (
+from feeds.codes import CodeBook
+from feeds.ingest import (
     ACCOUNT_OF_ACTOR,
     ACK_CODES,
     Filer,
@@ -71,16 +67,23 @@ from monitoring.feeds.ingest import (
     report_candidates,
     report_ingest,
 )
-from monitoring.models import (
-    DECISIVE_STATUSES,
-    AncResult,
+from feeds.models import (
     FeedBatch,
     FeedMessage,
     FeedMessageOutcome,
     LabAccount,
-    MonitoringState,
+    PatientIdentifier,
     QuarantinedResult,
     QuarantineStatus,
+)
+from monitoring.engine import assess, replay
+from monitoring.engine.codec import snapshot_from_json
+from monitoring.engine.core import advance, local_date
+from monitoring.engine.types import AncReading, EnrollmentStatus, PatientHistory, Snapshot
+from monitoring.models import (
+    DECISIVE_STATUSES,
+    AncResult,
+    MonitoringState,
     ResultAnalyte,
     ResultSource,
     ResultStatus,
@@ -95,7 +98,7 @@ from monitoring.services import (
     monitoring_state_from,
 )
 from monitoring.units import UnitError, to_per_ul
-from patients.models import Patient, PatientIdentifier, User
+from patients.models import Patient, User
 
 logger = logging.getLogger(__name__)
 
@@ -611,7 +614,7 @@ class _Chunk(Filer):
         )
 
     def _already_held(self, report: LabReport, candidate: _Candidate) -> QuarantinedResult | None:
-        """`_already_held` (monitoring/feeds/ingest.py) against the open entries read up front
+        """`_already_held` (feeds/ingest.py) against the open entries read up front
         and those this chunk made, newest first as the database orders them."""
         newest_first = [*reversed(self.new_held), *_newest_first(self.held_open)]
         same = [

@@ -17,8 +17,8 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
 from clozrems.errors import FieldInvalid, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
-from monitoring.feeds.ingest import (
+from feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
+from feeds.ingest import (
     CORRECTED,
     FINAL,
     PRELIMINARY,
@@ -26,19 +26,19 @@ from monitoring.feeds.ingest import (
     derived_anc,
     feed_result_record,
 )
-from monitoring.feeds.mllp import certificate_fingerprint, networks
-from monitoring.models import (
+from feeds.mllp import certificate_fingerprint, networks
+from feeds.models import (
     LabAccount,
     LabCertificate,
     LabCodeMapping,
+    PatientIdentifier,
     QuarantinedResult,
     QuarantineReason,
     QuarantineStatus,
-    ResultSource,
-    ResultStatus,
 )
+from monitoring.models import ResultSource, ResultStatus
 from monitoring.services import RecordedResult
-from patients.models import Patient, PatientIdentifier, Prescriber, Role, User
+from patients.models import Patient, Prescriber, Role, User
 
 _STATUS = {
     FINAL: ResultStatus.FINAL,

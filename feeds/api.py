@@ -24,12 +24,21 @@ from rest_framework.views import APIView
 
 from clozrems.api import ActionRoles, PatientScoped, user_of
 from clozrems.errors import StateConflict
-from monitoring.feeds import fhir_r4, hl7v2
-from monitoring.feeds.batches import batch_answers, batch_summary, feed_batch_accept
-from monitoring.feeds.csv_batch import csv_apply, csv_read
-from monitoring.feeds.ingest import message_keep_refused
-from monitoring.feeds.retry import message_retry
-from monitoring.feeds.services import (
+from feeds import fhir_r4, hl7v2
+from feeds.batches import batch_answers, batch_summary, feed_batch_accept
+from feeds.csv_batch import csv_apply, csv_read
+from feeds.ingest import message_keep_refused
+from feeds.models import (
+    FeedBatch,
+    FeedBatchStatus,
+    FeedMessage,
+    FeedMessageOutcome,
+    LabCodeMapping,
+    PatientIdentifier,
+    QuarantinedResult,
+)
+from feeds.retry import message_retry
+from feeds.services import (
     lab_code_mapping_remove,
     lab_code_mapping_save,
     patient_identifier_add,
@@ -37,16 +46,8 @@ from monitoring.feeds.services import (
     quarantine_dismiss,
     quarantine_resolve,
 )
-from monitoring.models import (
-    FeedBatch,
-    FeedBatchStatus,
-    FeedMessage,
-    FeedMessageOutcome,
-    LabCodeMapping,
-    QuarantinedResult,
-    ResultSource,
-)
-from patients.models import Patient, PatientIdentifier, Role
+from monitoring.models import ResultSource
+from patients.models import Patient, Role
 from patients.selectors import patient_list_visible
 
 FEEDERS = {Role.LAB}
@@ -657,7 +658,7 @@ class FhirObservationView(FhirView):
         results = fhir_r4.AncResult.objects.filter(
             patient__in=visible.values("pk"), superseded=False
         ).order_by("-drawn_at", "-id")
-        from monitoring.feeds.codes import LOINC_ANALYTES, Analyte
+        from feeds.codes import LOINC_ANALYTES, Analyte
 
         # An ANC search by default; a WBC code asks for the WBC results.
         asked = (

@@ -9,10 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozrems.errors import FieldInvalid
-from monitoring.feeds import csv_batch, fhir_r4, hl7v2
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import LabReport, Unreadable, feed_message_process
-from monitoring.models import FeedMessage, FeedMessageOutcome, ResultSource
+from feeds import csv_batch, fhir_r4, hl7v2
+from feeds.codes import CodeBook
+from feeds.ingest import LabReport, Unreadable, feed_message_process
+from feeds.models import FeedMessage, FeedMessageOutcome
+from monitoring.models import ResultSource
 
 
 def _csv_parse(raw: str) -> tuple[str, str, list[LabReport]]:

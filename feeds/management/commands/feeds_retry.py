@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from monitoring.feeds.retry import messages_retry_failed
-from monitoring.models import FeedMessage, FeedMessageOutcome
+from feeds.models import FeedMessage, FeedMessageOutcome
+from feeds.retry import messages_retry_failed
 
 
 class Command(BaseCommand):

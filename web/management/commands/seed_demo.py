@@ -160,8 +160,8 @@ class Command(BaseCommand):
     def _lab_feed(self, patient: Patient, lab: User) -> None:
         """The demo lab knows Ana by an MRN; one result of hers arrived by HL7, and one result
         for a patient nobody has enrolled waits in the quarantine."""
-        from monitoring.feeds.hl7v2 import hl7_ingest
-        from monitoring.feeds.services import patient_identifier_add
+        from feeds.hl7v2 import hl7_ingest
+        from feeds.services import patient_identifier_add
 
         patient_identifier_add(patient=patient, actor=self.actor, issuer="DEMOLAB", value="D-0001")
         drawn = self._at(today() - timedelta(days=1), 8).strftime("%Y%m%d%H%M%z")

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.utils import dateparse, timezone
 
 from clozrems.errors import FieldInvalid
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import (
+from feeds.codes import CodeBook
+from feeds.ingest import (
     CANCELLED,
     CORRECTED,
     FINAL,
@@ -38,7 +38,8 @@ from monitoring.feeds.ingest import (
     lab_account_of,
     message_keep_refused,
 )
-from monitoring.models import FeedBatch, FeedMessage, FeedMessageOutcome, ResultSource
+from feeds.models import FeedBatch, FeedMessage, FeedMessageOutcome
+from monitoring.models import ResultSource
 from patients.models import User
 
 REQUIRED = ("code", "value", "unit", "drawn_at")

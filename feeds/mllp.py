@@ -22,7 +22,7 @@ slow or huge message never holds up another's; on one connection, messages are a
 arrival order, so a result and then its correction are applied in that order. A sender that
 waits for each ACK has each message applied on its own, and its ACK sent once its result is
 committed; the frames a sender has sent without waiting (already received, up to a chunk's
-worth) are applied together as one chunk (monitoring/feeds/chunks.py), and their ACKs sent, in
+worth) are applied together as one chunk (feeds/chunks.py), and their ACKs sent, in
 order, once the chunk is committed.
 """
 
@@ -40,16 +40,17 @@ from typing import Any
 
 from django.db import close_old_connections, connections
 
-from monitoring.feeds.chunks import CHUNK_SIZE
-from monitoring.feeds.hl7v2 import (
+from feeds.chunks import CHUNK_SIZE
+from feeds.hl7v2 import (
     Acknowledged,
     ack_build,
     hl7_ingest,
     hl7_messages_ingest,
     split_messages,
 )
-from monitoring.feeds.ingest import MessageOutcome, message_keep_refused
-from monitoring.models import LabAccount, LabCertificate, ResultSource
+from feeds.ingest import MessageOutcome, message_keep_refused
+from feeds.models import LabAccount, LabCertificate
+from monitoring.models import ResultSource
 from patients.models import Role, User
 
 logger = logging.getLogger(__name__)

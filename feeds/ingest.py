@@ -57,24 +57,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozrems.errors import FieldInvalid, StateConflict
-from monitoring.engine.protocols import get_protocol
-from monitoring.feeds.codes import Analyte, CodeBook
-from monitoring.models import (
-    AncResult,
+from feeds.codes import Analyte, CodeBook
+from feeds.models import (
     FeedBatch,
     FeedMessage,
     FeedMessageOutcome,
     LabAccount,
+    PatientIdentifier,
     QuarantinedResult,
     QuarantineReason,
     QuarantineStatus,
-    ResultSource,
-    ResultStatus,
 )
+from monitoring.engine.protocols import get_protocol
+from monitoring.models import AncResult, ResultSource, ResultStatus
 from monitoring.services import RecordedResult, anc_result_record
 from monitoring.units import PERCENT_UNITS, UNIT_FACTORS, UnitError, canonical_unit
 from monitoring.units import to_per_ul as unit_to_per_ul
-from patients.models import Patient, PatientIdentifier, User
+from patients.models import Patient, User
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +383,7 @@ def report_ingest(
 ) -> list[ItemOutcome]:
     """Apply one report (one order, one patient): every observation gets an outcome. `filer`:
     how patients are found and results stored or held (the database, one by one, by default;
-    a chunk's in monitoring/feeds/chunks.py)."""
+    a chunk's in feeds/chunks.py)."""
     filer = filer or DATABASE_FILER
     outcomes: list[ItemOutcome] = []
     by_analyte, unknown = report_analytes(report, codes)
@@ -695,7 +694,7 @@ def _apply(
 class Filer:
     """How `report_ingest` finds a patient and stores or holds a result. This one writes each
     at once (`patient_match_how`, `feed_result_record`, `_quarantine`); a chunk's defers its
-    writes to set-based ones (monitoring/feeds/chunks.py)."""
+    writes to set-based ones (feeds/chunks.py)."""
 
     def match(self, *, identity: PatientIdentity) -> tuple[Patient, str]:
         return patient_match_how(identity=identity)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from monitoring.models import LabCodeMapping
+from feeds.models import LabCodeMapping
 
 
 class Analyte(StrEnum):

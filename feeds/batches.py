@@ -1,6 +1,6 @@
 """Large feed batches, taken asynchronously: the batch is kept as received and answered at once
 (HTTP 202, with its resource /api/v1/feeds/batches/{id}/), and a worker applies it through the
-usual path (HL7: a chunk of messages at a time, monitoring/feeds/chunks.py), so each message is
+usual path (HL7: a chunk of messages at a time, feeds/chunks.py), so each message is
 kept and acknowledged as in a small batch.
 
 A worker that dies half-way leaves the batch `processing`; running the task again (the periodic
@@ -16,11 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from clozrems.queue import enqueue_on_commit
-from monitoring.feeds import csv_batch, hl7v2
-from monitoring.feeds.chunks import CHUNK_SIZE
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import lab_account_of
-from monitoring.models import FeedBatch, FeedBatchStatus, FeedMessage, ResultSource
+from feeds import csv_batch, hl7v2
+from feeds.chunks import CHUNK_SIZE
+from feeds.codes import CodeBook
+from feeds.ingest import lab_account_of
+from feeds.models import FeedBatch, FeedBatchStatus, FeedMessage
+from monitoring.models import ResultSource
 from patients.models import User
 
 # How often the batch's count of processed messages is written while it runs.
@@ -31,7 +32,7 @@ STALE_AFTER = timedelta(minutes=30)
 
 def feed_batch_accept(*, channel: ResultSource, raw: str, actor: User, size: int) -> FeedBatch:
     """Keep a batch and queue it for a worker."""
-    from monitoring.tasks import feed_batch_process
+    from feeds.tasks import feed_batch_process
 
     with transaction.atomic():
         batch = FeedBatch.objects.create(channel=channel, raw=raw, received_by=actor, size=size)
@@ -96,7 +97,7 @@ def _progress(batch: FeedBatch) -> None:
 
 def feed_batches_resume(*, now: Any = None) -> int:
     """Queue again the batches a lost task or a dead worker left unfinished."""
-    from monitoring.tasks import feed_batch_process
+    from feeds.tasks import feed_batch_process
 
     now = now or timezone.now()
     left = FeedBatch.objects.filter(

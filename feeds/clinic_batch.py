@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from clozrems.errors import FieldInvalid
-from monitoring.feeds.codes import ANALYTE_LOINC, Analyte
-from monitoring.feeds.csv_batch import _date, csv_instant
-from monitoring.feeds.ingest import (
+from feeds.codes import ANALYTE_LOINC, Analyte
+from feeds.csv_batch import _date, csv_instant
+from feeds.ingest import (
     FINAL,
     REFERENCE,
     Filer,
@@ -45,7 +45,8 @@ from monitoring.feeds.ingest import (
     _Candidate,
     feed_message_process,
 )
-from monitoring.models import AncResult, FeedMessage, QuarantineReason, ResultSource
+from feeds.models import FeedMessage, QuarantineReason
+from monitoring.models import AncResult, ResultSource
 from monitoring.services import RecordedResult, anc_result_record
 from patients.models import Patient, User
 

@@ -1,4 +1,4 @@
-"""Import a file of lab results: CSV (see monitoring/feeds/csv_batch.py) or HL7 v2 messages."""
+"""Import a file of lab results: CSV (see feeds/csv_batch.py) or HL7 v2 messages."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from clozrems.errors import FieldInvalid
-from monitoring.feeds.chunks import CHUNK_SIZE
-from monitoring.feeds.csv_batch import csv_ingest
-from monitoring.feeds.hl7v2 import hl7_messages_ingest, split_messages
-from monitoring.feeds.mllp import feed_user
+from feeds.chunks import CHUNK_SIZE
+from feeds.csv_batch import csv_ingest
+from feeds.hl7v2 import hl7_messages_ingest, split_messages
+from feeds.mllp import feed_user
 
 HL7_STARTS = ("MSH", "FHS", "BHS", "\x0b")
 
@@ -87,13 +87,13 @@ class Command(BaseCommand):
         ]
 
     def _hl7(self, text: str, actor: Any, quiet: bool) -> list[dict[str, Any]]:
-        from monitoring.feeds.codes import CodeBook
+        from feeds.codes import CodeBook
 
         codes = CodeBook.load()
         rows = []
         messages = split_messages(text)
         with tqdm(total=len(messages), unit="msg", disable=quiet) as bar:
-            # A chunk of messages at a time (monitoring/feeds/chunks.py).
+            # A chunk of messages at a time (feeds/chunks.py).
             for lo in range(0, len(messages), CHUNK_SIZE):
                 answers = hl7_messages_ingest(
                     messages=messages[lo : lo + CHUNK_SIZE], actor=actor, codes=codes

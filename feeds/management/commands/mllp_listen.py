@@ -3,7 +3,7 @@
 With the CLOZREMS_MLLP_TLS_* settings (or --tls-cert, --tls-key, --tls-ca) the listener speaks
 TLS and each sender is the lab account its client certificate is registered for. Without them
 it binds loopback only and speaks for the one account named by --user (for an interface engine
-on the same host that terminates TLS itself). See monitoring/feeds/mllp.py.
+on the same host that terminates TLS itself). See feeds/mllp.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.feeds.mllp import (
+from feeds.mllp import (
     ListenerConfig,
     feed_user,
     listener_check,

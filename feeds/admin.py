@@ -10,22 +10,22 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
-from monitoring.feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
-from monitoring.feeds.services import (
-    lab_account_save,
-    lab_certificate_save,
-    lab_code_mapping_remove,
-    lab_code_mapping_save,
-    quarantine_dismiss,
-    quarantine_resolve,
-)
-from monitoring.models import (
+from feeds.codes import LOINC_ANALYTES, MAPPED_ONLY_ANALYTES
+from feeds.models import (
     FeedBatch,
     FeedMessage,
     LabAccount,
     LabCertificate,
     LabCodeMapping,
     QuarantinedResult,
+)
+from feeds.services import (
+    lab_account_save,
+    lab_certificate_save,
+    lab_code_mapping_remove,
+    lab_code_mapping_save,
+    quarantine_dismiss,
+    quarantine_resolve,
 )
 from patients.models import Patient
 

@@ -31,8 +31,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from pydantic import ValidationError
 
-from monitoring.feeds.codes import CodeBook
-from monitoring.feeds.ingest import (
+from feeds.codes import CodeBook
+from feeds.ingest import (
     CANCELLED,
     CORRECTED,
     FINAL,
@@ -44,7 +44,8 @@ from monitoring.feeds.ingest import (
     feed_message_process,
     message_keep_refused,
 )
-from monitoring.models import AncResult, FeedMessageOutcome, ResultSource, ResultStatus
+from feeds.models import FeedMessageOutcome
+from monitoring.models import AncResult, ResultSource, ResultStatus
 from patients.models import User
 
 UCUM = "http://unitsofmeasure.org"
@@ -448,7 +449,7 @@ def searchset(results: Iterable[AncResult], total: int) -> dict[str, Any]:
 
 def fhir_parse(raw: str) -> tuple[str, str, list[LabReport]]:
     """Parse a kept FHIR message again (a retry): an Observation or a Bundle of them."""
-    from monitoring.feeds.ingest import Unreadable
+    from feeds.ingest import Unreadable
 
     try:
         body = fhir_load(raw)
