@@ -38,6 +38,7 @@ from clinical.services import (
 from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
+from clozrems.zones import clinic_zone
 from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Reason, TreatmentStatus
@@ -54,7 +55,6 @@ from monitoring.models import (
     ResultStatus,
 )
 from monitoring.presenters import decision_payload
-from monitoring.selectors import clinic_zone
 from monitoring.services import (
     anc_result_record,
     anc_result_void,
