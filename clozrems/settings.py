@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "notifications",
     "audit",
     "clinical",
+    "oversight",
     "web",
 ]
 

@@ -20,6 +20,7 @@ APPS = (
     "notifications",
     "audit",
     "clinical",
+    "oversight",
     "web",
 )
 

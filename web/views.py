@@ -22,9 +22,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
-from audit import reports
 from audit.models import Action, AuditEntry
-from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from clinical.models import InteractingDrug
@@ -66,6 +64,8 @@ from monitoring.services import (
 )
 from notifications.models import Channel, Notification
 from notifications.services import notification_mark_read
+from oversight import reports
+from oversight.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import (
