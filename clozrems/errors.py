@@ -45,8 +45,8 @@ class RuleRefused(AuditedRefusal):
         return self
 
     def audit_output(self) -> dict[str, Any]:
-        """The refusal as the trail keeps it: the code, the message, the reasons' codes (their
-        sentences follow the wording, docs/audit.md) and the blocked decision, if any."""
+        """The refusal as the trail keeps it (docs/audit.md): the code, the message, the
+        reasons' codes (not their sentences) and the blocked decision, if any."""
         body: dict[str, Any] = {
             "code": self.code,
             "message": self.message,
