@@ -3,7 +3,9 @@
 
 A refused request (HTTP 422) must leave its decision in the trail and nothing else. The service
 raises inside its atomic block, which rolls back; `audit_refusals` wraps that block, catches the
-refusal after the rollback, writes the entry in a transaction of its own and re-raises.
+refusal after the rollback, writes the entry in a transaction of its own and re-raises. The
+trail knows no domain app: it catches any `AuditedRefusal` (audit/refusals.py), which the
+domain's refusal extends, and writes what the refusal gives as its output.
 
 The request path costs one INSERT and takes no lock: the entry is written unsealed, with no
 chain fields. `audit_seal` (a periodic task, and `manage.py audit_seal`) is the only writer of
@@ -35,7 +37,7 @@ from audit import context
 from audit.checkpoints import checkpoint_file_append
 from audit.keys import AuditKey, keyring
 from audit.models import GENESIS_HASH, SEAL_FIELDS, AuditCheckpoint, AuditEntry, Outcome
-from clozrems.errors import RuleRefused
+from audit.refusals import AuditedRefusal
 
 # pg_advisory_xact_lock key of the sealer: any constant, distinct from other advisory locks.
 # Only the sealer takes it; a request never does.
@@ -272,17 +274,6 @@ def _seal_batch(limit: int, key: AuditKey, wait: bool) -> tuple[int, int, AuditC
     return len(pending), seq, checkpoint
 
 
-def refusal_output(refusal: RuleRefused) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "code": refusal.code,
-        "message": refusal.message,
-        "reasons": [r.value for r in refusal.reasons],
-    }
-    if refusal.decision is not None:
-        body["decision"] = refusal.decision
-    return body
-
-
 @contextmanager
 def audit_refusals(
     *,
@@ -295,14 +286,15 @@ def audit_refusals(
     extra: Mapping[str, Any] | None = None,
     outcome: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Wrap a service's atomic block: a RuleRefused escaping it (so after its rollback) is
-    written to the trail as the decision, then re-raised. The block may add to the yielded
-    dict (e.g. the decision's inputs) before it raises. A dispensing decision's refusal is
+    """Wrap a service's atomic block: a refusal (`AuditedRefusal`, such as the API's
+    RuleRefused) escaping it (so after its rollback) is written to the trail as the decision,
+    then re-raised. The block may add to the yielded dict (e.g. the decision's inputs) before
+    it raises. A dispensing decision's refusal is
     `blocked`; any other rule refusal `refused` (or the given `outcome`)."""
     found: dict[str, Any] = dict(inputs or {})
     try:
         yield found
-    except RuleRefused as refusal:
+    except AuditedRefusal as refusal:
         audit_record(
             action=action,
             actor=actor,
@@ -312,6 +304,6 @@ def audit_refusals(
             object_id=object_id,
             patient_id=patient_id,
             inputs=found,
-            output={**refusal_output(refusal), **(extra or {})},
+            output={**refusal.audit_output(), **(extra or {})},
         )
         raise

@@ -37,9 +37,9 @@ from clinical.models import (
     PlanEntry,
     SmokingStatusChange,
 )
+from clozrems.zones import clinic_zone
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import TreatmentEventKind
-from monitoring.selectors import clinic_zone
 from patients.models import Patient, TreatmentEvent
 from pharmacy.models import Dispense
 

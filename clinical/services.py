@@ -42,8 +42,9 @@ from clinical.selectors import (
 from clinical.units import Analyte, LevelUnitError, looks_like_mg_per_l, to_ng_ml
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
+from clozrems.zones import clinic_zone
 from monitoring.engine.protocols import get_protocol
-from monitoring.selectors import clinic_zone, is_future
+from monitoring.selectors import is_future
 from patients.models import Patient, User
 
 

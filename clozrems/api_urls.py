@@ -3,15 +3,6 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from audit.api import (
-    AuditEntryViewSet,
-    ComplianceReportView,
-    DispenseReportView,
-    EnrollmentGapReportView,
-    LowAncEpisodeReportView,
-    OverdueReportView,
-    OverrideReportView,
-)
 from clinical.api import (
     CounterObservationView,
     DoseEntryViewSet,
@@ -35,6 +26,15 @@ from feeds.api import (
 )
 from monitoring.api import AncResultViewSet, WbcResultViewSet
 from notifications.api import NotificationViewSet
+from oversight.api import (
+    AuditEntryViewSet,
+    ComplianceReportView,
+    DispenseReportView,
+    EnrollmentGapReportView,
+    LowAncEpisodeReportView,
+    OverdueReportView,
+    OverrideReportView,
+)
 from patients.api import (
     AuthorizationViewSet,
     LimitAgreementViewSet,

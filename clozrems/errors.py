@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 
+from audit.refusals import AuditedRefusal
 from monitoring.engine.types import Reason
 from monitoring.engine.wording import reason_message
 
 
-class RuleRefused(Exception):
-    """A well-formed request the rules refuse: HTTP 422 with every reason."""
+class RuleRefused(AuditedRefusal):
+    """A well-formed request the rules refuse: HTTP 422 with every reason. Inside
+    `audit.services.audit_refusals` it is written to the trail after the rollback."""
 
     def __init__(
         self,
@@ -40,6 +43,18 @@ class RuleRefused(Exception):
         """Attach the blocked decision, so a refused dispense says what would be allowed."""
         self.decision = decision
         return self
+
+    def audit_output(self) -> dict[str, Any]:
+        """The refusal as the trail keeps it (docs/audit.md): the code, the message, the
+        reasons' codes (not their sentences) and the blocked decision, if any."""
+        body: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "reasons": [r.value for r in self.reasons],
+        }
+        if self.decision is not None:
+            body["decision"] = self.decision
+        return body
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {

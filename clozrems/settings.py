@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "notifications",
     "audit",
     "clinical",
+    "oversight",
     "web",
 ]
 

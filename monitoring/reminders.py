@@ -15,11 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, Max, Min, OuterRef, Q
 
+from clozrems.zones import clinic_zone
 from monitoring.engine import assess, get_protocol
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement, MonitoringState
-from monitoring.selectors import clinic_zone
 from monitoring.services import lapses_record, monitoring_states_project
 from notifications import messages
 from notifications.models import Kind

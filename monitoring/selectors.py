@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import CharField, F
 from django.db.models.functions import Cast
 
+from clozrems.zones import clinic_zone
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
     AncReading,
@@ -49,11 +48,6 @@ from patients.models import (
     TreatmentEvent,
 )
 from pharmacy.models import Dispense
-
-
-def clinic_zone() -> tzinfo:
-    """The clinic's calendar (docs/rules.md §3): dates are local dates in settings.TIME_ZONE."""
-    return ZoneInfo(settings.TIME_ZONE)
 
 
 def patient_history(*, patient: Patient) -> PatientHistory:

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clozrems.queue import enqueue_on_commit
-from monitoring.selectors import clinic_zone
+from clozrems.zones import clinic_zone
 from notifications import messages
 from notifications.models import Channel, Kind, Notification, Status
 from notifications.services import Preferences, preferences_for

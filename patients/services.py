@@ -18,6 +18,7 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from clozrems.zones import clinic_zone
 from monitoring.engine import (
     Refusal,
     authorization_refusal,
@@ -36,7 +37,7 @@ from monitoring.engine.types import (
     Reason,
     TreatmentEventKind,
 )
-from monitoring.selectors import clinic_zone, patient_history
+from monitoring.selectors import patient_history
 from monitoring.services import monitoring_state_refresh
 from patients.models import (
     Authorization,

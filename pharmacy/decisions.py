@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from clinical.selectors import retitration_warning
+from clozrems.zones import clinic_zone
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption, emergency_option
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Assessment, DecisionContext, Reason
-from monitoring.selectors import clinic_zone
 from monitoring.services import patient_assessment
 from patients.models import Patient
 from pharmacy.models import Dispense, Pharmacy

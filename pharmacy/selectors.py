@@ -8,11 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, Max, OuterRef, Subquery
 
+from clozrems.zones import clinic_zone
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
 from monitoring.models import MonitoringState
-from monitoring.selectors import clinic_zone
 from patients.models import Patient, Role, User
 from pharmacy.models import Dispense, PatientReach, Pharmacy
 

@@ -17,6 +17,7 @@ from audit.services import audit_record, audit_refusals
 from clinical.dose_facts import dose_facts_note_supply, stored_facts
 from clinical.selectors import retitration_warning
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
+from clozrems.zones import clinic_zone
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption
 from monitoring.engine.types import (
@@ -24,7 +25,7 @@ from monitoring.engine.types import (
     DispenseRecord,
     Reason,
 )
-from monitoring.selectors import clinic_zone, is_future
+from monitoring.selectors import is_future
 from monitoring.services import monitoring_state_advance, stored_snapshot
 from patients.models import Patient, Role, User
 from pharmacy.decisions import (

@@ -8,7 +8,7 @@ role. `api(user)` is a DRF client authenticated by token (`api()` is anonymous).
 
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -271,3 +271,69 @@ def api(db) -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+# --- dispenses with known answers (the audit trail's and the reports' tests) -----------------
+
+
+@pytest.fixture
+def other_phil(other_pharmacy):
+    return factories.PharmacistUserFactory.create(username="olga", pharmacy=other_pharmacy)
+
+
+@pytest.fixture
+def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
+    """Three dispenses with known answers:
+
+    - `regular`: alice's patient, current normal ANC, 7 days at `pharmacy` (allowed);
+    - `emergency`: alice's patient whose ANC is 13 days old, a 4-day emergency supply at
+      `pharmacy` (blocked for `anc_not_current` alone, as stored and as re-evaluated);
+    - `forged`: bob's patient, ANC 13 days old, a 7-day dispense at `other_pharmacy` three days
+      ago written straight to the table with a stored decision of `allowed` (the re-evaluation
+      says blocked, `anc_not_current`: a disagreement).
+    """
+    from monitoring.services import monitoring_state_refresh
+    from pharmacy.models import Dispense
+
+    start = TODAY - timedelta(days=20)
+    regular_patient = factories.enrolled_patient(
+        actor=alice, start=start, draws=factories.weekly_draws(start, TODAY - timedelta(days=2))
+    )
+    stale = factories.enrolled_patient(
+        actor=alice, start=start, draws=[(TODAY - timedelta(days=13), 2100)]
+    )
+    forged_patient = factories.enrolled_patient(
+        actor=bob, start=start, draws=[(TODAY - timedelta(days=13), 2100)]
+    )
+    regular = api(phil).post(
+        "/api/v1/dispenses/",
+        {"patient": regular_patient.pk, "pharmacy": pharmacy.pk, "days_supply": 7},
+        format="json",
+    )
+    assert regular.status_code == 201, regular.json()
+    emergency = api(phil).post(
+        "/api/v1/dispenses/",
+        {
+            "patient": stale.pk,
+            "pharmacy": pharmacy.pk,
+            "days_supply": 4,
+            "emergency": {"reason": "lab_delay", "last_dose_confirmed": True},
+        },
+        format="json",
+    )
+    assert emergency.status_code == 201, emergency.json()
+    forged = Dispense.objects.create(
+        patient=forged_patient,
+        pharmacy=other_pharmacy,
+        days_supply=7,
+        dispensed_at=factories.at(TODAY - timedelta(days=3), 10),
+        authorization_code="CLZ-FORGED0001",
+        decision_as_answered={"decision": "allowed", "reasons": [], "max_days_supply": 7},
+        recorded_by=other_phil,
+    )
+    monitoring_state_refresh(patient=forged_patient)
+    return {
+        "regular": Dispense.objects.get(pk=regular.json()["id"]),
+        "emergency": Dispense.objects.get(pk=emergency.json()["id"]),
+        "forged": forged,
+    }

@@ -15,8 +15,8 @@ from typing import Any
 import factory
 from factory.django import DjangoModelFactory, Password
 
+from clozrems.zones import clinic_zone
 from monitoring.models import AncResult
-from monitoring.selectors import clinic_zone
 from monitoring.services import anc_result_record, monitoring_state_refresh
 from patients.models import (
     EnrollmentEvent,

@@ -21,6 +21,7 @@ APPS = (
     "notifications",
     "audit",
     "clinical",
+    "oversight",
     "web",
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from clozrems.zones import clinic_zone
 from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.protocols import get_protocol
@@ -21,7 +22,6 @@ from monitoring.engine.types import (
     TreatmentStatus,
 )
 from monitoring.models import ConsultAcknowledgement
-from monitoring.selectors import clinic_zone
 from patients.models import Patient
 
 # The worklist's urgency order: a missed 24-hour repeat or a consult first, then a patient who

@@ -22,9 +22,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
-from audit import reports
 from audit.models import Action, AuditEntry
-from audit.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from clinical.models import InteractingDrug
@@ -38,6 +36,7 @@ from clinical.services import (
 from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
+from clozrems.zones import clinic_zone
 from feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
 from feeds.models import FeedMessage, FeedMessageOutcome, QuarantinedResult, QuarantineStatus
 from monitoring.engine.core import local_date
@@ -46,7 +45,6 @@ from monitoring.engine.types import Reason, TreatmentStatus
 from monitoring.engine.wording import reason_remedies
 from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState, ResultStatus
 from monitoring.presenters import decision_payload
-from monitoring.selectors import clinic_zone
 from monitoring.services import (
     anc_result_record,
     anc_result_void,
@@ -58,6 +56,8 @@ from monitoring.services import (
 )
 from notifications.models import Channel, Notification
 from notifications.services import notification_mark_read
+from oversight import reports
+from oversight.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from patients.models import Patient, Prescriber, Role, User
 from patients.selectors import patient_list_visible
 from patients.services import (

@@ -175,7 +175,7 @@ def beat_missed(key: str, *, minutes_ago: int = 10) -> None:
     from django.utils import timezone
     from django_celery_beat.models import CrontabSchedule
 
-    from monitoring.selectors import clinic_zone
+    from clozrems.zones import clinic_zone
     from notifications.models import ScanRun
 
     now = timezone.now()

@@ -8,8 +8,8 @@ from datetime import UTC, timedelta
 import pytest
 from django.core import mail
 
+from clozrems.zones import clinic_zone
 from monitoring.models import MonitoringState
-from monitoring.selectors import clinic_zone
 from notifications.models import Channel, Kind, Status
 from tests.conftest import NOW
 from tests.scheduler.helpers import recipients, reminders, run_scan, subject_of

@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from monitoring.selectors import clinic_zone
+from clozrems.zones import clinic_zone
 from notifications.messages import patient_label
 from notifications.models import (
     Channel,

@@ -1,5 +1,8 @@
 """HTTP for the audit trail and the compliance reports: administrators and auditors only.
 
+The trail itself (writing, sealing, verifying) is `audit`'s; this is its read side for
+inspectors, above the domain apps it reports on (docs/architecture.md).
+
 Every report answers JSON (paginated) or, with `?format=csv` (or `Accept: text/csv`), the whole
 result as CSV with a header row."""
 
@@ -22,12 +25,12 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from audit import reports
 from audit.models import AuditEntry, Outcome
 from clozrems.api import ActionRoles
 from clozrems.db_router import replica_reads
+from clozrems.zones import clinic_zone
 from monitoring.engine.core import local_date
-from monitoring.selectors import clinic_zone
+from oversight import reports
 from patients.models import Role
 
 READERS = {Role.AUDITOR}  # and administrators, whom ActionRoles always lets through

@@ -4,7 +4,7 @@ re-evaluation as of the dispense time, flagging any disagreement; CSV parses bac
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.audit.conftest import csv_rows
+from tests.oversight.conftest import csv_rows
 
 URL = "/api/v1/reports/dispenses/"
 

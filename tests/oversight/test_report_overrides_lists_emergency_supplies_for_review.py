@@ -1,6 +1,6 @@
 """Overrides and emergency supplies, reviewed or not: the administrator's review queue."""
 
-from tests.audit.conftest import csv_rows
+from tests.oversight.conftest import csv_rows
 
 URL = "/api/v1/reports/overrides/"
 

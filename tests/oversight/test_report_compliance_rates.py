@@ -1,7 +1,7 @@
 """Per pharmacy and per prescriber: the share of dispenses resting on a current, acceptable ANC
 (re-evaluated as of each dispense)."""
 
-from tests.audit.conftest import csv_rows
+from tests.oversight.conftest import csv_rows
 
 URL = "/api/v1/reports/compliance/"
 

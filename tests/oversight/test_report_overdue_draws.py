@@ -2,7 +2,7 @@
 dispense. In the data set two patients (alice's and bob's) drew last 13 days ago on a weekly
 schedule: due 6 days ago, so 6 days overdue now and over a range ending today."""
 
-from tests.audit.conftest import csv_rows
+from tests.oversight.conftest import csv_rows
 
 URL = "/api/v1/reports/overdue/"
 

@@ -8,8 +8,8 @@ import pytest
 
 from monitoring.models import ConsultAcknowledgement
 from tests import factories
-from tests.audit.conftest import csv_rows
 from tests.conftest import TODAY
+from tests.oversight.conftest import csv_rows
 
 URL = "/api/v1/reports/low-anc-episodes/"
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from clozrems.zones import clinic_zone
 from monitoring.engine import assess, get_protocol, replay
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.core import end_of_day, local_date, start_of_day
@@ -35,7 +36,7 @@ from monitoring.models import (
     ConsultAcknowledgement,
     MonitoringState,
 )
-from monitoring.selectors import clinic_zone, patient_histories
+from monitoring.selectors import patient_histories
 from patients.models import EnrollmentEvent, Patient
 from pharmacy.decisions import dispense_verdict
 from pharmacy.models import Dispense
