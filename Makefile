@@ -21,7 +21,7 @@ COMPOSE_FILE_ARGS := -f docker/compose.yaml
 help:
 	@echo "make run      migrate, load demo data, serve on http://$(HOST):$(PORT)/ (PORT=8080 for another)"
 	@echo "make test     pytest in parallel (PYTEST_ARGS='...' passes options through)"
-	@echo "make lint     ruff, ruff format --check, mypy, missing migrations"
+	@echo "make lint     ruff, ruff format --check, mypy, the layering (lint-imports), missing migrations"
 	@echo "make fmt      ruff format + ruff check --fix"
 	@echo "make audit    bandit on the code, pip-audit on the installed dependencies"
 	@echo "make worker   Celery worker (needs REDIS_URL)"
@@ -68,6 +68,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 # bandit: findings fail the build (each exception is a `# nosec` with its reason). pip-audit:

@@ -1,0 +1,37 @@
+"""The layering contract (pyproject's [tool.importlinter], run by `make lint`) covers the whole
+project: every module of the project package is either URL wiring or named plumbing, every app
+is in the layers, and no import is ignored (docs/architecture.md)."""
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def _contract(kind: str, name_part: str) -> dict:
+    return next(c for c in CONFIG["contracts"] if c["type"] == kind and name_part in c["name"])
+
+
+def _layered() -> set[str]:
+    layers = _contract("layers", "layer")["layers"]
+    return {m.strip() for layer in layers for m in layer.replace("|", ":").split(":")}
+
+
+def test_no_contract_ignores_an_import():
+    assert all("ignore_imports" not in contract for contract in CONFIG["contracts"])
+
+
+def test_every_app_is_in_the_layers():
+    apps = {p.parent.name for p in ROOT.glob("*/apps.py")}
+    assert apps - {"clozrems"} <= _layered()
+    assert set(CONFIG["root_packages"]) == apps | {"clozrems"}
+
+
+def test_every_module_of_the_project_package_is_wiring_or_named_plumbing():
+    plumbing = set(_contract("forbidden", "knows no domain app")["source_modules"])
+    wiring = {m for m in _layered() if m.startswith("clozrems.")}
+    modules = {
+        f"clozrems.{p.stem}" for p in (ROOT / "clozrems").glob("*.py") if p.stem != "__init__"
+    }
+    assert modules == plumbing | wiring
