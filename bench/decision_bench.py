@@ -40,7 +40,7 @@ def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 def engine_rows() -> list[dict[str, Any]]:
     from monitoring.engine import assess, replay
     from monitoring.engine.types import (
-        AncReading,
+        BloodCount,
         DecisionContext,
         EnrollmentRecord,
         PatientHistory,
@@ -54,7 +54,7 @@ def engine_rows() -> list[dict[str, Any]]:
     for n in (5, 50, 500):
         start = date(2020, 1, 6)
         readings = tuple(
-            AncReading(
+            BloodCount(
                 i, 2000 + (i % 7) * 50, datetime(2020, 1, 4, 9, tzinfo=zone) + timedelta(days=7 * i)
             )
             for i in range(n)
@@ -99,7 +99,7 @@ def http_rows() -> list[dict[str, Any]]:
     from django.test.utils import CaptureQueriesContext
 
     from clozrems.auth import api_token_create
-    from monitoring.models import AncResult
+    from monitoring.models import LabResult
     from monitoring.services import monitoring_state_refresh
     from patients.models import Patient, Prescriber, Role, User
     from patients.services import patient_create
@@ -129,8 +129,8 @@ def http_rows() -> list[dict[str, Any]]:
             population="general",
             prescriber=prescriber,
         )
-        AncResult.objects.bulk_create(
-            AncResult(
+        LabResult.objects.bulk_create(
+            LabResult(
                 patient=patient,
                 value=2000,
                 unit="/uL",

@@ -97,7 +97,7 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
     from zoneinfo import ZoneInfo
 
     from monitoring.engine.types import (
-        AncReading,
+        BloodCount,
         DispenseRecord,
         EnrollmentRecord,
         PatientHistory,
@@ -145,13 +145,13 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
     for d in baselines:
         rid += 1
         readings.append(
-            AncReading(rid, rng.randint(1100, 1400) if ben else rng.randint(2000, 3500), _at(d, 14))
+            BloodCount(rid, rng.randint(1100, 1400) if ben else rng.randint(2000, 3500), _at(d, 14))
         )
     for d, v in zip(days, values, strict=True):
         if d <= baselines[-1]:
             continue
         rid += 1
-        readings.append(AncReading(rid, v, _at(d, 14)))
+        readings.append(BloodCount(rid, v, _at(d, 14)))
     enrolled_on = start - timedelta(days=1)
     enrollment = EnrollmentRecord(enrolled_on, pid * 10 + 1, _at(enrolled_on, 16))
     events = [TreatmentEventRecord(TreatmentEventKind.START, start, pid * 10 + 2, _at(start, 16))]

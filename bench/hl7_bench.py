@@ -62,7 +62,7 @@ def _patients(count: int, today: date) -> None:
     from django.core.management import call_command
 
     from feeds.models import PatientIdentifier
-    from monitoring.models import AncResult
+    from monitoring.models import LabResult
     from monitoring.services import monitoring_states_rebuild
     from patients.models import EnrollmentEvent, Patient, Prescriber, Role, TreatmentEvent, User
     from tests.factories import npi_with_check_digit
@@ -93,8 +93,8 @@ def _patients(count: int, today: date) -> None:
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo("America/New_York")
-    AncResult.objects.bulk_create(
-        AncResult(
+    LabResult.objects.bulk_create(
+        LabResult(
             patient=p,
             value=2400,
             unit="/uL",
@@ -232,7 +232,7 @@ def main() -> None:
     from django.db import connection
 
     from feeds.models import FeedMessage, QuarantinedResult
-    from monitoring.models import AncResult
+    from monitoring.models import LabResult
     from patients.models import Patient
 
     today = date.today()
@@ -278,9 +278,9 @@ def main() -> None:
             1000 * sum(p["cpu_s"] for p in parts) / options.messages, 3
         ),
         "acks": acks,
-        "results_stored": AncResult.objects.filter(source="hl7").count(),
-        "derived": AncResult.objects.filter(source="hl7", derived=True).count(),
-        "corrections": AncResult.objects.filter(source="hl7", corrects__isnull=False).count(),
+        "results_stored": LabResult.objects.filter(source="hl7").count(),
+        "derived": LabResult.objects.filter(source="hl7", derived=True).count(),
+        "corrections": LabResult.objects.filter(source="hl7", corrects__isnull=False).count(),
         "quarantined": QuarantinedResult.objects.count(),
         "feed_messages_kept": FeedMessage.objects.count(),
     }

@@ -50,7 +50,7 @@ def _history(i: int, today: date, rng: random.Random) -> Any:
     from zoneinfo import ZoneInfo
 
     from monitoring.engine.types import (
-        AncReading,
+        BloodCount,
         EnrollmentRecord,
         PatientHistory,
         Population,
@@ -71,14 +71,14 @@ def _history(i: int, today: date, rng: random.Random) -> Any:
         days.append(draw)
         draw -= timedelta(days=every)
     readings = [
-        AncReading(n, 2200, datetime(d.year, d.month, d.day, 9, tzinfo=zone))
+        BloodCount(n, 2200, datetime(d.year, d.month, d.day, 9, tzinfo=zone))
         for n, d in enumerate(reversed(days))
     ]
     n = len(readings)
     if rng.random() < 0.03:
         value = rng.choice([1200, 800, 400])
         readings.append(
-            AncReading(
+            BloodCount(
                 n + 1,
                 value,
                 datetime(today.year, today.month, today.day, 7, tzinfo=zone) - timedelta(days=1),
@@ -95,7 +95,7 @@ def _history(i: int, today: date, rng: random.Random) -> Any:
     if population == Population.BEN:
         readings.insert(
             0,
-            AncReading(
+            BloodCount(
                 10_000 + i,
                 1500,
                 datetime(start.year, start.month, start.day, 8, tzinfo=zone) - timedelta(days=5),

@@ -655,7 +655,7 @@ class FhirObservationView(FhirView):
         code = request.query_params.get("code", "")
         wanted = {c.rsplit("|", 1)[-1] for c in code.split(",") if c}
         visible = patient_list_visible(user=user_of(request)).filter(pk=int(reference))
-        results = fhir_r4.AncResult.objects.filter(
+        results = fhir_r4.LabResult.objects.filter(
             patient__in=visible.values("pk"), superseded=False
         ).order_by("-drawn_at", "-id")
         from feeds.codes import LOINC_ANALYTES, Analyte

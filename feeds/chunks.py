@@ -79,10 +79,10 @@ from feeds.models import (
 from monitoring.engine import assess, replay
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.core import advance, local_date
-from monitoring.engine.types import AncReading, EnrollmentStatus, PatientHistory, Snapshot
+from monitoring.engine.types import BloodCount, EnrollmentStatus, PatientHistory, Snapshot
 from monitoring.models import (
     DECISIVE_STATUSES,
-    AncResult,
+    LabResult,
     MonitoringState,
     ResultAnalyte,
     ResultSource,
@@ -292,8 +292,8 @@ class _Filed:
     """A result the chunk stores, and what its filing needs afterwards."""
 
     sequence: int
-    result: AncResult
-    previous: AncResult | None
+    result: LabResult
+    previous: LabResult | None
     # Another current result shared its draw instant or accession when it was filed.
     grouped: bool
     inputs: dict[str, Any]
@@ -332,12 +332,12 @@ class _Chunk(Filer):
         self.patients: dict[int, Patient] = {}
         self.work: dict[int, _PatientWork] = {}
         # Current (not superseded) results: by (lab, analyte, accession), and by patient.
-        self.by_accession: dict[tuple[str, str, str], AncResult] = {}
-        self.of_patient: dict[int, list[AncResult]] = defaultdict(list)
+        self.by_accession: dict[tuple[str, str, str], LabResult] = {}
+        self.of_patient: dict[int, list[LabResult]] = defaultdict(list)
         self.held_open: list[QuarantinedResult] = []
         self.new_held: list[QuarantinedResult] = []
         self.filed: list[_Filed] = []
-        self.existing_superseded: list[AncResult] = []
+        self.existing_superseded: list[LabResult] = []
         self.sequence = 0
         self.histories: dict[int, PatientHistory] = {}
 
@@ -426,10 +426,10 @@ class _Chunk(Filer):
             query |= Q(lab__in=labs, analyte__in=ResultAnalyte.values, accession__in=accessions)
         if drawn and self.patients:
             query |= Q(patient_id__in=self.patients, drawn_at__in=drawn)
-        for result in AncResult.objects.filter(query, superseded=False).order_by("-id"):
+        for result in LabResult.objects.filter(query, superseded=False).order_by("-id"):
             self._current(result, first=False)
 
-    def _current(self, result: AncResult, *, first: bool) -> None:
+    def _current(self, result: LabResult, *, first: bool) -> None:
         if result.accession:
             self.by_accession[(result.lab, result.analyte, result.accession)] = result
         mine = self.of_patient[result.patient_id]
@@ -576,7 +576,7 @@ class _Chunk(Filer):
         self.work[patient.pk].filed.append(filed)
         return RecordedResult(result, created=True)
 
-    def _supersede(self, previous: AncResult) -> None:
+    def _supersede(self, previous: LabResult) -> None:
         previous.superseded = True
         self.of_patient[previous.patient_id].remove(previous)
         key = (previous.lab, previous.analyte, previous.accession)
@@ -696,19 +696,19 @@ class _Chunk(Filer):
 
     def _insert(self) -> None:
         if self.existing_superseded:
-            AncResult.objects.filter(pk__in=[r.pk for r in self.existing_superseded]).update(
+            LabResult.objects.filter(pk__in=[r.pk for r in self.existing_superseded]).update(
                 superseded=True
             )
         # In filing order, so the ids are those one message at a time gives; a correction of a
         # result filed in this chunk waits for that result's id (one INSERT more).
-        run: list[AncResult] = []
+        run: list[LabResult] = []
         for filed in self.filed:
             if filed.previous is not None and filed.previous.pk is None:
-                AncResult.objects.bulk_create(run, batch_size=500)
+                LabResult.objects.bulk_create(run, batch_size=500)
                 run = []
             run.append(filed.result)
         if run:
-            AncResult.objects.bulk_create(run, batch_size=500)
+            LabResult.objects.bulk_create(run, batch_size=500)
         if self.new_held:
             QuarantinedResult.objects.bulk_create(self.new_held, batch_size=500)
 
@@ -816,7 +816,7 @@ class _Chunk(Filer):
         patient, result = work.patient, filed.result
         if filed.previous is None and not filed.grouped and work.snapshot is not None:
             wbc = result.analyte == ResultAnalyte.WBC
-            reading = AncReading(
+            reading = BloodCount(
                 result.pk,
                 None if wbc else result.value_per_ul,
                 result.drawn_at,
@@ -885,9 +885,9 @@ def _picture(snapshot: Snapshot, now: datetime, zone: tzinfo) -> _Picture:
     )
 
 
-def _reading(result: AncResult) -> AncReading:
+def _reading(result: LabResult) -> BloodCount:
     wbc = result.analyte == ResultAnalyte.WBC
-    return AncReading(
+    return BloodCount(
         result.pk,
         None if wbc else result.value_per_ul,
         result.drawn_at.astimezone(UTC),

@@ -46,7 +46,7 @@ from feeds.ingest import (
     feed_message_process,
 )
 from feeds.models import FeedMessage, QuarantineReason
-from monitoring.models import AncResult, ResultSource
+from monitoring.models import LabResult, ResultSource
 from monitoring.services import RecordedResult, anc_result_record
 from patients.models import Patient, User
 
@@ -72,7 +72,7 @@ class RowOutcome:
     outcome: str  # stored, duplicate, quarantined, refused
     detail: str
     patient: Patient | None = None
-    result: AncResult | None = None
+    result: LabResult | None = None
     quarantine_id: int | None = None
     reason: str = ""
     field: str = ""  # the field a refused row's rule names

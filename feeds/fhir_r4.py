@@ -45,7 +45,7 @@ from feeds.ingest import (
     message_keep_refused,
 )
 from feeds.models import FeedMessageOutcome
-from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.models import LabResult, ResultSource, ResultStatus
 from patients.models import User
 
 UCUM = "http://unitsofmeasure.org"
@@ -365,7 +365,7 @@ def outcome_status(outcome: MessageOutcome) -> tuple[int, dict[str, Any]]:
         )
     stored = [i for i in outcome.items if i.result_id is not None]
     if stored:
-        result = AncResult.objects.get(pk=stored[-1].result_id or 0)
+        result = LabResult.objects.get(pk=stored[-1].result_id or 0)
         created = any(i.outcome in ("stored", "replaced", "preliminary") for i in stored)
         return (201 if created else 200), result_observation(result)
     notes = [f"{i.reference}: {i.outcome}, {i.detail}" for i in outcome.items] or ["no result"]
@@ -392,7 +392,7 @@ _EXPORT_CODE: dict[str, dict[str, Any]] = {
 }
 
 
-def result_observation(result: AncResult) -> dict[str, Any]:
+def result_observation(result: LabResult) -> dict[str, Any]:
     body: dict[str, Any] = {
         "resourceType": "Observation",
         "id": f"{result.analyte}-{result.pk}",
@@ -434,7 +434,7 @@ def result_observation(result: AncResult) -> dict[str, Any]:
     return body
 
 
-def searchset(results: Iterable[AncResult], total: int) -> dict[str, Any]:
+def searchset(results: Iterable[LabResult], total: int) -> dict[str, Any]:
     body = {
         "resourceType": "Bundle",
         "type": "searchset",

@@ -69,7 +69,7 @@ from feeds.models import (
     QuarantineStatus,
 )
 from monitoring.engine.protocols import get_protocol
-from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.models import LabResult, ResultSource, ResultStatus
 from monitoring.services import RecordedResult, anc_result_record
 from monitoring.units import PERCENT_UNITS, UNIT_FACTORS, UnitError, canonical_unit
 from monitoring.units import to_per_ul as unit_to_per_ul
@@ -127,7 +127,7 @@ class ItemOutcome:
     reason: str = ""
     # The stored result and the quarantine entry the outcome names: a chunk inserts them after
     # the outcome is made, and gives the ids then.
-    stored: AncResult | None = field(default=None, repr=False, compare=False)
+    stored: LabResult | None = field(default=None, repr=False, compare=False)
     held: QuarantinedResult | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -760,7 +760,7 @@ def feed_result_record(
         return anc_result_record(**record)  # refused there, with its message
     with transaction.atomic():
         Patient.objects.select_for_update(of=("self",)).filter(pk=patient.pk).first()
-        earlier = AncResult.objects.filter(
+        earlier = LabResult.objects.filter(
             patient=patient,
             lab=lab.strip(),
             analyte=analyte,
@@ -776,7 +776,7 @@ def feed_result_record(
         return anc_result_record(**record)
 
 
-def _repeat_of(stored: AncResult, status: str) -> RecordedResult | None:
+def _repeat_of(stored: LabResult, status: str) -> RecordedResult | None:
     """How a stored result with the same draw and value answers a new copy of it: the same
     (or a weaker) status is a repeat; a void one stays void unless corrected; a final after a
     preliminary is new."""

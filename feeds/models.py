@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.models import AncResult, ResultSource
+from monitoring.models import LabResult, ResultSource
 from patients.models import Patient
 
 
@@ -229,7 +229,7 @@ class QuarantinedResult(models.Model):
         max_length=10, choices=QuarantineStatus.choices, default=QuarantineStatus.OPEN
     )
     result = models.ForeignKey(
-        AncResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LabResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolution_note = models.CharField(max_length=500, blank=True)
     resolved_by = models.ForeignKey(

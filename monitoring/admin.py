@@ -2,14 +2,14 @@ from django.contrib import admin
 
 from audit.admin import ReadOnlyAdmin
 from monitoring.models import (
-    AncResult,
     ConsultAcknowledgement,
+    LabResult,
     MonitoringState,
     StepDownConfirmation,
 )
 
 
-@admin.register(AncResult)
+@admin.register(LabResult)
 class AncResultAdmin(ReadOnlyAdmin):
     list_display = (
         "id",

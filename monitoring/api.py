@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from clozrems.api import PatientRecords, user_of
 from monitoring import services
-from monitoring.models import AncResult, ResultAnalyte, ResultStatus
+from monitoring.models import LabResult, ResultAnalyte, ResultStatus
 from monitoring.presenters import monitoring_payload
 from patients.models import Patient, Role
 
@@ -24,14 +24,14 @@ ENTERERS = {Role.PRESCRIBER, Role.DESIGNEE}
 ENTRY_STATUSES = [ResultStatus.FINAL, ResultStatus.CORRECTED]
 
 
-class AncResultSerializer(serializers.ModelSerializer[AncResult]):
+class AncResultSerializer(serializers.ModelSerializer[LabResult]):
     value = serializers.DecimalField(max_digits=14, decimal_places=4)
     unit = serializers.CharField(max_length=20, allow_blank=True)
     accession = serializers.CharField(max_length=100, required=False, allow_blank=True)
     # Every status can be read back (a voided result is entered_in_error); a new result is sent
     # as final or corrected only (validate_status).
     status = serializers.ChoiceField(choices=ResultStatus.choices, required=False)
-    corrects: serializers.PrimaryKeyRelatedField[AncResult] = serializers.PrimaryKeyRelatedField(
+    corrects: serializers.PrimaryKeyRelatedField[LabResult] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
     # docs/rules.md §8, manual entry guards: sent only to store a count the guards hold back.
@@ -46,7 +46,7 @@ class AncResultSerializer(serializers.ModelSerializer[AncResult]):
     )
 
     class Meta:
-        model = AncResult
+        model = LabResult
         fields = [
             "id",
             "analyte",
@@ -127,7 +127,7 @@ VOID_RULES = (
 class AncResultViewSet(mixins.RetrieveModelMixin, PatientRecords):
     serializer_class = AncResultSerializer
     analyte: str = ResultAnalyte.ANC
-    model = AncResult
+    model = LabResult
     ordering = ("-drawn_at", "-id")
     action_roles = {
         "list": {Role.AUDITOR, *ENTERERS},

@@ -35,9 +35,10 @@ class ResultAnalyte(models.TextChoices):
     WBC = "wbc"
 
 
-class AncResult(models.Model):
-    """One count as received (an ANC, or a WBC where `analyte` says so); the engine uses
-    `value_per_ul` of the usable ones."""
+class LabResult(models.Model):
+    """One blood count as received from a lab or entered by hand: an ANC, or a WBC where
+    `analyte` says so; the engine uses `value_per_ul` of the usable ones. (Its table keeps the
+    name it had when results were ANCs only: the partitions and triggers are named after it.)"""
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.PROTECT, related_name="anc_results"
@@ -70,6 +71,7 @@ class AncResult(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "monitoring_ancresult"
         ordering = ["-drawn_at", "-id"]
         indexes = [models.Index(fields=["patient", "drawn_at"])]
         constraints = [

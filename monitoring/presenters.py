@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import Assessment, AuthorizationRecord, LatestAnc
+from monitoring.engine.types import Assessment, AuthorizationRecord, LatestCount
 
 
-def _latest(latest: LatestAnc | None) -> dict[str, Any] | None:
+def _latest(latest: LatestCount | None) -> dict[str, Any] | None:
     if latest is None:
         return None
     return {
@@ -18,7 +18,7 @@ def _latest(latest: LatestAnc | None) -> dict[str, Any] | None:
     }
 
 
-def _latest_wbc(latest: LatestAnc | None, protocol: str) -> dict[str, Any] | None:
+def _latest_wbc(latest: LatestCount | None, protocol: str) -> dict[str, Any] | None:
     if latest is None or latest.wbc_per_ul is None or "wbc" not in get_protocol(protocol).analytes:
         return None
     return {"value_per_ul": latest.wbc_per_ul, "drawn_at": latest.drawn_at.isoformat()}

@@ -14,9 +14,9 @@ from django.db.models.functions import Cast
 from clozrems.zones import clinic_zone
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
-    AncReading,
     AuthorizationKind,
     AuthorizationRecord,
+    BloodCount,
     ConsultAcknowledgementRecord,
     DispenseRecord,
     EnrollmentRecord,
@@ -33,8 +33,8 @@ from monitoring.engine.types import (
 )
 from monitoring.models import (
     DECISIVE_STATUSES,
-    AncResult,
     ConsultAcknowledgement,
+    LabResult,
     ResultAnalyte,
     ReviewAcknowledgement,
     StepDownConfirmation,
@@ -86,11 +86,11 @@ def patient_histories(
         else {"patient_id__gte": within[0], "patient_id__lt": within[1]}
     )
     parse = instant_parser()
-    readings: dict[int, list[AncReading]] = defaultdict(list)
+    readings: dict[int, list[BloodCount]] = defaultdict(list)
     # Each patient's results in the model's order (newest draw first), patient by patient: the
     # index on (patient, drawn_at) gives that order nearly sorted, where the model's order alone
     # sorts the whole chunk's results.
-    results = AncResult.objects.filter(
+    results = LabResult.objects.filter(
         **mine, superseded=False, status__in=DECISIVE_STATUSES
     ).order_by("-patient_id", "-drawn_at", "-id")
     wbc_analyte = ResultAnalyte.WBC.value

@@ -25,8 +25,8 @@ from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import HistoryItem, advance, local_date
 from monitoring.engine.protocols.base import manual_entry_concern
 from monitoring.engine.types import (
-    AncReading,
     Assessment,
+    BloodCount,
     DecisionContext,
     EnrollmentStatus,
     Frequency,
@@ -36,8 +36,8 @@ from monitoring.engine.types import (
 )
 from monitoring.models import (
     DECISIVE_STATUSES,
-    AncResult,
     ConsultAcknowledgement,
+    LabResult,
     MonitoringState,
     ResultAnalyte,
     ResultSource,
@@ -478,14 +478,14 @@ def patient_monitoring_reload(patient_pk: int) -> Assessment:
 
 @dataclass(frozen=True)
 class RecordedResult:
-    result: AncResult
+    result: LabResult
     created: bool
     # True when a preliminary result arrived after the final one it precedes: kept out.
     stale: bool = False
 
 
 def accession_repeat(
-    previous: AncResult, *, patient_id: int, per_ul: int, drawn_at: datetime, status: str
+    previous: LabResult, *, patient_id: int, per_ul: int, drawn_at: datetime, status: str
 ) -> RecordedResult | None:
     """What a result arriving with the accession of `previous` comes to (docs/rules.md §8), for
     one result at a time and for a feed's chunk alike: the stored result again (a repeat, a
@@ -529,12 +529,12 @@ def anc_result_row(
     source: str,
     status: str,
     actor: User,
-    previous: AncResult | None,
+    previous: LabResult | None,
     derivation: dict[str, Any] | None,
-) -> AncResult:
+) -> LabResult:
     """The result row `anc_result_record` stores, unsaved (a feed chunk inserts them in bulk):
     `previous` is the result it corrects or finalises, if any."""
-    return AncResult(
+    return LabResult(
         patient=patient,
         analyte=analyte,
         value=value,
@@ -567,7 +567,7 @@ def anc_result_record(
     now: datetime | None = None,
     analyte: str = ResultAnalyte.ANC,
     confirm_unusual: bool = False,
-    replaces: AncResult | None = None,
+    replaces: LabResult | None = None,
     reason: str = "",
 ) -> RecordedResult:
     """Store one ANC (docs/rules.md §8) and re-run the rules. The same result delivered again (same
@@ -632,7 +632,7 @@ def anc_result_record(
                 replaces, patient=patient, actor=actor, per_ul=per_ul, drawn_at=drawn_at
             )
         elif accession:
-            same_accession = AncResult.objects.select_for_update().filter(
+            same_accession = LabResult.objects.select_for_update().filter(
                 lab=lab, analyte=analyte, accession=accession, superseded=False
             )
             if not lab:
@@ -641,7 +641,7 @@ def anc_result_record(
                 # through); another prescriber's patient with it neither blocks the entry nor
                 # shows in the answer.
                 if (
-                    AncResult.objects.filter(
+                    LabResult.objects.filter(
                         lab="",
                         analyte=analyte,
                         accession=accession,
@@ -698,7 +698,7 @@ def anc_result_record(
             with transaction.atomic():
                 if previous is not None:
                     # Free the accession first: the unique constraint covers current results.
-                    AncResult.objects.filter(pk=previous.pk).update(superseded=True)
+                    LabResult.objects.filter(pk=previous.pk).update(superseded=True)
                 result.save()
         except IntegrityError:
             raise StateConflict(
@@ -780,11 +780,11 @@ def anc_result_record(
 
 
 def _correction_target(
-    replaces: AncResult, *, patient: Patient, actor: User, per_ul: int, drawn_at: datetime
-) -> AncResult:
+    replaces: LabResult, *, patient: Patient, actor: User, per_ul: int, drawn_at: datetime
+) -> LabResult:
     """The result a hand correction replaces, locked, once checked: the patient's, current,
     one `actor` may void, and changed by the correction."""
-    previous = AncResult.objects.select_for_update().filter(pk=replaces.pk).first()
+    previous = LabResult.objects.select_for_update().filter(pk=replaces.pk).first()
     if previous is None or previous.patient_id != patient.pk:
         raise StateConflict("The result is not this patient's.", "result_not_found")
     if previous.superseded:
@@ -805,7 +805,7 @@ def _correction_target(
 
 
 def _result_applied(
-    *, patient: Patient, result: AncResult, replaced: AncResult | None, now: datetime
+    *, patient: Patient, result: LabResult, replaced: LabResult | None, now: datetime
 ) -> MonitoringState:
     """The state with a new result applied: one step on the stored snapshot when the result is
     a draw of its own (no other current result shares its draw instant or accession) and
@@ -815,7 +815,7 @@ def _result_applied(
         if result.accession:
             same_draw |= Q(lab=result.lab, accession=result.accession)
         grouped = (
-            AncResult.objects.filter(
+            LabResult.objects.filter(
                 same_draw, patient=patient, superseded=False, status__in=DECISIVE_STATUSES
             )
             .exclude(pk=result.pk)
@@ -823,7 +823,7 @@ def _result_applied(
         )
         if not grouped:
             wbc = result.analyte == ResultAnalyte.WBC
-            reading = AncReading(
+            reading = BloodCount(
                 result.pk,
                 None if wbc else result.value_per_ul,
                 result.drawn_at,
@@ -845,12 +845,12 @@ def _unusual_entry_check(
     analyte: str,
     per_ul: int,
     drawn_at: datetime,
-    replaces: AncResult | None,
+    replaces: LabResult | None,
 ) -> None:
     """docs/rules.md §8: refuse (400 on `confirm_unusual`) a hand-entered count the protocol base
     calls unusual against the patient's previous usable result of the same analyte by draw
     time (a result this one corrects does not count as its previous one)."""
-    earlier = AncResult.objects.filter(
+    earlier = LabResult.objects.filter(
         patient=patient,
         analyte=analyte,
         status__in=DECISIVE_STATUSES,
@@ -869,7 +869,7 @@ def _unusual_entry_check(
         )
 
 
-def anc_result_void_refusal(*, result: AncResult, actor: User, patient: Patient) -> str | None:
+def anc_result_void_refusal(*, result: LabResult, actor: User, patient: Patient) -> str | None:
     """Why `actor` may not void `result` of `patient`, or None (docs/rules.md §8). A result a
     person entered by hand is voided by whoever entered it or by the patient's prescriber; a
     lab's result (a feed's, or one filed from the quarantine) only by the lab's own correction
@@ -888,7 +888,7 @@ def anc_result_void_refusal(*, result: AncResult, actor: User, patient: Patient)
     return None
 
 
-def anc_result_void(*, result: AncResult, actor: User, reason: str) -> AncResult:
+def anc_result_void(*, result: LabResult, actor: User, reason: str) -> LabResult:
     """Mark a result entered in error (never deleted) and re-run the rules. Who may void it is
     `anc_result_void_refusal` (refused with 403, audited). When the result was a low one (outside
     the protocol's normal band: it opened or deepened an episode, and may have interrupted
@@ -964,14 +964,14 @@ def _picture(patient: Patient) -> tuple[object, ...] | None:
     )
 
 
-def _outside_normal_band(result: AncResult, patient: Patient) -> bool:
+def _outside_normal_band(result: LabResult, patient: Patient) -> bool:
     """The result alone, by the protocol's standard limits, is outside its normal band (for a
     protocol reading result sets, one count alone can only show a worse band, never green)."""
     rules = get_protocol(patient.protocol)
     if result.analyte not in rules.analytes:
         return False
     wbc = result.analyte == ResultAnalyte.WBC
-    reading = AncReading(
+    reading = BloodCount(
         result_id=result.pk,
         value_per_ul=None if wbc else result.value_per_ul,
         drawn_at=result.drawn_at,
@@ -982,7 +982,7 @@ def _outside_normal_band(result: AncResult, patient: Patient) -> bool:
 
 
 def _void_notify(
-    *, result: AncResult, patient: Patient, actor: User, state: MonitoringState
+    *, result: LabResult, patient: Patient, actor: User, state: MonitoringState
 ) -> None:
     from notifications.messages import patient_label, result_voided
     from notifications.models import Kind
@@ -1015,8 +1015,8 @@ def _void_notify(
 
 def _correction_notify(
     *,
-    replaced: AncResult,
-    result: AncResult,
+    replaced: LabResult,
+    result: LabResult,
     patient: Patient,
     actor: User,
     state: MonitoringState,

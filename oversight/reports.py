@@ -32,8 +32,8 @@ from monitoring.engine.types import (
 )
 from monitoring.models import (
     DECISIVE_STATUSES,
-    AncResult,
     ConsultAcknowledgement,
+    LabResult,
     MonitoringState,
 )
 from monitoring.selectors import patient_histories
@@ -535,7 +535,7 @@ def report_enrollment_gaps(f: ReportFilter) -> list[dict[str, Any]]:
     # final or corrected result - never a preliminary one, never a voided one - holding every
     # analyte of the patient's protocol for its draw (uk-cpms: neutrophils and WBC).
     held: dict[int, dict[datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for patient_id, drawn_at, analyte in AncResult.objects.filter(
+    for patient_id, drawn_at, analyte in LabResult.objects.filter(
         patient_id__in={e.patient_id for e in enrollments_list},
         superseded=False,
         status__in=DECISIVE_STATUSES,

@@ -170,7 +170,7 @@ def counter_decision_from_json(data: dict[str, Any]) -> CounterDecision:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class StoredVerdict:
     """The decision a dispense was recorded under, in brief: what the reports compare with the
     decision replayed as of the dispense. Empty fields: nothing was kept (an imported supply)."""
 
@@ -179,13 +179,13 @@ class Verdict:
     max_days_supply: int | None
 
 
-def dispense_verdict(dispense: Dispense) -> Verdict:
+def dispense_verdict(dispense: Dispense) -> StoredVerdict:
     if dispense.decided:
         a = counter_decision_from_json(dispense.decided).assessment
-        return Verdict(a.decision.value, tuple(a.reason_codes), a.max_days_supply)
+        return StoredVerdict(a.decision.value, tuple(a.reason_codes), a.max_days_supply)
     body = dispense.decision_as_answered or {}
     reasons = tuple(
         item.get("code", "") if isinstance(item, dict) else str(item)
         for item in body.get("reasons", [])
     )
-    return Verdict(body.get("decision"), reasons, body.get("max_days_supply"))
+    return StoredVerdict(body.get("decision"), reasons, body.get("max_days_supply"))

@@ -21,9 +21,9 @@ from clozrems.zones import clinic_zone
 from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption
 from monitoring.engine.types import (
-    Decision,
     DispenseRecord,
     Reason,
+    Verdict,
 )
 from monitoring.selectors import is_future
 from monitoring.services import monitoring_state_advance, stored_snapshot
@@ -61,7 +61,7 @@ def eligibility_check(
     audit_record(
         action=Action.ELIGIBILITY_CHECK,
         actor=actor,
-        outcome=Outcome.ALLOWED if assessment.decision == Decision.ALLOWED else Outcome.BLOCKED,
+        outcome=Outcome.ALLOWED if assessment.decision == Verdict.ALLOWED else Outcome.BLOCKED,
         object_type="patient",
         object_id=patient.pk,
         patient_id=patient.pk,
@@ -272,7 +272,7 @@ def dispense_record(
             audit_inputs.update(patient_decision_inputs(locked, pharmacy, assessment, days_supply))
             option = None
             if emergency is None:
-                if assessment.decision != Decision.ALLOWED:
+                if assessment.decision != Verdict.ALLOWED:
                     option = emergency_supply_option(patient_id=locked.pk, assessment=assessment)
                     refused = CounterDecision(assessment, option, warning, pharmacy.pk)
                     raise RuleRefused(

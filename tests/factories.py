@@ -16,7 +16,7 @@ import factory
 from factory.django import DjangoModelFactory, Password
 
 from clozrems.zones import clinic_zone
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from monitoring.services import anc_result_record, monitoring_state_refresh
 from patients.models import (
     EnrollmentEvent,
@@ -169,7 +169,7 @@ def record_anc(
     unit: str = "/uL",
     hour: int = 9,
     accession: str = "",
-) -> AncResult:
+) -> LabResult:
     """A manual entry, confirmed: histories built here are the test's premises, not entries the
     manual entry guards (docs/rules.md §8) should hold back; their own tests post through HTTP."""
     return anc_result_record(
@@ -183,8 +183,8 @@ def record_anc(
     ).result
 
 
-def _result(patient: Patient, actor: User, day: date, value: int) -> AncResult:
-    return AncResult(
+def _result(patient: Patient, actor: User, day: date, value: int) -> LabResult:
+    return LabResult(
         patient=patient,
         value=Decimal(value),
         unit="/uL",
@@ -233,7 +233,7 @@ def enrolled_patient(
         for day, value in draws:
             record_anc(patient, actor, day, value)
     else:
-        AncResult.objects.bulk_create(
+        LabResult.objects.bulk_create(
             _result(patient, actor, day, value) for day, value in [*baseline_days, *draws]
         )
         EnrollmentEvent.objects.create(
@@ -264,7 +264,7 @@ def bulk_history(*, actor: User, prescriber: Prescriber, results: int, today: da
     with bulk_create; the monitoring state is then rebuilt from the history."""
     patient = PatientFactory.create(actor=actor, prescriber=prescriber)
     first = today - timedelta(days=results)
-    AncResult.objects.bulk_create(
+    LabResult.objects.bulk_create(
         _result(patient, actor, first + timedelta(days=i), 2000 + i % 7) for i in range(results)
     )
     EnrollmentEvent.objects.create(

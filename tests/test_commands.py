@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from monitoring.services import patient_assessment
 from patients.models import Patient, Prescriber, User
 from pharmacy.models import Dispense, Pharmacy
@@ -132,7 +132,7 @@ def test_rebuild_in_small_chunks(patients):
 def test_check_sees_history_written_behind_the_services_back(patients, alice):
     # A bulk import that forgot to refresh the state: --check must notice.
     victim = patients[0]
-    AncResult.objects.create(
+    LabResult.objects.create(
         patient=victim,
         value=400,
         unit="/uL",
@@ -159,7 +159,7 @@ def _pictures():
 def _counts():
     return {
         model.__name__: model.objects.count()
-        for model in (Prescriber, Pharmacy, User, Patient, AncResult, Dispense)
+        for model in (Prescriber, Pharmacy, User, Patient, LabResult, Dispense)
     }
 
 

@@ -15,8 +15,8 @@ from monitoring.engine import assess
 from monitoring.engine.codec import snapshot_from_json
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
-    AncReading,
     Assessment,
+    BloodCount,
     EnrollmentStatus,
     Population,
     TreatmentStatus,
@@ -164,7 +164,7 @@ def chart_band_of(
     moment = datetime(2000, 1, 1, tzinfo=clinic_zone())
 
     def band_of(value: int) -> str:
-        reading = AncReading(0, value, moment, wbc_per_ul=NEVER_LIMITING_WBC)
+        reading = BloodCount(0, value, moment, wbc_per_ul=NEVER_LIMITING_WBC)
         band = protocol.band_of(reading, Population(population), baseline, limits)
         return band.value if band is not None else "unknown"
 

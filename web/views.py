@@ -43,7 +43,7 @@ from monitoring.engine.core import local_date
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Reason, TreatmentStatus
 from monitoring.engine.wording import reason_remedies
-from monitoring.models import AncResult, ConsultAcknowledgement, MonitoringState, ResultStatus
+from monitoring.models import ConsultAcknowledgement, LabResult, MonitoringState, ResultStatus
 from monitoring.presenters import decision_payload
 from monitoring.services import (
     anc_result_record,
@@ -544,7 +544,7 @@ def _clinic_patient(request: HtmxHttpRequest, pk: int) -> Patient:
 def _patient_context(patient: Patient, *, user: User) -> dict[str, Any]:
     zone = clinic_zone()
     assessment = patient_monitoring(patient=patient)
-    results = list(AncResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
+    results = list(LabResult.objects.filter(patient=patient).order_by("-drawn_at", "-id"))
     # The void control, only on results this user may void (the service's own rule).
     void_forms = {
         r.pk: forms.VoidForm(prefix=f"void-{r.pk}")
@@ -725,7 +725,7 @@ def clinic_result_void(request: HtmxHttpRequest, pk: int, result_pk: int) -> Htt
     page offers the control only to them); a refusal comes back in place."""
     user = _user(request)
     patient = _clinic_patient(request, pk)
-    result = get_object_or_404(AncResult.objects.filter(patient=patient), pk=result_pk)
+    result = get_object_or_404(LabResult.objects.filter(patient=patient), pk=result_pk)
     if anc_result_void_refusal(result=result, actor=user, patient=patient) is not None:
         raise PermissionDenied("You may not void this result.")
     url = reverse("clinic-patient", args=[patient.pk])
@@ -754,7 +754,7 @@ def clinic_result_correct(request: HtmxHttpRequest, pk: int, result_pk: int) -> 
     back in place."""
     user = _user(request)
     patient = _clinic_patient(request, pk)
-    result = get_object_or_404(AncResult.objects.filter(patient=patient), pk=result_pk)
+    result = get_object_or_404(LabResult.objects.filter(patient=patient), pk=result_pk)
     if anc_result_void_refusal(result=result, actor=user, patient=patient) is not None:
         raise PermissionDenied("You may not correct this result.")
     url = reverse("clinic-patient", args=[patient.pk])
@@ -1333,7 +1333,7 @@ def oversight_timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     patient_read_audit(actor=user, patient_id=patient.pk, what="timeline")
     zone = clinic_zone()
     entries: list[dict[str, Any]] = []
-    for r in AncResult.objects.filter(patient=patient).order_by("drawn_at", "id"):
+    for r in LabResult.objects.filter(patient=patient).order_by("drawn_at", "id"):
         entries.append(
             {
                 "at": r.drawn_at.astimezone(zone),

@@ -18,7 +18,7 @@ from monitoring.engine.types import (
     EnrollmentStatus,
     Episode,
     Frequency,
-    LatestAnc,
+    LatestCount,
     LimitOverrideRecord,
     Population,
     Snapshot,
@@ -137,7 +137,7 @@ def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
         supply_until=_d(data["supply_until"]),
         latest=None
         if latest is None
-        else LatestAnc(
+        else LatestCount(
             result_id=latest["result_id"],
             value_per_ul=latest["value_per_ul"],
             drawn_at=_req_dt(latest["drawn_at"]),

@@ -31,15 +31,14 @@ from monitoring.engine.protocols import get_protocol
 from monitoring.engine.protocols.base import ProtocolRules
 from monitoring.engine.types import (
     REASON_ORDER,
-    AncReading,
     Assessment,
     AuthorizationKind,
     AuthorizationRecord,
     AuthorizationScope,
     Band,
+    BloodCount,
     Conflict,
     ConsultAcknowledgementRecord,
-    Decision,
     DecisionContext,
     DispenseRecord,
     EnrollmentRecord,
@@ -58,6 +57,7 @@ from monitoring.engine.types import (
     TreatmentEventKind,
     TreatmentEventRecord,
     TreatmentStatus,
+    Verdict,
     WarningCode,
     latest_of,
     reading_of,
@@ -126,7 +126,7 @@ class Draw:
     members: tuple[int, ...] = ()  # the ids of its results
 
 
-def _effective_at(r: AncReading) -> datetime:
+def _effective_at(r: BloodCount) -> datetime:
     """§9.6: a result counts from its draw time, or from when it was recorded if that is
     earlier (a draw time a few minutes ahead of the server's clock)."""
     drawn = utc(r.drawn_at)
@@ -135,7 +135,7 @@ def _effective_at(r: AncReading) -> datetime:
     return min(drawn, utc(r.recorded_at))
 
 
-def draws_of(readings: Iterable[AncReading], until: datetime | None = None) -> list[Draw]:
+def draws_of(readings: Iterable[BloodCount], until: datetime | None = None) -> list[Draw]:
     """The draws the results effective at `until` (all when None) make, oldest first.
 
     Results with the same draw instant, or the same laboratory and accession, are one draw
@@ -167,7 +167,7 @@ def _draw_order(d: Draw) -> tuple[datetime, int]:
     return d.drawn_at, d.result_id
 
 
-def _grouped(kept: list[AncReading]) -> Iterable[list[AncReading]]:
+def _grouped(kept: list[BloodCount]) -> Iterable[list[BloodCount]]:
     """The results of each draw, each group in the order given."""
     parent = list(range(len(kept)))
 
@@ -186,13 +186,13 @@ def _grouped(kept: list[AncReading]) -> Iterable[list[AncReading]]:
             other = first_at.setdefault(key, index)
             if other != index:
                 parent[root(index)] = root(other)
-    groups: dict[int, list[AncReading]] = defaultdict(list)
+    groups: dict[int, list[BloodCount]] = defaultdict(list)
     for index, r in enumerate(kept):
         groups[root(index)].append(r)
     return groups.values()
 
 
-def _single(r: AncReading) -> Draw:
+def _single(r: BloodCount) -> Draw:
     """The draw of one result alone: what `_draw([r])` gives, without its sorting."""
     if r.value_per_ul is None and r.wbc_per_ul is None:
         return _draw([r])
@@ -218,7 +218,7 @@ def _single(r: AncReading) -> Draw:
     )
 
 
-def _draw(group: list[AncReading]) -> Draw:
+def _draw(group: list[BloodCount]) -> Draw:
     ancs = sorted((r.value_per_ul, r.result_id) for r in group if r.value_per_ul is not None)
     wbcs = sorted((r.wbc_per_ul, r.result_id) for r in group if r.wbc_per_ul is not None)
     result_id = ancs[0][1] if ancs else wbcs[0][1]
@@ -474,7 +474,7 @@ def band_now(state: Snapshot, rules: ProtocolRules) -> Band | None:
     band: Band | None = None
     latest = state.latest
     if latest is not None:
-        reading = AncReading(
+        reading = BloodCount(
             latest.result_id, latest.value_per_ul, latest.drawn_at, latest.wbc_per_ul
         )
         band = rules.band_of(reading, state.population, _baseline(state), _limits_of_latest(state))
@@ -542,7 +542,7 @@ _Item = tuple[tuple[date, int, datetime, int, int], datetime, object]
 
 # One more item of a patient's history, as a service adds it (see `advance`).
 HistoryItem = (
-    AncReading
+    BloodCount
     | EnrollmentRecord
     | TreatmentEventRecord
     | StepDownRecord
@@ -690,11 +690,11 @@ def advance(
     draw instant or its accession (it would regroup that draw, §9.3)."""
     if state.last_key is None and state.high_water is not None:
         return None  # a snapshot stored before the key was kept
-    subject: object = _draw([item]) if isinstance(item, AncReading) else item
+    subject: object = _draw([item]) if isinstance(item, BloodCount) else item
     entry = _entry(subject, zone)
     if state.last_key is not None and entry[0] <= state.last_key:
         return None
-    if isinstance(item, AncReading) and state.high_water is not None:
+    if isinstance(item, BloodCount) and state.high_water is not None:
         if entry[1] < state.high_water:
             return None  # it counts from before something already applied
     moved = copy(state)
@@ -879,7 +879,7 @@ def _episode_step(state: Snapshot, rules: ProtocolRules, band: Band, draw: Draw,
     state.episode = replace(episode, worst=worst, confirmation_pending=False)
     _apply_band_consequences(state, rules, band, day, draw.known_at, worsened=worse)
     anc, wbc = _reads(rules, draw)
-    reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+    reading = BloodCount(draw.result_id, anc, draw.drawn_at, wbc)
     limits = limits_on(state, day)
     if not rules.recovered(worst, reading, state.population, _baseline(state), limits):
         if state.episode.recovering:
@@ -1465,11 +1465,11 @@ def assess(
         ReasonItem(code, messages[code]) for code in sorted(reasons, key=REASON_ORDER.__getitem__)
     )
     if not ordered:
-        decision, max_days = Decision.ALLOWED, allowance
+        decision, max_days = Verdict.ALLOWED, allowance
     elif {item.code for item in ordered} == {Reason.DAYS_SUPPLY_EXCEEDS_LIMIT}:
-        decision, max_days = Decision.BLOCKED, allowance
+        decision, max_days = Verdict.BLOCKED, allowance
     else:
-        decision, max_days = Decision.BLOCKED, 0
+        decision, max_days = Verdict.BLOCKED, 0
 
     open_conflicts = tuple(
         sorted(
@@ -1573,7 +1573,7 @@ def latest_complete_draw(
     for draw in reversed(draws_of(history.readings, utc(until))):
         anc, wbc = _reads(rules, draw)
         if (anc is not None or wbc is not None) and _complete(rules, anc, wbc):
-            reading = AncReading(draw.result_id, anc, draw.drawn_at, wbc)
+            reading = BloodCount(draw.result_id, anc, draw.drawn_at, wbc)
             return draw, rules.band_of(reading, history.population, None, {})
     return None
 

@@ -31,10 +31,10 @@ from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
     REASON_ORDER,
     Assessment,
-    Decision,
     EnrollmentStatus,
     Reason,
     TreatmentStatus,
+    Verdict,
 )
 
 
@@ -85,7 +85,7 @@ def emergency_option(
     no supply is recorded for the patient); None when not asked yet."""
     rules = get_protocol(assessment.protocol)
     codes = {item.code for item in assessment.reasons}
-    if assessment.decision == Decision.ALLOWED:
+    if assessment.decision == Verdict.ALLOWED:
         return EmergencyOption(0, (Reason.EMERGENCY_SUPPLY_NOT_NEEDED,))
     day = local_date(assessment.as_of, zone)
     allowance = assessment_allowance(assessment, zone)

@@ -67,7 +67,7 @@ class AuthorizationKind(StrEnum):
     RECHALLENGE = "rechallenge"
 
 
-class Decision(StrEnum):
+class Verdict(StrEnum):
     ALLOWED = "allowed"
     BLOCKED = "blocked"
 
@@ -114,7 +114,7 @@ def choices(enum_cls: type[StrEnum]) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True, slots=True)
-class AncReading:
+class BloodCount:
     """One stored lab result as the engine is given it: an ANC (`value_per_ul`), a WBC
     (`wbc_per_ul`), or both when the caller already holds them as one set.
 
@@ -228,7 +228,7 @@ class PatientHistory:
     population: Population
     protocol: str
     zone: tzinfo
-    readings: tuple[AncReading, ...] = ()
+    readings: tuple[BloodCount, ...] = ()
     enrollments: tuple[EnrollmentRecord, ...] = ()
     treatment_events: tuple[TreatmentEventRecord, ...] = ()
     authorizations: tuple[AuthorizationRecord, ...] = ()
@@ -244,7 +244,7 @@ class PatientHistory:
 
 
 @dataclass(frozen=True, slots=True)
-class LatestAnc:
+class LatestCount:
     """The latest complete draw the rules read (its ANC, and its WBC where the protocol reads
     it): the result a decision's currency, an enrollment and a start are judged on."""
 
@@ -263,11 +263,11 @@ def _slot_setters(kind: type, names: tuple[str, ...]) -> tuple[Callable[[Any, An
 
 _new = object.__new__
 _READING_SET = _slot_setters(
-    AncReading,
+    BloodCount,
     ("result_id", "value_per_ul", "drawn_at", "wbc_per_ul", "accession", "lab", "recorded_at"),
 )
 _LATEST_SET = _slot_setters(
-    LatestAnc, ("result_id", "value_per_ul", "drawn_at", "drawn_on", "wbc_per_ul", "known_at")
+    LatestCount, ("result_id", "value_per_ul", "drawn_at", "drawn_on", "wbc_per_ul", "known_at")
 )
 
 
@@ -279,11 +279,11 @@ def reading_of(
     accession: str,
     lab: str,
     recorded_at: datetime | None,
-) -> AncReading:
-    """`AncReading(...)` with every field given: the same value, made at half the cost (a
+) -> BloodCount:
+    """`BloodCount(...)` with every field given: the same value, made at half the cost (a
     frozen dataclass's constructor sets each field through `object.__setattr__`; the rebuild
     makes one for every stored result, and the replay one for every draw)."""
-    reading = _new(AncReading)
+    reading = _new(BloodCount)
     r0, r1, r2, r3, r4, r5, r6 = _READING_SET
     r0(reading, result_id)
     r1(reading, value_per_ul)
@@ -302,10 +302,10 @@ def latest_of(
     drawn_on: date,
     wbc_per_ul: int | None,
     known_at: datetime | None,
-) -> LatestAnc:
-    """`LatestAnc(...)` with every field given, as `reading_of` makes an `AncReading` (the
+) -> LatestCount:
+    """`LatestCount(...)` with every field given, as `reading_of` makes an `BloodCount` (the
     replay makes one for every complete draw)."""
-    latest = _new(LatestAnc)
+    latest = _new(LatestCount)
     l0, l1, l2, l3, l4, l5 = _LATEST_SET
     l0(latest, result_id)
     l1(latest, value_per_ul)
@@ -389,7 +389,7 @@ class Snapshot:
     lapsed_on: date | None
     has_dispenses: bool
     supply_until: date | None
-    latest: LatestAnc | None
+    latest: LatestCount | None
     episode: Episode | None
     weekly_until: date | None
     needs_rechallenge: bool
@@ -485,7 +485,7 @@ class Assessment:
     treatment_status: TreatmentStatus
     band: Band | None
     monitoring_frequency: Frequency | None
-    latest_anc: LatestAnc | None
+    latest_anc: LatestCount | None
     next_draw_due: date | None
     current_until: date | None
     confirmation_due: datetime | None
@@ -500,7 +500,7 @@ class Assessment:
     baseline_per_ul: float | None
     baseline_count: int
     supply_until: date | None
-    decision: Decision
+    decision: Verdict
     max_days_supply: int
     reasons: tuple[ReasonItem, ...]
     protocol_version: str = ""
@@ -577,7 +577,7 @@ _DATACLASS_FIELDS: dict[type, tuple[str, ...]] = {
     kind: tuple(kind.__dataclass_fields__)
     for kind in (
         Snapshot,
-        LatestAnc,
+        LatestCount,
         Episode,
         AuthorizationRecord,
         AuthorizationScope,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from patients.models import (
     Authorization,
     EnrollmentEvent,
@@ -129,7 +129,7 @@ def world(alice, phil, active_patient, pending_patient):
     return {
         "active": active_patient.pk,
         "pending": pending_patient.pk,
-        "result": AncResult.objects.filter(patient=active_patient).latest("drawn_at").pk,
+        "result": LabResult.objects.filter(patient=active_patient).latest("drawn_at").pk,
         "prescriber": alice.prescriber_id,
         "pharmacy": phil.pharmacy_id,
     }
@@ -143,7 +143,7 @@ def _rows():
         "users": User.objects.count(),
         "patients": Patient.objects.count(),
         "enrollments": EnrollmentEvent.objects.count(),
-        "results": list(AncResult.objects.values_list("id", "status", "superseded")),
+        "results": list(LabResult.objects.values_list("id", "status", "superseded")),
         "events": TreatmentEvent.objects.count(),
         "authorizations": Authorization.objects.count(),
         "dispenses": Dispense.objects.count(),

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from tests import factories
 from tests.conftest import NOW, TODAY
 
@@ -176,7 +176,7 @@ BIRTH = "1985-06-15"  # PatientFactory's date of birth
 def test_a_bad_result_is_a_400_naming_the_field_and_writes_nothing(
     api, alice, active_patient, body, field
 ):
-    rows = AncResult.objects.count()
+    rows = LabResult.objects.count()
     snapshot = _state(active_patient)
 
     response = api(alice).post(_url(active_patient), body, format="json")
@@ -184,7 +184,7 @@ def test_a_bad_result_is_a_400_naming_the_field_and_writes_nothing(
     assert response.status_code == 400, response.json()
     assert field in response.json()
     assert isinstance(response.json()[field], list)
-    assert AncResult.objects.count() == rows
+    assert LabResult.objects.count() == rows
     assert _state(active_patient) == snapshot
 
 
@@ -209,7 +209,7 @@ def test_the_same_result_delivered_twice_is_stored_once(api, alice, active_patie
     assert first.status_code == 201
     assert second.status_code in (200, 201)
     assert second.json()["id"] == first.json()["id"]
-    assert AncResult.objects.filter(accession="LAB-1").count() == 1
+    assert LabResult.objects.filter(accession="LAB-1").count() == 1
 
 
 def test_the_same_result_in_another_unit_is_still_the_same_result(api, alice, active_patient):
@@ -222,7 +222,7 @@ def test_the_same_result_in_another_unit_is_still_the_same_result(api, alice, ac
     )
 
     assert second.json()["id"] == first.json()["id"]
-    assert AncResult.objects.filter(accession="A7").count() == 1
+    assert LabResult.objects.filter(accession="A7").count() == 1
 
 
 @pytest.mark.parametrize(
@@ -242,7 +242,7 @@ def test_the_same_accession_with_other_values_is_a_409(api, alice, active_patien
     assert response.status_code == 409
     assert response.json()["code"] == "accession_conflict"
     assert set(response.json()) >= {"code", "message", "reasons"}
-    assert AncResult.objects.filter(accession="LAB-2").count() == 1
+    assert LabResult.objects.filter(accession="LAB-2").count() == 1
     assert _state(active_patient) == snapshot
 
 
@@ -265,7 +265,7 @@ def test_a_corrected_result_supersedes_the_old_one_which_stays_in_the_history(
     assert data["monitoring"]["latest_anc"]["value_per_ul"] == 1900
     assert data["monitoring"]["band"] == "normal"
     assert data["monitoring"]["treatment_status"] == "active"
-    old = AncResult.objects.get(pk=original.json()["id"])
+    old = LabResult.objects.get(pk=original.json()["id"])
     assert old.superseded is True
     assert old.value_per_ul == 900
     history = client.get(_url(active_patient)).json()["results"]
@@ -302,7 +302,7 @@ def test_an_accession_of_another_patient_is_a_409(api, alice, active_patient):
     response = client.post(_url(other), _body(accession="SHARED"), format="json")
 
     assert response.status_code == 409
-    assert AncResult.objects.filter(patient=other).count() == 0
+    assert LabResult.objects.filter(patient=other).count() == 0
 
 
 # --- void -----------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def test_a_result_entered_in_error_is_voided_with_a_reason_never_deleted(
     assert data["monitoring"]["latest_anc"]["value_per_ul"] == 2100
     assert data["monitoring"]["band"] == "normal"
     assert data["monitoring"]["treatment_status"] == "active"
-    assert AncResult.objects.filter(pk=wrong["id"]).exists()
+    assert LabResult.objects.filter(pk=wrong["id"]).exists()
 
 
 def test_voiding_needs_a_reason(api, alice, active_patient):
@@ -337,7 +337,7 @@ def test_voiding_needs_a_reason(api, alice, active_patient):
         response = client.post(f"{_url(active_patient)}{result['id']}/void/", body, format="json")
         assert response.status_code == 400
         assert "reason" in response.json()
-    assert AncResult.objects.get(pk=result["id"]).status == "final"
+    assert LabResult.objects.get(pk=result["id"]).status == "final"
 
 
 def test_voiding_twice_is_a_409(api, alice, active_patient):
@@ -349,7 +349,7 @@ def test_voiding_twice_is_a_409(api, alice, active_patient):
     response = client.post(url, {"reason": "again"}, format="json")
 
     assert response.status_code == 409
-    assert AncResult.objects.get(pk=result["id"]).void_reason == "typo"
+    assert LabResult.objects.get(pk=result["id"]).void_reason == "typo"
 
 
 def test_a_superseded_result_cannot_be_voided(api, alice, active_patient):

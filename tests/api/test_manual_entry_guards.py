@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from audit.models import Action, AuditEntry
 from feeds.models import PatientIdentifier
 from monitoring.engine.protocols.base import MANUAL_ENTRY_MAX_FALL, MANUAL_ENTRY_MIN_PER_UL
-from monitoring.models import AncResult, MonitoringState, ResultSource
+from monitoring.models import LabResult, MonitoringState, ResultSource
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import message, msh, obr, obx, pid
@@ -31,7 +31,7 @@ def _body(value, unit="/uL", *, hours_ago=3, **extra):
 def _written(patient):
     """Everything an entry could write: the results, the stored state, the audit trail."""
     return (
-        list(AncResult.objects.filter(patient=patient).values_list("id", "status")),
+        list(LabResult.objects.filter(patient=patient).values_list("id", "status")),
         MonitoringState.objects.get(patient=patient).snapshot,
         AuditEntry.objects.count(),
     )
@@ -253,7 +253,7 @@ def test_a_feeds_low_value_and_steep_fall_are_stored_as_the_lab_sent_them(
 
     assert response.status_code == 200
     assert response.json()["messages"][0]["ack_code"] == "AA", response.json()
-    stored = AncResult.objects.get(patient=active_patient, accession="G-ACC")
+    stored = LabResult.objects.get(patient=active_patient, accession="G-ACC")
     assert (stored.value_per_ul, stored.source) == (50, ResultSource.HL7)
 
 

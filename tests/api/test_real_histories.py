@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from pharmacy.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
@@ -535,4 +535,4 @@ def test_recording_time_is_what_the_store_keeps_for_each_result(clinic):
     c = started(clinic)
     c.now(NOW)
     c.result(2100, NOW - timedelta(days=1))
-    assert AncResult.objects.filter(value=Decimal(2100), created_at=NOW).exists()
+    assert LabResult.objects.filter(value=Decimal(2100), created_at=NOW).exists()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from clinical.selectors import patient_dose_tracking
 from monitoring.engine import evaluate
 from monitoring.engine.types import DecisionContext
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from monitoring.presenters import decision_payload
 from monitoring.selectors import patient_history
 from patients.models import Patient
@@ -90,7 +90,7 @@ def _step(prescriber, pharmacist, admin, pharmacy, patient, step, accession):
         return prescriber.post(f"{base}/enroll/", {}, format="json")
     if kind in ("void", "correct"):
         results = list(
-            AncResult.objects.filter(patient=patient, superseded=False)
+            LabResult.objects.filter(patient=patient, superseded=False)
             .exclude(status="entered_in_error")
             .order_by("id")
         )

@@ -13,7 +13,7 @@ import pytest
 
 from audit.models import Action, AuditEntry, Outcome
 from feeds.models import PatientIdentifier
-from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.models import LabResult, ResultSource, ResultStatus
 from monitoring.services import anc_result_record
 from notifications.models import Channel, Kind, Notification
 from tests import factories
@@ -67,7 +67,7 @@ def _lab_severe(api, lab, patient, accession="LAB-SEV", status="F", value="0.3")
     response = api(lab).post(HL7, data=text.encode(), content_type="x-application/hl7-v2+er7")
     assert response.status_code == 200
     assert response.json()["messages"][0]["ack_code"] == "AA", response.json()
-    return AncResult.objects.get(patient=patient, accession=accession, superseded=False)
+    return LabResult.objects.get(patient=patient, accession=accession, superseded=False)
 
 
 def _entered(api, user, patient, value, hours_ago=3):
@@ -126,7 +126,7 @@ def test_nobody_but_the_prescriber_voids_a_lab_result(request, api, lab, active_
 
     assert response.status_code == 403
     assert response.json()["code"] == "void_not_permitted"
-    assert AncResult.objects.get(pk=result.pk).status == ResultStatus.FINAL
+    assert LabResult.objects.get(pk=result.pk).status == ResultStatus.FINAL
 
 
 def test_the_lab_account_cannot_reach_the_void_at_all(api, lab, active_patient):
@@ -135,7 +135,7 @@ def test_the_lab_account_cannot_reach_the_void_at_all(api, lab, active_patient):
     response = _void(api(lab), active_patient, result.pk)
 
     assert response.status_code == 403
-    assert AncResult.objects.get(pk=result.pk).status == ResultStatus.FINAL
+    assert LabResult.objects.get(pk=result.pk).status == ResultStatus.FINAL
 
 
 def test_the_prescriber_voids_a_lab_result_with_a_reason_and_is_told(
@@ -284,7 +284,7 @@ def test_another_designee_cannot_correct_away_a_designees_result(
 
     assert refused.status_code == 403, refused.json()
     assert refused.json()["code"] == "correct_not_permitted"
-    assert AncResult.objects.get(pk=first.json()["id"]).superseded is False
+    assert LabResult.objects.get(pk=first.json()["id"]).superseded is False
     entry = AuditEntry.objects.filter(action=Action.ANC_RESULT_CORRECT).latest("seq")
     assert entry.outcome == Outcome.REFUSED and entry.actor_id == other_designee.pk
     # The designee who typed it may correct it.
@@ -308,5 +308,5 @@ def test_a_designee_cannot_correct_away_a_labs_result_by_its_accession(
     refused = _correct(api(designee), active_patient, "CSV-9", 2200)
 
     assert refused.status_code == 403
-    assert AncResult.objects.get(pk=from_lab.pk).superseded is False
+    assert LabResult.objects.get(pk=from_lab.pk).superseded is False
     assert _correct(api(alice), active_patient, "CSV-9", 2200).status_code == 201

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from patients.models import EnrollmentEvent, Patient
 from tests.conftest import NOW, TODAY
 
@@ -303,4 +303,4 @@ def test_a_uk_deployment_defaults_new_patients_to_uk_cpms(prescriber_api, alice,
     patient = create(prescriber_api, alice)
     assert patient["protocol"] == UK
     assert patient["monitoring"]["protocol"] == UK
-    assert AncResult.objects.count() == 0
+    assert LabResult.objects.count() == 0

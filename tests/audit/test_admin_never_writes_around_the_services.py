@@ -18,7 +18,7 @@ READ_ONLY = [
     "patients_enrollmentevent",
     "patients_treatmentevent",
     "patients_authorization",
-    "monitoring_ancresult",
+    "monitoring_labresult",
     "pharmacy_dispense",
 ]
 

@@ -4,7 +4,7 @@ DELETE on patients, enrollments, treatment events, authorizations, results and d
 import pytest
 from django.db import DatabaseError, transaction
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from patients.models import EnrollmentEvent, Patient, TreatmentEvent
 from pharmacy.models import Dispense
 from tests import factories
@@ -22,7 +22,7 @@ def dispensed(api, phil, pharmacy, active_patient):
 
 
 @pytest.mark.parametrize(
-    "model", [EnrollmentEvent, TreatmentEvent, AncResult, Dispense], ids=lambda m: m.__name__
+    "model", [EnrollmentEvent, TreatmentEvent, LabResult, Dispense], ids=lambda m: m.__name__
 )
 def test_deleting_a_clinical_record_is_refused(dispensed, model):
     rows = model.objects.filter(patient=dispensed)
@@ -48,10 +48,10 @@ def test_deleting_even_a_bare_patient_is_refused(alice):
 
 
 def test_a_result_entered_in_error_is_voided_not_deleted(api, alice, active_patient):
-    result = AncResult.objects.filter(patient=active_patient).earliest("id")
+    result = LabResult.objects.filter(patient=active_patient).earliest("id")
     api(alice).post(
         f"/api/v1/patients/{active_patient.pk}/anc-results/{result.pk}/void/", {"reason": "x"}
     )
     result.refresh_from_db()
     assert result.status == "entered_in_error"
-    assert AncResult.objects.filter(pk=result.pk).exists()
+    assert LabResult.objects.filter(pk=result.pk).exists()

@@ -7,7 +7,7 @@ import pytest
 
 from audit.models import Action, AuditEntry
 from audit.services import audit_record, audit_seal
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from pharmacy.models import Dispense
 from tests import factories
 from tests.audit.conftest import entries_after, head
@@ -49,7 +49,7 @@ def test_creating_a_patient_writes_one_entry(api, alice):
 
 
 def test_enrolling_writes_one_entry_with_the_labs_it_used(api, alice, pending_patient):
-    lab = AncResult.objects.get(patient=pending_patient)
+    lab = LabResult.objects.get(patient=pending_patient)
     before = head()
     response = api(alice).post(f"/api/v1/patients/{pending_patient.pk}/enroll/", {})
     assert response.status_code == 200, response.json()

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from audit.context import acting_as
 from audit.models import FieldChange
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from patients.models import Patient, Prescriber
 from tests import factories
 from tests.conftest import TODAY
@@ -31,7 +31,7 @@ def test_an_update_outside_a_service_is_captured_without_an_actor(alice):
     patient = factories.PatientFactory.create(actor=alice, prescriber=alice.prescriber)
     result = factories.record_anc(patient, alice, TODAY - timedelta(days=1), 2000)
 
-    AncResult.objects.filter(pk=result.pk).update(value_per_ul=1999)
+    LabResult.objects.filter(pk=result.pk).update(value_per_ul=1999)
 
     change = FieldChange.objects.get(table_name="monitoring_ancresult", field="value_per_ul")
     assert (change.row_id, change.old_value, change.new_value) == (str(result.pk), "2000", "1999")

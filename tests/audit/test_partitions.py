@@ -16,7 +16,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from audit.models import AuditEntry, FieldChange
 from audit.partitions import CHANGES, ENTRIES, RESULTS, partitions_of
 from feeds.models import FeedMessage, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 
 pytestmark = pytest.mark.postgres
 
@@ -90,7 +90,7 @@ def _result(patient, actor, **fields):
         "recorded_by": actor,
         **fields,
     }
-    return AncResult.objects.create(**values)
+    return LabResult.objects.create(**values)
 
 
 def _refused(call):
@@ -198,7 +198,7 @@ def test_a_row_for_a_month_without_a_partition_lands_in_the_default(
     out = _ensure("--months", "1")
     assert "monitoring_ancresult 2031-03: default" in out
     assert "monitoring_ancresult 2031-04: created" in out
-    assert AncResult.objects.get(pk=response.json()["id"]).value_per_ul == 2100
+    assert LabResult.objects.get(pk=response.json()["id"]).value_per_ul == 2100
 
 
 def test_an_accession_sent_again_in_another_month_is_answered_as_today(
@@ -217,7 +217,7 @@ def test_an_accession_sent_again_in_another_month_is_answered_as_today(
     assert again.status_code in (200, 201) and again.json()["id"] == first.json()["id"]
     assert other.status_code == 409
     assert other.json()["code"] == "accession_conflict"
-    assert AncResult.objects.filter(accession="ACC-9").count() == 1
+    assert LabResult.objects.filter(accession="ACC-9").count() == 1
 
 
 def test_the_database_refuses_a_duplicate_accession_in_another_month(
@@ -233,7 +233,7 @@ def test_the_database_refuses_a_duplicate_accession_in_another_month(
     assert isinstance(lab, IntegrityError) and "anc_result_accession_once" in str(lab)
     assert "anc_result_manual_accession_once_per_patient" in str(manual)
     # A superseded one frees its accession, as before.
-    AncResult.objects.filter(accession="X-1").update(superseded=True)
+    LabResult.objects.filter(accession="X-1").update(superseded=True)
     replacement = _result(active_patient, alice, lab="LAB1", accession="X-1")
     assert _partition_of("monitoring_ancresult", replacement.pk) == "monitoring_ancresult_p202606"
 
@@ -314,11 +314,11 @@ def test_a_results_partition_key_is_never_moved_and_its_history_names_the_table(
     assert _partition_of("monitoring_ancresult", result.pk) == "monitoring_ancresult_p202605"
 
     moved = _refused(
-        lambda: AncResult.objects.filter(pk=result.pk).update(
+        lambda: LabResult.objects.filter(pk=result.pk).update(
             created_at=result.created_at + timedelta(days=40)
         )
     )
-    AncResult.objects.filter(pk=result.pk).update(void_reason="typo")
+    LabResult.objects.filter(pk=result.pk).update(void_reason="typo")
 
     assert "refused" in str(moved)
     change = FieldChange.objects.get(row_id=str(result.pk), field="void_reason")
@@ -392,7 +392,7 @@ def test_the_migration_copies_the_rows_and_goes_back(
 ):
     clock.move_to(datetime(2026, 6, 2, 12, tzinfo=UTC), tick=False)
     _result(active_patient, alice, lab="LAB1", accession="Z-1")
-    before = sorted(AncResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
+    before = sorted(LabResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
     assert len(before) > 3
 
     call_command("migrate", "monitoring", "0008", verbosity=0)
@@ -401,10 +401,10 @@ def test_the_migration_copies_the_rows_and_goes_back(
         assert cursor.fetchone()[0] == "r"
         cursor.execute("SELECT to_regclass('monitoring_ancresult_key')")
         assert cursor.fetchone()[0] is None
-    plain = sorted(AncResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
+    plain = sorted(LabResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
     call_command("migrate", "monitoring", verbosity=0)
 
-    after = sorted(AncResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
+    after = sorted(LabResult.objects.values_list("id", "value_per_ul", "accession", "created_at"))
     assert plain == before and after == before
     with connection.cursor() as cursor:
         assert {"monitoring_ancresult_p202605", "monitoring_ancresult_p202606"} <= set(

@@ -19,7 +19,7 @@ from feeds import chunks
 from feeds.hl7v2 import hl7_ingest, hl7_messages_ingest, message_ingest
 from feeds.ingest import Filer
 from feeds.models import FeedMessage, PatientIdentifier, QuarantinedResult
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from monitoring.services import STATE_COLUMNS
 from notifications.models import PendingTask
 from patients.models import Patient
@@ -91,7 +91,7 @@ def _picture(patients: list[Patient]) -> dict[str, Any]:
             )
         ),
         "results": list(
-            AncResult.objects.order_by("pk").values_list(
+            LabResult.objects.order_by("pk").values_list(
                 "pk",
                 "patient_id",
                 "analyte",
@@ -146,7 +146,7 @@ def _picture(patients: list[Patient]) -> dict[str, Any]:
     }
 
 
-_TABLES = (AncResult, QuarantinedResult, FeedMessage, AuditEntry, PendingTask)
+_TABLES = (LabResult, QuarantinedResult, FeedMessage, AuditEntry, PendingTask)
 
 
 def _same_ids_next() -> None:
@@ -256,7 +256,7 @@ def test_a_bad_message_in_the_middle_costs_only_itself(ward, lab_user):
     assert [a.code for a in answers] == ["AA", "AA", "AR", "AA", "AA", "AA"]
     assert FeedMessage.objects.count() == 6
     assert set(FeedMessage.objects.values_list("raw", flat=True)) == set(texts)
-    assert AncResult.objects.filter(accession__startswith="D", analyte="anc").count() == 5
+    assert LabResult.objects.filter(accession__startswith="D", analyte="anc").count() == 5
 
 
 def test_a_message_that_breaks_the_chunk_is_kept_for_retry_and_the_others_filed(
@@ -283,8 +283,8 @@ def test_a_message_that_breaks_the_chunk_is_kept_for_retry_and_the_others_filed(
     assert failed.outcome == "failed"
     assert "disk on fire" in failed.detail
     assert failed.raw == texts[2]
-    assert AncResult.objects.filter(accession__startswith="E", analyte="anc").count() == 4
-    assert not AncResult.objects.filter(accession="BAD").exists()
+    assert LabResult.objects.filter(accession__startswith="E", analyte="anc").count() == 4
+    assert not LabResult.objects.filter(accession="BAD").exists()
 
 
 def test_a_chunks_statements_do_not_grow_with_its_size(

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from feeds.models import FeedMessage, LabCodeMapping, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 URL = "/api/v1/feeds/csv/"
@@ -54,7 +54,7 @@ def test_a_csv_upload_gives_per_row_results_and_a_summary(api, lab_user, ann):
         "duplicate": 1,
         "preliminary": 1,
     }
-    derived = AncResult.objects.get(accession="C2")
+    derived = LabResult.objects.get(accession="C2")
     assert derived.value_per_ul == 2000 and derived.derived and derived.source == "csv"
     assert QuarantinedResult.objects.count() == 2
 
@@ -71,7 +71,7 @@ def test_a_header_without_required_columns_is_a_400_and_writes_nothing(api, lab_
     response = api(lab_user).post(URL, data=b"mrn,value\nM1001,2.2\n", content_type="text/csv")
     assert response.status_code == 400
     assert "code" in response.json()["file"][0]
-    assert not AncResult.objects.filter(source="csv").exists()
+    assert not LabResult.objects.filter(source="csv").exists()
     # The refused file is kept all the same, as received, with why.
     kept = FeedMessage.objects.get()
     assert (kept.outcome, kept.raw, kept.channel) == ("rejected", "mrn,value\nM1001,2.2\n", "csv")
@@ -90,7 +90,7 @@ def test_the_same_result_by_hl7_and_by_csv_is_stored_once(api, lab_user, ann):
         URL, data=(HEADER + "\n" + ROWS[0] + "\n").encode(), content_type="text/csv"
     )
     assert response.json()["rows"][0]["outcome"] == "duplicate"
-    assert AncResult.objects.filter(accession="C1").count() == 1
+    assert LabResult.objects.filter(accession="C1").count() == 1
 
 
 def test_a_local_code_is_read_through_the_administrators_mapping(api, lab_user, ann):
@@ -135,7 +135,7 @@ def test_import_labs_reads_a_file_of_hl7_messages(tmp_path, ann, capsys):
     out = capsys.readouterr().out
     assert "2 messages: 1 accepted, 1 quarantined" in out
     assert "control_id=F2 ack=AE outcome=quarantined" in out
-    assert AncResult.objects.filter(accession="F1").exists()
+    assert LabResult.objects.filter(accession="F1").exists()
 
 
 def test_import_labs_refuses_a_bad_header_and_a_missing_file(tmp_path, db):
@@ -156,11 +156,11 @@ def test_an_unknown_code_is_held_until_an_administrator_maps_it(api, lab_user, a
     again = row.replace("M1,", "M2,")
     second = api(lab_user).post(URL, data=(HEADER + again).encode(), content_type="text/csv").json()
     assert second["rows"][0]["outcome"] == "stored"
-    assert AncResult.objects.get(accession="M2").value_per_ul == 1700
+    assert LabResult.objects.get(accession="M2").value_per_ul == 1700
 
 
 def test_a_csv_that_cannot_be_read_is_a_400_and_applies_nothing(api, lab_user, ann):
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     # A good row, then a line the csv module refuses (a field over its size limit).
     text = HEADER + "\n" + ROWS[0] + "\n" + '"' + "x" * 200_000 + '",1\n'
 
@@ -169,7 +169,7 @@ def test_a_csv_that_cannot_be_read_is_a_400_and_applies_nothing(api, lab_user, a
     # A bare CR is a line end, not an error: this one fails on its missing columns instead.
     lone_cr = api(lab_user).post(URL, data="?\U000617ca\rë*¸µ".encode(), content_type="text/csv")
     assert lone_cr.status_code == 400 and "lacks" in lone_cr.json()["file"][0]
-    assert AncResult.objects.count() == before
+    assert LabResult.objects.count() == before
     # Both files are kept, refused, as received.
     kept = FeedMessage.objects.order_by("id")
     assert [m.outcome for m in kept] == ["rejected", "rejected"]

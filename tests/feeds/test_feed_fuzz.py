@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from feeds.hl7v2 import split_messages
 from feeds.models import FeedMessage
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from monitoring.units import MAX_PER_UL
 from tests.feeds.conftest import LAB, msh, obr, obx, pid
 
@@ -58,7 +58,7 @@ piece = st.lists(st.one_of(plain, escapes), max_size=4).map("".join)
 
 
 def assert_nothing_half_written() -> None:
-    for result in AncResult.objects.exclude(source="manual"):
+    for result in LabResult.objects.exclude(source="manual"):
         assert 0 <= result.value_per_ul <= MAX_PER_UL
         assert result.drawn_at is not None and result.patient_id is not None and result.unit
     assert not FeedMessage.objects.filter(outcome__in=["received", "failed"]).exists()

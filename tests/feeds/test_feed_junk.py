@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feeds.models import FeedMessage
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from monitoring.units import MAX_PER_UL
 from tests.feeds.conftest import HGB, PERCENT, WBC, msh, obr, obx, pid
 
@@ -55,7 +55,7 @@ messages = st.lists(
 
 
 def assert_nothing_half_written() -> None:
-    for result in AncResult.objects.exclude(source="manual"):
+    for result in LabResult.objects.exclude(source="manual"):
         assert 0 <= result.value_per_ul <= MAX_PER_UL
         assert result.drawn_at is not None and result.patient_id is not None
         assert result.unit

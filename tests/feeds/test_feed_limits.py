@@ -12,7 +12,7 @@ import pytest
 
 from feeds.batches import feed_batch_process
 from feeds.models import FeedBatch, FeedMessage, LabAccount
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests import factories
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
@@ -48,7 +48,7 @@ def test_a_deeply_nested_fhir_body_is_a_400_outcome_and_kept(api, lab_user, ann,
     kept = FeedMessage.objects.get()
     assert (kept.outcome, kept.raw, kept.channel) == ("rejected", text, "fhir")
     assert "nests deeper" in kept.detail
-    assert not AncResult.objects.filter(source="fhir").exists()
+    assert not LabResult.objects.filter(source="fhir").exists()
 
 
 def test_shallow_extensions_are_read_as_before(api, lab_user, ann):
@@ -82,7 +82,7 @@ def test_an_hl7_body_over_the_limit_is_a_413_and_logged_with_its_size(
     assert "at most 2000" in json.dumps(response.json())
     kept = _refused_for_size(response, len(text))
     assert text.startswith(kept.raw)
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_csv_body_or_upload_over_the_limit_is_a_413(api, lab_user, ann, small_bodies):
@@ -177,7 +177,7 @@ def test_a_large_hl7_batch_is_taken_asynchronously_with_the_same_acks(
         3,
         4,
     ]
-    assert AncResult.objects.filter(source="hl7").count() == 2
+    assert LabResult.objects.filter(source="hl7").count() == 2
     # Paging, and who may read it.
     page = api(lab_user).get(accepted["url"] + "?offset=3&limit=1").json()
     assert [m["control_id"] for m in page["messages"]] == ["B4"]

@@ -9,7 +9,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 
 from feeds.models import FeedMessage, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import LAB
 
 FHIR = "application/fhir+json"
@@ -59,7 +59,7 @@ def test_an_observation_is_stored_and_answered_as_fhir(fhir, ann):
     assert response["Content-Type"].startswith(FHIR)
     stored = Observation.model_validate(response.json())
     assert stored.valueQuantity is not None and stored.valueQuantity.value == 2100
-    result = AncResult.objects.get(accession="F-1")
+    result = LabResult.objects.get(accession="F-1")
     assert (result.patient, result.lab, result.source, result.value_per_ul) == (
         ann,
         LAB,
@@ -67,13 +67,13 @@ def test_an_observation_is_stored_and_answered_as_fhir(fhir, ann):
         2100,
     )
     assert fhir("/fhir/Observation", observation()).status_code == 200  # a repeat
-    assert AncResult.objects.filter(accession="F-1").count() == 1
+    assert LabResult.objects.filter(accession="F-1").count() == 1
 
 
 def test_a_subject_reference_to_our_patient_id_matches(fhir, ann):
     body = observation(subject={"reference": f"Patient/{ann.pk}"})
     assert fhir("/fhir/Observation", body).status_code == 201
-    assert AncResult.objects.get(accession="F-1").patient == ann
+    assert LabResult.objects.get(accession="F-1").patient == ann
 
 
 def test_an_invalid_observation_is_a_400_operation_outcome_kept_and_files_nothing(fhir, ann):
@@ -91,7 +91,7 @@ def test_an_invalid_observation_is_a_400_operation_outcome_kept_and_files_nothin
         {"resourceType": "Observation", "status": "final"},
     ):
         assert fhir("/fhir/Observation", broken).status_code == 400
-    assert not AncResult.objects.filter(source="fhir").exists()
+    assert not LabResult.objects.filter(source="fhir").exists()
     # Each refused body is kept as received, with why.
     kept = list(FeedMessage.objects.order_by("id"))
     assert [m.outcome for m in kept] == ["rejected"] * 4
@@ -115,11 +115,11 @@ def test_an_unmatched_subject_is_accepted_into_quarantine_202(fhir, ann):
 
 def test_amended_replaces_and_preliminary_is_kept_out_of_decisions(fhir, ann):
     fhir("/fhir/Observation", observation(value=0.9, status="preliminary"))
-    assert AncResult.objects.get(accession="F-1").status == "preliminary"
+    assert LabResult.objects.get(accession="F-1").status == "preliminary"
     fhir("/fhir/Observation", observation(value=1.9))
     response = fhir("/fhir/Observation", observation(value=2.0, status="amended"))
     assert response.status_code == 201
-    current = AncResult.objects.get(accession="F-1", superseded=False)
+    current = LabResult.objects.get(accession="F-1", superseded=False)
     assert current.status == "corrected" and current.value_per_ul == 2000
 
 
@@ -138,7 +138,7 @@ def test_a_transaction_bundle_derives_an_anc_from_wbc_and_percent(fhir, ann):
     assert response.status_code == 200, response.content
     answer = Bundle.model_validate(response.json())
     assert answer.type == "transaction-response"
-    result = AncResult.objects.get(source="fhir")
+    result = LabResult.objects.get(source="fhir")
     assert result.value_per_ul == 1100 and result.derived and result.accession == "W-1+P-1"
 
 
@@ -153,7 +153,7 @@ def test_a_transaction_with_one_invalid_entry_writes_nothing(fhir, ann):
     response = fhir("/fhir", bundle)
     assert response.status_code == 400
     assert "entry[1]" in response.json()["issue"][0]["expression"][0]
-    assert not AncResult.objects.filter(source="fhir").exists()
+    assert not LabResult.objects.filter(source="fhir").exists()
 
 
 def test_a_batch_bundle_answers_entry_by_entry(fhir, ann):
@@ -172,7 +172,7 @@ def test_a_batch_bundle_answers_entry_by_entry(fhir, ann):
     assert response.status_code == 200
     statuses = [e["response"]["status"] for e in response.json()["entry"]]
     assert statuses == ["201", "400", "202"]
-    assert AncResult.objects.filter(source="fhir").count() == 1
+    assert LabResult.objects.filter(source="fhir").count() == 1
     assert QuarantinedResult.objects.get().reason == "unknown_unit"
 
 
@@ -218,4 +218,4 @@ def test_the_export_round_trips_through_the_import(api, alice, fhir, ann):
     del again["id"]
     response = fhir("/fhir/Observation", again)
     assert response.status_code in (200, 201)
-    assert AncResult.objects.filter(accession="F-1", superseded=False).count() == 1
+    assert LabResult.objects.filter(accession="F-1", superseded=False).count() == 1

@@ -10,7 +10,7 @@ import pytest
 from feeds import hl7v2
 from feeds.hl7v2 import MAX_FIELD_CHARS, _Separators, unescape
 from feeds.models import FeedMessage, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 SEP = _Separators()
@@ -112,7 +112,7 @@ def test_a_field_past_the_bound_is_refused_ar_and_kept(post, ann):
     assert f"at most {MAX_FIELD_CHARS}" in answer["detail"]
     kept = FeedMessage.objects.get()
     assert (kept.outcome, kept.raw) == ("rejected", text.rstrip("\r"))
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_parser_fault_keeps_the_message_for_retry(post, ann, monkeypatch):
@@ -130,4 +130,4 @@ def test_a_parser_fault_keeps_the_message_for_retry(post, ann, monkeypatch):
     from feeds.retry import messages_retry_failed
 
     assert messages_retry_failed() == 1
-    assert AncResult.objects.get(accession="ACC1").patient == ann
+    assert LabResult.objects.get(accession="ACC1").patient == ann

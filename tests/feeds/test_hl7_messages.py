@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feeds.models import FeedMessage, LabAccount, QuarantinedResult
-from monitoring.models import AncResult, MonitoringState, ResultSource
+from monitoring.models import LabResult, MonitoringState, ResultSource
 from tests.feeds.conftest import (
     HGB,
     PERCENT,
@@ -45,7 +45,7 @@ def test_a_final_anc_is_stored_acked_aa_and_updates_monitoring(post, ann):
     answer = only(post(message(msh(), pid(), obr(), obx(1, value="1.2"))))
     assert answer["ack_code"] == "AA"
     assert answer["ack"].split("\r")[1].startswith("MSA|AA|MSG0001|")
-    result = AncResult.objects.get(patient=ann, accession="ACC1")
+    result = LabResult.objects.get(patient=ann, accession="ACC1")
     assert (result.value_per_ul, result.unit, result.lab, result.source) == (
         1200,
         "10*3/uL",
@@ -81,7 +81,7 @@ def test_several_obx_per_message_unknown_codes_ignored_and_abs_count_used(post, 
         "OBX 3": "stored",
         "OBX 4": "ignored",
     }
-    result = AncResult.objects.get(patient=ann, accession="ACC1")
+    result = LabResult.objects.get(patient=ann, accession="ACC1")
     assert result.value_per_ul == 2600 and not result.derived
 
 
@@ -109,13 +109,13 @@ def test_several_messages_in_one_batch_each_get_their_own_ack(post, ann):
         ("M3", "AR"),
     ]
     assert body["summary"] == {"messages": 3, "AA": 2, "AR": 1}
-    assert AncResult.objects.filter(patient=ann, source="hl7").count() == 2
+    assert LabResult.objects.filter(patient=ann, source="hl7").count() == 2
 
 
 def test_lf_and_crlf_segment_endings_are_accepted(post, ann):
     text = "\r\n".join([msh(), pid(), obr(), obx(1)]) + "\n"
     assert only(post(text, "text/plain"))["ack_code"] == "AA"
-    assert AncResult.objects.filter(patient=ann, accession="ACC1").exists()
+    assert LabResult.objects.filter(patient=ann, accession="ACC1").exists()
 
 
 def test_repeated_pid3_matches_on_any_repetition_and_escapes_are_decoded(post, ann):
@@ -142,20 +142,20 @@ def test_unusual_but_valid_units(post, ann):
     post(message(msh("U2"), pid(), obr("U2"), obx(1, value="2.4", unit="x10E9/L")))
     post(message(msh("U3"), pid(), obr("U3"), obx(1, value="2.3", unit="K/µL")))
     post(message(msh("U4"), pid(), obr("U4"), obx(1, value="2.2", unit="thou/uL")))
-    stored = dict(AncResult.objects.filter(source="hl7").values_list("accession", "value_per_ul"))
+    stored = dict(LabResult.objects.filter(source="hl7").values_list("accession", "value_per_ul"))
     assert stored == {"U1": 2500, "U2": 2400, "U3": 2300, "U4": 2200}
 
 
 def test_structured_numeric_value_is_read(post, ann):
     post(message(msh(), pid(), obr(), obx(1, kind="SN", value="^1.9")))
-    assert AncResult.objects.get(accession="ACC1").value_per_ul == 1900
+    assert LabResult.objects.get(accession="ACC1").value_per_ul == 1900
 
 
 def test_a_comparator_value_is_held_not_guessed(post, ann):
     answer = only(post(message(msh(), pid(), obr(), obx(1, kind="SN", value="<^0.5"))))
     assert answer["ack_code"] == "AE"
     assert QuarantinedResult.objects.get().reason == "implausible_value"
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_corrected_result_replaces_the_one_with_the_same_accession(post, ann):
@@ -164,7 +164,7 @@ def test_a_corrected_result_replaces_the_one_with_the_same_accession(post, ann):
     answer = only(post(message(msh("M2"), pid(), obr(), obx(1, value="1.9", status="C"))))
     assert answer["ack_code"] == "AA"
     assert answer["results"][0]["outcome"] == "replaced"
-    old, new = AncResult.objects.filter(accession="ACC1").order_by("id")
+    old, new = LabResult.objects.filter(accession="ACC1").order_by("id")
     assert old.superseded and new.corrects == old and new.status == "corrected"
     assert MonitoringState.objects.get(patient=ann).band == "normal"
 
@@ -174,24 +174,24 @@ def test_a_preliminary_result_is_stored_but_not_used_until_its_final(post, ann):
     answer = only(post(message(msh("M1"), pid(), obr(), obx(1, value="0.4", status="P"))))
     assert answer["ack_code"] == "AA"
     assert answer["results"][0]["outcome"] == "preliminary"
-    assert AncResult.objects.get(accession="ACC1").status == "preliminary"
+    assert LabResult.objects.get(accession="ACC1").status == "preliminary"
     state = MonitoringState.objects.get(patient=ann)
     assert state.band == "normal" and state.latest_anc_per_ul == before
     post(message(msh("M2"), pid(), obr(), obx(1, value="1.8", status="F")))
-    prelim, final = AncResult.objects.filter(accession="ACC1").order_by("id")
+    prelim, final = LabResult.objects.filter(accession="ACC1").order_by("id")
     assert prelim.superseded and final.status == "final" and final.corrects == prelim
     assert MonitoringState.objects.get(patient=ann).latest_anc_per_ul == 1800
     # A preliminary that arrives after its final is not kept over it.
     late = only(post(message(msh("M3"), pid(), obr(), obx(1, value="0.3", status="P"))))
     assert late["results"][0]["outcome"] == "ignored"
-    assert AncResult.objects.filter(accession="ACC1", superseded=False).get() == final
+    assert LabResult.objects.filter(accession="ACC1", superseded=False).get() == final
 
 
 def test_a_cancelled_result_stores_nothing(post, ann):
     answer = only(post(message(msh(), pid(), obr(), obx(1, value="", status="X"))))
     assert answer["ack_code"] == "AA"
     assert answer["results"][0]["outcome"] == "ignored"
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_an_unsupported_status_is_held_for_an_administrator(post, ann):
@@ -213,7 +213,7 @@ def test_wbc_and_percent_without_an_absolute_count_derive_the_anc(post, ann):
         )
     )
     assert answer["ack_code"] == "AA"
-    result = AncResult.objects.get(patient=ann, accession="ACC1")
+    result = LabResult.objects.get(patient=ann, accession="ACC1")
     # floor(4200 x 45.5 / 100) = floor(1911) = 1911
     assert result.value_per_ul == 1911 and result.derived
     assert result.derivation["wbc"] == {"value": "4.2", "unit": "10*3/uL", "per_ul": 4200}
@@ -231,7 +231,7 @@ def test_a_derived_anc_is_rounded_down_never_into_a_better_band(post, ann):
         )
     )
     # 3333 x 0.45 = 1499.85: mild, not 1500
-    assert AncResult.objects.get(accession="ACC1").value_per_ul == 1499
+    assert LabResult.objects.get(accession="ACC1").value_per_ul == 1499
 
 
 def test_wbc_alone_derives_nothing_and_is_reported(post, ann):
@@ -239,7 +239,7 @@ def test_wbc_alone_derives_nothing_and_is_reported(post, ann):
     assert answer["ack_code"] == "AA"
     assert answer["results"][0]["outcome"] == "ignored"
     assert "both needed" in answer["results"][0]["detail"]
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_an_unknown_patient_is_quarantined_with_the_raw_message(post, ann):
@@ -262,13 +262,13 @@ def test_an_ambiguous_name_and_birth_date_match_is_quarantined(post, twins):
     answer = only(post(text))
     assert answer["ack_code"] == "AE"
     assert QuarantinedResult.objects.get().reason == "ambiguous_patient"
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_unique_name_and_birth_date_match_is_held_by_default(post, ann):
     answer = only(post(message(msh(), pid("", "o'brien^ann", "19850615"), obr(), obx(1))))
     assert answer["ack_code"] == "AE"
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
     held = QuarantinedResult.objects.get()
     assert held.reason == "demographic_match_only" and held.patient is None
 
@@ -279,7 +279,7 @@ def test_a_unique_name_and_birth_date_match_files_the_result_for_a_lab_allowed_t
     LabAccount.objects.create(user=lab_user, lab="ACMELAB", allow_demographic_match=True)
     answer = only(post(message(msh(), pid("", "o'brien^ann", "19850615"), obr(), obx(1))))
     assert answer["ack_code"] == "AA"
-    assert AncResult.objects.get(accession="ACC1").patient == ann
+    assert LabResult.objects.get(accession="ACC1").patient == ann
 
 
 def test_an_implausible_value_and_an_unknown_unit_are_quarantined(post, ann):
@@ -291,7 +291,7 @@ def test_an_implausible_value_and_an_unknown_unit_are_quarantined(post, ann):
     assert [m["ack_code"] for m in body["messages"]] == ["AE", "AE", "AE"]
     reasons = list(QuarantinedResult.objects.order_by("id").values_list("reason", flat=True))
     assert reasons == ["implausible_value", "unknown_unit", "implausible_value"]
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_future_draw_time_is_quarantined(post, ann):
@@ -302,7 +302,7 @@ def test_a_future_draw_time_is_quarantined(post, ann):
 
 def test_obx14_wins_over_obr7_and_no_offset_means_clinic_time(post, ann):
     post(message(msh(), pid(), obr(), obx(1, drawn="202605191530")))
-    result = AncResult.objects.get(accession="ACC1")
+    result = LabResult.objects.get(accession="ACC1")
     assert result.drawn_at == datetime(2026, 5, 19, 15, 30, tzinfo=NY)
 
 
@@ -313,7 +313,7 @@ def test_a_malformed_segment_is_rejected_ar_and_kept(post, ann):
     assert "malformed segment" in answer["detail"]
     kept = FeedMessage.objects.get()
     assert kept.outcome == "rejected" and kept.raw == text.rstrip("\r")
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_a_non_oru_message_is_rejected_ar_echoing_its_control_id(post, ann):
@@ -334,7 +334,7 @@ def test_the_same_message_twice_is_stored_once(post, ann):
     again = only(post(text))
     assert again["ack_code"] == "AA"
     assert again["results"][0]["outcome"] == "duplicate"
-    assert AncResult.objects.filter(accession="ACC1").count() == 1
+    assert LabResult.objects.filter(accession="ACC1").count() == 1
 
 
 def test_the_same_accession_with_other_values_is_held_as_a_conflict(post, ann):
@@ -342,7 +342,7 @@ def test_the_same_accession_with_other_values_is_held_as_a_conflict(post, ann):
     answer = only(post(message(msh("M2"), pid(), obr(), obx(1, value="0.4"))))
     assert answer["ack_code"] == "AE"
     assert QuarantinedResult.objects.get().reason == "conflicting_result"
-    assert AncResult.objects.get(accession="ACC1").value_per_ul == 2400
+    assert LabResult.objects.get(accession="ACC1").value_per_ul == 2400
 
 
 def test_a_resent_quarantined_result_is_held_once(post, ann):
@@ -374,4 +374,4 @@ def test_a_message_with_nul_bytes_is_rejected_and_kept_readably(post, ann):
     assert answer["ack_code"] == "AR"
     kept = FeedMessage.objects.get()
     assert "\x00" not in kept.raw and "\ufffd" in kept.raw
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()

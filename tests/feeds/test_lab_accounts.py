@@ -10,7 +10,7 @@ import pytest
 from audit.models import AuditEntry
 from feeds.mllp import certificate_fingerprint
 from feeds.models import LabAccount, LabCertificate, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests import factories
 from tests.feeds.certs import Authority
 from tests.feeds.conftest import message, msh, obr, obx, pid
@@ -33,7 +33,7 @@ def test_a_name_and_birth_date_match_in_a_csv_is_held_unless_the_lab_may_file_so
     assert QuarantinedResult.objects.get().reason == "demographic_match_only"
     LabAccount.objects.create(user=lab_user, lab="ACMELAB", allow_demographic_match=True)
     assert _csv(api, lab_user, row.format(acc="D2"))["outcome"] == "stored"
-    assert AncResult.objects.get(accession="D2").patient == ann
+    assert LabResult.objects.get(accession="D2").patient == ann
 
 
 def test_a_lab_accounts_results_are_recorded_under_its_own_lab(api, lab_user, ann):
@@ -41,13 +41,13 @@ def test_a_lab_accounts_results_are_recorded_under_its_own_lab(api, lab_user, an
     # The CSV says OTHERLAB and gives no MRN issuer: the account's lab decides both.
     row = "OTHERLAB,L1,M1001,,,2026-05-19T08:00:00-04:00,751-8,2.2,10*3/uL"
     assert _csv(api, lab_user, row)["outcome"] == "stored"
-    assert AncResult.objects.get(accession="L1").lab == "ACMELAB"
+    assert LabResult.objects.get(accession="L1").lab == "ACMELAB"
     text = message(msh(lab="OTHERLAB"), pid("M1001^^^^MR"), obr("H1"), obx(1))
     response = api(lab_user).post(
         "/api/v1/feeds/hl7/", data=text.encode(), content_type="text/plain"
     )
     assert response.json()["messages"][0]["ack_code"] == "AA"
-    assert AncResult.objects.get(accession="H1").lab == "ACMELAB"
+    assert LabResult.objects.get(accession="H1").lab == "ACMELAB"
 
 
 def test_another_labs_account_cannot_match_on_this_labs_mrns_by_default(api, ann):
@@ -56,7 +56,7 @@ def test_another_labs_account_cannot_match_on_this_labs_mrns_by_default(api, ann
     # M1001 is ACMELAB's number for Ann; OTHERLAB's own M1001 names nobody.
     row = "ACMELAB,O1,M1001,,,2026-05-19T08:00:00-04:00,751-8,2.2,10*3/uL"
     assert _csv(api, other, row)["outcome"] == "quarantined"
-    assert not AncResult.objects.filter(source="csv").exists()
+    assert not LabResult.objects.filter(source="csv").exists()
 
 
 @pytest.fixture

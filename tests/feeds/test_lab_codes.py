@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from feeds.models import FeedMessage, LabCodeMapping, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
 CHANNELS = ["hl7", "fhir", "csv"]
@@ -76,7 +76,7 @@ def send(api, lab_user):
 
 
 def _ancs():
-    return list(AncResult.objects.filter(analyte="anc").exclude(source="manual"))
+    return list(LabResult.objects.filter(analyte="anc").exclude(source="manual"))
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from feeds.models import QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
 # (PID-3, PID-5, PID-7, OBR-7): an unknown MRN is the baseline every other case must look like.
@@ -110,6 +110,6 @@ def test_a_held_result_is_answered_alike_whoever_our_patients_are(
     assert "held for review" in answer
     for revealing in ("1985", "O'Brien", "differs", "more than one", "birth", "patient"):
         assert revealing.casefold() not in answer.casefold(), revealing
-    assert not AncResult.objects.exclude(source="manual").exists()
+    assert not LabResult.objects.exclude(source="manual").exists()
     # The administrators still learn why.
     assert QuarantinedResult.objects.filter(status="open").get().detail

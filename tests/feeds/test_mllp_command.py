@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 from tests.scheduler.test_live_worker import _database_url
 
@@ -70,7 +70,7 @@ def test_the_mllp_listen_command_acks_and_stores(ann, tmp_path):
                 assert chunk, (tmp_path / "mllp.log").read_text()
                 data += chunk
         assert data[1:-2].decode().split("\r")[1].startswith("MSA|AA|P1|")
-        result = AncResult.objects.get(accession="PA1")
+        result = LabResult.objects.get(accession="PA1")
         assert result.value_per_ul == 2700 and result.recorded_by.username == "mllp-cmd"
     finally:
         listener.terminate()
@@ -136,7 +136,7 @@ def test_the_mllp_listen_command_over_tls_serves_a_registered_lab(ann, tmp_path)
                 assert chunk, (tmp_path / "mllp.log").read_text()
                 data += chunk
         assert data[1:-2].decode().split("\r")[1].startswith("MSA|AA|T1|")
-        result = AncResult.objects.get(accession="TA1")
+        result = LabResult.objects.get(accession="TA1")
         assert (result.lab, result.recorded_by.username) == ("ACMELAB", "acme-tls")
     finally:
         listener.terminate()

@@ -9,7 +9,7 @@ import pytest
 
 from feeds.mllp import ListenerConfig, feed_user, networks
 from feeds.models import FeedMessage, QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.feeds.conftest import message, msh, obr, obx, pid
 
 START, END = b"\x0b", b"\x1c\r"
@@ -65,7 +65,7 @@ def test_framed_messages_are_acked_and_stored(listener, ann):
         ["MSA", "AR", "L4"],
     ]
     assert acks[0].startswith("MSH|^~\\&|CLOZREMS|CLOZREMS|LIS|ACMELAB")
-    stored = dict(AncResult.objects.filter(source="hl7").values_list("accession", "value_per_ul"))
+    stored = dict(LabResult.objects.filter(source="hl7").values_list("accession", "value_per_ul"))
     assert stored == {"LA1": 2200, "LA2": 2300}
     assert QuarantinedResult.objects.get().reason == "unmatched_patient"
     assert FeedMessage.objects.count() == 4
@@ -76,7 +76,7 @@ def test_a_sender_on_another_connection_is_served_too(listener, ann):
         with socket.create_connection(("127.0.0.1", listener), timeout=10) as conn:
             conn.sendall(START + message(msh(f"C{n}"), pid(), obr(f"CA{n}"), obx(1)).encode() + END)
             assert read_ack(conn).split("\r")[1].startswith(f"MSA|AA|C{n}")
-    assert AncResult.objects.filter(source="hl7").count() == 2
+    assert LabResult.objects.filter(source="hl7").count() == 2
 
 
 def test_frames_sent_without_waiting_are_acked_in_order(listener, ann):
@@ -98,7 +98,7 @@ def test_frames_sent_without_waiting_are_acked_in_order(listener, ann):
     assert [a.split("\r")[1].split("|")[:3] for a in acks] == [
         ["MSA", "AA", f"P{n}"] for n in range(6)
     ]
-    assert AncResult.objects.filter(source="hl7", accession__startswith="PA").count() == 6
+    assert LabResult.objects.filter(source="hl7", accession__startswith="PA").count() == 6
 
 
 def test_frames_read_together_are_applied_as_one_chunk(transactional_db, ann, monkeypatch):

@@ -20,7 +20,7 @@ from feeds.mllp import (
     server_tls_context,
 )
 from feeds.models import FeedMessage, LabAccount, LabCertificate
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests import factories
 from tests.feeds.certs import Authority
 from tests.feeds.conftest import message, msh, obr, obx, pid
@@ -92,7 +92,7 @@ def _refused(port, ca, issued=None) -> None:
     except (ssl.SSLError, ConnectionError, OSError):
         pass  # refused during the handshake, or reset after it
     assert not FeedMessage.objects.exists()
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def _cbc(control: str, accession: str, value: str = "2.4") -> str:
@@ -110,7 +110,7 @@ def test_a_registered_certificate_is_acked_and_stored_under_its_lab(
         conn.sendall(_frame(_cbc("T1", "TA1")))
         ack = _read_ack(conn)
     assert _msa(ack) == ["MSA", "AA", "T1"]
-    result = AncResult.objects.get(accession="TA1")
+    result = LabResult.objects.get(accession="TA1")
     assert (result.lab, result.recorded_by, result.patient) == ("ACMELAB", acme.user, ann)
     assert FeedMessage.objects.get().lab == "ACMELAB"
 
@@ -171,7 +171,7 @@ def test_a_slow_sender_does_not_block_another(mllp_listener, pki, acme, acme_cer
             assert _msa(_read_ack(second)) == ["MSA", "AA", "FAST"]
         first.sendall(slow[40:])
         assert _msa(_read_ack(first)) == ["MSA", "AA", "SLOW"]
-    assert AncResult.objects.filter(accession__in=["SL1", "FA1"]).count() == 2
+    assert LabResult.objects.filter(accession__in=["SL1", "FA1"]).count() == 2
 
 
 def test_a_message_stuck_in_processing_does_not_block_another_sender(
@@ -211,7 +211,7 @@ def test_an_oversized_frame_is_refused_kept_and_the_connection_closed(
     kept = FeedMessage.objects.get()
     assert kept.outcome == "rejected" and "larger than 2048 bytes" in kept.detail
     assert huge.startswith(kept.raw) and 0 < len(kept.raw) <= 2048
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
 
 
 def test_an_idle_connection_is_closed(mllp_listener, pki, acme, acme_cert, ann):

@@ -7,7 +7,7 @@ import pytest
 
 from feeds import ingest
 from feeds.models import FeedMessage, QuarantinedResult
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from tests.feeds.conftest import PERCENT, WBC, message, msh, obr, obx, pid
 
 
@@ -38,7 +38,7 @@ def test_an_unmatched_result_is_attached_to_a_patient_by_an_administrator(api, a
     )
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "resolved"
-    result = AncResult.objects.get(accession="ACC1")
+    result = LabResult.objects.get(accession="ACC1")
     assert result.patient == ann and result.value_per_ul == 800 and result.source == "hl7"
     assert MonitoringState.objects.get(patient=ann).band == "moderate"
     again = api(admin).post(f"/api/v1/feeds/quarantine/{entry['id']}/resolve/", {"patient": ann.pk})
@@ -54,7 +54,7 @@ def test_an_unknown_unit_is_fixed_on_resolution(api, admin, send, ann):
     assert QuarantinedResult.objects.get().status == "open"
     ok = api(admin).post(f"/api/v1/feeds/quarantine/{entry['id']}/resolve/", {"unit": "10*3/uL"})
     assert ok.status_code == 200
-    assert AncResult.objects.get(accession="ACC1").value_per_ul == 1600
+    assert LabResult.objects.get(accession="ACC1").value_per_ul == 1600
 
 
 def test_a_derivation_held_for_its_wbc_unit_is_redone_with_the_fixed_unit(api, admin, send, ann):
@@ -73,7 +73,7 @@ def test_a_derivation_held_for_its_wbc_unit_is_redone_with_the_fixed_unit(api, a
         f"/api/v1/feeds/quarantine/{entry['id']}/resolve/", {"unit": "10*9/L"}
     )
     assert response.status_code == 200, response.content
-    result = AncResult.objects.get(accession="ACC1")
+    result = LabResult.objects.get(accession="ACC1")
     assert result.value_per_ul == 2000 and result.derived
 
 
@@ -133,13 +133,13 @@ def test_a_message_whose_processing_fails_is_kept_whole_and_retried(
     answer = send(text)
     assert answer["ack_code"] == "AE" and answer["outcome"] == "failed"
     # The first result of the message was rolled back with it: never half a message.
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
     kept = FeedMessage.objects.get()
     assert kept.outcome == "failed" and kept.raw == text.rstrip("\r")
     retried = api(admin).post(f"/api/v1/feeds/messages/{kept.pk}/retry/")
     assert retried.status_code == 200, retried.content
     assert retried.json()["ack_code"] == "AA"
-    assert AncResult.objects.filter(source="hl7").count() == 2
+    assert LabResult.objects.filter(source="hl7").count() == 2
     kept.refresh_from_db()
     assert (kept.outcome, kept.attempts) == ("accepted", 2)
     assert api(admin).post(f"/api/v1/feeds/messages/{kept.pk}/retry/").status_code == 409
@@ -205,7 +205,7 @@ def test_an_administrator_resolves_a_held_result_in_the_django_admin(client, roo
     assert response.status_code == 302
     entry.refresh_from_db()
     assert entry.status == "resolved" and entry.resolved_by == root
-    assert AncResult.objects.get(accession="ACC1").patient == ann
+    assert LabResult.objects.get(accession="ACC1").patient == ann
     assert client.get("/admin/monitoring/feedmessage/").status_code == 200
 
 
@@ -248,10 +248,10 @@ def test_an_identity_mismatch_is_never_filed_on_the_mrns_patient_by_default(api,
     assert "patient" in refused.json() and "Name the patient" in str(refused.json()["patient"])
     entry.refresh_from_db()
     assert entry.status == "open"
-    assert not AncResult.objects.filter(source="hl7").exists()
+    assert not LabResult.objects.filter(source="hl7").exists()
     filed = api(admin).post(url, {"patient": ann.pk, "note": "checked with the lab"})
     assert filed.status_code == 200, filed.content
-    assert AncResult.objects.get(source="hl7").patient == ann
+    assert LabResult.objects.get(source="hl7").patient == ann
 
 
 def test_an_identity_mismatch_needs_a_patient_in_the_django_admin_too(client, root, send, ann):
@@ -263,7 +263,7 @@ def test_an_identity_mismatch_needs_a_patient_in_the_django_admin_too(client, ro
     entry.refresh_from_db()
     assert entry.status == "open"
     assert client.post(url, {"resolve_patient": ann.pk}).status_code == 302
-    assert AncResult.objects.get(source="hl7").patient == ann
+    assert LabResult.objects.get(source="hl7").patient == ann
 
 
 def test_a_name_and_birth_date_match_needs_the_patient_named_to_be_filed(api, admin, send, ann):

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from feeds.models import FeedMessage, LabAccount
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from tests.feeds.conftest import LAB, message, msh, obx, pid
 
 DRAWN = "2026-05-19T08:00:00-04:00"
@@ -58,7 +58,7 @@ def send(api, lab_user):
 
 
 def _stored(ann):
-    return list(AncResult.objects.filter(patient=ann).exclude(source="manual"))
+    return list(LabResult.objects.filter(patient=ann).exclude(source="manual"))
 
 
 @pytest.mark.parametrize(

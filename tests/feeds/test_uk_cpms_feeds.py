@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from feeds.models import PatientIdentifier
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from monitoring.services import anc_result_record
 from patients.services import patient_enroll, treatment_event_record
 from tests import factories
@@ -80,7 +80,7 @@ def test_an_hl7_cbc_gives_a_uk_patient_a_complete_set_and_its_traffic_light(post
         "OBX 1": "stored",
         "OBX 2": "stored",
     }
-    stored = dict(AncResult.objects.filter(accession="ACC9").values_list("analyte", "value_per_ul"))
+    stored = dict(LabResult.objects.filter(accession="ACC9").values_list("analyte", "value_per_ul"))
     assert stored == {"anc": 2400, "wbc": 3200}
     state = _state(kim)
     assert (state.band, state.monitoring_frequency) == ("amber", "twice_weekly")  # WBC 3.2
@@ -97,7 +97,7 @@ def test_a_derived_anc_and_its_wbc_make_one_set(post, kim):
     )
     post(HL7, text, "x-application/hl7-v2+er7")
 
-    rows = AncResult.objects.filter(accession="ACC10")
+    rows = LabResult.objects.filter(accession="ACC10")
     assert sorted(rows.values_list("analyte", "value_per_ul", "derived")) == [
         ("anc", 2500, True),
         ("wbc", 5000, False),
@@ -147,7 +147,7 @@ def test_one_green_set_sent_twice_without_an_accession_is_one_draw_not_two_green
     answer = post(HL7, copies[1], "x-application/hl7-v2+er7")["messages"][0]
 
     assert [r["outcome"] for r in answer["results"]] == ["duplicate", "duplicate"]
-    greens = AncResult.objects.filter(patient=kim, source="hl7", accession="")
+    greens = LabResult.objects.filter(patient=kim, source="hl7", accession="")
     assert sorted(greens.values_list("analyte", flat=True)) == ["anc", "wbc"]
     assert _state(kim).snapshot == once
     assert _state(kim).band == "red"

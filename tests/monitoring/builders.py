@@ -15,10 +15,10 @@ from dateutil.relativedelta import relativedelta
 
 from monitoring.engine import Refusal, enrollment_refusal, evaluate
 from monitoring.engine.types import (
-    AncReading,
     Assessment,
     AuthorizationKind,
     AuthorizationRecord,
+    BloodCount,
     ConsultAcknowledgementRecord,
     DecisionContext,
     DispenseRecord,
@@ -70,7 +70,7 @@ def _moment(when: Moment, hour: int) -> datetime:
 @dataclass(frozen=True)
 class HistoryBuilder:
     population: Population = Population.GENERAL
-    readings: tuple[AncReading, ...] = ()
+    readings: tuple[BloodCount, ...] = ()
     enrollments: tuple[EnrollmentRecord, ...] = ()
     treatment_events: tuple[TreatmentEventRecord, ...] = ()
     authorizations: tuple[AuthorizationRecord, ...] = ()
@@ -95,7 +95,7 @@ class HistoryBuilder:
         recorded: datetime | None = None,
     ) -> HistoryBuilder:
         """An ANC; `recorded` is when the system stored it (default: when it was drawn)."""
-        reading = AncReading(
+        reading = BloodCount(
             len(self.readings) + 1,
             value,
             _moment(when, hour),
@@ -118,7 +118,7 @@ class HistoryBuilder:
         recorded: datetime | None = None,
     ) -> HistoryBuilder:
         """A result set of one draw (/µL): neutrophils and WBC, either may be missing."""
-        reading = AncReading(
+        reading = BloodCount(
             len(self.readings) + 1,
             neutrophils,
             _moment(when, hour),

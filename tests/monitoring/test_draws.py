@@ -9,17 +9,17 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from monitoring.engine.core import draws_of
-from monitoring.engine.types import AncReading
+from monitoring.engine.types import BloodCount
 
 DRAWN = datetime(2026, 5, 20, 13, 0, tzinfo=UTC)
 
 
 def anc(result_id, value, drawn=DRAWN, accession="", lab="", recorded=None):
-    return AncReading(result_id, value, drawn, None, accession, lab, recorded)
+    return BloodCount(result_id, value, drawn, None, accession, lab, recorded)
 
 
 def wbc(result_id, value, drawn=DRAWN, accession="", lab="", recorded=None):
-    return AncReading(result_id, None, drawn, value, accession, lab, recorded)
+    return BloodCount(result_id, None, drawn, value, accession, lab, recorded)
 
 
 def counts(draws):

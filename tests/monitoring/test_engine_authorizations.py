@@ -10,12 +10,12 @@ from monitoring.engine import authorization_refusal, treatment_event_refusal
 from monitoring.engine.types import (
     AuthorizationKind,
     Band,
-    Decision,
     Frequency,
     Population,
     Reason,
     TreatmentEventKind,
     TreatmentStatus,
+    Verdict,
 )
 from tests.monitoring.builders import at, day, decide, monthly_patient
 
@@ -71,7 +71,7 @@ def test_a_rechallenge_authorization_and_a_resume_at_1500_restart_the_clock_as_a
     assert assessment.needs_rechallenge is False
     assert assessment.clock_started_on == plus(7)
     assert assessment.monitoring_frequency == Frequency.WEEKLY
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 
@@ -84,7 +84,7 @@ def test_a_rechallenged_patient_stays_weekly_long_after_the_authorization_expire
 
     assert assessment.clock_started_on == plus(7)
     assert assessment.monitoring_frequency == Frequency.WEEKLY
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_a_continuation_authorization_allows_7_days_to_an_interrupted_patient(
     assessment = decide(history, at(LOW_DAY, 16), days_supply=7)
 
     assert assessment.monitoring_frequency == frequency
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 
@@ -167,7 +167,7 @@ def test_a_continuation_authorization_allows_7_days_at_three_times_weekly(value,
     assessment = decide(history, plus(2), days_supply=7)
 
     assert assessment.monitoring_frequency == Frequency.THREE_TIMES_WEEKLY
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from monitoring.engine.types import Band, Decision, Frequency, Population, TreatmentStatus
+from monitoring.engine.types import Band, Frequency, Population, TreatmentStatus, Verdict
 from tests.monitoring.builders import UTC, at, day, decide, monthly_patient, started_patient
 
 LOW_DAY = day(420)
@@ -106,7 +106,7 @@ def test_a_normal_repeat_within_24_hours_closes_the_episode_as_unconfirmed(value
     assert assessment.needs_rechallenge is False
     # An automatic interruption is lifted without a `resume` ...
     assert assessment.treatment_status == TreatmentStatus.ACTIVE
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.reason_codes == []
     # ... and the patient is back on its routine interval at once, with no weekly step.
     assert assessment.monitoring_frequency == Frequency.MONTHLY
@@ -132,7 +132,7 @@ def test_after_a_severe_first_result_a_normal_repeat_leaves_it_unconfirmed_but_i
     resumed = history.resume(day(1, LOW_DAY))
     after_resume = decide(resumed, at(day(1, LOW_DAY), 12), days_supply=7)
     assert after_resume.treatment_status == TreatmentStatus.ACTIVE
-    assert after_resume.decision == Decision.ALLOWED
+    assert after_resume.decision == Verdict.ALLOWED
     assert after_resume.monitoring_frequency == Frequency.MONTHLY
     assert after_resume.hematology_consult is True  # until acknowledged
 

@@ -6,7 +6,7 @@ decision is made that day at noon unless a row says otherwise.
 
 import pytest
 
-from monitoring.engine.types import Band, Decision, Frequency
+from monitoring.engine.types import Band, Frequency, Verdict
 from tests.monitoring.builders import (
     PROTOCOL,
     at,
@@ -146,7 +146,7 @@ ONE_REASON_EACH = [
 def test_every_section_7_reason_appears_when_its_condition_holds(code, history, on, context, alone):
     assessment = decide(history, on, **context)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert code in assessment.reason_codes
     if alone:
         assert assessment.reason_codes == [code]
@@ -167,7 +167,7 @@ def test_a_blocked_decision_allows_no_supply_unless_only_the_supply_is_too_long(
 def test_an_unremarkable_patient_is_allowed_the_largest_supply_with_no_reason():
     assessment = decide(base(), DRAWN_ON, days_supply=7)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.reasons == ()
     assert assessment.max_days_supply == 7
 
@@ -175,14 +175,14 @@ def test_an_unremarkable_patient_is_allowed_the_largest_supply_with_no_reason():
 def test_a_decision_without_a_requested_supply_says_the_largest_supply():
     assessment = decide(base(), DRAWN_ON, days_supply=None)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 
 def test_an_unknown_pharmacy_certification_is_not_a_reason_to_block():
     assessment = decide(base(), DRAWN_ON, pharmacy_certified=None)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 def test_a_first_supply_below_the_normal_band_is_refused_before_treatment_starts():
@@ -191,7 +191,7 @@ def test_a_first_supply_below_the_normal_band_is_refused_before_treatment_starts
 
     assessment = decide(history, DRAWN_ON)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.reason_codes == ["anc_below_threshold"]
 
 
@@ -239,7 +239,7 @@ def test_every_reason_that_applies_is_given_at_once_in_the_tables_order(
 ):
     assessment = decide(history, on, **context)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.reason_codes == codes
     assert assessment.max_days_supply == 0
 
@@ -286,8 +286,8 @@ def test_the_decision_uses_only_data_effective_at_as_of(history):
     before = decide(history, day(4, DRAWN_ON))
     on_the_day = decide(history, day(5, DRAWN_ON))
 
-    assert before.decision == Decision.ALLOWED
-    assert on_the_day.decision == Decision.BLOCKED
+    assert before.decision == Verdict.ALLOWED
+    assert on_the_day.decision == Verdict.BLOCKED
 
 
 def test_a_result_drawn_later_the_same_day_is_not_yet_effective():
@@ -296,5 +296,5 @@ def test_a_result_drawn_later_the_same_day_is_not_yet_effective():
     before_the_draw = decide(history, at(day(5, DRAWN_ON), 14))
     after_the_draw = decide(history, at(day(5, DRAWN_ON), 16))
 
-    assert before_the_draw.decision == Decision.ALLOWED
-    assert after_the_draw.decision == Decision.BLOCKED
+    assert before_the_draw.decision == Verdict.ALLOWED
+    assert after_the_draw.decision == Verdict.BLOCKED

@@ -3,11 +3,11 @@
 import pytest
 
 from monitoring.engine.types import (
-    Decision,
     EnrollmentStatus,
     Population,
     Reason,
     TreatmentStatus,
+    Verdict,
 )
 from tests.monitoring.builders import (
     START,
@@ -169,7 +169,7 @@ def test_a_pending_patient_gets_no_monitoring_frequency_and_is_blocked_as_not_en
     assert assessment.treatment_status == TreatmentStatus.NOT_STARTED
     assert assessment.monitoring_frequency is None
     assert assessment.next_draw_due is None
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.reason_codes == ["patient_not_enrolled"]
     assert assessment.max_days_supply == 0
 
@@ -180,7 +180,7 @@ def test_an_enrolled_patient_with_a_normal_anc_may_receive_a_first_supply():
     assessment = decide(history, ENROLL_ON, days_supply=7)
 
     assert assessment.enrollment_status == EnrollmentStatus.ENROLLED
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 

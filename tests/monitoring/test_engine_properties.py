@@ -23,10 +23,9 @@ from monitoring.engine import assess, evaluate, get_protocol, replay, snapshot_f
 from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
 from monitoring.engine.core import Draw, _timeline, advance
 from monitoring.engine.types import (
-    AncReading,
     AuthorizationKind,
     AuthorizationRecord,
-    Decision,
+    BloodCount,
     DecisionContext,
     DispenseRecord,
     EnrollmentRecord,
@@ -37,6 +36,7 @@ from monitoring.engine.types import (
     StepDownRecord,
     TreatmentEventKind,
     TreatmentEventRecord,
+    Verdict,
 )
 from tests.monitoring.builders import UTC, ZONE
 
@@ -140,14 +140,14 @@ def histories(draw, protocol, populations=ANY_POPULATION, min_readings=1):
     population = draw(populations)
     enrolled_on = draw(st.integers(0, 30))
 
-    readings: list[AncReading] = []
+    readings: list[BloodCount] = []
     offset = enrolled_on - draw(st.integers(0, 12))
     series = draw(
         st.lists(st.tuples(draw_gaps, safe_times, sets), min_size=min_readings, max_size=10)
     )
     for gap, (hour, minute), (value, wbc) in series:
         offset += gap
-        readings.append(AncReading(len(readings) + 1, value, local(offset, hour, minute), wbc))
+        readings.append(BloodCount(len(readings) + 1, value, local(offset, hour, minute), wbc))
     # Repeats a few hours after another result, so confirmations within 24 h happen often.
     if readings:
         repeats = draw(
@@ -159,7 +159,7 @@ def histories(draw, protocol, populations=ANY_POPULATION, min_readings=1):
         for which, minutes, (value, wbc) in repeats:
             moment = after(readings[which].drawn_at, timedelta(minutes=minutes))
             if moment.hour not in (1, 2):
-                readings.append(AncReading(len(readings) + 1, value, moment, wbc))
+                readings.append(BloodCount(len(readings) + 1, value, moment, wbc))
 
     enrollment_days = draw(st.lists(day_offsets, max_size=2))
     if draw(usually):  # usually enrolled early on
@@ -283,10 +283,10 @@ def test_any_history_yields_an_assessment_whose_decision_matches_its_reasons(
     history, as_of = data.draw(cases(protocol))
     assessment = evaluate(history, as_of, context)
 
-    if assessment.decision == Decision.BLOCKED:
+    if assessment.decision == Verdict.BLOCKED:
         assert len(assessment.reasons) >= 1
     else:
-        assert assessment.decision == Decision.ALLOWED
+        assert assessment.decision == Verdict.ALLOWED
         assert assessment.reasons == ()
 
 
@@ -302,7 +302,7 @@ def test_the_supply_allowed_never_exceeds_the_largest_supply_and_covers_an_allow
     frequency = assessment.monitoring_frequency
     largest = get_protocol(protocol).max_supply_days[frequency] if frequency is not None else 0
     assert 0 <= assessment.max_days_supply <= largest
-    if assessment.decision == Decision.ALLOWED:
+    if assessment.decision == Verdict.ALLOWED:
         assert frequency is not None
         assert assessment.max_days_supply >= 1
         if context.days_supply is not None:
@@ -396,7 +396,7 @@ def general_history_with_an_older_normal_result(draw, protocol):
     )
     on = first_day - timedelta(days=draw(st.integers(1, 90)))
     hour, minute = draw(safe_times)
-    older = AncReading(
+    older = BloodCount(
         len(history.readings) + 1,
         draw(st.integers(2000 if uk else 1500, 5000)),
         datetime(on.year, on.month, on.day, hour, minute, tzinfo=ZONE),
@@ -422,8 +422,8 @@ def test_adding_an_older_normal_result_never_turns_a_blocked_decision_into_allow
     without = evaluate(history, as_of, context)
     with_it = evaluate(with_older, as_of, context)
 
-    if without.decision == Decision.BLOCKED:
-        assert with_it.decision == Decision.BLOCKED, (without.reason_codes, with_it.reason_codes)
+    if without.decision == Verdict.BLOCKED:
+        assert with_it.decision == Verdict.BLOCKED, (without.reason_codes, with_it.reason_codes)
 
 
 # --- the stored snapshot advanced one item at a time equals a replay ----------------------------
@@ -496,7 +496,7 @@ def test_an_item_that_sorts_before_the_snapshots_last_one_is_not_applied_alone()
 
     history = started_patient().anc(2000, day(7)).dispense(day(8), 7).build()
     state = replay(history)
-    earlier = AncReading(99, 300, local_dt(day(6)))
+    earlier = BloodCount(99, 300, local_dt(day(6)))
 
     assert advance(state, earlier, zone=ZONE, patient_protocol=history.protocol) is None
 

@@ -13,13 +13,13 @@ from monitoring.engine import replay, treatment_event_refusal
 from monitoring.engine.core import enrollment_refusal
 from monitoring.engine.types import (
     Band,
-    Decision,
     EnrollmentStatus,
     Frequency,
     Population,
     Reason,
     TreatmentEventKind,
     TreatmentStatus,
+    Verdict,
     WarningCode,
 )
 from tests.monitoring.builders import (
@@ -80,7 +80,7 @@ def test_a_prescribers_interrupt_after_a_late_result_still_blocks_the_supply():
 
     assessment = decide(history, day(12), days_supply=7)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "treatment_interrupted" in assessment.reason_codes
     assert assessment.treatment_status == TreatmentStatus.INTERRUPTED
 
@@ -108,7 +108,7 @@ def test_a_late_moderate_result_from_before_the_start_interrupts_and_needs_a_res
     # The clock started with the recorded start, and a resume lifts the interruption.
     resumed = decide(history.resume(day(8)), day(8), days_supply=7)
     assert resumed.clock_started_on == START
-    assert resumed.decision == Decision.ALLOWED
+    assert resumed.decision == Verdict.ALLOWED
 
 
 def test_a_prescribers_interruption_is_lifted_only_by_a_resume_never_by_a_result():
@@ -187,7 +187,7 @@ def test_a_mild_result_on_the_start_day_means_continue_whatever_order_it_was_fil
     assert assessment.treatment_status == TreatmentStatus.ACTIVE
     assert assessment.band == Band.MILD
     assert assessment.monitoring_frequency == Frequency.THREE_TIMES_WEEKLY
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.review_needed == ()
 
 
@@ -215,7 +215,7 @@ def test_a_normal_value_of_the_same_draw_never_refutes_a_low_one(normal_first, l
 
     assert assessment.band == (Band.MODERATE if low == 800 else Band.SEVERE)
     assert assessment.treatment_status == TreatmentStatus.INTERRUPTED
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.latest_anc is not None and assessment.latest_anc.value_per_ul == low
 
 
@@ -246,7 +246,7 @@ def test_a_first_low_result_whose_repeat_is_48_hours_overdue_warns_every_decisio
     assert WarningCode.CONFIRMATION_OVERDUE not in warning_codes(just_before)
     assert WarningCode.CONFIRMATION_OVERDUE in warning_codes(after)
     # Information, not a block, for a mild result.
-    assert after.decision == Decision.ALLOWED
+    assert after.decision == Verdict.ALLOWED
 
 
 def test_the_consult_of_an_unconfirmed_severe_episode_stays_flagged_until_acknowledged():
@@ -275,7 +275,7 @@ def moderate_with_continuation():
 def test_a_continuation_allows_the_episode_it_was_written_for():
     assessment = decide(moderate_with_continuation(), plus(1), days_supply=7)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 
@@ -290,7 +290,7 @@ def test_a_continuation_written_at_800_does_not_cover_a_new_severe_episode_two_w
     assessment = decide(history, plus(15), days_supply=7)
 
     assert assessment.band == Band.SEVERE
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "treatment_interrupted" in assessment.reason_codes
     assert "rechallenge_not_authorized" in assessment.reason_codes
     assert assessment.applying == ()
@@ -301,7 +301,7 @@ def test_a_continuation_does_not_cover_a_worse_band_of_its_own_episode_filed_aft
 
     assessment = decide(history, plus(1), days_supply=7)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "treatment_interrupted" in assessment.reason_codes
 
 
@@ -315,7 +315,7 @@ def test_a_worse_result_drawn_before_a_continuation_but_filed_after_it_is_not_co
         .continuation(LOW_DAY, plus(30), recorded_at=at(LOW_DAY, 16))
     )
 
-    assert decide(history, plus(1), days_supply=7).decision == Decision.BLOCKED
+    assert decide(history, plus(1), days_supply=7).decision == Verdict.BLOCKED
     # Known before it was written, the same severe result is covered.
     known = (
         monthly_patient()
@@ -324,7 +324,7 @@ def test_a_worse_result_drawn_before_a_continuation_but_filed_after_it_is_not_co
         .anc(300, at(LOW_DAY, 14), recorded=at(LOW_DAY, 14))
         .continuation(LOW_DAY, plus(30), recorded_at=at(LOW_DAY, 16))
     )
-    assert decide(known, plus(1), days_supply=7).decision == Decision.ALLOWED
+    assert decide(known, plus(1), days_supply=7).decision == Verdict.ALLOWED
 
 
 def severe_then_rechallenged():
@@ -343,7 +343,7 @@ def severe_then_rechallenged():
 def test_a_rechallenge_authorization_is_used_by_the_first_resume():
     assessment = decide(severe_then_rechallenged(), plus(7), days_supply=7)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.clock_started_on == plus(7)
 
 
@@ -359,7 +359,7 @@ def test_a_rechallenge_authorization_cannot_lift_a_second_severe_episode():
     assessment = decide(history, plus(21), days_supply=7)
 
     assert assessment.needs_rechallenge is True
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "rechallenge_not_authorized" in assessment.reason_codes
     assert treatment_event_refusal(history.build(), TreatmentEventKind.RESUME, plus(22)) is not None
 
@@ -372,7 +372,7 @@ def test_a_continuation_does_not_pause_the_lapse_while_the_prescribers_interrupt
     assessment = decide(history, plus(44), days_supply=28)
 
     assert assessment.enrollment_status == EnrollmentStatus.REENROLLMENT_REQUIRED
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "patient_not_enrolled" in assessment.reason_codes
 
 
@@ -411,7 +411,7 @@ def test_a_result_drawn_a_few_minutes_in_the_future_counts_from_when_it_was_stor
     assessment = decide(history, stored_at + timedelta(minutes=1), days_supply=7)
 
     assert assessment.band == Band.SEVERE
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
 
 
 # --- §9.7 exposure comes first ------------------------------------------------------------------
@@ -424,7 +424,7 @@ def test_a_severe_count_from_before_any_clozapine_only_gates_the_start():
     started = history.start(START)
     assessment = decide(started, day(1), days_supply=7)
     assert assessment.needs_rechallenge is False
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 def test_a_low_count_before_any_clozapine_opens_no_episode_but_refuses_the_start():
@@ -552,7 +552,7 @@ def test_a_neutrophil_count_and_a_wbc_of_one_accession_a_minute_apart_are_one_se
 
     assert assessment.band == Band.GREEN
     assert assessment.latest_anc is not None and assessment.latest_anc.drawn_on == day(7)
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 def test_one_green_draw_sent_twice_is_not_two_consecutive_greens():
@@ -586,7 +586,7 @@ def test_switching_to_uk_cpms_keeps_old_anc_only_results_as_they_were():
     assessment = decide(_as_protocol(switched, "uk-cpms"), day(72), days_supply=7)
     assert assessment.protocol == "uk-cpms"
     assert assessment.band == Band.GREEN
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 def _as_protocol(builder, protocol):
@@ -630,7 +630,7 @@ def test_enrollment_under_uk_cpms_needs_a_complete_result_of_its_own():
 def test_after_a_full_weekly_supply_no_more_today_and_one_day_tomorrow():
     history = started_patient().anc(2000, day(14)).dispense(at(day(14), 10), 7)
 
-    assert decide(history, day(14), days_supply=1).decision == Decision.BLOCKED
+    assert decide(history, day(14), days_supply=1).decision == Verdict.BLOCKED
     assert decide(history, day(14)).max_days_supply == 0
     assert decide(history, day(15)).max_days_supply == 1
 
@@ -682,7 +682,7 @@ def test_a_later_low_result_within_24_hours_confirms_an_episode_a_normal_repeat_
         assert "rechallenge_not_authorized" in assessment.reason_codes
     else:
         # confirmed moderate: resumed at >= 1000, then weekly for four weeks
-        assert assessment.decision == Decision.ALLOWED
+        assert assessment.decision == Verdict.ALLOWED
         assert assessment.monitoring_frequency == Frequency.WEEKLY
     # Confirmed at 22:00: no repeat is waited for any more.
     assert decide(history, at(LOW_DAY, 23)).confirmation_due is None
@@ -697,12 +697,12 @@ def test_a_patient_recovered_from_severe_under_a_continuation_is_not_supplied_un
         .continuation(plus(1), plus(25), recorded_at=at(plus(1), 10))
         .anc(700, plus(2))
     )
-    assert decide(history, plus(2), days_supply=7).decision == Decision.ALLOWED
+    assert decide(history, plus(2), days_supply=7).decision == Verdict.ALLOWED
 
     recovered = history.anc(1600, plus(7))
     assessment = decide(recovered, plus(7), days_supply=7)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.monitoring_frequency is None
     assert "rechallenge_not_authorized" in assessment.reason_codes
 
@@ -737,7 +737,7 @@ def test_a_continuation_never_answers_the_prescribers_own_interruption():
 
     assessment = decide(history, plus(1), days_supply=7)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.applying == ()
     (interrupted,) = [r for r in assessment.reasons if r.code == Reason.TREATMENT_INTERRUPTED]
     assert "prescriber" in interrupted.message

@@ -20,10 +20,9 @@ from monitoring.engine.core import end_of_day, local_date, start_of_day, utc
 from monitoring.engine.emergency import emergency_option
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import (
-    AncReading,
     AuthorizationKind,
     AuthorizationRecord,
-    Decision,
+    BloodCount,
     DecisionContext,
     EnrollmentRecord,
     Population,
@@ -31,6 +30,7 @@ from monitoring.engine.types import (
     TreatmentEventKind,
     TreatmentEventRecord,
     TreatmentStatus,
+    Verdict,
 )
 from tests.monitoring.builders import ZONE
 from tests.monitoring.test_engine_properties import (
@@ -156,15 +156,15 @@ def test_a_worse_result_of_the_same_draw_never_turns_a_block_into_an_allow(proto
     anc = None if target.value_per_ul is None else data.draw(st.integers(0, target.value_per_ul))
     wbc = None if target.wbc_per_ul is None else data.draw(st.integers(0, target.wbc_per_ul))
     assume(anc is not None or wbc is not None)
-    worse = AncReading(
+    worse = BloodCount(
         next_id(history), anc, target.drawn_at, wbc, recorded_at=filed_after_everything(history)
     )
 
     without = evaluate(history, as_of, context)
     with_it = evaluate(with_reading(history, worse), as_of, context)
 
-    if without.decision == Decision.BLOCKED:
-        assert with_it.decision == Decision.BLOCKED, (without.reason_codes, with_it.reason_codes)
+    if without.decision == Verdict.BLOCKED:
+        assert with_it.decision == Verdict.BLOCKED, (without.reason_codes, with_it.reason_codes)
 
 
 def before(moment, minutes):
@@ -186,7 +186,7 @@ def low_results(draw, protocol, history, as_of):
         )
     else:
         anc, wbc = draw(st.integers(0, 1499)), None
-    reading = AncReading(next_id(history), anc, when, wbc)
+    reading = BloodCount(next_id(history), anc, when, wbc)
     return replace(reading, recorded_at=filed_after_everything(history))
 
 
@@ -202,10 +202,10 @@ def test_a_low_result_filed_late_never_turns_a_block_into_an_allow(protocol, dat
     without = evaluate(history, as_of, context)
     with_it = evaluate(with_reading(history, low), as_of, context)
 
-    if without.decision == Decision.BLOCKED and not {r.code for r in without.reasons} <= (
+    if without.decision == Verdict.BLOCKED and not {r.code for r in without.reasons} <= (
         CURRENCY_ONLY
     ):
-        assert with_it.decision == Decision.BLOCKED, (without.reason_codes, with_it.reason_codes)
+        assert with_it.decision == Verdict.BLOCKED, (without.reason_codes, with_it.reason_codes)
 
 
 # --- §9.1: no result ever removes a recorded act ----------------------------------------------
@@ -218,7 +218,7 @@ def test_no_result_filed_late_removes_a_recorded_act(protocol, data):
     history = data.draw(histories(protocol))
     hour, minute = data.draw(safe_times)
     anc, wbc = data.draw(result_sets(protocol))
-    late = AncReading(
+    late = BloodCount(
         next_id(history),
         anc,
         local(data.draw(st.integers(-20, 420)), hour, minute),
@@ -263,11 +263,11 @@ def test_one_rechallenge_authorization_lifts_one_severe_episode(
     rules = get_protocol("us-label-2015")
     first_low = local(100, 9, 0)
     readings = [
-        AncReading(1, 2000, local(0, 8, 0)),
-        AncReading(2, 2000, local(93, 9, 0)),
-        AncReading(3, severe, first_low),
-        AncReading(4, severe, first_low + timedelta(hours=6)),
-        AncReading(5, recovery, local(106, 9, 0)),
+        BloodCount(1, 2000, local(0, 8, 0)),
+        BloodCount(2, 2000, local(93, 9, 0)),
+        BloodCount(3, severe, first_low),
+        BloodCount(4, severe, first_low + timedelta(hours=6)),
+        BloodCount(5, recovery, local(106, 9, 0)),
     ]
     resume_day = local(107, 12, 0).date()
     auth = AuthorizationRecord(
@@ -279,9 +279,9 @@ def test_one_rechallenge_authorization_lifts_one_severe_episode(
     )
     second_low = local(107 + gap, 9, 0)
     readings += [
-        AncReading(6, second, second_low),
-        AncReading(7, second, second_low + timedelta(hours=6)),
-        AncReading(8, recovery, local(107 + gap + 6, 9, 0)),
+        BloodCount(6, second, second_low),
+        BloodCount(7, second, second_low + timedelta(hours=6)),
+        BloodCount(8, recovery, local(107 + gap + 6, 9, 0)),
     ]
     history = replace(
         histories_base(),
@@ -297,7 +297,7 @@ def test_one_rechallenge_authorization_lifts_one_severe_episode(
     decision = evaluate(history, local(107 + gap + 7, 12, 0), DecisionContext(True, True, 7))
 
     assert decision.needs_rechallenge is True
-    assert decision.decision == Decision.BLOCKED
+    assert decision.decision == Verdict.BLOCKED
     assert "rechallenge_not_authorized" in decision.reason_codes
 
 
@@ -323,9 +323,9 @@ def test_an_incomplete_set_never_makes_a_patient_current(data, context):
     assume(when.hour not in (1, 2))  # never inside a daylight-saving change
     value = data.draw(st.integers(0, 9000))
     alone = (
-        AncReading(next_id(history), value, when, None)
+        BloodCount(next_id(history), value, when, None)
         if data.draw(st.booleans())
-        else AncReading(next_id(history), None, when, value)
+        else BloodCount(next_id(history), None, when, value)
     )
     # Not part of a draw already on file (it would complete that draw instead).
     assume(all(utc(r.drawn_at) != utc(when) for r in history.readings))
@@ -338,7 +338,7 @@ def test_an_incomplete_set_never_makes_a_patient_current(data, context):
         assert with_it.current_until <= without.current_until
     if {Reason.ANC_NOT_CURRENT, Reason.NO_ANC_ON_FILE} & {r.code for r in without.reasons}:
         # Still blocked: for the stale result, or because the incomplete set stopped treatment.
-        assert with_it.decision == Decision.BLOCKED
+        assert with_it.decision == Verdict.BLOCKED
 
 
 # --- §10: the emergency supply is never offered when a condition withholds it --------------

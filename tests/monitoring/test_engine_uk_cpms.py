@@ -15,13 +15,13 @@ from monitoring.engine import authorization_refusal, step_down_refusal, treatmen
 from monitoring.engine.types import (
     AuthorizationKind,
     Band,
-    Decision,
     EnrollmentStatus,
     Frequency,
     Population,
     Reason,
     TreatmentEventKind,
     TreatmentStatus,
+    Verdict,
 )
 from monitoring.units import to_per_ul
 from tests.monitoring.builders import (
@@ -62,9 +62,9 @@ def fbc(history: HistoryBuilder, neutrophils: str | None, wbc: str | None, on: d
 
 # --- the table ------------------------------------------------------------------------------
 
-GREEN = (Band.GREEN, WEEKLY, Decision.ALLOWED, 7, TreatmentStatus.ACTIVE)
-AMBER = (Band.AMBER, TWICE, Decision.ALLOWED, 7, TreatmentStatus.ACTIVE)
-RED = (Band.RED, DAILY, Decision.BLOCKED, 0, TreatmentStatus.INTERRUPTED)
+GREEN = (Band.GREEN, WEEKLY, Verdict.ALLOWED, 7, TreatmentStatus.ACTIVE)
+AMBER = (Band.AMBER, TWICE, Verdict.ALLOWED, 7, TreatmentStatus.ACTIVE)
+RED = (Band.RED, DAILY, Verdict.BLOCKED, 0, TreatmentStatus.INTERRUPTED)
 
 TRAFFIC_LIGHTS = [
     # green: WBC >= 3.5 and neutrophils >= 2.0
@@ -112,7 +112,7 @@ def test_the_traffic_light_table_row_by_row(neutrophils, wbc, expected):
 def test_amber_continues_tests_twice_weekly_and_limits_the_supply_to_7_days():
     history = fbc(uk_started(), "1.8", "4.0", day(3))
 
-    assert decide(history, day(3), days_supply=7).decision == Decision.ALLOWED
+    assert decide(history, day(3), days_supply=7).decision == Verdict.ALLOWED
     too_long = decide(history, day(3), days_supply=14)
     assert too_long.reason_codes == [Reason.DAYS_SUPPLY_EXCEEDS_LIMIT]
     assert too_long.max_days_supply == 7
@@ -246,7 +246,7 @@ def test_a_haematologist_agreement_and_a_resume_restart_the_patient_weekly_as_ne
     assert assessment.treatment_status == TreatmentStatus.ACTIVE
     assert assessment.clock_started_on == day(6)
     assert assessment.monitoring_frequency == WEEKLY
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == 7
 
 
@@ -265,7 +265,7 @@ def test_amber_ends_with_one_green_and_the_patient_returns_to_its_interval():
 
     assert back.band == Band.GREEN
     assert back.monitoring_frequency == WEEKLY
-    assert back.decision == Decision.ALLOWED
+    assert back.decision == Verdict.ALLOWED
 
 
 # --- the schedule: weekly to week 18, every 2 weeks to week 52, then every 4 weeks -------------

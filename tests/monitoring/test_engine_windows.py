@@ -6,7 +6,7 @@ does not change in the days the tests look at. Decisions are made at noon local 
 
 import pytest
 
-from monitoring.engine.types import Decision, Frequency
+from monitoring.engine.types import Frequency, Verdict
 from tests.monitoring.builders import at, day, decide, monthly_patient, started_patient
 
 DRAWN_ON = {
@@ -69,7 +69,7 @@ def test_a_result_is_still_current_on_the_last_day_of_its_window(
 
     assert assessment.monitoring_frequency == frequency
     assert "anc_not_current" not in assessment.reason_codes
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
 
 
 @pytest.mark.parametrize(("frequency", "due_after", "window", "largest"), SECTION_3)
@@ -80,7 +80,7 @@ def test_a_result_is_no_longer_current_the_day_after_its_window(
 
     assert assessment.monitoring_frequency == frequency
     assert assessment.reason_codes == ["anc_not_current"]
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.max_days_supply == 0
 
 
@@ -98,7 +98,7 @@ def test_a_weekly_result_drawn_on_the_1st_is_current_through_the_8th():
 def test_the_largest_supply_is_allowed_for_the_frequency(frequency, due_after, window, largest):
     assessment = decide(scenario(frequency), DRAWN_ON[frequency], days_supply=largest)
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == largest
 
 
@@ -108,7 +108,7 @@ def test_one_day_more_than_the_largest_supply_is_blocked_but_still_says_the_limi
 ):
     assessment = decide(scenario(frequency), DRAWN_ON[frequency], days_supply=largest + 1)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.reason_codes == ["days_supply_exceeds_limit"]
     assert assessment.max_days_supply == largest
 
@@ -125,7 +125,7 @@ def test_daily_monitoring_allows_a_supply_only_under_a_continuation_authorizatio
     assessment = decide(without, drawn_on)
 
     assert assessment.monitoring_frequency == Frequency.DAILY
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert "treatment_interrupted" in assessment.reason_codes
     assert assessment.max_days_supply == 0
 
@@ -156,7 +156,7 @@ def test_supply_on_hand_counts_against_the_largest_supply(
 
     assessment = decide(history, day(days_later, drawn_on))
 
-    assert assessment.decision == Decision.ALLOWED
+    assert assessment.decision == Verdict.ALLOWED
     assert assessment.max_days_supply == max_days_supply
 
 
@@ -167,7 +167,7 @@ def test_no_further_supply_is_allowed_on_the_day_a_full_weekly_supply_went_out(r
 
     assessment = decide(history, drawn_on, days_supply=requested)
 
-    assert assessment.decision == Decision.BLOCKED
+    assert assessment.decision == Verdict.BLOCKED
     assert assessment.reason_codes == ["days_supply_exceeds_limit"]
     assert assessment.max_days_supply == 0
 
@@ -176,7 +176,7 @@ def test_the_day_after_a_full_weekly_supply_at_most_one_day_more_is_allowed():
     drawn_on = DRAWN_ON[Frequency.WEEKLY]
     history = scenario(Frequency.WEEKLY).dispense(at(drawn_on, 10), 7)
 
-    assert decide(history, day(1, drawn_on), days_supply=1).decision == Decision.ALLOWED
+    assert decide(history, day(1, drawn_on), days_supply=1).decision == Verdict.ALLOWED
     blocked = decide(history, day(1, drawn_on), days_supply=2)
     assert blocked.reason_codes == ["days_supply_exceeds_limit"]
     assert blocked.max_days_supply == 1

@@ -85,9 +85,9 @@ def _imported(patient, actor, day, *, analyte="anc", status="final", value=2200)
     """A result written straight into the table, as an import would."""
     from decimal import Decimal
 
-    from monitoring.models import AncResult
+    from monitoring.models import LabResult
 
-    AncResult.objects.create(
+    LabResult.objects.create(
         patient=patient,
         value=Decimal(value),
         unit="/uL",

@@ -28,7 +28,7 @@ from feeds.models import (
     PatientIdentifier,
     QuarantinedResult,
 )
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from notifications.models import Channel, Kind, Notification
 from pharmacy.models import Dispense
 from tests.conftest import NOW, TODAY
@@ -378,8 +378,8 @@ def world(alice, designee, bob, phil, aud, admin, lab, clock):
     )
     pending = PatientFactory.create(actor=alice, prescriber=alice.prescriber)
     record_anc(pending, alice, TODAY - timedelta(days=3), 2400)
-    result = AncResult.objects.filter(patient=patient, analyte="anc").latest("drawn_at")
-    wbc = AncResult.objects.create(
+    result = LabResult.objects.filter(patient=patient, analyte="anc").latest("drawn_at")
+    wbc = LabResult.objects.create(
         patient=patient,
         analyte="wbc",
         value=5000,
@@ -452,7 +452,7 @@ def _fresh_keys(world: dict[str, Any], name: str, persona: str) -> dict[str, Any
 
 def _counts() -> dict[str, int]:
     return {
-        "results": AncResult.objects.count(),
+        "results": LabResult.objects.count(),
         "dispenses": Dispense.objects.count(),
         "identifiers": PatientIdentifier.objects.count(),
         "mappings": LabCodeMapping.objects.count(),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from monitoring.models import AncResult, MonitoringState
+from monitoring.models import LabResult, MonitoringState
 from notifications.models import Notification
 from tests.conftest import NOW, TODAY
 from tests.factories import enrolled_patient, weekly_draws
@@ -61,7 +61,7 @@ def test_with_the_broker_down_the_api_still_records_and_decides_and_nothing_is_l
     assert MonitoringState.objects.get(patient=weekly).confirmation_due is not None
     decision = api(phil).get(f"/api/v1/patients/{weekly.pk}/eligibility/?pharmacy={pharmacy.pk}")
     assert decision.status_code == 200 and decision.json()["decision"] == "blocked"
-    assert AncResult.objects.filter(patient=weekly, value_per_ul=900).exists()
+    assert LabResult.objects.filter(patient=weekly, value_per_ul=900).exists()
     # The message for the 24-hour repeat was lost with the broker; the scan that runs every
     # five minutes finds the pending repeat and stores the reminder once the broker is back.
     broker_down.conf.task_always_eager = True

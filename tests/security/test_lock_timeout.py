@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.conftest import NOW
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -73,7 +73,7 @@ def test_a_writer_blocked_by_a_held_patient_lock_is_answered_503_busy(api, alice
     assert response.json()["code"] == "record_busy"
     assert "in progress" in response.json()["message"]
     assert int(response["Retry-After"]) > 0
-    assert not AncResult.objects.filter(patient=held).exists()
+    assert not LabResult.objects.filter(patient=held).exists()
 
 
 def test_a_statement_past_the_statement_timeout_is_answered_503(api, alice, db):

@@ -13,7 +13,7 @@ import pytest
 
 from audit.models import Action, AuditEntry
 from feeds.models import QuarantinedResult
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import message, msh, obr, obx, pid
@@ -69,13 +69,13 @@ def test_a_lab_result_sent_with_a_shared_mrn_is_held_not_filed(api, alice, bob, 
     alices, bobs = two_patients
     add_mrn(api, alice, alices, "M-88")
     add_mrn(api, bob, bobs, "M-88")  # a squatter, or a mistake: either way, not filed
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     hl7 = message(msh(), pid("M-88^^^ACMELAB^MR", "BELLAMY^BEA", "19850615"), obr(), obx(1))
     response = api(lab).post(
         "/api/v1/feeds/hl7/", data=hl7.encode(), content_type="x-application/hl7-v2+er7"
     )
     assert response.status_code == 200
-    assert AncResult.objects.count() == before
+    assert LabResult.objects.count() == before
     assert QuarantinedResult.objects.filter(reason="ambiguous_patient").exists()
 
 
@@ -93,7 +93,7 @@ def test_another_prescribers_accession_neither_blocks_nor_shows(api, alice, bob,
         f"/api/v1/patients/{bobs.pk}/anc-results/", {**body, "value": 1900}, format="json"
     )
     assert second.status_code == 201, second.content
-    assert AncResult.objects.get(pk=first.json()["id"]).value_per_ul == 2100
+    assert LabResult.objects.get(pk=first.json()["id"]).value_per_ul == 2100
     # On the same patient the accession still dedupes and corrects as before.
     repeat = api(bob).post(
         f"/api/v1/patients/{bobs.pk}/anc-results/", {**body, "value": 1900}, format="json"

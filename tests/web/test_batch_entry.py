@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from feeds.models import FeedMessage, QuarantinedResult, QuarantineReason
-from monitoring.models import AncResult, ResultSource
+from monitoring.models import LabResult, ResultSource
 
 URL = "/clinic/results/batch/"
 
@@ -30,7 +30,7 @@ def test_ten_results_are_filed_as_one_kept_feed_message(
 ):
     client.force_login(alice)
     assert client.get(URL).status_code == 200
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     rows = [
         (
             allowed_patient if i % 2 else stale_patient,
@@ -44,13 +44,13 @@ def test_ten_results_are_filed_as_one_kept_feed_message(
     html = response.content.decode()
     assert response.status_code == 200, html
     assert "10 of 10 filed" in html
-    assert AncResult.objects.count() == before + 10
+    assert LabResult.objects.count() == before + 10
     [message] = FeedMessage.objects.all()
     assert message.channel == ResultSource.CSV and message.received_by == alice
     assert message.outcome == "accepted"
     assert message.raw.count("\n") == 11  # the header and each row, as typed
     assert [r["outcome"] for r in message.results] == ["stored"] * 10
-    filed = AncResult.objects.filter(pk__in=[r["result"] for r in message.results])
+    filed = LabResult.objects.filter(pk__in=[r["result"] for r in message.results])
     # Typed by a person: manual entries (their guards held; the typist may void them).
     assert {r.source for r in filed} == {ResultSource.MANUAL}
     assert {r.recorded_by_id for r in filed} == {alice.pk}
@@ -61,14 +61,14 @@ def test_a_row_the_entry_rules_refuse_stays_in_the_grid_and_the_others_are_filed
     client, alice, allowed_patient, stale_patient
 ):
     client.force_login(alice)
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     rows = [(allowed_patient, f"2026-05-19T{8 + i:02d}:00", "2.2", "10*3/uL") for i in range(9)]
     rows.append((stale_patient, "2026-06-30T08:00", "2.2", "10*3/uL"))  # in the future
     response = client.post(URL, _rows(*rows))
     html = response.content.decode()
     assert response.status_code == 422
     assert "9 of 10 filed" in html and "The draw time is in the future." in html
-    assert AncResult.objects.count() == before + 9
+    assert LabResult.objects.count() == before + 9
     assert 'value="2026-06-30T08:00"' in html  # the refused row stays to be corrected
     [message] = FeedMessage.objects.all()
     assert message.results[-1]["outcome"] == "refused"
@@ -81,17 +81,17 @@ def test_an_unusual_count_is_filed_only_once_checked(client, alice, allowed_pati
     refused = client.post(URL, data)
     assert refused.status_code == 422
     assert "Check this ANC" in refused.content.decode()
-    assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul=80).exists()
+    assert not LabResult.objects.filter(patient=allowed_patient, value_per_ul=80).exists()
     checked = client.post(URL, data | {"row-0-confirm_unusual": "on"})
     assert checked.status_code == 200
-    assert AncResult.objects.filter(patient=allowed_patient, value_per_ul=80).count() == 1
+    assert LabResult.objects.filter(patient=allowed_patient, value_per_ul=80).count() == 1
 
 
 def test_a_row_with_an_unknown_unit_or_no_patient_is_held_in_the_quarantine(
     client, alice, allowed_patient
 ):
     client.force_login(alice)
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     response = client.post(
         URL,
         _rows(
@@ -103,7 +103,7 @@ def test_a_row_with_an_unknown_unit_or_no_patient_is_held_in_the_quarantine(
     html = response.content.decode()
     assert response.status_code == 422
     assert "1 of 3 filed" in html
-    assert AncResult.objects.count() == before + 1
+    assert LabResult.objects.count() == before + 1
     held = {q.reason: q for q in QuarantinedResult.objects.all()}
     assert set(held) == {QuarantineReason.UNKNOWN_UNIT, QuarantineReason.UNMATCHED}
     [message] = FeedMessage.objects.all()
@@ -125,13 +125,13 @@ def test_a_csv_is_previewed_in_the_grid_then_filed_row_by_row(
         "Bobson,1985-06-15,,2026-05-19 10:00,2.4,10*3/uL\n"
         f",,{allowed_patient.pk},2026-05-19 11:00,two,10*3/uL\n"
     )
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     preview = client.post(
         URL, {"action": "preview", "file": SimpleUploadedFile("r.csv", text.encode(), "text/csv")}
     )
     html = preview.content.decode()
     assert preview.status_code == 200
-    assert AncResult.objects.count() == before and not FeedMessage.objects.exists()
+    assert LabResult.objects.count() == before and not FeedMessage.objects.exists()
     # Per row: the patient found among mine, or why the row would be held.
     assert "Line 4: no patient of yours matches" in html
     assert "No patient of yours is Bobson, born 1985-06-15" in html
@@ -151,8 +151,8 @@ def test_a_csv_is_previewed_in_the_grid_then_filed_row_by_row(
     html = filed.content.decode()
     assert filed.status_code == 422
     assert "2 of 4 filed" in html
-    assert AncResult.objects.count() == before + 2
-    assert not AncResult.objects.filter(patient=bobs_patient, drawn_at__date="2026-05-19").exists()
+    assert LabResult.objects.count() == before + 2
+    assert not LabResult.objects.filter(patient=bobs_patient, drawn_at__date="2026-05-19").exists()
     held = {q.reason: q for q in QuarantinedResult.objects.all()}
     assert set(held) == {QuarantineReason.UNMATCHED, QuarantineReason.IMPLAUSIBLE}
     assert held[QuarantineReason.UNMATCHED].last_name == "Bobson"

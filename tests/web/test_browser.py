@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from pharmacy.models import Dispense
 from tests.factories import PASSWORD
 
@@ -130,7 +130,7 @@ def test_a_prescriber_enters_a_low_anc_and_sees_the_worklist_and_chart_change(
     assert page.locator("svg .episode").count() == 1
     shots(page, "clinic-patient-low")
     assert serious_violations(page) == []  # the page after the result entry
-    assert AncResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
+    assert LabResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
     page.get_by_role("link", name="My patients").click()
     assert page.locator(".count.confirmation .n").inner_text() == "1"
     first_row = page.locator("table.worklist tbody tr").first
@@ -146,7 +146,7 @@ def test_a_refused_result_shows_the_rule_in_place(page, live_server, alice, allo
     page.get_by_label("Value").fill("2.0")
     page.get_by_role("button", name="Save result").click()
     page.get_by_text("The draw time is in the future.").wait_for()
-    assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul=2000).exists()
+    assert not LabResult.objects.filter(patient=allowed_patient, value_per_ul=2000).exists()
 
 
 def test_a_prescriber_cannot_open_another_prescribers_patient(
@@ -316,13 +316,13 @@ def test_journey_a_unit_slip_is_refused(page, live_server, alice, allowed_patien
     page.get_by_label("Unit").select_option("/uL")
     page.get_by_role("button", name="Save result").click()
     page.get_by_text(re.compile("is almost certainly 10\\*3/uL")).wait_for()
-    assert not AncResult.objects.filter(patient=allowed_patient, value_per_ul__lt=100).exists()
+    assert not LabResult.objects.filter(patient=allowed_patient, value_per_ul__lt=100).exists()
     assert serious_violations(page) == []  # the refusal, in place
     # Entered as meant, it is stored.
     page.get_by_label("Unit").select_option("10*3/uL")
     with page.expect_navigation():  # saved: htmx reloads the page
         page.get_by_role("button", name="Save result").click()
-    stored = AncResult.objects.filter(patient=allowed_patient).order_by("-id").first()
+    stored = LabResult.objects.filter(patient=allowed_patient).order_by("-id").first()
     assert stored is not None and (stored.unit, stored.value_per_ul) == ("10*3/uL", 2100), (
         page.locator("form .error").all_inner_texts()
     )
@@ -575,11 +575,11 @@ def test_journey_batch_entry_of_ten_results(
         page.get_by_label(f"Value, row {i + 1}", exact=True).fill("2.2")
     page.get_by_label("Unit, row 10", exact=True).fill("10*3/ul mistyped")
     shots(page, "clinic-batch-entry")
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     page.get_by_role("button", name="File these results").click()
     outcome = page.get_by_test_id("batch-outcome")
     outcome.filter(has_text="9 of 10 filed").wait_for()
-    assert AncResult.objects.count() == before + 9
+    assert LabResult.objects.count() == before + 9
     [held] = QuarantinedResult.objects.all()
     assert held.reason == "unknown_unit" and held.unit == "10*3/ul mistyped"
     assert FeedMessage.objects.get().pk == held.message_id
@@ -602,7 +602,7 @@ def test_journey_a_csv_batch_is_previewed_then_filed(
         "Allowed,1985-06-15,2026-05-19 10:00,2.4,10*3/uL\n"
         "Nobody,1970-01-01,2026-05-19 10:00,2.4,10*3/uL\n"
     )
-    before = AncResult.objects.count()
+    before = LabResult.objects.count()
     log_in(page, live_server, "alice")
     page.goto(f"{live_server.url}/clinic/results/batch/")
     page.locator("input[type=file]").set_input_files(str(csv_file))
@@ -610,12 +610,12 @@ def test_journey_a_csv_batch_is_previewed_then_filed(
     page.get_by_text("No patient of yours is Nobody, born 1970-01-01").wait_for()
     assert page.get_by_label("Patient, row 1", exact=True).input_value() == str(stale_patient.pk)
     assert page.get_by_label("Patient, row 2", exact=True).input_value() == str(allowed_patient.pk)
-    assert AncResult.objects.count() == before  # the preview writes nothing
+    assert LabResult.objects.count() == before  # the preview writes nothing
     shots(page, "clinic-batch-preview")
     assert serious_violations(page) == []
     page.get_by_role("button", name="File these results").click()
     page.get_by_test_id("batch-outcome").filter(has_text="2 of 3 filed").wait_for()
-    assert AncResult.objects.count() == before + 2
+    assert LabResult.objects.count() == before + 2
     [held] = QuarantinedResult.objects.all()
     assert held.reason == "unmatched_patient" and held.last_name == "Nobody"
     assert serious_violations(page) == []
@@ -653,7 +653,7 @@ def test_journey_a_result_is_corrected_from_the_patient_page(
     page.get_by_role("button", name="Save the correction").click()
     page.get_by_test_id("band").filter(has_text="normal").wait_for()
     slip.refresh_from_db()
-    corrected = AncResult.objects.get(corrects=slip)
+    corrected = LabResult.objects.get(corrects=slip)
     assert slip.superseded and corrected.value_per_ul == 1900
     rows = page.locator("#results-h + table tbody tr")
     assert "corrected" in rows.first.inner_text() and "1900" in rows.first.inner_text()

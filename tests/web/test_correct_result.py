@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from audit.models import Action, AuditEntry
-from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.models import LabResult, ResultSource, ResultStatus
 from monitoring.services import anc_result_record
 from tests import factories
 from tests.conftest import NOW
@@ -60,7 +60,7 @@ def test_the_prescriber_corrects_a_value_and_the_correction_decides(
 
     slip.refresh_from_db()
     assert slip.superseded and slip.value == Decimal("0.9")  # kept as it was, replaced
-    corrected = AncResult.objects.get(corrects=slip)
+    corrected = LabResult.objects.get(corrects=slip)
     assert corrected.status == ResultStatus.CORRECTED and corrected.value_per_ul == 1900
     assert corrected.source == ResultSource.MANUAL and corrected.recorded_by == alice
     picture = api(alice).get(f"/api/v1/patients/{allowed_patient.pk}/").json()["monitoring"]
@@ -76,7 +76,7 @@ def test_a_draw_time_is_corrected_too(client, alice, allowed_patient, slip):
     client.force_login(alice)
     moved = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     assert _correct(client, allowed_patient, slip, drawn_at=moved, value="0.9").status_code == 302
-    corrected = AncResult.objects.get(corrects=slip)
+    corrected = LabResult.objects.get(corrects=slip)
     assert corrected.drawn_at == (NOW - timedelta(days=1)).replace(second=0, microsecond=0)
 
 
@@ -84,14 +84,14 @@ def test_a_correction_needs_a_reason_and_a_change_and_writes_nothing_without(
     client, alice, allowed_patient, slip
 ):
     client.force_login(alice)
-    before = (AncResult.objects.count(), AuditEntry.objects.count())
+    before = (LabResult.objects.count(), AuditEntry.objects.count())
     no_reason = _correct(client, allowed_patient, slip, reason="")
     assert no_reason.status_code == 422
     assert "This field is required." in no_reason.content.decode()
     same = _correct(client, allowed_patient, slip, value="0.9")
     assert same.status_code == 422
     assert "changes neither the count nor the draw time" in same.content.decode()
-    assert AncResult.objects.count() == before[0]
+    assert LabResult.objects.count() == before[0]
     slip.refresh_from_db()
     assert not slip.superseded
 
@@ -101,7 +101,7 @@ def test_the_manual_entry_guards_hold_for_a_correction(client, alice, allowed_pa
     fraction = _correct(client, allowed_patient, slip, value="1.9", unit="/uL")
     assert fraction.status_code == 422
     assert "almost certainly" in fraction.content.decode()
-    assert not AncResult.objects.filter(corrects=slip).exists()
+    assert not LabResult.objects.filter(corrects=slip).exists()
 
 
 def test_a_replaced_result_is_not_corrected_again(client, alice, allowed_patient, slip):
@@ -109,7 +109,7 @@ def test_a_replaced_result_is_not_corrected_again(client, alice, allowed_patient
     assert _correct(client, allowed_patient, slip).status_code == 302
     again = _correct(client, allowed_patient, slip, value="2.0")
     assert again.status_code == 404  # replaced: the current result is the one to correct
-    assert AncResult.objects.filter(corrects__isnull=False).count() == 1
+    assert LabResult.objects.filter(corrects__isnull=False).count() == 1
 
 
 def test_only_those_who_may_void_a_result_may_correct_it(
@@ -134,7 +134,7 @@ def test_only_those_who_may_void_a_result_may_correct_it(
     assert client.get(link).status_code == 403
     client.force_login(aud)
     assert _correct(client, allowed_patient, slip).status_code == 403
-    assert not AncResult.objects.filter(corrects__isnull=False).exists()
+    assert not LabResult.objects.filter(corrects__isnull=False).exists()
 
 
 def test_the_prescriber_is_told_when_a_designee_corrects_a_low_result(

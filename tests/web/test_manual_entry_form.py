@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_fraction_in_cells_is_refused_on_the_value_naming_the_likely_unit(
     clinic_page, allowed_patient
 ):
     client, url = clinic_page
-    before = AncResult.objects.filter(patient=allowed_patient).count()
+    before = LabResult.objects.filter(patient=allowed_patient).count()
 
     response = client.post(
         url + "results/", {"drawn_at": "2026-05-20T08:30", "value": "2.1", "unit": "/uL"}
@@ -47,14 +47,14 @@ def test_a_fraction_in_cells_is_refused_on_the_value_naming_the_likely_unit(
     html = response.content.decode()
     assert "2.1 is almost certainly 10*3/uL" in html
     assert _typed(html, "value") == "2.1"
-    assert AncResult.objects.filter(patient=allowed_patient).count() == before
+    assert LabResult.objects.filter(patient=allowed_patient).count() == before
 
 
 def test_a_steep_fall_shows_the_warning_and_the_checkbox_and_keeps_what_was_typed(
     clinic_page, allowed_patient
 ):
     client, url = clinic_page
-    before = AncResult.objects.filter(patient=allowed_patient).count()
+    before = LabResult.objects.filter(patient=allowed_patient).count()
     typed = {"drawn_at": "2026-05-20T08:30", "value": "300", "unit": "/uL", "accession": "W-1"}
 
     response = client.post(url + "results/", typed)
@@ -70,7 +70,7 @@ def test_a_steep_fall_shows_the_warning_and_the_checkbox_and_keeps_what_was_type
     assert _typed(html, "value") == "300"
     assert _typed(html, "accession") == "W-1"
     assert _typed(html, "drawn_at") == "2026-05-20T08:30"
-    assert AncResult.objects.filter(patient=allowed_patient).count() == before
+    assert LabResult.objects.filter(patient=allowed_patient).count() == before
 
 
 def test_ticking_the_checkbox_stores_the_count(clinic_page, allowed_patient):
@@ -82,7 +82,7 @@ def test_ticking_the_checkbox_stores_the_count(clinic_page, allowed_patient):
     )
 
     assert response.status_code == 302 and response["Location"] == url
-    latest = AncResult.objects.filter(patient=allowed_patient).latest("drawn_at")
+    latest = LabResult.objects.filter(patient=allowed_patient).latest("drawn_at")
     assert latest.value_per_ul == 300
     assert 'data-testid="band">severe<' in client.get(url).content.decode()
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from pharmacy.models import Dispense
 
 
@@ -152,7 +152,7 @@ def test_a_low_anc_entered_on_the_page_changes_the_chart_and_the_worklist(
     assert response.status_code == 302
     after = client.get(url).content.decode()
     assert 'class="point point-moderate"' in after and "<title>a low episode" in after
-    assert AncResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
+    assert LabResult.objects.filter(patient=allowed_patient, value_per_ul=800).exists()
     worklist = client.get("/clinic/").content.decode()
     assert re.search(r'<span class="n">1</span> Confirmation repeat due', worklist)
 
@@ -160,7 +160,7 @@ def test_a_low_anc_entered_on_the_page_changes_the_chart_and_the_worklist(
 def test_a_refused_form_shows_the_rule_in_place_and_writes_nothing(browse, alice, allowed_patient):
     client = browse(alice)
     url = f"/clinic/patients/{allowed_patient.pk}/"
-    count = AncResult.objects.count()
+    count = LabResult.objects.count()
     response = client.post(
         url + "results/", {"drawn_at": "2026-06-30T08:30", "value": "2.0", "unit": "10*3/uL"}
     )
@@ -170,7 +170,7 @@ def test_a_refused_form_shows_the_rule_in_place_and_writes_nothing(browse, alice
         url + "events/", {"kind": "resume", "effective_date": "2026-05-20", "reason": "x"}
     )
     assert resume.status_code == 422
-    assert AncResult.objects.count() == count
+    assert LabResult.objects.count() == count
 
 
 def test_htmx_form_errors_come_back_as_the_form_alone(browse, alice, allowed_patient):

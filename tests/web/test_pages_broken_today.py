@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from pharmacy.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
@@ -265,7 +265,7 @@ def test_every_table_cell_names_its_column_for_phones(
     from pharmacy.services import dispense_record
 
     dispense_record(patient=allowed_patient, pharmacy=phil.pharmacy, actor=phil, days_supply=7)
-    AncResult.objects.filter(patient=allowed_patient).count()
+    LabResult.objects.filter(patient=allowed_patient).count()
     pages = {
         "clinic": _signed_in(client, alice).get("/clinic/"),
         "patient": client.get(f"/clinic/patients/{allowed_patient.pk}/"),

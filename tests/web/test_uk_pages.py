@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.models import AncResult
+from monitoring.models import LabResult
 from tests.api.test_uk_cpms import UK, create, enroll_and_start, fbc
 from tests.conftest import NOW
 
@@ -45,7 +45,7 @@ def test_a_prescriber_enters_a_low_wbc_on_the_page_and_the_band_turns_red(
         {"analyte": "wbc", "drawn_at": "2026-05-20T08:30", "value": "2.9", "unit": "10*9/L"},
     )
     assert response.status_code == 302
-    assert AncResult.objects.filter(
+    assert LabResult.objects.filter(
         patient_id=uk_patient, analyte="wbc", value_per_ul=2900
     ).exists()
     after = client.get(url).content.decode()

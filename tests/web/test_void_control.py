@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.models import AncResult, ResultSource, ResultStatus
+from monitoring.models import LabResult, ResultSource, ResultStatus
 from monitoring.services import anc_result_record
 from notifications.models import Kind, Notification
 from tests import factories
@@ -95,7 +95,7 @@ def test_posting_the_void_of_a_lab_result_as_a_designee_is_refused(client, desig
     )
 
     assert response.status_code == 403
-    assert AncResult.objects.get(pk=from_lab.pk).status == ResultStatus.FINAL
+    assert LabResult.objects.get(pk=from_lab.pk).status == ResultStatus.FINAL
 
 
 def test_the_prescriber_voids_a_lab_result_from_the_page_and_is_told(client, alice, scene):
@@ -108,7 +108,7 @@ def test_the_prescriber_voids_a_lab_result_from_the_page_and_is_told(client, ali
     )
 
     assert response.status_code == 302 and response["Location"] == url
-    voided = AncResult.objects.get(pk=from_lab.pk)
+    voided = LabResult.objects.get(pk=from_lab.pk)
     assert (voided.status, voided.void_reason) == (ResultStatus.ENTERED_IN_ERROR, "wrong patient")
     assert Notification.objects.filter(kind=Kind.RESULT_VOIDED, patient=patient).exists()
     html = client.get(url).content.decode()
@@ -123,4 +123,4 @@ def test_a_void_without_a_reason_comes_back_in_place(client, alice, scene):
 
     assert response.status_code == 422
     assert "This field is required." in response.content.decode()
-    assert AncResult.objects.get(pk=from_lab.pk).status == ResultStatus.FINAL
+    assert LabResult.objects.get(pk=from_lab.pk).status == ResultStatus.FINAL

@@ -8,7 +8,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Protocol
 
-from monitoring.engine.types import AncReading, Band, Frequency, Population
+from monitoring.engine.types import Band, BloodCount, Frequency, Population
 
 
 class ProtocolRules(Protocol):
@@ -69,7 +69,7 @@ class ProtocolRules(Protocol):
 
     def band_of(
         self,
-        reading: AncReading,
+        reading: BloodCount,
         population: Population,
         baseline: Fraction | None,
         limits: Mapping[str, int],
@@ -86,7 +86,7 @@ class ProtocolRules(Protocol):
     def recovered(
         self,
         worst: Band,
-        reading: AncReading,
+        reading: BloodCount,
         population: Population,
         baseline: Fraction | None,
         limits: Mapping[str, int],

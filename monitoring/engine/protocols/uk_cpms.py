@@ -76,7 +76,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
 
-from monitoring.engine.types import AncReading, Band, Frequency, Population
+from monitoring.engine.types import Band, BloodCount, Frequency, Population
 
 name = "uk-cpms"
 version = "NHS clozapine monitoring traffic lights (GGC/Borders guidance, 2024)"
@@ -160,7 +160,7 @@ def limits_for(population: Population, agreed: Mapping[str, int]) -> dict[str, i
 
 
 def band_of(
-    reading: AncReading,
+    reading: BloodCount,
     population: Population,
     baseline: Fraction | None,
     limits: Mapping[str, int],
@@ -199,7 +199,7 @@ def requires_rechallenge(band: Band) -> bool:
 
 def recovered(
     worst: Band,
-    reading: AncReading,
+    reading: BloodCount,
     population: Population,
     baseline: Fraction | None,
     limits: Mapping[str, int],

@@ -57,7 +57,7 @@ from types import MappingProxyType
 
 from dateutil.relativedelta import relativedelta
 
-from monitoring.engine.types import AncReading, Band, Frequency, Population
+from monitoring.engine.types import Band, BloodCount, Frequency, Population
 
 name = "us-label-2015"
 version = "2015 tables, 2020/2025 label revisions"
@@ -129,7 +129,7 @@ _SEVERITY = {
 }
 
 
-def _anc(reading: AncReading) -> int:
+def _anc(reading: BloodCount) -> int:
     # `analytes` is ("anc",): the engine is given sets with an ANC only.
     if reading.value_per_ul is None:
         raise ValueError("us-label-2015 reads result sets with an ANC only")
@@ -137,7 +137,7 @@ def _anc(reading: AncReading) -> int:
 
 
 def band_of(
-    reading: AncReading,
+    reading: BloodCount,
     population: Population,
     baseline: Fraction | None,
     limits: Mapping[str, int],
@@ -187,7 +187,7 @@ def _ben_floor(baseline: Fraction | None, *, higher: bool) -> Fraction:
 
 def recovered(
     worst: Band,
-    reading: AncReading,
+    reading: BloodCount,
     population: Population,
     baseline: Fraction | None,
     limits: Mapping[str, int],
