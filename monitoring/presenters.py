@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import Assessment, AuthorizationRecord, LatestCount
+from monitoring.engine.types import Assessment, AuthorizationRecord, BloodCount, LatestCount
 
 
 def _latest(latest: LatestCount | None) -> dict[str, Any] | None:
@@ -15,6 +15,18 @@ def _latest(latest: LatestCount | None) -> dict[str, Any] | None:
         "id": latest.result_id,
         "value_per_ul": latest.value_per_ul,
         "drawn_at": latest.drawn_at.isoformat(),
+    }
+
+
+def result_inputs(latest: BloodCount | LatestCount | None) -> dict[str, Any] | None:
+    """The result a decision or an act judged, as an audit entry's inputs name it: id, value
+    and draw time (None: no result)."""
+    if latest is None:
+        return None
+    return {
+        "id": latest.result_id,
+        "value_per_ul": latest.value_per_ul,
+        "drawn_at": latest.drawn_at,
     }
 
 

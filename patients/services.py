@@ -37,6 +37,7 @@ from monitoring.engine.types import (
     Reason,
     TreatmentEventKind,
 )
+from monitoring.presenters import result_inputs
 from monitoring.selectors import patient_history
 from monitoring.services import monitoring_state_refresh
 from patients.models import (
@@ -251,13 +252,7 @@ def _latest_inputs(history: PatientHistory) -> dict[str, object]:
     return {
         "protocol": rules.name,
         "protocol_version": rules.version,
-        "latest_anc": None
-        if latest is None
-        else {
-            "id": latest.result_id,
-            "value_per_ul": latest.value_per_ul,
-            "drawn_at": latest.drawn_at,
-        },
+        "latest_anc": result_inputs(latest),
     }
 
 

@@ -22,6 +22,7 @@ from monitoring.engine.core import local_date
 from monitoring.engine.emergency import EmergencyOption, emergency_option
 from monitoring.engine.protocols import get_protocol
 from monitoring.engine.types import Assessment, DecisionContext, Reason
+from monitoring.presenters import result_inputs
 from monitoring.services import patient_assessment
 from patients.models import Patient
 from pharmacy.models import Dispense, Pharmacy
@@ -108,18 +109,11 @@ def decision_inputs(
 ) -> dict[str, Any]:
     """What a dispensing decision used: the ANC it judged (id, value, draw time), the protocol
     and its version, the instant, the request, the certifications and authorizations."""
-    latest = assessment.latest_anc
     return {
         "as_of": assessment.as_of,
         "protocol": assessment.protocol,
         "protocol_version": get_protocol(assessment.protocol).version,
-        "latest_anc": None
-        if latest is None
-        else {
-            "id": latest.result_id,
-            "value_per_ul": latest.value_per_ul,
-            "drawn_at": latest.drawn_at,
-        },
+        "latest_anc": result_inputs(assessment.latest_anc),
         "days_supply_requested": days_supply,
         "pharmacy_id": pharmacy_id,
         "prescriber_certified": prescriber_certified,

@@ -337,3 +337,17 @@ def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
         "emergency": Dispense.objects.get(pk=emergency.json()["id"]),
         "forged": forged,
     }
+
+
+@pytest.fixture
+def active_patient(alice):
+    """Alice's patient: enrolled and started 20 days ago, weekly draws of 2100/µL, the latest
+    6 days ago (current through tomorrow), so a 7-day supply is allowed today. One scenario
+    for every folder that needs an allowed patient (the clock is frozen at NOW where used)."""
+    start = TODAY - timedelta(days=20)
+    return factories.enrolled_patient(
+        actor=alice,
+        start=start,
+        draws=factories.weekly_draws(start, TODAY - timedelta(days=2)),
+        last_name="Active",
+    )

@@ -14,19 +14,6 @@ def _frozen_clock(clock):
 
 
 @pytest.fixture
-def active_patient(alice):
-    """Alice's patient: enrolled and started 20 days ago, weekly draws of 2100/µL, the latest
-    6 days ago (current through tomorrow), so a 7-day supply is allowed today."""
-    start = TODAY - timedelta(days=20)
-    return factories.enrolled_patient(
-        actor=alice,
-        start=start,
-        draws=factories.weekly_draws(start, TODAY - timedelta(days=2)),
-        last_name="Active",
-    )
-
-
-@pytest.fixture
 def pending_patient(alice):
     """Alice's patient, not yet enrolled, with a normal ANC drawn 5 days ago."""
     patient = factories.PatientFactory.create(

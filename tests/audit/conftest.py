@@ -17,18 +17,6 @@ def _frozen_clock(clock):
 
 
 @pytest.fixture
-def active_patient(alice):
-    """Enrolled and started 20 days ago, weekly 2100/µL, the latest 6 days ago: allowed now."""
-    start = TODAY - timedelta(days=20)
-    return factories.enrolled_patient(
-        actor=alice,
-        start=start,
-        draws=factories.weekly_draws(start, TODAY - timedelta(days=2)),
-        last_name="Active",
-    )
-
-
-@pytest.fixture
 def stale_patient(alice):
     """Enrolled and started 20 days ago, weekly, normal band, the latest ANC 13 days ago: the
     only block is `anc_not_current` (a weekly result is current for 7 days)."""
