@@ -156,9 +156,10 @@ def draws_scan(*, lo: int, hi: int, now: datetime) -> int:
 
 
 def _confirmation(row: dict[str, Any], now: datetime) -> Occasion | None:
-    """What the prescriber needs now about a pending 24-hour repeat: the request while its
-    deadline is ahead, the urgent "missed" once it has passed (and then only that: a result
-    entered after its deadline gets one message saying what is needed now)."""
+    """What the prescriber needs now about a pending repeat (the protocol's confirmation of a
+    first low result): the request while its deadline is ahead, the urgent "missed" once it has
+    passed (and then only that: a result entered after its deadline gets one message saying
+    what is needed now)."""
     picture = _project(row, now)
     deadline = picture.confirmation_due
     if deadline is None:
@@ -177,7 +178,7 @@ def _confirmation(row: dict[str, Any], now: datetime) -> Occasion | None:
 
 
 def confirmations_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """Every pending 24-hour repeat: the request if it was never stored (its message lost with
+    """Every pending repeat: the request if it was never stored (its message lost with
     the broker, say), and one urgent reminder once the deadline has passed with no repeat."""
     found: list[tuple[int, Occasion]] = []
     for row in _candidates(lo, hi, Q(confirmation_due__isnull=False)):
@@ -205,17 +206,21 @@ def consults_scan(*, lo: int, hi: int, now: datetime) -> int:
     return _store(found)
 
 
+# How far back a lapse already stored is still told about: one missed run (or a month of them)
+# still reaches the prescriber; the unique key makes it once. An operating window, not a rule.
+LAPSE_CATCH_UP = timedelta(days=30)
+
+
 def lapses_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """docs/rules.md §4: mark patients whose interruption reached 30 days as needing re-enrollment
-    and tell the prescriber; warn a week before (day 23)."""
+    """docs/rules.md §4: mark patients whose interruption reached the protocol's `lapse_days` as
+    needing re-enrollment and tell the prescriber; warn CLOZREMS_LAPSE_WARNING_DAYS before."""
     today = now.astimezone(clinic_zone()).date()
     warn_days = settings.CLOZREMS_LAPSE_WARNING_DAYS
     horizon = today + timedelta(days=warn_days)
-    # Approaching lapses, and lapses found when the state was last written (within a month,
-    # so that one missed run still tells the prescriber; the unique key makes it once).
+    # Approaching lapses, and lapses found when the state was last written.
     condition = Q(enrollment_status=EnrollmentStatus.ENROLLED, lapse_on__lte=horizon) | Q(
         enrollment_status=EnrollmentStatus.REENROLLMENT_REQUIRED,
-        lapsed_on__gte=today - timedelta(days=30),
+        lapsed_on__gte=today - LAPSE_CATCH_UP,
     )
     found: list[tuple[int, Occasion]] = []
     lapsed: dict[date, list[int]] = {}
