@@ -23,6 +23,9 @@ class Migration(migrations.Migration):
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
         ("monitoring", "0010_feeds_moved_out"),
+        # The feeds' quarantine points at the results: its state must exist before the rename,
+        # which then renames the reference too.
+        ("feeds", "0001_initial"),
     ]
 
     operations = [
