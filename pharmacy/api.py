@@ -38,6 +38,7 @@ from pharmacy.selectors import (
 )
 from pharmacy.services import (
     EmergencyRequest,
+    dispense_decision_body,
     dispense_payload,
     dispense_record,
     eligibility_check,
@@ -206,7 +207,7 @@ class DispenseSerializer(serializers.ModelSerializer[Dispense]):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_decision(self, dispense: Dispense) -> dict[str, Any] | None:
         """The decision the supply was made under, shown as the eligibility check shows it."""
-        return dispense_payload(dispense)["decision"]
+        return dispense_decision_body(dispense)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_emergency(self, dispense: Dispense) -> dict[str, Any] | None:

@@ -116,13 +116,17 @@ def dispense_decision(dispense: Dispense) -> CounterDecision | None:
     return counter_decision_from_json(dispense.decided) if dispense.decided else None
 
 
-def dispense_payload(dispense: Dispense) -> dict[str, Any]:
+def dispense_decision_body(dispense: Dispense) -> dict[str, Any] | None:
+    """The decision a dispense was made under, as the eligibility check shows it (an older
+    dispense: the body it was answered with)."""
     decided = dispense_decision(dispense)
-    decision: dict[str, Any] | None = (
-        decision_body(decided, dispense.patient_id)
-        if decided is not None
-        else dispense.decision_as_answered
-    )
+    if decided is None:
+        return dispense.decision_as_answered
+    return decision_body(decided, dispense.patient_id)
+
+
+def dispense_payload(dispense: Dispense) -> dict[str, Any]:
+    decision = dispense_decision_body(dispense)
     return {
         "id": dispense.pk,
         "authorization_code": dispense.authorization_code,
