@@ -75,7 +75,7 @@ lint: install
 # a known vulnerability fails the build; when the advisory service cannot be reached (this
 # machine's network reaches a package mirror only) it says so and what it could not check.
 audit: install
-	$(VENV)/bin/bandit -q -r clozrems patients monitoring feeds pharmacy notifications audit clinical oversight web -x "*/migrations/*"
+	$(VENV)/bin/bandit -q -r clozrems engine patients monitoring feeds pharmacy notifications audit clinical oversight web -x "*/migrations/*"
 	@$(VENV)/bin/pip freeze --exclude-editable > .venv/requirements-audit.txt
 	@$(VENV)/bin/pip-audit -r .venv/requirements-audit.txt --progress-spinner off > .venv/pip-audit.txt 2>&1; \
 		status=$$?; cat .venv/pip-audit.txt | head -5; \

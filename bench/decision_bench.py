@@ -38,8 +38,8 @@ def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def engine_rows() -> list[dict[str, Any]]:
-    from monitoring.engine import assess, replay
-    from monitoring.engine.types import (
+    from engine import assess, replay
+    from engine.types import (
         BloodCount,
         DecisionContext,
         EnrollmentRecord,

@@ -96,7 +96,7 @@ def build_patient(pid: int, today: date, rng: random.Random, results: int | None
     """One patient's rows and its engine history (ids chosen so both agree)."""
     from zoneinfo import ZoneInfo
 
-    from monitoring.engine.types import (
+    from engine.types import (
         BloodCount,
         DispenseRecord,
         EnrollmentRecord,
@@ -205,7 +205,7 @@ def write_chunk(database: str, lo: int, hi: int, seed: int, results: int | None)
     import psycopg
     from django.utils import timezone
 
-    from monitoring.engine import replay
+    from engine import replay
     from monitoring.services import STATE_COLUMNS, monitoring_state_from
     from patients.models import Patient
 

@@ -211,7 +211,7 @@ def prepare(
     from django.utils import timezone
 
     from clozrems.auth import api_token_create
-    from monitoring.engine.types import EnrollmentStatus
+    from engine.types import EnrollmentStatus
     from monitoring.models import MonitoringState
     from patients.models import Role, User
     from patients.selectors import patient_list_visible

@@ -49,7 +49,7 @@ def _create_database(database: str) -> None:
 def _history(i: int, today: date, rng: random.Random) -> Any:
     from zoneinfo import ZoneInfo
 
-    from monitoring.engine.types import (
+    from engine.types import (
         BloodCount,
         EnrollmentRecord,
         PatientHistory,
@@ -115,7 +115,7 @@ def load(patients: int) -> float:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from monitoring.engine import replay
+    from engine import replay
     from monitoring.models import MonitoringState
     from monitoring.services import monitoring_state_from
     from patients.models import Patient, Prescriber, Role, User

@@ -34,8 +34,8 @@ from clinical.selectors import (
     treatment_anchors,
 )
 from clinical.services import plan_entry_prompt
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
+from engine.protocols import get_protocol
+from engine.types import EnrollmentStatus, TreatmentStatus
 from notifications.messages import patient_label, plan_backlog
 from notifications.models import Kind
 from notifications.services import Occasion, Recipient, notifications_create

@@ -38,8 +38,8 @@ from clinical.models import (
     SmokingStatusChange,
 )
 from clozrems.zones import clinic_zone
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import TreatmentEventKind
+from engine.protocols import get_protocol
+from engine.types import TreatmentEventKind
 from patients.models import Patient, TreatmentEvent
 from pharmacy.models import Dispense
 

@@ -43,7 +43,7 @@ from clinical.units import Analyte, LevelUnitError, looks_like_mg_per_l, to_ng_m
 from clozrems.errors import FieldInvalid, StateConflict
 from clozrems.queue import enqueue_on_commit
 from clozrems.zones import clinic_zone
-from monitoring.engine.protocols import get_protocol
+from engine.protocols import get_protocol
 from monitoring.selectors import is_future
 from patients.models import Patient, User
 

@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from audit.refusals import AuditedRefusal
-from monitoring.engine.types import Reason
-from monitoring.engine.wording import reason_message
+from engine.types import Reason
+from engine.wording import reason_message
 
 
 class RuleRefused(AuditedRefusal):

@@ -46,6 +46,10 @@ from audit.models import Action, AuditEntry
 from audit.services import audit_entry_build, audit_records
 from clozrems.errors import FieldInvalid
 from clozrems.queue import enqueue_many_on_commit
+from engine import assess, replay
+from engine.codec import snapshot_from_json
+from engine.core import advance, local_date
+from engine.types import BloodCount, EnrollmentStatus, PatientHistory, Snapshot
 from feeds.codes import CodeBook
 from feeds.ingest import (
     ACCOUNT_OF_ACTOR,
@@ -76,10 +80,6 @@ from feeds.models import (
     QuarantinedResult,
     QuarantineStatus,
 )
-from monitoring.engine import assess, replay
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.core import advance, local_date
-from monitoring.engine.types import BloodCount, EnrollmentStatus, PatientHistory, Snapshot
 from monitoring.models import (
     DECISIVE_STATUSES,
     LabResult,

@@ -57,6 +57,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clozrems.errors import FieldInvalid, StateConflict
+from engine.protocols import get_protocol
 from feeds.codes import Analyte, CodeBook
 from feeds.models import (
     FeedBatch,
@@ -68,7 +69,6 @@ from feeds.models import (
     QuarantineReason,
     QuarantineStatus,
 )
-from monitoring.engine.protocols import get_protocol
 from monitoring.models import LabResult, ResultSource, ResultStatus
 from monitoring.services import RecordedResult, anc_result_record
 from monitoring.units import PERCENT_UNITS, UNIT_FACTORS, UnitError, canonical_unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from monitoring.engine.types import Band, EnrollmentStatus, Frequency, TreatmentStatus, choices
+from engine.types import Band, EnrollmentStatus, Frequency, TreatmentStatus, choices
 
 
 class ResultStatus(models.TextChoices):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import Assessment, AuthorizationRecord, BloodCount, LatestCount
+from engine.protocols import get_protocol
+from engine.types import Assessment, AuthorizationRecord, BloodCount, LatestCount
 
 
 def _latest(latest: LatestCount | None) -> dict[str, Any] | None:

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db.models import Exists, Max, Min, OuterRef, Q
 
 from clozrems.zones import clinic_zone
-from monitoring.engine import assess, get_protocol
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.types import Assessment, EnrollmentStatus, TreatmentStatus
+from engine import assess, get_protocol
+from engine.codec import snapshot_from_json
+from engine.types import Assessment, EnrollmentStatus, TreatmentStatus
 from monitoring.models import ConsultAcknowledgement, MonitoringState
 from monitoring.services import lapses_record, monitoring_states_project
 from notifications import messages

@@ -12,8 +12,8 @@ from django.db.models import CharField, F
 from django.db.models.functions import Cast
 
 from clozrems.zones import clinic_zone
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import (
+from engine.protocols import get_protocol
+from engine.types import (
     AuthorizationKind,
     AuthorizationRecord,
     BloodCount,

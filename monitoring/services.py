@@ -20,11 +20,11 @@ from audit.models import Action
 from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, NotPermitted, StateConflict
 from clozrems.queue import enqueue_on_commit
-from monitoring.engine import assess, get_protocol, replay, step_down_refusal
-from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
-from monitoring.engine.core import HistoryItem, advance, local_date
-from monitoring.engine.protocols.base import manual_entry_concern
-from monitoring.engine.types import (
+from engine import assess, get_protocol, replay, step_down_refusal
+from engine.codec import snapshot_from_json, snapshot_to_json
+from engine.core import HistoryItem, advance, local_date
+from engine.protocols.base import manual_entry_concern
+from engine.types import (
     Assessment,
     BloodCount,
     DecisionContext,

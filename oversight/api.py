@@ -29,7 +29,7 @@ from audit.models import AuditEntry, Outcome
 from clozrems.api import ActionRoles
 from clozrems.db_router import replica_reads
 from clozrems.zones import clinic_zone
-from monitoring.engine.core import local_date
+from engine.core import local_date
 from oversight import reports
 from patients.models import Role
 

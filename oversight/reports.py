@@ -16,10 +16,10 @@ from typing import Any
 from django.db.models import Q
 
 from clozrems.zones import clinic_zone
-from monitoring.engine import assess, get_protocol, replay
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.core import end_of_day, local_date, start_of_day
-from monitoring.engine.types import (
+from engine import assess, get_protocol, replay
+from engine.codec import snapshot_from_json
+from engine.core import end_of_day, local_date, start_of_day
+from engine.types import (
     Assessment,
     AuthorizationKind,
     Band,

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, PatientRecords, user_of
 from clozrems.auth import credential_of
-from monitoring.engine.types import (
+from engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
     Frequency,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from knox.models import AbstractAuthToken
 
-from monitoring.engine.types import (
+from engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
     Population,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from monitoring.engine.types import EnrollmentStatus
+from engine.types import EnrollmentStatus
 from patients.models import Patient, Prescriber, Role, User
 
 

@@ -19,7 +19,7 @@ from audit.models import Action
 from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from clozrems.zones import clinic_zone
-from monitoring.engine import (
+from engine import (
     Refusal,
     authorization_refusal,
     enrollment_refusal,
@@ -27,9 +27,9 @@ from monitoring.engine import (
     protocol_names,
     treatment_event_refusal,
 )
-from monitoring.engine.core import local_date
-from monitoring.engine.protocols.base import limit_agreement_problem
-from monitoring.engine.types import (
+from engine.core import local_date
+from engine.protocols.base import limit_agreement_problem
+from engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
     PatientHistory,

@@ -18,10 +18,10 @@ from pydantic import TypeAdapter
 
 from clinical.selectors import retitration_warning
 from clozrems.zones import clinic_zone
-from monitoring.engine.core import local_date
-from monitoring.engine.emergency import EmergencyOption, emergency_option
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import Assessment, DecisionContext, Reason
+from engine.core import local_date
+from engine.emergency import EmergencyOption, emergency_option
+from engine.protocols import get_protocol
+from engine.types import Assessment, DecisionContext, Reason
 from monitoring.presenters import result_inputs
 from monitoring.services import patient_assessment
 from patients.models import Patient

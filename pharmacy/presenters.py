@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.engine.emergency import EmergencyOption
-from monitoring.engine.types import Reason, ReasonItem
-from monitoring.engine.wording import reason_message
+from engine.emergency import EmergencyOption
+from engine.types import Reason, ReasonItem
+from engine.wording import reason_message
 from monitoring.presenters import decision_payload
 from pharmacy.decisions import CounterDecision
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db.models import Exists, Max, OuterRef, Subquery
 
 from clozrems.zones import clinic_zone
-from monitoring.engine import assess
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.types import EnrollmentStatus, TreatmentStatus
+from engine import assess
+from engine.codec import snapshot_from_json
+from engine.types import EnrollmentStatus, TreatmentStatus
 from monitoring.models import MonitoringState
 from patients.models import Patient, Role, User
 from pharmacy.models import Dispense, PatientReach, Pharmacy

@@ -18,9 +18,9 @@ from clinical.dose_facts import dose_facts_note_supply, stored_facts
 from clinical.selectors import retitration_warning
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from clozrems.zones import clinic_zone
-from monitoring.engine.core import local_date
-from monitoring.engine.emergency import EmergencyOption
-from monitoring.engine.types import (
+from engine.core import local_date
+from engine.emergency import EmergencyOption
+from engine.types import (
     DispenseRecord,
     Reason,
     Verdict,
@@ -371,7 +371,7 @@ def _lock_acting_as(patient_id: int, actor: User) -> None:
 
 
 def _prescriber_notify(dispense: Dispense, patient: Patient) -> None:
-    from monitoring.engine import get_protocol
+    from engine import get_protocol
     from notifications.messages import patient_label
     from notifications.models import Kind
     from notifications.services import Occasion, notifications_create, recipients_for_prescribers

@@ -1,6 +1,6 @@
 """The layering contract (pyproject's [tool.importlinter], run by `make lint`) covers the whole
 project: every module of the project package is either URL wiring or named plumbing, every app
-is in the layers, and no import is ignored (docs/architecture.md)."""
+and the pure protocol engine (the bottom layer) are in the layers, and no import is ignored (docs/architecture.md)."""
 
 import tomllib
 from pathlib import Path
@@ -22,10 +22,11 @@ def test_no_contract_ignores_an_import():
     assert all("ignore_imports" not in contract for contract in CONFIG["contracts"])
 
 
-def test_every_app_is_in_the_layers():
+def test_every_app_and_the_engine_are_in_the_layers():
     apps = {p.parent.name for p in ROOT.glob("*/apps.py")}
-    assert apps - {"clozrems"} <= _layered()
-    assert set(CONFIG["root_packages"]) == apps | {"clozrems"}
+    assert (apps - {"clozrems"}) | {"engine"} <= _layered()
+    assert set(CONFIG["root_packages"]) == apps | {"clozrems", "engine"}
+    assert CONFIG["contracts"][0]["layers"][-1] == "engine", "the pure engine is the bottom layer"
 
 
 def test_every_module_of_the_project_package_is_wiring_or_named_plumbing():

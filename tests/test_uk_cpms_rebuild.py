@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from monitoring.engine.codec import snapshot_from_json
+from engine.codec import snapshot_from_json
 from monitoring.models import MonitoringState
 from monitoring.services import anc_result_record, step_down_confirm
 from patients.services import limit_agreement_record, patient_enroll, treatment_event_record

@@ -11,10 +11,10 @@ from typing import Any
 from django.db.models import QuerySet
 
 from clozrems.zones import clinic_zone
-from monitoring.engine import assess
-from monitoring.engine.codec import snapshot_from_json
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import (
+from engine import assess
+from engine.codec import snapshot_from_json
+from engine.protocols import get_protocol
+from engine.types import (
     Assessment,
     BloodCount,
     EnrollmentStatus,

@@ -37,12 +37,12 @@ from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
 from clozrems.otp import second_factor_missing
 from clozrems.zones import clinic_zone
+from engine.core import local_date
+from engine.protocols import get_protocol
+from engine.types import Reason, TreatmentStatus
+from engine.wording import reason_remedies
 from feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
 from feeds.models import FeedMessage, FeedMessageOutcome, QuarantinedResult, QuarantineStatus
-from monitoring.engine.core import local_date
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import Reason, TreatmentStatus
-from monitoring.engine.wording import reason_remedies
 from monitoring.models import ConsultAcknowledgement, LabResult, MonitoringState, ResultStatus
 from monitoring.presenters import decision_payload
 from monitoring.services import (

@@ -1,5 +1,5 @@
 """The monitoring plan of each protocol: each protocol module owns its table (a tuple of
-clinical.plan.PlanItem), as each protocol of monitoring/engine/protocols/ owns its ANC rules. A
+clinical.plan.PlanItem), as each protocol of engine/protocols/ owns its ANC rules. A
 new protocol's plan is a new module here and one line below; a protocol without one gets the
 default plan."""
 

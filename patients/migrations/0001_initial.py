@@ -3,7 +3,7 @@
 import django.contrib.auth.models
 import django.contrib.auth.validators
 import django.utils.timezone
-import monitoring.engine.types
+import engine.types
 import patients.validators
 from django.db import migrations, models
 
@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
                             ("reenrollment_required", "reenrollment required"),
                             ("discontinued", "discontinued"),
                         ],
-                        default=monitoring.engine.types.EnrollmentStatus["PENDING"],
+                        default=engine.types.EnrollmentStatus["PENDING"],
                         max_length=30,
                     ),
                 ),
@@ -118,7 +118,7 @@ class Migration(migrations.Migration):
                             ("interrupted", "interrupted"),
                             ("discontinued", "discontinued"),
                         ],
-                        default=monitoring.engine.types.TreatmentStatus["NOT_STARTED"],
+                        default=engine.types.TreatmentStatus["NOT_STARTED"],
                         max_length=20,
                     ),
                 ),

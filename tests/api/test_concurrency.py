@@ -1,7 +1,7 @@
 """Concurrent dispenses for one patient (PostgreSQL only: SQLite serialises every writer).
 
 dispense_record locks the patient row while it re-checks the decision, so supply on hand
-(protocol reading 6 in monitoring/engine/protocols/us_label_2015.py: a 7-day supply dispensed
+(protocol reading 6 in engine/protocols/us_label_2015.py: a 7-day supply dispensed
 today leaves 6 days on hand after today) refuses every 7-day supply after the first.
 """
 
@@ -12,7 +12,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from clozrems.errors import RuleRefused
-from monitoring.engine.types import Reason
+from engine.types import Reason
 from patients.models import Patient
 from pharmacy.models import Dispense
 from pharmacy.services import dispense_record

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitoring.engine import evaluate
-from monitoring.engine.emergency import emergency_option
+from engine import evaluate
+from engine.emergency import emergency_option
 from pharmacy.decisions import (
     CounterDecision,
     counter_decision_from_json,
@@ -22,8 +22,8 @@ from pharmacy.decisions import (
 from pharmacy.models import Dispense
 from pharmacy.presenters import decision_body
 from tests.conftest import NOW
-from tests.monitoring.builders import ZONE
-from tests.monitoring.test_engine_properties import PROPERTY_SETTINGS, PROTOCOLS, cases, contexts
+from tests.engine.builders import ZONE
+from tests.engine.test_engine_properties import PROPERTY_SETTINGS, PROTOCOLS, cases, contexts
 
 URL = "/api/v1/dispenses/"
 

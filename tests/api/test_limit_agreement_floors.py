@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import Action, AuditEntry, Outcome
-from monitoring.engine.protocols import get_protocol
+from engine.protocols import get_protocol
 from patients.models import LimitAgreement
 from tests.conftest import NOW, TODAY
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import Action, AuditEntry
+from engine.protocols.base import MANUAL_ENTRY_MAX_FALL, MANUAL_ENTRY_MIN_PER_UL
 from feeds.models import PatientIdentifier
-from monitoring.engine.protocols.base import MANUAL_ENTRY_MAX_FALL, MANUAL_ENTRY_MIN_PER_UL
 from monitoring.models import LabResult, MonitoringState, ResultSource
 from tests import factories
 from tests.conftest import NOW, TODAY

@@ -14,7 +14,7 @@ from monitoring.models import LabResult
 from pharmacy.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
-from tests.monitoring.builders import ZONE
+from tests.engine.builders import ZONE
 
 
 def at(day, hour=9, minute=0):

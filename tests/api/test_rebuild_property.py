@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clinical.selectors import patient_dose_tracking
-from monitoring.engine import evaluate
-from monitoring.engine.types import DecisionContext
+from engine import evaluate
+from engine.types import DecisionContext
 from monitoring.models import LabResult, MonitoringState
 from monitoring.presenters import decision_payload
 from monitoring.selectors import patient_history

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from audit.models import Action
-from monitoring.engine.protocols import us_label_2015
+from engine.protocols import us_label_2015
 from monitoring.services import monitoring_state_refresh
 from notifications.models import Kind, Notification
 from patients.models import Prescriber

@@ -83,7 +83,7 @@ def test_the_counters_warning_asks_the_patients_protocol_for_the_hours(
     none when the same protocol said 72 (the number is the protocol's, not the clinical
     module's)."""
     from clinical.selectors import patient_dose_tracking, retitration_warning
-    from monitoring.engine.protocols import get_protocol
+    from engine.protocols import get_protocol
     from tests import factories
     from tests.clinical.conftest import dispensed
     from tests.conftest import NOW as SUITE_NOW

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from monitoring.engine.protocols import get_protocol
+from engine.protocols import get_protocol
 
 register = template.Library()
 

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from monitoring.engine import get_protocol
+from engine import get_protocol
 from monitoring.selectors import clinic_zone
 from monitoring.services import anc_result_record
 from patients.models import Patient, Prescriber, Role, User

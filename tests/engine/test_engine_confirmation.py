@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from monitoring.engine.types import Band, Frequency, Population, TreatmentStatus, Verdict
-from tests.monitoring.builders import UTC, at, day, decide, monthly_patient, started_patient
+from engine.types import Band, Frequency, Population, TreatmentStatus, Verdict
+from tests.engine.builders import UTC, at, day, decide, monthly_patient, started_patient
 
 LOW_DAY = day(420)
 FIRST_LOW_AT = at(LOW_DAY, 9)

@@ -8,8 +8,8 @@ which they were filed never matters.
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from monitoring.engine.core import draws_of
-from monitoring.engine.types import BloodCount
+from engine.core import draws_of
+from engine.types import BloodCount
 
 DRAWN = datetime(2026, 5, 20, 13, 0, tzinfo=UTC)
 

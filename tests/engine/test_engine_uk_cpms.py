@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring.engine import authorization_refusal, step_down_refusal, treatment_event_refusal
-from monitoring.engine.types import (
+from engine import authorization_refusal, step_down_refusal, treatment_event_refusal
+from engine.types import (
     AuthorizationKind,
     Band,
     EnrollmentStatus,
@@ -24,7 +24,7 @@ from monitoring.engine.types import (
     Verdict,
 )
 from monitoring.units import to_per_ul
-from tests.monitoring.builders import (
+from tests.engine.builders import (
     START,
     HistoryBuilder,
     at,

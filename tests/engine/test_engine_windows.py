@@ -6,8 +6,8 @@ does not change in the days the tests look at. Decisions are made at noon local 
 
 import pytest
 
-from monitoring.engine.types import Frequency, Verdict
-from tests.monitoring.builders import at, day, decide, monthly_patient, started_patient
+from engine.types import Frequency, Verdict
+from tests.engine.builders import at, day, decide, monthly_patient, started_patient
 
 DRAWN_ON = {
     Frequency.WEEKLY: day(20),  # clock under 6 months

@@ -57,7 +57,7 @@ from types import MappingProxyType
 
 from dateutil.relativedelta import relativedelta
 
-from monitoring.engine.types import Band, BloodCount, Frequency, Population
+from engine.types import Band, BloodCount, Frequency, Population
 
 name = "us-label-2015"
 version = "2015 tables, 2020/2025 label revisions"
@@ -78,7 +78,7 @@ ben_baselines_required = 2  # [L25][T7]: two baseline ANCs before the first dose
 # not left without clozapine (abrupt stops risk cholinergic rebound and, after 48 hours, a
 # re-titration) while the next ANC is still drawn within days. Never for a low band, an open
 # episode, an uncertified prescriber or pharmacy, or a patient not enrolled or not on active
-# treatment; at most one per ANC (monitoring/engine/emergency.py).
+# treatment; at most one per ANC (engine/emergency.py).
 emergency_supply_max_days = 4
 # docs/rules.md §10: the latest ANC no older than its window + 7 days, and the patient's supply
 # ran out no more than 48 hours ago (after 48 hours off clozapine the dose is re-titrated).

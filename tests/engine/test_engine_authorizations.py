@@ -6,8 +6,8 @@ and confirmed at 15:00.
 
 import pytest
 
-from monitoring.engine import authorization_refusal, treatment_event_refusal
-from monitoring.engine.types import (
+from engine import authorization_refusal, treatment_event_refusal
+from engine.types import (
     AuthorizationKind,
     Band,
     Frequency,
@@ -17,7 +17,7 @@ from monitoring.engine.types import (
     TreatmentStatus,
     Verdict,
 )
-from tests.monitoring.builders import at, day, decide, monthly_patient
+from tests.engine.builders import at, day, decide, monthly_patient
 
 LOW_DAY = day(420)
 

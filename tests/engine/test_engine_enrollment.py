@@ -2,14 +2,14 @@
 
 import pytest
 
-from monitoring.engine.types import (
+from engine.types import (
     EnrollmentStatus,
     Population,
     Reason,
     TreatmentStatus,
     Verdict,
 )
-from tests.monitoring.builders import (
+from tests.engine.builders import (
     START,
     UTC,
     at,

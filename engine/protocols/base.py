@@ -1,5 +1,5 @@
 """What the engine asks of a protocol. A protocol is data plus small functions; the engine's
-replay and projection (monitoring/engine/core.py) are shared by every protocol."""
+replay and projection (engine/core.py) are shared by every protocol."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Protocol
 
-from monitoring.engine.types import Band, BloodCount, Frequency, Population
+from engine.types import Band, BloodCount, Frequency, Population
 
 
 class ProtocolRules(Protocol):

@@ -4,7 +4,7 @@
 supply; `evaluate` does both. Protocols live in `protocols/`.
 """
 
-from monitoring.engine.core import (
+from engine.core import (
     Refusal,
     assess,
     authorization_refusal,
@@ -15,7 +15,7 @@ from monitoring.engine.core import (
     step_down_refusal,
     treatment_event_refusal,
 )
-from monitoring.engine.protocols import get_protocol, protocol_names
+from engine.protocols import get_protocol, protocol_names
 
 __all__ = [
     "Refusal",

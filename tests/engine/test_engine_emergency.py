@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.engine.emergency import emergency_option
-from monitoring.engine.types import Reason
-from tests.monitoring.builders import ZONE, HistoryBuilder, at, day, decide, started_patient
+from engine.emergency import emergency_option
+from engine.types import Reason
+from tests.engine.builders import ZONE, HistoryBuilder, at, day, decide, started_patient
 
 LAST_ANC = day(21)
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from monitoring.engine.core import (
+from engine.core import (
     days_on_hand,
     local_date,
     start_of_day,
     supply_allowance,
     utc,
 )
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import (
+from engine.protocols import get_protocol
+from engine.types import (
     REASON_ORDER,
     Assessment,
     EnrollmentStatus,

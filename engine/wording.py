@@ -1,7 +1,7 @@
 """The reasons a decision or a refusal gives, and what lifts each block, in each protocol's own
 words: what its draw is called, how many baselines a BEN patient needs, how recent the labs at
 enrollment must be. Every sentence is written once here; the numbers and words come from the
-protocol module (monitoring/engine/protocols/), never from the caller (docs/rules.md).
+protocol module (engine/protocols/), never from the caller (docs/rules.md).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
 
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.protocols.base import ProtocolRules
-from monitoring.engine.types import Reason
+from engine.protocols import get_protocol
+from engine.protocols.base import ProtocolRules
+from engine.types import Reason
 
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 

@@ -6,8 +6,8 @@ decision is made that day at noon unless a row says otherwise.
 
 import pytest
 
-from monitoring.engine.types import Band, Frequency, Verdict
-from tests.monitoring.builders import (
+from engine.types import Band, Frequency, Verdict
+from tests.engine.builders import (
     PROTOCOL,
     at,
     ben,

@@ -24,7 +24,7 @@ Readings this module takes (ours, "derived"; where the sources leave room, the s
 
 1. Same draw (docs/rules.md §9.3). Counts are one draw when they share the draw instant, or the
    same laboratory and accession (an accession names the specimen, whatever time stamps its
-   results carry). The engine groups them (monitoring/engine/core.py `draws_of`); a draw holding
+   results carry). The engine groups them (engine/core.py `draws_of`); a draw holding
    one count without the other is an incomplete set.
 2. Incomplete sets can only make things worse. Red and amber are "and/or" rules, so one count
    alone is enough to show red (a WBC < 3.0 or neutrophils < 1.5) or at least amber; such a set
@@ -76,7 +76,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
 
-from monitoring.engine.types import Band, BloodCount, Frequency, Population
+from engine.types import Band, BloodCount, Frequency, Population
 
 name = "uk-cpms"
 version = "NHS clozapine monitoring traffic lights (GGC/Borders guidance, 2024)"

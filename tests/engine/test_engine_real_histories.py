@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitoring.engine import replay, treatment_event_refusal
-from monitoring.engine.core import enrollment_refusal
-from monitoring.engine.types import (
+from engine import replay, treatment_event_refusal
+from engine.core import enrollment_refusal
+from engine.types import (
     Band,
     EnrollmentStatus,
     Frequency,
@@ -22,7 +22,7 @@ from monitoring.engine.types import (
     Verdict,
     WarningCode,
 )
-from tests.monitoring.builders import (
+from tests.engine.builders import (
     START,
     HistoryBuilder,
     at,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import cast
 
-from monitoring.engine.protocols import uk_cpms, us_label_2015
-from monitoring.engine.protocols.base import ProtocolRules
+from engine.protocols import uk_cpms, us_label_2015
+from engine.protocols.base import ProtocolRules
 
 _REGISTRY: dict[str, ModuleType] = {m.name: m for m in (us_label_2015, uk_cpms)}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from monitoring.engine.types import (
+from engine.types import (
     AuthorizationKind,
     AuthorizationRecord,
     AuthorizationScope,

@@ -88,7 +88,7 @@ class Reason(StrEnum):
     # Enrollment refusals (api.md), also used when treatment would start below the threshold.
     ANC_NOT_RECENT = "anc_not_recent"
     ANC_BELOW_THRESHOLD = "anc_below_threshold"
-    # Refusals of a pharmacist's emergency supply (monitoring/engine/emergency.py).
+    # Refusals of a pharmacist's emergency supply (engine/emergency.py).
     EMERGENCY_SUPPLY_NOT_NEEDED = "emergency_supply_not_needed"
     EMERGENCY_SUPPLY_NOT_AVAILABLE = "emergency_supply_not_available"
     EMERGENCY_SUPPLY_BAND_NOT_NORMAL = "emergency_supply_band_not_normal"

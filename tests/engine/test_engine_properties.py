@@ -19,10 +19,10 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from monitoring.engine import assess, evaluate, get_protocol, replay, snapshot_for
-from monitoring.engine.codec import snapshot_from_json, snapshot_to_json
-from monitoring.engine.core import Draw, _timeline, advance
-from monitoring.engine.types import (
+from engine import assess, evaluate, get_protocol, replay, snapshot_for
+from engine.codec import snapshot_from_json, snapshot_to_json
+from engine.core import Draw, _timeline, advance
+from engine.types import (
     AuthorizationKind,
     AuthorizationRecord,
     BloodCount,
@@ -38,7 +38,7 @@ from monitoring.engine.types import (
     TreatmentEventRecord,
     Verdict,
 )
-from tests.monitoring.builders import UTC, ZONE
+from tests.engine.builders import UTC, ZONE
 
 # Every property runs for every protocol.
 PROTOCOLS = ["us-label-2015", "uk-cpms"]
@@ -492,7 +492,7 @@ def _same(original, item):
 
 
 def test_an_item_that_sorts_before_the_snapshots_last_one_is_not_applied_alone():
-    from tests.monitoring.builders import day, started_patient
+    from tests.engine.builders import day, started_patient
 
     history = started_patient().anc(2000, day(7)).dispense(day(8), 7).build()
     state = replay(history)

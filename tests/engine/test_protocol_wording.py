@@ -1,5 +1,5 @@
 """Every sentence a protocol's patient is given - a reason, its remedy, a reminder - uses that
-protocol's own words and numbers (monitoring/engine/wording.py, notifications/messages.py): a
+protocol's own words and numbers (engine/wording.py, notifications/messages.py): a
 uk-cpms patient is never told of an "ANC" or of two baselines, a us-label-2015 patient never of a
 "blood count"; the numbers are the protocol's."""
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitoring.engine.protocols import get_protocol, protocol_names
-from monitoring.engine.types import Reason
-from monitoring.engine.wording import reason_messages, reason_remedies
+from engine.protocols import get_protocol, protocol_names
+from engine.types import Reason
+from engine.wording import reason_messages, reason_remedies
 from notifications import messages
 
 PROTOCOLS = protocol_names()

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from monitoring.engine.types import Band, Frequency, Population
-from tests.monitoring.builders import (
+from engine.types import Band, Frequency, Population
+from tests.engine.builders import (
     START,
     at,
     day,

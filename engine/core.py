@@ -1,7 +1,7 @@
 """The engine: replay a patient's history into a Snapshot, project a Snapshot to any instant.
 
 Pure: plain data in, frozen data out, the time always passed in. Protocol specifics (thresholds,
-bands, schedules) come from a protocol module (monitoring/engine/protocols/). The rules are
+bands, schedules) come from a protocol module (engine/protocols/). The rules are
 written in docs/rules.md; section numbers in the comments below are that page's.
 
 How a replay reads a real history (§9):
@@ -27,9 +27,9 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Literal
 
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.protocols.base import ProtocolRules
-from monitoring.engine.types import (
+from engine.protocols import get_protocol
+from engine.protocols.base import ProtocolRules
+from engine.types import (
     REASON_ORDER,
     Assessment,
     AuthorizationKind,
@@ -62,7 +62,7 @@ from monitoring.engine.types import (
     latest_of,
     reading_of,
 )
-from monitoring.engine.wording import reason_messages
+from engine.wording import reason_messages
 
 
 def utc(moment: datetime) -> datetime:

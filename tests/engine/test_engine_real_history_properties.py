@@ -15,11 +15,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from monitoring.engine import evaluate, replay
-from monitoring.engine.core import end_of_day, local_date, start_of_day, utc
-from monitoring.engine.emergency import emergency_option
-from monitoring.engine.protocols import get_protocol
-from monitoring.engine.types import (
+from engine import evaluate, replay
+from engine.core import end_of_day, local_date, start_of_day, utc
+from engine.emergency import emergency_option
+from engine.protocols import get_protocol
+from engine.types import (
     AuthorizationKind,
     AuthorizationRecord,
     BloodCount,
@@ -32,8 +32,8 @@ from monitoring.engine.types import (
     TreatmentStatus,
     Verdict,
 )
-from tests.monitoring.builders import ZONE
-from tests.monitoring.test_engine_properties import (
+from tests.engine.builders import ZONE
+from tests.engine.test_engine_properties import (
     PROPERTY_SETTINGS,
     PROTOCOLS,
     cases,
@@ -302,7 +302,7 @@ def test_one_rechallenge_authorization_lifts_one_severe_episode(
 
 
 def histories_base():
-    from monitoring.engine.types import PatientHistory
+    from engine.types import PatientHistory
 
     return PatientHistory(
         population=Population.GENERAL,

@@ -6,8 +6,8 @@ on day 10 at 09:00 and the decision made the same day at noon.
 
 import pytest
 
-from monitoring.engine.types import Band, Frequency, Population, TreatmentStatus
-from tests.monitoring.builders import day, decide, started_patient
+from engine.types import Band, Frequency, Population, TreatmentStatus
+from tests.engine.builders import day, decide, started_patient
 
 GENERAL = Population.GENERAL
 BEN = Population.BEN

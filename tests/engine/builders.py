@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
-from monitoring.engine import Refusal, enrollment_refusal, evaluate
-from monitoring.engine.types import (
+from engine import Refusal, enrollment_refusal, evaluate
+from engine.types import (
     Assessment,
     AuthorizationKind,
     AuthorizationRecord,

@@ -2,15 +2,15 @@
 
 import pytest
 
-from monitoring.engine import treatment_event_refusal
-from monitoring.engine.types import (
+from engine import treatment_event_refusal
+from engine.types import (
     EnrollmentStatus,
     Frequency,
     Reason,
     TreatmentEventKind,
     TreatmentStatus,
 )
-from tests.monitoring.builders import (
+from tests.engine.builders import (
     START,
     at,
     day,
