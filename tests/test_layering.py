@@ -1,6 +1,7 @@
 """The layering contract (pyproject's [tool.importlinter], run by `make lint`) covers the whole
 project: every module of the project package is either URL wiring or named plumbing, every app
-and the pure protocol engine (the bottom layer) are in the layers, and no import is ignored (docs/architecture.md)."""
+and the pure protocol engine (the bottom layer) are in the layers, and no import is ignored
+(docs/architecture.md)."""
 
 import tomllib
 from pathlib import Path

@@ -3,8 +3,9 @@
 The stored monitoring state is a cache; the history is the truth. With --check nothing is
 written: each difference is printed and the command exits non-zero if there is any. Work is
 set-based (a chunk of patient ids costs one query per history table, read by the id range, and
-one upsert; the dose facts three more) and can be shared by several processes (--workers), each
-taking whole chunks.
+one upsert; each state another app derives from the history and registers with
+`monitoring.derived`, such as clinical's dose facts, a few more) and can be shared by several
+processes (--workers), each taking whole chunks.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from django.db import connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from clinical.dose_facts import dose_facts_check, dose_facts_rebuild
 from monitoring import rebuild_worker
+from monitoring.derived import derived_states
 from monitoring.services import monitoring_states_rebuild_range
 from patients.models import Patient
 
@@ -52,12 +53,17 @@ def rebuild_ranges(
     for lo, hi in ranges:
         with collector_paused(), transaction.atomic():
             done, found = monitoring_states_rebuild_range(lo=lo, hi=hi, now=now, check=check)
-            # The dose facts the decision reads (clinical.dose_facts) are derived state too.
-            facts = (dose_facts_check if check else dose_facts_rebuild)(lo=lo, hi=hi)
+            # What other apps derive from the history (clinical's dose facts), registered with
+            # monitoring.derived.
+            others = [
+                (state.name, (state.check if check else state.rebuild)(lo=lo, hi=hi))
+                for state in derived_states()
+            ]
         count += done
         differing.update(found)
-        for pk in facts:
-            differing.setdefault(pk, []).append("dose_facts")
+        for name, ids in others:
+            for pk in ids:
+                differing.setdefault(pk, []).append(name)
     return count, differing
 
 
