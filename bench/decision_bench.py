@@ -101,9 +101,8 @@ def http_rows() -> list[dict[str, Any]]:
     from clozrems.auth import api_token_create
     from monitoring.models import LabResult
     from monitoring.services import monitoring_state_refresh
-    from patients.models import Patient, Prescriber, Role, User
+    from patients.models import Patient, Pharmacy, Prescriber, Role, User
     from patients.services import patient_create
-    from pharmacy.models import Pharmacy
 
     # Keep one connection across requests, as a pooled server would, so queries can be counted.
     request_started.disconnect(close_old_connections)

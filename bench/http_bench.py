@@ -213,9 +213,8 @@ def prepare(
     from clozrems.auth import api_token_create
     from engine.types import EnrollmentStatus
     from monitoring.models import MonitoringState
-    from patients.models import Role, User
+    from patients.models import Pharmacy, Role, User
     from patients.selectors import patient_list_visible
-    from pharmacy.models import Pharmacy
 
     started = time.perf_counter()
     try:

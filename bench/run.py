@@ -63,8 +63,7 @@ def queries_and_cohorts(database: str, dataset: dict[str, Any]) -> dict[str, Any
     from django.test.utils import CaptureQueriesContext
 
     from clozrems.auth import api_token_create
-    from patients.models import Role, User
-    from pharmacy.models import Pharmacy
+    from patients.models import Pharmacy, Role, User
 
     # One connection across requests, as a pooled server keeps one, so queries can be counted.
     request_started.disconnect(close_old_connections)

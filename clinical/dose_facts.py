@@ -118,7 +118,7 @@ def facts_from_history(
     """The facts as the history gives them, for `patient_ids` or the ids in [lo, hi) (two
     queries for all the patients)."""
     from monitoring.selectors import instant_parser, instant_text_of
-    from pharmacy.models import Dispense
+    from patients.models import Dispense
 
     where = _scope(patient_ids, lo, hi)
     # The instants as text, read by `datetime.fromisoformat` (monitoring.selectors.instant_text_of).

@@ -40,8 +40,7 @@ from notifications.messages import patient_label, plan_backlog
 from notifications.models import Kind
 from notifications.services import Occasion, Recipient, notifications_create
 from notifications.services import recipients_for_prescribers as _recipients
-from patients.models import Patient
-from pharmacy.models import Dispense
+from patients.models import Dispense, Patient
 
 # An overdue check is reminded on its first overdue day and weekly after.
 OVERDUE_REPEAT_DAYS = 7

@@ -40,8 +40,7 @@ from clinical.models import (
 from clozrems.zones import clinic_zone
 from engine.protocols import get_protocol
 from engine.types import TreatmentEventKind
-from patients.models import Patient, TreatmentEvent
-from pharmacy.models import Dispense
+from patients.models import Dispense, Patient, TreatmentEvent
 
 
 def local_today(now: datetime) -> date:

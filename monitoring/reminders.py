@@ -260,8 +260,7 @@ def expiries_scan(*, now: datetime) -> int:
     """Certifications and continuation authorizations that expire within the warning window
     (14 days): warn the people who can renew them, once per expiry date."""
     from notifications.services import recipients_for_pharmacy
-    from patients.models import Authorization, Prescriber, certified_on_q
-    from pharmacy.models import Pharmacy
+    from patients.models import Authorization, Pharmacy, Prescriber, certified_on_q
 
     today = now.astimezone(clinic_zone()).date()
     until = today + timedelta(days=settings.CLOZREMS_EXPIRY_WARNING_DAYS)

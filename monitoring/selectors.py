@@ -42,12 +42,12 @@ from monitoring.models import (
 )
 from patients.models import (
     Authorization,
+    Dispense,
     EnrollmentEvent,
     LimitAgreement,
     Patient,
     TreatmentEvent,
 )
-from pharmacy.models import Dispense
 
 
 def patient_history(*, patient: Patient) -> PatientHistory:

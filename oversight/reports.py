@@ -37,9 +37,8 @@ from monitoring.models import (
     MonitoringState,
 )
 from monitoring.selectors import patient_histories
-from patients.models import EnrollmentEvent, Patient
+from patients.models import Dispense, EnrollmentEvent, Patient
 from pharmacy.decisions import dispense_verdict
-from pharmacy.models import Dispense
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,12 @@ from patients.models import (
     TreatmentEvent,
     User,
 )
-from patients.selectors import patient_list_visible, prescriber_list_visible
-from pharmacy.selectors import patient_reachable, pharmacist_bound
-from pharmacy.services import patient_lookup_record, patient_reach_record
+from patients.selectors import (
+    patient_list_visible,
+    patient_reachable,
+    pharmacist_bound,
+    prescriber_list_visible,
+)
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}
 
@@ -308,7 +311,9 @@ def pharmacist_may_open(
     if date_of_birth is not None:
         if date_of_birth != patient.date_of_birth:
             raise Http404(PATIENT_NOT_FOUND)
-        patient_reach_record(user=user, patient_ids=[patient.pk], credential=credential_of(request))
+        services.patient_reach_record(
+            user=user, patient_ids=[patient.pk], credential=credential_of(request)
+        )
         return
     if by_id_alone:
         return
@@ -373,7 +378,7 @@ class PatientViewSet(
                 )
             response = super().list(request, *args, **kwargs)
             found = [row["id"] for row in (response.data or {}).get("results", [])]
-            patient_lookup_record(
+            services.patient_lookup_record(
                 user=user,
                 patient_ids=found,
                 credential=credential_of(request),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Exists, QuerySet
 
 from engine.types import EnrollmentStatus
-from patients.models import Patient, Prescriber, Role, User
+from patients.models import Dispense, Patient, PatientReach, Prescriber, Role, User
 
 
 def patient_list_visible(*, user: User) -> QuerySet[Patient]:
@@ -27,3 +30,26 @@ def prescriber_list_visible(*, user: User) -> QuerySet[Prescriber]:
     if user.prescriber_id is not None:
         return Prescriber.objects.filter(pk=user.prescriber_id)
     return Prescriber.objects.none()
+
+
+def pharmacist_bound(user: User) -> bool:
+    """Whether the reach rule applies: a pharmacist (administrators reach everyone)."""
+    return user.role == Role.PHARMACIST and not user.is_admin
+
+
+def patient_reachable(*, user: User, patient_id: int, credential: str, now: datetime) -> bool:
+    """Whether a pharmacist may open this patient by id alone (one query): it found the
+    patient by last name and date of birth in this sign-in, or the patient was dispensed to
+    at its own pharmacy."""
+    since = now - settings.CLOZREMS_TOKEN_TTL
+    reached = PatientReach.objects.filter(
+        user=user, patient_id=patient_id, credential=credential, reached_at__gte=since
+    )
+    dispensed_here = Dispense.objects.filter(
+        patient_id=patient_id, pharmacy_id=user.pharmacy_id or 0
+    )
+    return (
+        Patient.objects.filter(pk=patient_id)
+        .filter(Exists(reached) | Exists(dispensed_here))
+        .exists()
+    )

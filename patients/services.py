@@ -45,6 +45,7 @@ from patients.models import (
     EnrollmentEvent,
     LimitAgreement,
     Patient,
+    PatientReach,
     Prescriber,
     TreatmentEvent,
     User,
@@ -599,4 +600,47 @@ def patient_read_audit(*, actor: User, patient_id: int, what: str) -> None:
         object_id=patient_id,
         patient_id=patient_id,
         inputs={"what": what},
+    )
+
+
+def patient_lookup_record(
+    *,
+    user: User,
+    patient_ids: list[int],
+    credential: str,
+    criteria: dict[str, Any],
+    now: datetime | None = None,
+) -> None:
+    """A pharmacist found these patients (by last name and date of birth, or id and date of
+    birth): for the rest of this sign-in their ids open their records (`PatientReach`),
+    and the trail says who looked for whom (one entry)."""
+    with transaction.atomic():
+        patient_reach_record(user=user, patient_ids=patient_ids, credential=credential, now=now)
+        audit_record(
+            action=Action.PATIENT_LOOKUP,
+            actor=user,
+            object_type="patient",
+            object_id=patient_ids[0] if len(patient_ids) == 1 else "",
+            patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
+            inputs=criteria,
+            output={"patient_ids": patient_ids},
+        )
+
+
+def patient_reach_record(
+    *, user: User, patient_ids: list[int], credential: str, now: datetime | None = None
+) -> None:
+    """These patients' ids open their records for the rest of this pharmacist's sign-in (one
+    INSERT, refreshing the time of a patient reached again)."""
+    if not patient_ids:
+        return
+    now = now or timezone.now()
+    PatientReach.objects.bulk_create(
+        [
+            PatientReach(user=user, patient_id=pk, credential=credential, reached_at=now)
+            for pk in patient_ids
+        ],
+        update_conflicts=True,
+        unique_fields=["user", "patient", "credential"],
+        update_fields=["reached_at"],
     )

@@ -6,8 +6,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from audit.admin import ReadOnlyAdmin
-from patients.models import User
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Dispense, Pharmacy, User
 from pharmacy.services import pharmacy_save
 
 

@@ -26,16 +26,11 @@ from clozrems.api import ActionRoles, user_of
 from clozrems.auth import credential_of
 from clozrems.db_router import replica_reads
 from patients.api import pharmacist_may_open
-from patients.models import Patient, Role, User
-from patients.selectors import patient_list_visible
-from pharmacy.models import Dispense, EmergencyReason, Pharmacy
+from patients.models import Dispense, EmergencyReason, Patient, Pharmacy, Role, User
+from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
+from patients.services import patient_reach_record
 from pharmacy.presenters import decision_body
-from pharmacy.selectors import (
-    patient_reachable,
-    pharmacist_bound,
-    pharmacy_named,
-    pharmacy_worklist,
-)
+from pharmacy.selectors import pharmacy_named, pharmacy_worklist
 from pharmacy.services import (
     EmergencyRequest,
     dispense_decision_body,
@@ -44,7 +39,6 @@ from pharmacy.services import (
     eligibility_check,
     emergency_payload,
     emergency_supply_review,
-    patient_reach_record,
     pharmacy_save,
 )
 

@@ -24,8 +24,7 @@ from engine.protocols import get_protocol
 from engine.types import Assessment, DecisionContext, Reason
 from monitoring.presenters import result_inputs
 from monitoring.services import patient_assessment
-from patients.models import Patient
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Dispense, Patient, Pharmacy
 
 
 @dataclass(frozen=True)

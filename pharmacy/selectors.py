@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Exists, Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery
 
 from clozrems.zones import clinic_zone
 from engine import assess
 from engine.codec import snapshot_from_json
 from engine.types import EnrollmentStatus, TreatmentStatus
 from monitoring.models import MonitoringState
-from patients.models import Patient, Role, User
-from pharmacy.models import Dispense, PatientReach, Pharmacy
+from patients.models import Dispense, Pharmacy, User
 
 
 def pharmacy_worklist(
@@ -72,29 +70,6 @@ def pharmacy_worklist(
         )
     entries.sort(key=lambda e: (e["next_draw_due"], e["patient"]))
     return entries
-
-
-def pharmacist_bound(user: User) -> bool:
-    """Whether the reach rule applies: a pharmacist (administrators reach everyone)."""
-    return user.role == Role.PHARMACIST and not user.is_admin
-
-
-def patient_reachable(*, user: User, patient_id: int, credential: str, now: datetime) -> bool:
-    """Whether a pharmacist may open this patient by id alone (one query): it found the
-    patient by last name and date of birth in this sign-in, or the patient was dispensed to
-    at its own pharmacy."""
-    since = now - settings.CLOZREMS_TOKEN_TTL
-    reached = PatientReach.objects.filter(
-        user=user, patient_id=patient_id, credential=credential, reached_at__gte=since
-    )
-    dispensed_here = Dispense.objects.filter(
-        patient_id=patient_id, pharmacy_id=user.pharmacy_id or 0
-    )
-    return (
-        Patient.objects.filter(pk=patient_id)
-        .filter(Exists(reached) | Exists(dispensed_here))
-        .exists()
-    )
 
 
 def pharmacy_named(user: User, pharmacy_id: int) -> Pharmacy | None:

@@ -27,7 +27,7 @@ from engine.types import (
 )
 from monitoring.selectors import is_future
 from monitoring.services import monitoring_state_advance, stored_snapshot
-from patients.models import Patient, Role, User
+from patients.models import Dispense, EmergencyReason, Patient, Pharmacy, Role, User
 from pharmacy.decisions import (
     CounterDecision,
     counter_decision,
@@ -38,7 +38,6 @@ from pharmacy.decisions import (
     emergency_supply_option,
     patient_decision_inputs,
 )
-from pharmacy.models import Dispense, EmergencyReason, PatientReach, Pharmacy
 from pharmacy.presenters import decision_body, emergency_field
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -467,46 +466,3 @@ def pharmacy_save(*, actor: User, pharmacy: Pharmacy | None, data: dict[str, Any
             output={"changed": changed},
         )
     return target
-
-
-def patient_lookup_record(
-    *,
-    user: User,
-    patient_ids: list[int],
-    credential: str,
-    criteria: dict[str, Any],
-    now: datetime | None = None,
-) -> None:
-    """A pharmacist found these patients (by last name and date of birth, or id and date of
-    birth): for the rest of this sign-in their ids open their records (pharmacy.PatientReach),
-    and the trail says who looked for whom (one entry)."""
-    with transaction.atomic():
-        patient_reach_record(user=user, patient_ids=patient_ids, credential=credential, now=now)
-        audit_record(
-            action=Action.PATIENT_LOOKUP,
-            actor=user,
-            object_type="patient",
-            object_id=patient_ids[0] if len(patient_ids) == 1 else "",
-            patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
-            inputs=criteria,
-            output={"patient_ids": patient_ids},
-        )
-
-
-def patient_reach_record(
-    *, user: User, patient_ids: list[int], credential: str, now: datetime | None = None
-) -> None:
-    """These patients' ids open their records for the rest of this pharmacist's sign-in (one
-    INSERT, refreshing the time of a patient reached again)."""
-    if not patient_ids:
-        return
-    now = now or timezone.now()
-    PatientReach.objects.bulk_create(
-        [
-            PatientReach(user=user, patient_id=pk, credential=credential, reached_at=now)
-            for pk in patient_ids
-        ],
-        update_conflicts=True,
-        unique_fields=["user", "patient", "credential"],
-        update_fields=["reached_at"],
-    )

@@ -293,7 +293,7 @@ def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
       says blocked, `anc_not_current`: a disagreement).
     """
     from monitoring.services import monitoring_state_refresh
-    from pharmacy.models import Dispense
+    from patients.models import Dispense
 
     start = TODAY - timedelta(days=20)
     regular_patient = factories.enrolled_patient(

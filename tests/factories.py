@@ -21,13 +21,13 @@ from monitoring.services import anc_result_record, monitoring_state_refresh
 from patients.models import (
     EnrollmentEvent,
     Patient,
+    Pharmacy,
     Prescriber,
     Role,
     TreatmentEvent,
     User,
 )
 from patients.services import patient_create, patient_enroll, treatment_event_record
-from pharmacy.models import Pharmacy
 
 PASSWORD = "Clozrems-test-pass-2026!"
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from monitoring.models import LabResult, MonitoringState
 from monitoring.services import patient_assessment
-from patients.models import Patient, Prescriber, User
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Dispense, Patient, Pharmacy, Prescriber, User
 from tests import factories
 from tests.conftest import TODAY
 

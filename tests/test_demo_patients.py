@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from patients.models import Patient, User
-from pharmacy.models import Pharmacy
+from patients.models import Patient, Pharmacy, User
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -18,8 +18,7 @@ from monitoring.services import (
     monitoring_states_rebuild,
     monitoring_states_rebuild_range,
 )
-from patients.models import Patient
-from pharmacy.models import Dispense
+from patients.models import Dispense, Patient
 from tests import factories
 from tests.conftest import TODAY
 

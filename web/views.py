@@ -58,25 +58,24 @@ from notifications.models import Channel, Notification
 from notifications.services import notification_mark_read
 from oversight import reports
 from oversight.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
-from patients.models import Patient, Prescriber, Role, User
-from patients.selectors import patient_list_visible
+from patients.models import Dispense, Patient, Pharmacy, Prescriber, Role, User
+from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
 from patients.services import (
     authorization_record,
     patient_create,
     patient_enroll,
+    patient_lookup_record,
     patient_read_audit,
     treatment_event_record,
 )
 from pharmacy.decisions import counter_decision, dispense_verdict, dispensing_decision
-from pharmacy.models import Dispense, Pharmacy
 from pharmacy.presenters import decision_body
-from pharmacy.selectors import patient_reachable, pharmacist_bound, pharmacy_worklist
+from pharmacy.selectors import pharmacy_worklist
 from pharmacy.services import (
     EmergencyRequest,
     dispense_record,
     eligibility_check,
     emergency_supply_review,
-    patient_lookup_record,
 )
 from web import forms
 from web.charts import anc_chart

@@ -12,13 +12,14 @@ import pytest
 from monitoring.models import LabResult
 from patients.models import (
     Authorization,
+    Dispense,
     EnrollmentEvent,
     Patient,
+    Pharmacy,
     Prescriber,
     TreatmentEvent,
     User,
 )
-from pharmacy.models import Dispense, Pharmacy
 from tests.conftest import NOW, TODAY
 from tests.factories import PASSWORD, npi_with_check_digit
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests.conftest import NOW, TODAY
 
 TOMORROW = TODAY + timedelta(days=1)

@@ -13,8 +13,7 @@ from django.db import close_old_connections, connection
 
 from clozrems.errors import RuleRefused
 from engine.types import Reason
-from patients.models import Patient
-from pharmacy.models import Dispense
+from patients.models import Dispense, Patient
 from pharmacy.services import dispense_record
 from tests import factories
 from tests.conftest import TODAY

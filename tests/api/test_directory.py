@@ -4,8 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from patients.models import Prescriber, User
-from pharmacy.models import Pharmacy
+from patients.models import Pharmacy, Prescriber, User
 from tests.conftest import TODAY
 from tests.factories import PASSWORD, bad_npi, npi_with_check_digit
 

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from engine import evaluate
 from engine.emergency import emergency_option
+from patients.models import Dispense
 from pharmacy.decisions import (
     CounterDecision,
     counter_decision_from_json,
     counter_decision_to_json,
     dispense_verdict,
 )
-from pharmacy.models import Dispense
 from pharmacy.presenters import decision_body
 from tests.conftest import NOW
 from tests.engine.builders import ZONE

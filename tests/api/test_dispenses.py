@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from monitoring.models import MonitoringState
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests import factories
 from tests.conftest import TODAY
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from monitoring.models import LabResult
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.engine.builders import ZONE

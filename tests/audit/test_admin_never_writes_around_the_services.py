@@ -19,7 +19,7 @@ READ_ONLY = [
     "patients_treatmentevent",
     "patients_authorization",
     "monitoring_labresult",
-    "pharmacy_dispense",
+    "patients_dispense",
 ]
 
 
@@ -52,14 +52,14 @@ def test_an_audit_entry_cannot_be_changed_or_deleted(browser, dispense_world):
 
 def test_a_dispense_cannot_be_deleted_or_edited(browser, dispense_world):
     dispense = dispense_world["regular"]
-    delete = reverse("admin:pharmacy_dispense_delete", args=[dispense.pk])
+    delete = reverse("admin:patients_dispense_delete", args=[dispense.pk])
     assert browser.post(delete, {"post": "yes"}).status_code == 403
-    change = reverse("admin:pharmacy_dispense_change", args=[dispense.pk])
+    change = reverse("admin:patients_dispense_change", args=[dispense.pk])
     assert browser.post(change, {"days_supply": 28}).status_code == 403
 
 
 def test_the_list_filters_and_search_work(browser, dispense_world):
-    url = reverse("admin:pharmacy_dispense_changelist")
+    url = reverse("admin:patients_dispense_changelist")
     page = browser.get(url, {"emergency": "unreviewed"})
     assert page.status_code == 200
     assert dispense_world["emergency"].authorization_code.encode() in page.content

@@ -5,8 +5,7 @@ import pytest
 from django.db import DatabaseError, transaction
 
 from monitoring.models import LabResult
-from patients.models import EnrollmentEvent, Patient, TreatmentEvent
-from pharmacy.models import Dispense
+from patients.models import Dispense, EnrollmentEvent, Patient, TreatmentEvent
 from tests import factories
 
 

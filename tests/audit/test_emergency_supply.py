@@ -11,8 +11,7 @@ from audit.models import Action
 from engine.protocols import us_label_2015
 from monitoring.services import monitoring_state_refresh
 from notifications.models import Kind, Notification
-from patients.models import Prescriber
-from pharmacy.models import Dispense, Pharmacy
+from patients.models import Dispense, Pharmacy, Prescriber
 from tests import factories
 from tests.audit.conftest import entries_after, head
 from tests.conftest import TODAY

@@ -8,7 +8,7 @@ import pytest
 from audit.models import Action, AuditEntry
 from audit.services import audit_record, audit_seal
 from monitoring.models import LabResult
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests import factories
 from tests.audit.conftest import entries_after, head
 from tests.conftest import TODAY

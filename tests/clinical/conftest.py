@@ -34,7 +34,7 @@ def bobs_patient(bob, clock):
 def dispensed(patient, pharmacy, pharmacist, *, days_ago: int, days_supply: int):
     """A dispense written directly (as an import would), `days_ago` days before NOW."""
     from clinical.dose_facts import dose_facts_rebuild
-    from pharmacy.models import Dispense
+    from patients.models import Dispense
 
     dispense = Dispense.objects.create(
         patient=patient,

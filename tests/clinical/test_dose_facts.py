@@ -8,9 +8,10 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
 from clinical.dose_facts import facts_from_history
 from clinical.models import DoseFacts
@@ -57,7 +58,9 @@ def test_the_migration_backfills_every_patient_with_a_dispense(phil, pharmacy, p
     DoseFacts.objects.all().delete()
     migration = importlib.import_module("clinical.migrations.0003_dose_facts")
 
-    migration.backfill(apps, None)
+    # The models as they were when the migration ran (the dispenses were the pharmacy app's).
+    then = MigrationLoader(connection).project_state(("clinical", "0003_dose_facts")).apps
+    migration.backfill(then, None)
 
     stored = DoseFacts.objects.get(pk=patient.pk)
     expected = facts_from_history([patient.pk])[patient.pk]

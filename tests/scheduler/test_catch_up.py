@@ -257,7 +257,7 @@ def test_an_enrolled_patient_not_started_is_not_chased_and_the_pages_say_so(
 def test_the_emergency_supply_email_leaves_the_pharmacists_remark_out(
     api, clock, alice, phil, pharmacy, smtp, django_capture_on_commit_callbacks
 ):
-    from pharmacy.models import Dispense
+    from patients.models import Dispense
 
     # The last draw 12 days ago: stale, and within the emergency supply's reach (docs/rules.md
     # §10: a weekly window of 7 days plus 7).

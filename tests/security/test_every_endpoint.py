@@ -30,7 +30,7 @@ from feeds.models import (
 )
 from monitoring.models import LabResult
 from notifications.models import Channel, Kind, Notification
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests.conftest import NOW, TODAY
 from tests.factories import (
     PASSWORD,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.models import LabResult
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("CLOZREMS_CHROMIUM", "/usr/bin/chromium")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from monitoring.models import LabResult
-from pharmacy.models import Dispense
+from patients.models import Dispense
 
 
 @pytest.fixture

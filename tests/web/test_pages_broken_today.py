@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from monitoring.models import LabResult
-from pharmacy.models import Dispense
+from patients.models import Dispense
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.web.test_pages import find

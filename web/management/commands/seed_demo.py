@@ -20,7 +20,7 @@ from django.db import transaction
 from engine import get_protocol
 from monitoring.selectors import clinic_zone
 from monitoring.services import anc_result_record
-from patients.models import Patient, Prescriber, Role, User
+from patients.models import Patient, Pharmacy, Prescriber, Role, User
 from patients.services import (
     limit_agreement_record,
     patient_create,
@@ -28,7 +28,6 @@ from patients.services import (
     today,
     treatment_event_record,
 )
-from pharmacy.models import Pharmacy
 from pharmacy.services import dispense_record
 
 DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed on purpose  # nosec B105
