@@ -122,3 +122,13 @@ def reason_remedies(protocol: str) -> Mapping[Reason, str]:
 
 def reason_message(code: Reason, protocol: str) -> str:
     return reason_messages(protocol)[code]
+
+
+def repeat_due_caution(protocol: str, by: str) -> str:
+    """The counter's caution when a first low result's repeat is due (it does not block a
+    supply): the protocol's hours and draw, and when (`by`, as the clinic reads it)."""
+    rules = get_protocol(protocol)
+    return (
+        f"A {rules.confirmation_hours}-hour repeat {rules.draw_name} is due by {by}: "
+        "remind the patient to have it drawn."
+    )

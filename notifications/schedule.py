@@ -46,33 +46,36 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         "monitoring.tasks.scan",
         ("draws",),
         at_hour=7,
-        description="Due-today and overdue ANC draw reminders; escalation to administrators.",
+        description="Due-today and overdue draw reminders (in the words of each patient's "
+        "protocol); escalation to administrators.",
     ),
     Periodic(
         "scan.confirmations",
-        "confirmations: 24-hour repeats",
+        "confirmations: repeats of a low result",
         "monitoring.tasks.scan",
         ("confirmations",),
         every_minutes=5,
-        description="The 24-hour repeat request if it was not sent, and an urgent reminder "
-        "when the repeat is missed.",
+        description="The repeat a first low result needs (within the hours of the patient's "
+        "protocol): the request if it was not sent, and an urgent reminder when it is missed.",
     ),
     Periodic(
         "scan.consults",
-        "consults: hematology",
+        "consults: the specialist's review",
         "monitoring.tasks.scan",
         ("consults",),
         at_hour=8,
-        description="Daily hematology-consult reminder until acknowledged.",
+        description="Daily reminder of the specialist consult a low count calls for (the "
+        "haematologist or hematologist the patient's protocol names) until acknowledged.",
     ),
     Periodic(
         "scan.lapses",
-        "lapses: 30-day interruption",
+        "lapses: treatment interruption",
         "monitoring.tasks.scan",
         ("lapses",),
         at_hour=6,
         at_minute=30,
-        description="Marks 30-day lapses (re-enrollment) and warns on day 23.",
+        description="Marks lapses (an interruption longer than the patient's protocol allows: "
+        "re-enrollment) and warns CLOZREMS_LAPSE_WARNING_DAYS before.",
     ),
     Periodic(
         "feeds.retry",

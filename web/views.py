@@ -40,7 +40,7 @@ from clozrems.zones import clinic_zone
 from engine.core import local_date
 from engine.protocols import get_protocol
 from engine.types import Reason, TreatmentStatus
-from engine.wording import reason_remedies
+from engine.wording import reason_remedies, repeat_due_caution
 from feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
 from feeds.models import FeedMessage, FeedMessageOutcome, QuarantinedResult, QuarantineStatus
 from monitoring.models import ConsultAcknowledgement, LabResult, MonitoringState, ResultStatus
@@ -312,11 +312,7 @@ def _cautions(decision: dict[str, Any]) -> list[str]:
     due = decision.get("confirmation_due")
     if due:
         by = datetime.fromisoformat(due).astimezone(clinic_zone())
-        rules = get_protocol(decision["protocol"])
-        out.append(
-            f"A {rules.confirmation_hours}-hour repeat {rules.draw_name} is due by "
-            f"{by:%Y-%m-%d %H:%M}: remind the patient to have it drawn."
-        )
+        out.append(repeat_due_caution(decision["protocol"], f"{by:%Y-%m-%d %H:%M}"))
     out.extend(w["message"] for w in decision.get("warnings") or [])
     return out
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine.protocols import get_protocol, protocol_names
 from engine.types import Reason
-from engine.wording import reason_messages, reason_remedies
+from engine.wording import reason_messages, reason_remedies, repeat_due_caution
 from notifications import messages
 
 PROTOCOLS = protocol_names()
@@ -43,7 +43,12 @@ def _numbers_of(protocol: str) -> set[int]:
 
 
 def _sentences(protocol: str) -> list[str]:
-    return [*reason_messages(protocol).values(), *reason_remedies(protocol).values()]
+    return [
+        *reason_messages(protocol).values(),
+        *reason_remedies(protocol).values(),
+        # the counter's caution, with the instant left out (its digits are not the protocol's)
+        repeat_due_caution(protocol, "then"),
+    ]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -54,6 +59,14 @@ def test_every_reason_and_remedy_uses_only_its_protocols_words_and_numbers(proto
             assert not _mentions(text, other), (protocol, text)
         for number in map(int, re.findall(r"\d+", text)):
             assert number in _numbers_of(protocol), (protocol, text)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_counters_repeat_caution_names_its_protocols_hours_and_draw(protocol):
+    rules = get_protocol(protocol)
+    text = repeat_due_caution(protocol, "2026-05-01 09:00")
+    assert f"{rules.confirmation_hours}-hour repeat {rules.draw_name}" in text
+    assert "2026-05-01 09:00" in text
 
 
 def test_a_ben_patient_is_told_the_baselines_its_own_protocol_needs():
