@@ -769,7 +769,7 @@ def _phase(server: Server, spec: dict[str, Any], phase: str, database_url: str) 
 
 
 def _smoke(server: Server, token: str, patient: int | None) -> None:
-    """One ping and one decision, answered as api.md says, before anything is timed."""
+    """One ping and one decision, answered as docs/api.md says, before anything is timed."""
     status, body = _get(server.port, "/api/v1/ping/", token)
     if status != 200:
         raise RuntimeError(f"/api/v1/ping/ answered {status}: {body[:300]!r}")

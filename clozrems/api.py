@@ -1,4 +1,4 @@
-"""API plumbing shared by the apps: errors as api.md shapes them, role permissions."""
+"""API plumbing shared by the apps: errors as docs/api.md shapes them, role permissions."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def user_of(request: Request) -> User:
 class ActionRoles(BasePermission):
     """Allows an action only to the roles the view lists for it in `action_roles`.
 
-    Administrators (role admin or superuser) may call everything (api.md). An action missing
+    Administrators (role admin or superuser) may call everything (docs/api.md). An action missing
     from the table is refused: a new endpoint is closed until someone opens it on purpose.
     """
 
@@ -93,7 +93,7 @@ class ActionRoles(BasePermission):
 
 class PatientScoped:
     """For views nested under /patients/{patient_pk}/: the patient, or 404 when the caller may
-    not see it (api.md: never reveal someone else's record)."""
+    not see it (docs/api.md: never reveal someone else's record)."""
 
     kwargs: dict[str, Any]
 

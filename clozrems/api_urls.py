@@ -1,4 +1,4 @@
-"""/api/v1/ routes (api.md)."""
+"""/api/v1/ routes (docs/api.md)."""
 
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter

@@ -1,4 +1,4 @@
-"""The token endpoint (api.md: POST /api/v1/auth/token/ with {"username", "password"} ->
+"""The token endpoint (docs/api.md: POST /api/v1/auth/token/ with {"username", "password"} ->
 {"token"}), with the administrators' second factor, and revocation.
 
 Every failed sign-in gets the same answer, whatever was wrong (the username, the password, the

@@ -1,4 +1,4 @@
-"""Domain errors that services raise and the API renders (api.md: 409 and 422)."""
+"""Domain errors that services raise and the API renders (docs/api.md: 409 and 422)."""
 
 from __future__ import annotations
 

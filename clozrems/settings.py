@@ -296,7 +296,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "clozrems API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The schema is public documentation (api.md: served at /api/schema/ for the clients that
+    # The schema is public documentation (docs/api.md: served at /api/schema/ for the clients that
     # drive the contract); it holds no data. Everything it describes needs a login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI's files from the installed drf-spectacular-sidecar: /api/docs/ needs no CDN.

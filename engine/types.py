@@ -85,7 +85,7 @@ class Reason(StrEnum):
     TREATMENT_DISCONTINUED = "treatment_discontinued"
     RECHALLENGE_NOT_AUTHORIZED = "rechallenge_not_authorized"
     DAYS_SUPPLY_EXCEEDS_LIMIT = "days_supply_exceeds_limit"
-    # Enrollment refusals (api.md), also used when treatment would start below the threshold.
+    # Enrollment refusals (docs/api.md), also used when treatment would start below the threshold.
     ANC_NOT_RECENT = "anc_not_recent"
     ANC_BELOW_THRESHOLD = "anc_below_threshold"
     # Refusals of a pharmacist's emergency supply (engine/emergency.py).
@@ -457,7 +457,7 @@ class ReasonItem:
 
 
 class WarningCode(StrEnum):
-    """Information that never blocks a supply (api.md `warnings`)."""
+    """Information that never blocks a supply (docs/api.md `warnings`)."""
 
     CONFIRMATION_OVERDUE = "confirmation_overdue"
     REVIEW_NEEDED = "review_needed"

@@ -1,4 +1,4 @@
-"""HTTP for lab results: ANC results (api.md) and, next to them, WBC results (read by
+"""HTTP for lab results: ANC results (docs/api.md) and, next to them, WBC results (read by
 uk-cpms): record (with unit conversion and plausibility checks), list, void."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The engine's answers as the API shows them (api.md: the decision's fields)."""
+"""The engine's answers as the API shows them (docs/api.md: the decision's fields)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def _day(value: Any) -> str | None:
 
 
 def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any]:
-    """A decision's fields minus `decision` and `max_days_supply` (api.md, patient `monitoring`)."""
+    """A decision's fields minus `decision` and `max_days_supply` (docs/api.md, the patient's
+    `monitoring`)."""
     a = assessment
     return {
         "patient": str(patient_id),
@@ -90,7 +91,7 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
         # limits in force when a haematologist agreed per-patient ones
         "step_down_offered": a.step_down_offered.value if a.step_down_offered else None,
         "limits": dict(a.limits) if a.limits is not None else None,
-        # Information that never blocks (api.md), and the recorded acts that results filed
+        # Information that never blocks (docs/api.md), and the recorded acts that results filed
         # later conflict with, for the prescriber to review (docs/rules.md §9.1).
         "warnings": [item.as_dict() for item in a.warnings],
         "review_needed": [item.as_dict() for item in a.review_needed],
@@ -100,7 +101,7 @@ def monitoring_payload(patient_id: int, assessment: Assessment) -> dict[str, Any
 def decision_payload(
     patient_id: int, assessment: Assessment, *, pharmacy_id: int | None = None
 ) -> dict[str, Any]:
-    """The dispensing decision exactly as api.md shows it, plus a few added fields."""
+    """The dispensing decision exactly as docs/api.md shows it, plus a few added fields."""
     body: dict[str, Any] = {
         "patient": str(patient_id),
         "pharmacy": pharmacy_id,

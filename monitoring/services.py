@@ -462,7 +462,7 @@ def patient_assessment(
 
 
 def patient_monitoring(*, patient: Patient, as_of: datetime | None = None) -> Assessment:
-    """The patient's picture for its record (api.md `monitoring`): the decision's fields with
+    """The patient's picture for its record (docs/api.md `monitoring`): the decision's fields with
     the rules' reasons, judged without a pharmacy or a requested supply. Needs `prescriber`."""
     as_of = as_of or timezone.now()
     day = local_date(as_of, clinic_zone())

@@ -238,7 +238,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
 
 
 class PharmacistPatientSerializer(PatientSerializer):
-    """What a dispensing decision needs, and no more (api.md, Roles)."""
+    """What a dispensing decision needs, and no more (docs/api.md, Roles)."""
 
     class Meta(PatientSerializer.Meta):
         fields = [
@@ -293,7 +293,7 @@ class ReachQuerySerializer(serializers.Serializer[Any]):
     date_of_birth = serializers.DateField(required=False)
 
 
-# The answer for an unknown id, and for a patient the caller may not open (api.md: the same).
+# The answer for an unknown id, and for a patient the caller may not open (docs/api.md: the same).
 PATIENT_NOT_FOUND = "No Patient matches the given query."
 
 
@@ -304,7 +304,7 @@ def pharmacist_may_open(
     or from its own pharmacy's dispenses; any other patient is a 404, like an unknown id. An
     id with the right date of birth opens the patient for the rest of the sign-in.
     `by_id_alone`: the dispensing decision, which names no one and is audited, takes the id
-    alone (api.md; CLOZREMS_PHARMACIST_DECISION_BY_ID)."""
+    alone (docs/api.md; CLOZREMS_PHARMACIST_DECISION_BY_ID)."""
     user = user_of(request)
     if not pharmacist_bound(user):
         return

@@ -1,4 +1,4 @@
-"""Who may see which patient (api.md, Roles)."""
+"""Who may see which patient (docs/api.md, Roles)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""The OpenAPI schema (drf-spectacular) is served and covers api.md (cookiecutter-django style)."""
+"""The OpenAPI schema (drf-spectacular) is served and covers docs/api.md (cookiecutter-django
+style)."""
 
 import re
 
 import pytest
 from django.core.management import call_command
 
-# Every path api.md names, with its methods; path parameters are compared by position only.
+# Every path docs/api.md names, with its methods; path parameters are compared by position only.
 API_MD = {
     "/api/v1/auth/token/": {"post"},
     "/api/v1/prescribers/": {"get", "post"},
@@ -74,7 +75,7 @@ def test_the_schema_validates(tmp_path, db):
 
 
 def test_the_schema_builds_without_warnings(tmp_path, db):
-    # api.md: the schema "must match what the server does"; a warning means spectacular had to
+    # docs/api.md: the schema "must match what the server does"; a warning means spectacular had to
     # guess (today: path parameter types, and get_queryset() failing without a request user).
     call_command(
         "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml")

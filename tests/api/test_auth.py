@@ -1,4 +1,4 @@
-"""POST /api/v1/auth/token/ and token authentication (api.md, Conventions)."""
+"""POST /api/v1/auth/token/ and token authentication (docs/api.md, Conventions)."""
 
 from tests.factories import PASSWORD
 

@@ -1,4 +1,4 @@
-"""POST /api/v1/patients/{id}/authorizations/ (api.md; docs/rules.md §6)."""
+"""POST /api/v1/patients/{id}/authorizations/ (docs/api.md; docs/rules.md §6)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""The directory (admin): prescribers, pharmacies, users (api.md, Directory)."""
+"""The directory (admin): prescribers, pharmacies, users (docs/api.md, Directory)."""
 
 from datetime import timedelta
 

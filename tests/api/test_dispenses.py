@@ -1,4 +1,4 @@
-"""POST /api/v1/dispenses/ (api.md, Dispensing; docs/rules.md §7)."""
+"""POST /api/v1/dispenses/ (docs/api.md, Dispensing; docs/rules.md §7)."""
 
 from datetime import datetime, timedelta
 

@@ -1,4 +1,5 @@
-"""GET /api/v1/patients/{id}/eligibility/: the dispensing decision (api.md; docs/rules.md §7)."""
+"""GET /api/v1/patients/{id}/eligibility/: the dispensing decision (docs/api.md; docs/rules.md
+§7)."""
 
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -10,7 +11,7 @@ from monitoring.models import MonitoringState
 from tests import factories
 from tests.conftest import NOW, TODAY
 
-# Every key of api.md's example decision.
+# Every key of docs/api.md's example decision.
 DECISION_KEYS = {
     "patient",
     "as_of",

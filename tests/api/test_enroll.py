@@ -1,4 +1,4 @@
-"""POST /api/v1/patients/{id}/enroll/ (api.md; docs/rules.md §4)."""
+"""POST /api/v1/patients/{id}/enroll/ (docs/api.md; docs/rules.md §4)."""
 
 from datetime import timedelta
 

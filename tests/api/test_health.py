@@ -1,4 +1,4 @@
-"""GET /health/ (api.md, Operations)."""
+"""GET /health/ (docs/api.md, Operations)."""
 
 
 def test_health_is_200_when_the_database_answers(api, db, settings):

@@ -1,4 +1,4 @@
-"""Patients: create, get, list and the pharmacist's lookup (api.md, Patients and Roles)."""
+"""Patients: create, get, list and the pharmacist's lookup (docs/api.md, Patients and Roles)."""
 
 from datetime import timedelta
 
@@ -11,7 +11,7 @@ from tests import factories
 from tests.conftest import TODAY
 
 PAGE_KEYS = {"count", "next", "previous", "results"}
-# api.md: the patient's `monitoring` is the decision's fields minus decision/max_days_supply.
+# docs/api.md: the patient's `monitoring` is the decision's fields minus decision/max_days_supply.
 MONITORING_KEYS = {
     "patient",
     "reasons",

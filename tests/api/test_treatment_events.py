@@ -1,4 +1,4 @@
-"""POST /api/v1/patients/{id}/treatment-events/ (api.md; docs/rules.md §5)."""
+"""POST /api/v1/patients/{id}/treatment-events/ (docs/api.md; docs/rules.md §5)."""
 
 from datetime import timedelta
 

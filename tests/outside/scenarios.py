@@ -2009,7 +2009,7 @@ def n67(c: Ctx) -> None:
 @scenario(
     "N68",
     "confirmation_due names the 24-hour deadline",
-    "api.md (confirmation_due is the deadline)",
+    "docs/api.md (confirmation_due is the deadline)",
 )
 def n68(c: Ctx) -> None:
     """Mild 1200 drawn 2 h ago. Expected: confirmation_due is the instant drawn + 24 h (with a

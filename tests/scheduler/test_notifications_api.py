@@ -1,7 +1,7 @@
 """GET /api/v1/notifications/ (the caller's in-app reminders as delivered, newest first,
 paginated, `?unread=true`; reminders that wait for a digest are in tests/scheduler/
 test_digests.py) and POST /api/v1/notifications/{id}/read/; someone else's reminder is 404
-(api.md: never reveal a record the caller may not see)."""
+(docs/api.md: never reveal a record the caller may not see)."""
 
 from datetime import date, timedelta
 

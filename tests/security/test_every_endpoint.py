@@ -128,7 +128,7 @@ TABLE: list[tuple[str, str, str, Body, tuple[int, ...]]] = [
     ("auth-token-revoke", "post", "/api/v1/auth/token/revoke/", None,
         (401, 204, 204, 204, 204, 204, 204, 204, 204)),
     ("ping", "get", "/api/v1/ping/", None, (401, 200, 200, 200, 200, 200, 200, 200, 200)),
-    # Public documentation of the contract (api.md); no data.
+    # Public documentation of the contract (docs/api.md); no data.
     ("schema", "get", "/api/schema/", None, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("swagger-ui", "get", "/api/docs/", None, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
     ("health", "get", "/health/", None, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
@@ -655,7 +655,7 @@ def test_every_role_gets_the_tables_answer(
                 client.force_login(request.getfixturevalue(persona))
             response = getattr(client, method)(url, payload or {})
         observed.append((persona, expected, response.status_code))
-        # A refused request writes nothing (api.md, Conventions): any 4xx, and the login page
+        # A refused request writes nothing (docs/api.md, Conventions): any 4xx, and the login page
         # an anonymous visitor is sent to.
         if response.status_code >= 400 or (response.status_code == 302 and persona == "anon"):
             assert _counts() == before, f"{persona} was refused but something was written"
