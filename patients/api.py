@@ -34,6 +34,7 @@ from engine.types import (
     TreatmentEventKind,
     choices,
 )
+from monitoring import acts
 from monitoring.models import SuppliedElsewhere
 from monitoring.presenters import monitoring_payload
 from monitoring.services import (
@@ -231,7 +232,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         return prescriber
 
     def create(self, validated_data: dict[str, Any]) -> Patient:
-        return services.patient_create(actor=user_of(self.context["request"]), **validated_data)
+        return acts.patient_create(actor=user_of(self.context["request"]), **validated_data)
 
 
 class PharmacistPatientSerializer(PatientSerializer):
@@ -419,7 +420,7 @@ class PatientViewSet(
         patient = self.get_object()
         params = EnrollSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        services.patient_enroll(
+        acts.patient_enroll(
             patient=patient,
             actor=user_of(request),
             effective_date=params.validated_data.get("effective_date"),
@@ -515,7 +516,7 @@ class TreatmentEventViewSet(PatientRecordsWithMonitoring):
     action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
     model = TreatmentEvent
     ordering = ("-effective_date", "-id")
-    service = staticmethod(services.treatment_event_record)
+    service = staticmethod(acts.treatment_event_record)
 
 
 class AuthorizationSerializer(serializers.ModelSerializer[Authorization]):
@@ -542,7 +543,7 @@ class AuthorizationViewSet(PatientRecordsWithMonitoring):
     action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
     model = Authorization
     ordering = ("-starts_on", "-id")
-    service = staticmethod(services.authorization_record)
+    service = staticmethod(acts.authorization_record)
 
 
 # --- per-patient limits (uk-cpms) ---------------------------------------------------------------
@@ -581,4 +582,4 @@ class LimitAgreementViewSet(PatientRecordsWithMonitoring):
     action_roles = {"list": READERS, "create": {Role.PRESCRIBER}}
     model = LimitAgreement
     ordering = ("-agreed_on", "-id")
-    service = staticmethod(services.limit_agreement_record)
+    service = staticmethod(acts.limit_agreement_record)
