@@ -99,10 +99,10 @@ def http_rows() -> list[dict[str, Any]]:
     from django.test.utils import CaptureQueriesContext
 
     from clozrems.auth import api_token_create
+    from monitoring.acts import patient_create
     from monitoring.models import LabResult
     from monitoring.services import monitoring_state_refresh
     from patients.models import Patient, Pharmacy, Prescriber, Role, User
-    from patients.services import patient_create
 
     # Keep one connection across requests, as a pooled server would, so queries can be counted.
     request_started.disconnect(close_old_connections)

@@ -25,6 +25,12 @@ from feeds.api import (
     QuarantineViewSet,
 )
 from monitoring.api import AncResultViewSet, WbcResultViewSet
+from monitoring.patient_api import (
+    AuthorizationViewSet,
+    LimitAgreementViewSet,
+    PatientViewSet,
+    TreatmentEventViewSet,
+)
 from notifications.api import NotificationViewSet
 from oversight.api import (
     AuditEntryViewSet,
@@ -35,14 +41,7 @@ from oversight.api import (
     OverdueReportView,
     OverrideReportView,
 )
-from patients.api import (
-    AuthorizationViewSet,
-    LimitAgreementViewSet,
-    PatientViewSet,
-    PrescriberViewSet,
-    TreatmentEventViewSet,
-    UserViewSet,
-)
+from patients.api import PrescriberViewSet, UserViewSet
 from pharmacy.api import DispenseViewSet, EligibilityView, PharmacyViewSet
 
 router = DefaultRouter()

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from clozrems.api import ActionRoles, user_of
 from clozrems.auth import credential_of
 from clozrems.db_router import replica_reads
-from patients.api import pharmacist_may_open
+from monitoring.patient_api import pharmacist_may_open
 from patients.models import Dispense, EmergencyReason, Patient, Pharmacy, Role, User
 from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
 from patients.services import patient_reach_record
@@ -265,8 +265,8 @@ class DispenseViewSet(
             raise PermissionDenied("Pharmacists record dispenses for their own pharmacy.")
         patient = patient_list_visible(user=user).filter(pk=data["patient"]).first()
         if patient is not None and pharmacist_bound(user):
-            # The reach rule (patients.api.pharmacist_may_open): a wrong date of birth, or in a
-            # deployment that wants it, a patient not reached in this sign-in, is unknown.
+            # The reach rule (monitoring.patient_api.pharmacist_may_open): a wrong date of birth,
+            # or in a deployment that wants it, a patient not reached in this sign-in, is unknown.
             born = data.get("date_of_birth")
             if born is not None and born != patient.date_of_birth:
                 patient = None

@@ -1,6 +1,6 @@
 """factory-boy factories and small history builders for the API and database tests.
 
-Patients go through `patients.services.patient_create` (so the monitoring-state row exists), and
+Patients go through `monitoring.acts.patient_create` (so the monitoring-state row exists), and
 histories through the same services the API calls, except where a test needs hundreds of rows
 fast: `bulk_history` writes the rows directly and then runs `monitoring_state_refresh`.
 """
@@ -16,6 +16,7 @@ import factory
 from factory.django import DjangoModelFactory, Password
 
 from clozrems.zones import clinic_zone
+from monitoring.acts import patient_create, patient_enroll, treatment_event_record
 from monitoring.models import LabResult
 from monitoring.services import anc_result_record, monitoring_state_refresh
 from patients.models import (
@@ -27,7 +28,6 @@ from patients.models import (
     TreatmentEvent,
     User,
 )
-from patients.services import patient_create, patient_enroll, treatment_event_record
 
 PASSWORD = "Clozrems-test-pass-2026!"
 

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from engine.codec import snapshot_from_json
+from monitoring.acts import limit_agreement_record, patient_enroll, treatment_event_record
 from monitoring.models import MonitoringState
 from monitoring.services import anc_result_record, step_down_confirm
-from patients.services import limit_agreement_record, patient_enroll, treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 

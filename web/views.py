@@ -43,6 +43,12 @@ from engine.types import Reason, TreatmentStatus
 from engine.wording import reason_remedies, repeat_due_caution
 from feeds.clinic_batch import BatchRow, RowOutcome, clinic_batch_file
 from feeds.models import FeedMessage, FeedMessageOutcome, QuarantinedResult, QuarantineStatus
+from monitoring.acts import (
+    authorization_record,
+    patient_create,
+    patient_enroll,
+    treatment_event_record,
+)
 from monitoring.models import ConsultAcknowledgement, LabResult, MonitoringState, ResultStatus
 from monitoring.presenters import decision_payload
 from monitoring.services import (
@@ -60,14 +66,7 @@ from oversight import reports
 from oversight.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
 from patients.models import Dispense, Patient, Pharmacy, Prescriber, Role, User
 from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
-from patients.services import (
-    authorization_record,
-    patient_create,
-    patient_enroll,
-    patient_lookup_record,
-    patient_read_audit,
-    treatment_event_record,
-)
+from patients.services import patient_lookup_record, patient_read_audit
 from pharmacy.decisions import counter_decision, dispense_verdict, dispensing_decision
 from pharmacy.presenters import decision_body
 from pharmacy.selectors import pharmacy_worklist

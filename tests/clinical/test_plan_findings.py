@@ -12,8 +12,8 @@ import pytest
 from clinical import messages as say
 from clinical.models import LevelIndication, PlanEntry
 from clinical.services import level_result_record
+from monitoring.acts import treatment_event_record
 from notifications.models import Notification
-from patients.services import treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 

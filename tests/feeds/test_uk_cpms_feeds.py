@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from feeds.models import PatientIdentifier
+from monitoring.acts import patient_enroll, treatment_event_record
 from monitoring.models import LabResult, MonitoringState
 from monitoring.services import anc_result_record
-from patients.services import patient_enroll, treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.feeds.conftest import LAB, PERCENT, WBC, message, msh, obr, obx, pid

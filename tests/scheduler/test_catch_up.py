@@ -13,11 +13,11 @@ from datetime import timedelta
 import pytest
 
 from audit.models import Action, AuditEntry
+from monitoring.acts import treatment_event_record
 from monitoring.models import MonitoringState
 from notifications.models import Channel, Kind, Notification, ScanRun
 from notifications.schedule import DECLARED, daily_runs_catch_up
 from notifications.tasks import scans_catch_up
-from patients.services import treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.scheduler.helpers import run_scan_on, subject_of, user_key

@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 
 from clinical.tasks import plan_scan
+from monitoring.acts import treatment_event_record
 from notifications.models import Channel, Kind, Notification, Status
 from notifications.tasks import deliver_pending, digests
-from patients.services import treatment_event_record
 from tests import factories
 from tests.conftest import TODAY
 from tests.scheduler.helpers import run_scan_on, user_key

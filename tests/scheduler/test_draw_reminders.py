@@ -273,7 +273,7 @@ def test_patients_not_enrolled_get_no_draw_reminder(clock, alice, alice_people):
 
 
 def test_a_discontinued_patient_gets_no_draw_reminder(clock, alice, patient):
-    from patients.services import treatment_event_record
+    from monitoring.acts import treatment_event_record
 
     treatment_event_record(
         patient=patient, actor=alice, kind="discontinue", effective_date=TODAY, reason="stopped"

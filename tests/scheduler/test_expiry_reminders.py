@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
+from monitoring.acts import authorization_record
 from notifications.models import Kind
-from patients.services import authorization_record
 from tests import factories
 from tests.conftest import TODAY
 from tests.scheduler.helpers import recipients, reminders, run_scan_on, user_key

@@ -11,11 +11,11 @@ from django.core import mail
 from django.db import close_old_connections, connection
 
 from monitoring import reminders as scans
+from monitoring.acts import treatment_event_record
 from monitoring.models import MonitoringState
 from monitoring.tasks import scan
 from notifications.models import Channel, Kind, Notification, Status
 from notifications.tasks import deliver_pending
-from patients.services import treatment_event_record
 from tests import factories
 from tests.conftest import NOW, TODAY
 from tests.scheduler.helpers import OCCASION, occasions, run_scan, subject_of

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from monitoring.acts import treatment_event_record
 from monitoring.models import MonitoringState
 from notifications.models import Kind
 from patients.models import Patient
-from patients.services import treatment_event_record
 from tests.conftest import TODAY
 from tests.factories import at
 from tests.scheduler.helpers import occasions, recipients, reminders, run_scan_on, subject_of

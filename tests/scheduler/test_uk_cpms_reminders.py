@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from monitoring.acts import patient_enroll, treatment_event_record
 from monitoring.models import MonitoringState
 from monitoring.services import anc_result_record
 from notifications.models import Kind
-from patients.services import patient_enroll, treatment_event_record
 from tests import factories
 from tests.conftest import TODAY
 from tests.scheduler.helpers import reminders, run_scan_on

@@ -18,7 +18,7 @@ from tests.web.test_pages import find
 @pytest.fixture
 def lapsed_patient(alice, clock):
     """Interrupted 40 days ago: re-enrollment is required (docs/rules.md, the lapse)."""
-    from patients.services import treatment_event_record
+    from monitoring.acts import treatment_event_record
 
     start = TODAY - timedelta(days=100)
     patient = factories.enrolled_patient(

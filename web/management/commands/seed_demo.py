@@ -18,16 +18,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from engine import get_protocol
-from monitoring.selectors import clinic_zone
-from monitoring.services import anc_result_record
-from patients.models import Patient, Pharmacy, Prescriber, Role, User
-from patients.services import (
+from monitoring.acts import (
     limit_agreement_record,
     patient_create,
     patient_enroll,
-    today,
     treatment_event_record,
 )
+from monitoring.selectors import clinic_zone
+from monitoring.services import anc_result_record
+from patients.models import Patient, Pharmacy, Prescriber, Role, User
+from patients.services import today
 from pharmacy.services import dispense_record
 
 DEMO_PASSWORD = "clozrems-demo-2026"  # noqa: S105 - printed on purpose  # nosec B105
