@@ -98,10 +98,10 @@ def http_rows() -> list[dict[str, Any]]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from clozrems.auth import api_token_create
     from monitoring.acts import patient_create
     from monitoring.models import LabResult
     from monitoring.services import monitoring_state_refresh
+    from patients.auth import api_token_create
     from patients.models import Patient, Pharmacy, Prescriber, Role, User
 
     # Keep one connection across requests, as a pooled server would, so queries can be counted.

@@ -210,9 +210,9 @@ def prepare(
     from django.db.models.fields.json import KeyTextTransform
     from django.utils import timezone
 
-    from clozrems.auth import api_token_create
     from engine.types import EnrollmentStatus
     from monitoring.models import MonitoringState
+    from patients.auth import api_token_create
     from patients.models import Pharmacy, Role, User
     from patients.selectors import patient_list_visible
 

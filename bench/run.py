@@ -62,7 +62,7 @@ def queries_and_cohorts(database: str, dataset: dict[str, Any]) -> dict[str, Any
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from clozrems.auth import api_token_create
+    from patients.auth import api_token_create
     from patients.models import Pharmacy, Role, User
 
     # One connection across requests, as a pooled server keeps one, so queries can be counted.

@@ -14,7 +14,6 @@ from clinical.api import (
     SmokingStatusViewSet,
 )
 from clozrems.api import PingView
-from clozrems.auth_views import TokenObtainView, TokenRevokeView
 from feeds.api import (
     CsvFeedView,
     FeedBatchViewSet,
@@ -42,6 +41,7 @@ from oversight.api import (
     OverrideReportView,
 )
 from patients.api import PrescriberViewSet, UserViewSet
+from patients.auth_views import TokenObtainView, TokenRevokeView
 from pharmacy.api import DispenseViewSet, EligibilityView, PharmacyViewSet
 
 router = DefaultRouter()

@@ -262,8 +262,8 @@ CLOZREMS_RATE_LIMITS = env_bool("CLOZREMS_RATE_LIMITS", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "clozrems.auth.ExpiringTokenAuthentication",
-        "clozrems.auth.VerifiedSessionAuthentication",
+        "patients.auth.ExpiringTokenAuthentication",
+        "patients.auth.VerifiedSessionAuthentication",
     ],
     # Per user, per anonymous client, and per address whoever calls; stricter on the token
     # endpoint (scope "auth"). Rates from the environment; counts per web process (see caches).

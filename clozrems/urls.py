@@ -6,7 +6,6 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from clozrems.health import health
-from clozrems.otp import ClozremsAdminSite
 from feeds.api import FhirBundleView, FhirObservationView
 from feeds.models import (
     FeedBatch,
@@ -17,6 +16,7 @@ from feeds.models import (
     QuarantinedResult,
 )
 from patients.models import Dispense, PatientReach, Pharmacy
+from patients.otp import ClozremsAdminSite
 
 # The admin site asks administrators for their second factor (CLOZREMS_ADMIN_OTP).
 admin.site.__class__ = ClozremsAdminSite

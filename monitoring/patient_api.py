@@ -26,7 +26,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, PatientRecords, user_of
-from clozrems.auth import credential_of
 from engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
@@ -47,6 +46,7 @@ from monitoring.services import (
     supplied_elsewhere_record,
 )
 from patients.api import READERS
+from patients.auth import credential_of
 from patients.models import (
     Authorization,
     LimitAgreement,

@@ -133,7 +133,7 @@ class ApiToken(AbstractAuthToken):
     its first 15 characters (to find the row) are stored, so the token is shown once, to the
     user who asked for it, and can be read back by nobody. `otp_verified` says whether it was
     minted with a verified second factor; an administrator's token without one is refused
-    while CLOZREMS_ADMIN_OTP is on (clozrems/auth.py)."""
+    while CLOZREMS_ADMIN_OTP is on (patients/auth.py)."""
 
     otp_verified = models.BooleanField(default=False)
 
@@ -366,7 +366,7 @@ class Dispense(models.Model):
 class PatientReach(models.Model):
     """A pharmacist found this patient by last name and date of birth (or id and date of
     birth): for the rest of that sign-in (`credential`: the token's or session's digest, see
-    clozrems.auth.credential_of), and at most CLOZREMS_TOKEN_TTL, the patient's id alone opens
+    patients.auth.credential_of), and at most CLOZREMS_TOKEN_TTL, the patient's id alone opens
     its record. A pharmacist's other way to a patient is its own pharmacy's dispenses."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

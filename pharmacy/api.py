@@ -23,9 +23,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clozrems.api import ActionRoles, user_of
-from clozrems.auth import credential_of
 from clozrems.db_router import replica_reads
 from monitoring.patient_api import pharmacist_may_open
+from patients.auth import credential_of
 from patients.models import Dispense, EmergencyReason, Patient, Pharmacy, Role, User
 from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
 from patients.services import patient_reach_record

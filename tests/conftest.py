@@ -16,7 +16,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
-from clozrems.auth import api_token_create
+from patients.auth import api_token_create
 from tests import factories
 
 # The clock every date-sensitive test runs at: a Wednesday noon in the clinic's zone

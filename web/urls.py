@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from clozrems.otp import LoginForm
+from patients.otp import LoginForm
 from web import views
 
 urlpatterns = [

@@ -33,9 +33,7 @@ from clinical.services import (
     level_result_record,
     plan_entry_record,
 )
-from clozrems.auth import credential_of, deactivated_link
 from clozrems.db_router import replica_view
-from clozrems.otp import second_factor_missing
 from clozrems.zones import clinic_zone
 from engine.core import local_date
 from engine.protocols import get_protocol
@@ -64,7 +62,9 @@ from notifications.models import Channel, Notification
 from notifications.services import notification_mark_read
 from oversight import reports
 from oversight.reports import ReportFilter, report_compliance, report_dispenses, report_overrides
+from patients.auth import credential_of, deactivated_link
 from patients.models import Dispense, Patient, Pharmacy, Prescriber, Role, User
+from patients.otp import second_factor_missing
 from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
 from patients.services import patient_lookup_record, patient_read_audit
 from pharmacy.decisions import counter_decision, dispense_verdict, dispensing_decision

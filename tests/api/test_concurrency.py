@@ -100,7 +100,7 @@ def test_many_simultaneous_http_dispenses_with_mixed_keys_record_only_what_the_r
     requests all get the same answer; nothing else is written; no request hangs."""
     from rest_framework.test import APIClient
 
-    from clozrems.auth import api_token_create
+    from patients.auth import api_token_create
 
     token = api_token_create(user=phil, otp_verified=False)
     keys = [f"http-{i}" for i in range(12)] + ["http-shared"] * 12

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from clozrems.auth import api_token_create
 from clozrems.wsgi import application
+from patients.auth import api_token_create
 
 # The same document /api/schema/ serves (tests/test_openapi.py checks they agree).
 RAW: dict[str, Any] = json.loads(

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from audit.models import Action, AuditEntry
-from clozrems.auth import api_token_create
+from patients.auth import api_token_create
 from tests import factories
 from tests.conftest import TODAY
 

@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.crypto import hash_token
 
 from audit.models import Action, AuditEntry
-from clozrems.auth import ExpiringTokenAuthentication, api_token_create
+from patients.auth import ExpiringTokenAuthentication, api_token_create
 from patients.models import ApiToken
 from tests.factories import PASSWORD, AdminUserFactory
 

@@ -79,7 +79,7 @@ def _hl7(lab_user, *, mrn: str, last_name: str, control: str) -> None:
     """One ORU^R01 through the lab feed, as the lab's interface sends it."""
     from rest_framework.test import APIClient
 
-    from clozrems.auth import api_token_create
+    from patients.auth import api_token_create
     from tests.feeds.conftest import message, msh, obr, obx, pid
 
     client = APIClient()

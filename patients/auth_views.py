@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clozrems.auth import api_token_create, deactivated_link, needs_second_factor
 from clozrems.throttles import AuthRateThrottle
+from patients.auth import api_token_create, deactivated_link, needs_second_factor
 from patients.models import ApiToken, User
 
 SIGN_IN_REFUSED = (

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django_otp import devices_for_user
 from django_otp.forms import OTPAuthenticationFormMixin
 
-from clozrems.auth import deactivated_link, needs_second_factor, second_factor_missing
+from patients.auth import deactivated_link, needs_second_factor, second_factor_missing
 
 USERNAME_MAX_LENGTH = 150  # patients.User.username
 

@@ -1,7 +1,7 @@
 """Who is calling: API tokens stored hashed (django-rest-knox's storage, patients.ApiToken), the
 session alternative, and the refusals both share (a deactivated prescriber or pharmacy, an
 administrator without the second factor). The token endpoint and revocation are in
-clozrems/auth_views.py. Imported by DRF's settings: keep it free of views."""
+patients/auth_views.py. Imported by DRF's settings: keep it free of views."""
 
 from __future__ import annotations
 
@@ -170,4 +170,4 @@ class TokenScheme(OpenApiAuthenticationExtension):
 
 
 class VerifiedSessionScheme(SessionScheme):
-    target_class = "clozrems.auth.VerifiedSessionAuthentication"
+    target_class = "patients.auth.VerifiedSessionAuthentication"
