@@ -36,7 +36,7 @@ from clinical.models import (
     SmokingStatusChange,
 )
 from clinical.plan import PlanStatus
-from clozrems.api import ActionRoles, PatientRecords, PatientScoped, user_of
+from patients.access import ActionRoles, PatientRecords, PatientScoped, user_of
 from patients.models import Patient, Role, User
 
 READERS = {Role.AUDITOR, Role.PRESCRIBER, Role.DESIGNEE}

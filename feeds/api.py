@@ -22,7 +22,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clozrems.api import ActionRoles, PatientScoped, user_of
 from clozrems.errors import StateConflict
 from feeds import fhir_r4, hl7v2
 from feeds.batches import batch_answers, batch_summary, feed_batch_accept
@@ -47,6 +46,7 @@ from feeds.services import (
     quarantine_resolve,
 )
 from monitoring.models import ResultSource
+from patients.access import ActionRoles, PatientScoped, user_of
 from patients.models import Patient, Role
 from patients.selectors import patient_list_visible
 

@@ -12,10 +12,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import PatientRecords, user_of
 from monitoring import services
 from monitoring.models import LabResult, ResultAnalyte, ResultStatus
 from monitoring.presenters import monitoring_payload
+from patients.access import PatientRecords, user_of
 from patients.models import Patient, Role
 
 ENTERERS = {Role.PRESCRIBER, Role.DESIGNEE}

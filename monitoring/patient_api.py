@@ -25,7 +25,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import ActionRoles, PatientRecords, user_of
 from engine.types import (
     AuthorizationKind,
     EnrollmentStatus,
@@ -45,6 +44,7 @@ from monitoring.services import (
     step_down_confirm,
     supplied_elsewhere_record,
 )
+from patients.access import ActionRoles, PatientRecords, user_of
 from patients.api import READERS
 from patients.auth import credential_of
 from patients.models import (

@@ -16,7 +16,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import ActionRoles, user_of
 from notifications.models import Channel, Notification, Status
 from notifications.services import (
     Preferences,
@@ -24,6 +23,7 @@ from notifications.services import (
     notification_preferences_get,
     notification_preferences_save,
 )
+from patients.access import ActionRoles, user_of
 from patients.models import Role
 
 CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"

@@ -26,11 +26,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.models import AuditEntry, Outcome
-from clozrems.api import ActionRoles
 from clozrems.db_router import replica_reads
 from clozrems.zones import clinic_zone
 from engine.core import local_date
 from oversight import reports
+from patients.access import ActionRoles
 from patients.models import Role
 
 READERS = {Role.AUDITOR}  # and administrators, whom ActionRoles always lets through

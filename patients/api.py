@@ -12,8 +12,8 @@ from django.db.models import QuerySet
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from clozrems.api import ActionRoles, user_of
 from patients import services
+from patients.access import ActionRoles, user_of
 from patients.models import Prescriber, Role, User
 from patients.selectors import prescriber_list_visible
 

@@ -22,9 +22,9 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clozrems.api import ActionRoles, user_of
 from clozrems.db_router import replica_reads
 from monitoring.patient_api import pharmacist_may_open
+from patients.access import ActionRoles, user_of
 from patients.auth import credential_of
 from patients.models import Dispense, EmergencyReason, Patient, Pharmacy, Role, User
 from patients.selectors import patient_list_visible, patient_reachable, pharmacist_bound
