@@ -41,10 +41,10 @@ from clinical.selectors import (
 )
 from clinical.units import Analyte, LevelUnitError, looks_like_mg_per_l, to_ng_ml
 from clozrems.errors import FieldInvalid, StateConflict
-from clozrems.queue import enqueue_on_commit
 from clozrems.zones import clinic_zone
 from engine.protocols import get_protocol
 from monitoring.selectors import is_future
+from notifications.outbox import enqueue_on_commit
 from patients.models import Patient, User
 
 
@@ -75,7 +75,7 @@ def _day_not_future(field: str, day: date, now: datetime) -> None:
 
 def _queue(task_name: str, *args: Any) -> None:
     """The prescriber's reminder, queued the one way every write queues work (kept in the
-    transaction, sent after commit, caught up if the broker lost it: clozrems/queue.py)."""
+    transaction, sent after commit, caught up if the broker lost it: notifications/outbox.py)."""
     from clinical import tasks
 
     enqueue_on_commit(getattr(tasks, task_name), *args)

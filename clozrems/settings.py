@@ -463,7 +463,7 @@ CLOZREMS_MESSAGE_ID_DOMAIN = os.environ.get("CLOZREMS_MESSAGE_ID_DOMAIN") or (
 CLOZREMS_DIGEST_AT = os.environ.get("CLOZREMS_DIGEST_AT", "07:30")
 CLOZREMS_DIGEST_LIMIT = env_int("CLOZREMS_DIGEST_LIMIT", 25)
 # Work queued by a write and not done this long after (its message lost with the broker) is
-# done by the catch-up task (clozrems/queue.py).
+# done by the catch-up task (notifications/outbox.py).
 CLOZREMS_QUEUE_CATCH_UP_SECONDS = env_int("CLOZREMS_QUEUE_CATCH_UP_SECONDS", 60)
 # A monitoring-plan check overdue longer than this is summarised once, not reminded weekly.
 CLOZREMS_PLAN_BACKLOG_DAYS = env_int("CLOZREMS_PLAN_BACKLOG_DAYS", 30)

@@ -15,13 +15,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from clozrems.queue import enqueue_on_commit
 from feeds import csv_batch, hl7v2
 from feeds.chunks import CHUNK_SIZE
 from feeds.codes import CodeBook
 from feeds.ingest import lab_account_of
 from feeds.models import FeedBatch, FeedBatchStatus, FeedMessage
 from monitoring.models import ResultSource
+from notifications.outbox import enqueue_on_commit
 from patients.models import User
 
 # How often the batch's count of processed messages is written while it runs.

@@ -45,7 +45,6 @@ from audit.context import acting_as
 from audit.models import Action, AuditEntry
 from audit.services import audit_entry_build, audit_records
 from clozrems.errors import FieldInvalid
-from clozrems.queue import enqueue_many_on_commit
 from engine import assess, replay
 from engine.codec import snapshot_from_json
 from engine.core import advance, local_date
@@ -98,6 +97,7 @@ from monitoring.services import (
     monitoring_state_from,
 )
 from monitoring.units import UnitError, to_per_ul
+from notifications.outbox import enqueue_many_on_commit
 from patients.models import Patient, User
 
 logger = logging.getLogger(__name__)

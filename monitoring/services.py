@@ -19,7 +19,6 @@ from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, NotPermitted, StateConflict
-from clozrems.queue import enqueue_on_commit
 from engine import assess, get_protocol, replay, step_down_refusal
 from engine.codec import snapshot_from_json, snapshot_to_json
 from engine.core import HistoryItem, advance, local_date
@@ -55,6 +54,7 @@ from monitoring.selectors import (
     patient_history,
 )
 from monitoring.units import UnitError, check_whole_cells, to_per_ul
+from notifications.outbox import enqueue_on_commit
 from patients.models import Patient, Role, User
 
 

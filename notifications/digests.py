@@ -24,10 +24,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from clozrems.queue import enqueue_on_commit
 from clozrems.zones import clinic_zone
 from notifications import messages
 from notifications.models import Channel, Kind, Notification, Status
+from notifications.outbox import enqueue_on_commit
 from notifications.services import Preferences, preferences_for
 
 DIGEST_KEY = "digest"

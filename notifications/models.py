@@ -188,10 +188,10 @@ class ScanRun(models.Model):
 
 
 class PendingTask(models.Model):
-    """Work a transaction asked for (clozrems.queue.enqueue_on_commit), written in that same
-    transaction. The queued message only carries this row's id; the worker marks the row done
-    in the transaction that does the work. A message lost with the broker leaves the row open,
-    and the catch-up task (every minute) does it."""
+    """Work a transaction asked for (notifications.outbox.enqueue_on_commit), written in that
+    same transaction. The queued message only carries this row's id; the worker marks the row
+    done in the transaction that does the work. A message lost with the broker leaves the row
+    open, and the catch-up task (every minute) does it."""
 
     task = models.CharField(max_length=200)
     args = models.JSONField(default=list)

@@ -16,9 +16,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clozrems.errors import FieldInvalid
-from clozrems.queue import enqueue_on_commit
 from notifications.messages import DIGESTIBLE, KIND_IS_URGENT, ON_THEIR_OWN
 from notifications.models import Channel, Notification, NotificationPreference, Status
+from notifications.outbox import enqueue_on_commit
 from patients.models import Role, User
 
 

@@ -51,8 +51,8 @@ def digests() -> int:
 
 @shared_task(acks_late=True)
 def run_pending(pending_id: int) -> bool:
-    """Do one piece of work a transaction queued (clozrems.queue.enqueue_on_commit)."""
-    from clozrems.queue import pending_task_run
+    """Do one piece of work a transaction queued (notifications.outbox.enqueue_on_commit)."""
+    from notifications.outbox import pending_task_run
 
     return pending_task_run(pending_id)
 
@@ -60,7 +60,7 @@ def run_pending(pending_id: int) -> bool:
 @shared_task(acks_late=True)
 def pending_catch_up() -> int:
     """Do the queued work whose message was lost with the broker (beat, every minute)."""
-    from clozrems.queue import pending_tasks_catch_up
+    from notifications.outbox import pending_tasks_catch_up
 
     return pending_tasks_catch_up(now=timezone.now())
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from clozrems.queue import pending_task_run, task_named
+from clozrems.queue import task_named
 from feeds import tasks
 from feeds.models import (
     FeedBatch,
@@ -20,6 +20,7 @@ from feeds.models import (
     QuarantinedResult,
 )
 from notifications.models import PendingTask
+from notifications.outbox import pending_task_run
 from tests.feeds.conftest import LAB, message, msh, obr, obx, pid
 
 TABLES = {

@@ -126,7 +126,7 @@ def test_a_pending_task_that_fails_is_kept_with_its_error_and_retried(
     clock, alice, patient, django_capture_on_commit_callbacks
 ):
     from clinical.tasks import level_alert
-    from clozrems.queue import enqueue_on_commit
+    from notifications.outbox import enqueue_on_commit
 
     with django_capture_on_commit_callbacks(execute=True):
         enqueue_on_commit(level_alert, 10**9)  # no such level: the task raises
