@@ -340,6 +340,16 @@ def dispense_world(api, alice, bob, phil, pharmacy, other_pharmacy, other_phil):
 
 
 @pytest.fixture
+def pending_patient(alice):
+    """Alice's patient, not yet enrolled, with a normal ANC drawn 5 days ago."""
+    patient = factories.PatientFactory.create(
+        actor=alice, prescriber=alice.prescriber, last_name="Waiting"
+    )
+    factories.record_anc(patient, alice, TODAY - timedelta(days=5), 2300)
+    return patient
+
+
+@pytest.fixture
 def active_patient(alice):
     """Alice's patient: enrolled and started 20 days ago, weekly draws of 2100/µL, the latest
     6 days ago (current through tomorrow), so a 7-day supply is allowed today. One scenario

@@ -29,15 +29,6 @@ def stale_patient(alice):
     )
 
 
-@pytest.fixture
-def pending_patient(alice):
-    patient = factories.PatientFactory.create(
-        actor=alice, prescriber=alice.prescriber, last_name="Waiting"
-    )
-    factories.record_anc(patient, alice, TODAY - timedelta(days=5), 2300)
-    return patient
-
-
 def entries_after(entry_id):
     """The entries written after the one with this id, in the order they were written (the
     request path leaves them unsealed: `seq` is the sealer's, docs/audit.md)."""

@@ -19,7 +19,7 @@ from tests.conftest import TODAY
 
 def _emergency(client, patient, pharmacy, days=4, reason="lab_delay", remark="", key=None):
     # These patients have no supply recorded here, so the pharmacist confirms the last dose
-    # (docs/rules.md §10; tests/audit/test_emergency_supply_conditions.py has the rest).
+    # (docs/rules.md §10; tests/engine/test_engine_emergency.py has the rest).
     extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post(
         "/api/v1/dispenses/",

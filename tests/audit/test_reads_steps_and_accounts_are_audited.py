@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import Action, AuditEntry
 from patients.models import User
-from tests.api.test_uk_cpms import UK, create, enroll_and_start, fbc
 from tests.conftest import NOW, TODAY
 from tests.factories import PASSWORD
+from tests.monitoring.test_uk_cpms import UK, create, enroll_and_start, fbc
 
 
 def entries(**filters):

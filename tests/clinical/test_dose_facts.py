@@ -1,7 +1,7 @@
 """The stored dose facts (clinical.dose_facts) the dispensing decision reads instead of the
 patient's dispenses: kept by the services, equal to the history's, checked and rebuilt by
 monitoring_rebuild, backfilled for existing data by the migration that adds them. The property
-over random API histories is in tests/api/test_rebuild_property.py."""
+over random API histories is in tests/monitoring/test_rebuild_property.py."""
 
 import importlib
 from datetime import timedelta

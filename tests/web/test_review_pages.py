@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from monitoring.models import ReviewAcknowledgement
-from tests.api.test_real_histories import D0, at, clinic, started  # noqa: F401 - fixture
+from tests.monitoring.test_real_histories import D0, at, clinic, started  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 

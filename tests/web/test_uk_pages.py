@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from monitoring.models import LabResult
-from tests.api.test_uk_cpms import UK, create, enroll_and_start, fbc
 from tests.conftest import NOW
+from tests.monitoring.test_uk_cpms import UK, create, enroll_and_start, fbc
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def _step(prescriber, pharmacist, admin, pharmacy, patient, step, accession):
     if kind in ("anc", "old-anc"):
         drawn = now - (timedelta(hours=b) if kind == "anc" else timedelta(days=b))
         # Confirmed: the property is about every history, the steep falls included, not about
-        # the manual entry guards (tests/api/test_manual_entry_guards.py).
+        # the manual entry guards (tests/monitoring/test_manual_entry_guards.py).
         body = {
             "drawn_at": drawn.isoformat(),
             "value": a,

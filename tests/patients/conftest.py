@@ -1,0 +1,9 @@
+"""The records, the accounts and the directory: the clock is frozen at tests.conftest.NOW for
+every test here."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(clock):
+    return clock

@@ -1,0 +1,9 @@
+"""The counter: eligibility and dispenses: the clock is frozen at tests.conftest.NOW for
+every test here."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(clock):
+    return clock
