@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import mixins, parsers, renderers, serializers, status, viewsets
+from rest_framework import mixins, parsers, renderers, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
     APIException,
@@ -46,8 +46,8 @@ from feeds.services import (
     quarantine_resolve,
 )
 from monitoring.models import ResultSource
-from patients.access import ActionRoles, PatientScoped, user_of
-from patients.models import Patient, Role
+from patients.access import ActionRoles, PatientRecords, user_of
+from patients.models import Patient, Role, User
 from patients.selectors import patient_list_visible
 
 FEEDERS = {Role.LAB}
@@ -521,39 +521,21 @@ class PatientIdentifierSerializer(serializers.ModelSerializer[PatientIdentifier]
         validators: list[Any] = []
 
 
-class PatientIdentifierViewSet(
-    PatientScoped,
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet[PatientIdentifier],
-):
+class PatientIdentifierViewSet(mixins.DestroyModelMixin, PatientRecords):
     """/patients/{id}/identifiers/: the MRNs labs know the patient by (prescriber, designee)."""
 
     serializer_class = PatientIdentifierSerializer
-    permission_classes = [ActionRoles]
+    model = PatientIdentifier
     action_roles = {
         "list": {Role.PRESCRIBER, Role.DESIGNEE, Role.AUDITOR},
         "create": {Role.PRESCRIBER, Role.DESIGNEE},
         "destroy": {Role.PRESCRIBER, Role.DESIGNEE},
     }
 
-    def get_queryset(self) -> QuerySet[PatientIdentifier]:
-        if getattr(self, "swagger_fake_view", False):
-            return PatientIdentifier.objects.none()
-        return PatientIdentifier.objects.filter(patient=self.get_patient())
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        patient = self.get_patient()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        identifier = patient_identifier_add(
-            patient=patient,
-            actor=user_of(request),
-            issuer=serializer.validated_data["issuer"],
-            value=serializer.validated_data["value"],
+    def record(self, patient: Patient, actor: User, data: dict[str, Any]) -> PatientIdentifier:
+        return patient_identifier_add(
+            patient=patient, actor=actor, issuer=data["issuer"], value=data["value"]
         )
-        return Response(self.get_serializer(identifier).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: PatientIdentifier) -> None:
         patient_identifier_remove(identifier=instance, actor=user_of(self.request))
