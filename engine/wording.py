@@ -49,7 +49,7 @@ _REASON_TEMPLATES: dict[Reason, str] = {
         "No emergency supply while a repeat that confirms a low result is pending."
     ),
     Reason.EMERGENCY_SUPPLY_CONSULT_PENDING: (
-        "No emergency supply while a hematology consult is pending (not yet acknowledged)."
+        "No emergency supply while a {consult} consult is pending (not yet acknowledged)."
     ),
     Reason.EMERGENCY_SUPPLY_ALREADY_USED: (
         "An emergency supply was already made since the latest {draw}; a new {draw} is needed."
@@ -97,6 +97,7 @@ def protocol_words(rules: ProtocolRules) -> dict[str, str]:
     plural = "" if count == 1 else "s"
     return {
         "draw": rules.draw_name,
+        "consult": rules.consult_name,
         "baselines": f"{_NUMBERS.get(count, str(count))} baseline {rules.draw_name}{plural}",
         "lab_days": str(rules.enrollment_lab_days),
     }

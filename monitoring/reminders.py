@@ -189,7 +189,8 @@ def confirmations_scan(*, lo: int, hi: int, now: datetime) -> int:
 
 
 def consults_scan(*, lo: int, hi: int, now: datetime) -> int:
-    """A hematology consult flag not yet acknowledged for its episode: daily reminder."""
+    """A consult flag (the protocol's specialty) not yet acknowledged for its episode: daily
+    reminder."""
     today = now.astimezone(clinic_zone()).date()
     acknowledged = ConsultAcknowledgement.objects.filter(
         patient_id=OuterRef("patient_id"), episode_opened_at=OuterRef("episode_opened_at")
@@ -197,9 +198,11 @@ def consults_scan(*, lo: int, hi: int, now: datetime) -> int:
     condition = Q(hematology_consult=True) & ~Q(Exists(acknowledged))
     found: list[tuple[int, Occasion]] = []
     for row in _candidates(lo, hi, condition):
-        if not _project(row, now).hematology_consult:
+        picture = _project(row, now)
+        if not picture.hematology_consult:
             continue
-        subject, body = messages.consult(_label(row))
+        specialty = get_protocol(picture.protocol).consult_name
+        subject, body = messages.consult(_label(row), specialty=specialty)
         key = f"patient:{row['patient_id']}"
         occasion = Occasion(Kind.CONSULT_NEEDED, key, today, subject, body, row["patient_id"])
         found.append((row["patient__prescriber_id"], occasion))

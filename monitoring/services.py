@@ -212,11 +212,12 @@ def _acting_user() -> User | None:
 
 
 def lapses_record(*, patient_ids: Sequence[int], lapse_on: date, actor: User | None) -> list[int]:
-    """The one place a lapse is recorded (docs/rules.md §4, 30 days interrupted): each of
-    these patients not yet marked `reenrollment_required` is marked so, interrupted, with one
-    `patient.lapse` audit entry. The lapses scan calls it (actor None) and so does every write
-    whose history makes the lapse immediate (a past-dated interruption, say). Patients already
-    marked are left alone, so a second call writes nothing. Returns the ids it moved."""
+    """The one place a lapse is recorded (docs/rules.md §4: interrupted for the protocol's lapse
+    days): each of these patients not yet marked `reenrollment_required` is marked so,
+    interrupted, with one `patient.lapse` audit entry. The lapses scan calls it (actor None)
+    and so does every write whose history makes the lapse immediate (a past-dated
+    interruption, say). Patients already marked are left alone, so a second call writes
+    nothing. Returns the ids it moved."""
     with transaction.atomic():
         moving = list(
             Patient.objects.select_for_update()

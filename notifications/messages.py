@@ -16,7 +16,7 @@ def patient_label(patient_id: int, first_name: str, last_name: str) -> str:
 # Every number and word that is a protocol fact comes from the caller, asked of the patient's
 # protocol: `draw` is what it draws (its `draw_name`: "ANC" for us-label-2015, "blood count"
 # for uk-cpms), `hours` its confirmation window, `days` its lapse, `lab_days` its enrollment
-# lab window. No default stands in for one.
+# lab window, `specialty` the specialty its consults are asked of. No default stands in for one.
 
 
 def draw_due(label: str, due: date, *, draw: str) -> tuple[str, str]:
@@ -53,10 +53,11 @@ def confirmation(
     )
 
 
-def consult(label: str) -> tuple[str, str]:
+def consult(label: str, *, specialty: str) -> tuple[str, str]:
+    """`specialty`: the protocol's `consult_name` ("hematology", "haematology")."""
     return (
-        f"Hematology consult recommended for {label}",
-        f"{label} is in a band where a hematology consult is recommended. Acknowledge it in "
+        f"{specialty.capitalize()} consult recommended for {label}",
+        f"{label} is in a band where a {specialty} consult is recommended. Acknowledge it in "
         "clozrems once arranged; this reminder repeats daily until then.",
     )
 

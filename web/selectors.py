@@ -24,11 +24,11 @@ from engine.types import (
 from monitoring.models import ConsultAcknowledgement
 from patients.models import Patient
 
-# The worklist's urgency order: a missed 24-hour repeat or a consult first, then a patient who
-# cannot be supplied until re-enrolled, overdue draws, today's, and this week's.
+# The worklist's urgency order: a missed repeat of a low result or a consult first, then a
+# patient who cannot be supplied until re-enrolled, overdue draws, today's, and this week's.
 URGENCY = (
     ("confirmation", "Confirmation repeat due"),
-    ("consult", "Hematology consult needed"),
+    ("consult", "Specialist consult needed"),
     ("reenrollment", "Re-enrollment needed"),
     ("interrupted", "Treatment interrupted"),
     ("overdue", "Draw overdue"),

@@ -1163,7 +1163,7 @@ PATIENT_FILTERS: dict[str, tuple[str, Callable[[date], Q]]] = {
         lambda today: Q(monitoring__confirmation_due__isnull=False),
     ),
     "consult": (
-        "Hematology consult not yet acknowledged",
+        "Specialist consult not yet acknowledged",
         lambda today: Q(monitoring__hematology_consult=True, consult_acknowledged=False),
     ),
 }

@@ -18,6 +18,9 @@ class ProtocolRules(Protocol):
     draw_name: str
     # What the neutrophil count of a draw is called on pages ("ANC", "neutrophils").
     neutrophil_name: str
+    # The specialty a consult is asked of, in the protocol's spelling ("hematology",
+    # "haematology").
+    consult_name: str
     # What makes a rechallenge authorization necessary, in the protocol's words.
     rechallenge_after: str
     # The analytes a result set holds for this protocol ("anc", "wbc"); results of other

@@ -84,6 +84,7 @@ analytes = ("anc", "wbc")  # a result set: neutrophils and WBC of one draw (read
 normal_band = Band.GREEN
 draw_name = "blood count"  # a full blood count: WBC and neutrophils
 neutrophil_name = "neutrophils"
+consult_name = "haematology"
 # reading 5: the `rechallenge` authorization is the haematologist-approved agreement
 rechallenge_after = "a red result (record the haematologist-approved agreement)"
 

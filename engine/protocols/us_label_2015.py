@@ -64,6 +64,7 @@ version = "2015 tables, 2020/2025 label revisions"
 analytes = ("anc",)  # the label's tables read the ANC alone
 draw_name = "ANC"
 neutrophil_name = "ANC"
+consult_name = "hematology"
 rechallenge_after = "severe neutropenia"
 normal_band = Band.NORMAL
 

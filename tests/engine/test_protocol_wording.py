@@ -22,8 +22,12 @@ PROTOCOLS = protocol_names()
 
 
 def _draw_names_of_others(protocol: str) -> set[str]:
-    own = get_protocol(protocol).draw_name
-    return {get_protocol(other).draw_name for other in PROTOCOLS} - {own}
+    """The other protocols' words for a draw and for the consult's specialty."""
+    own = get_protocol(protocol)
+    theirs = [get_protocol(other) for other in PROTOCOLS]
+    return {r.draw_name for r in theirs} - {own.draw_name} | (
+        {r.consult_name for r in theirs} - {own.consult_name}
+    )
 
 
 def _mentions(text: str, words: str) -> bool:
@@ -108,6 +112,7 @@ def test_every_reminder_uses_only_its_protocols_words(protocol, label, day, late
             days=rules.lapse_days,
             lab_days=rules.enrollment_lab_days,
         ),
+        messages.consult(label, specialty=rules.consult_name),
     ]
     if rules.confirmation_hours:
         rendered.append(

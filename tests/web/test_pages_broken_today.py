@@ -171,7 +171,7 @@ def test_each_row_shows_every_need_and_the_consult_counts_agree(client, alice, a
     html = _signed_in(client, alice).get("/clinic/").content.decode()
     row = html[html.index(f'data-testid="row-{severe_patient.pk}"') :]
     row = row[: row.index("</tr>")]
-    assert "Confirmation repeat due" in row and "Hematology consult needed" in row
+    assert "Confirmation repeat due" in row and "Specialist consult needed" in row
     clinic = re.search(
         r'data-testid="count-consult"><a href="\?need=consult"><span class="n">(\d+)</span>', html
     )

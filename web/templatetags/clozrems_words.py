@@ -105,6 +105,11 @@ def neutrophil_name(protocol: str) -> str:
 
 
 @register.filter
+def consult_name(protocol: str) -> str:
+    return get_protocol(protocol).consult_name
+
+
+@register.filter
 def repeat_hours(protocol: str) -> int:
     """The hours a first low result waits for its repeat (0: the protocol has no repeat)."""
     return get_protocol(protocol).confirmation_hours
