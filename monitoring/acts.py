@@ -22,6 +22,7 @@ from audit.models import Action
 from audit.services import audit_record, audit_refusals
 from clozrems.errors import FieldInvalid, RuleRefused, StateConflict
 from engine import (
+    Refusal,
     authorization_refusal,
     enrollment_refusal,
     get_protocol,
@@ -50,7 +51,21 @@ from patients.models import (
     TreatmentEvent,
     User,
 )
-from patients.services import _locked, _raise, today
+from patients.services import today
+
+
+def _raise(refusal: Refusal, code: str, patient: Patient) -> None:
+    if refusal.kind == "conflict":
+        raise StateConflict(refusal.message)
+    raise RuleRefused(code, refusal.message, refusal.reasons, protocol=patient.protocol)
+
+
+def _locked(patient: Patient) -> Patient:
+    return (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("prescriber")
+        .get(pk=patient.pk)
+    )
 
 
 def _not_future(field: str, day: date) -> None:

@@ -1,6 +1,6 @@
-"""Writes for the directory and the accounts: prescribers, users, second factors, and the
-audit entries for reads of a patient; with the helpers the prescriber's acts share (`today`, the
-patient's row lock, a refusal raised as the API renders it).
+"""Writes for the directory and the accounts: prescribers, users, second factors, the
+pharmacists' lookups and reaches, and the audit entries for reads of a patient; and `today`, the
+clinic's date the prescriber's acts are checked against.
 
 The acts that change the monitoring picture (creating a patient, enrolling, treatment events,
 authorizations, agreed limits) refresh the stored state, so they live above, in
@@ -19,29 +19,13 @@ from django.utils import timezone
 from audit.context import acting_as
 from audit.models import Action
 from audit.services import audit_record
-from clozrems.errors import RuleRefused, StateConflict
 from clozrems.zones import clinic_zone
-from engine import Refusal
 from engine.core import local_date
-from patients.models import Patient, PatientReach, Prescriber, User
+from patients.models import PatientReach, Prescriber, User
 
 
 def today() -> date:
     return local_date(timezone.now(), clinic_zone())
-
-
-def _raise(refusal: Refusal, code: str, patient: Patient) -> None:
-    if refusal.kind == "conflict":
-        raise StateConflict(refusal.message)
-    raise RuleRefused(code, refusal.message, refusal.reasons, protocol=patient.protocol)
-
-
-def _locked(patient: Patient) -> Patient:
-    return (
-        Patient.objects.select_for_update(of=("self",))
-        .select_related("prescriber")
-        .get(pk=patient.pk)
-    )
 
 
 PRESCRIBER_FIELDS = (
@@ -79,10 +63,6 @@ def prescriber_save(
             output={"changed": changed},
         )
     return target
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, clinic_zone())
 
 
 # --- accounts ---------------------------------------------------------------------------------
