@@ -5,7 +5,7 @@ history. Prints one table (and writes bench/results/decision.json).
 2. the eligibility endpoint in-process (Django test client, token auth, SQLite in a temporary
    file), with SQL queries per decision.
 
-The load-generator benchmark against gunicorn at scale belongs to the scale issue (#7).
+The load-generator benchmark against gunicorn at scale is bench/run.py (docs/scaling.md).
 """
 
 from __future__ import annotations

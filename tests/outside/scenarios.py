@@ -77,7 +77,7 @@ def blocked(c: Ctx, d: dict, must: set[str], what: str) -> bool:
 
 
 # =============================================================================================
-# I: the findings of issue 14, as the tester found them
+# I: the unsafe answers an outside tester found on realistic histories, as found
 # =============================================================================================
 
 
