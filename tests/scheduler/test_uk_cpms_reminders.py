@@ -64,3 +64,18 @@ def test_an_amber_patient_is_reminded_of_its_blood_count_on_the_twice_weekly_due
     subjects = {n.subject for n in due}
     assert subjects == {f"blood count draw due today for patient #{amber_patient.pk} (A.A.)"}
     assert all("ANC" not in n.body for n in due)
+
+
+def test_a_red_blood_count_sends_a_haematology_consult_reminder(clock, amber_patient, alice):
+    # The protocol's specialty, spelt its way (the consult scan asks the patient's protocol).
+    _fbc(amber_patient, alice, TODAY, "1.2", "2.8")
+    state = MonitoringState.objects.get(patient=amber_patient)
+    assert (state.band, state.hematology_consult) == ("red", True)
+
+    run_scan_on(clock, "consults", TODAY, 12)
+
+    consults = reminders(kind=Kind.CONSULT_NEEDED, patient=amber_patient)
+    assert consults.exists()
+    for n in consults:
+        assert n.subject.startswith("Haematology consult recommended for patient #")
+        assert "hematology" not in f"{n.subject} {n.body}".lower()

@@ -62,8 +62,9 @@ def _text(html: str) -> str:
 def test_a_uk_patients_pages_use_the_protocols_words_not_the_us_labels(
     client, alice, phil, uk_patient
 ):
-    """uk-cpms calls the draw a blood count and its neutrophil count "neutrophils", and has no
-    24-hour repeat: neither page of a uk-cpms patient says "ANC" or "24-hour"."""
+    """uk-cpms calls the draw a blood count and its neutrophil count "neutrophils", spells its
+    consult "haematology", and has no 24-hour repeat: neither page of a uk-cpms patient says
+    "ANC", "hematology" or "24-hour"."""
     from patients.models import Patient
 
     patient = Patient.objects.get(pk=uk_patient)
@@ -76,4 +77,6 @@ def test_a_uk_patients_pages_use_the_protocols_words_not_the_us_labels(
     for page in (clinic, counter):
         assert " ANC" not in page and "ANC " not in page
         assert "24-hour" not in page
+        assert "hematology" not in page.lower()
     assert "Blood count history" in clinic and "Latest neutrophils" in counter
+    assert "Haematology consult" in clinic
